@@ -1,0 +1,207 @@
+package store
+
+// This file is the contract between the store and its callers (the TCP and
+// HTTP services, auth, subscriptions, later the cluster). Implementations
+// live in the other files of the package.
+
+import (
+	"errors"
+	"math"
+)
+
+// Position is a position in $all: the (commit, prepare) pair of log offsets
+// clients see (spec tcp-client-protocol §4.6). Positions order
+// lexicographically.
+type Position struct {
+	Commit  int64
+	Prepare int64
+}
+
+var (
+	// PositionStart is <= every position ("start of $all").
+	PositionStart = Position{0, 0}
+	// PositionEnd is the reserved "end of $all" (-1, -1).
+	PositionEnd = Position{-1, -1}
+)
+
+// Less reports whether p orders strictly before q.
+func (p Position) Less(q Position) bool {
+	return p.Commit < q.Commit || (p.Commit == q.Commit && p.Prepare < q.Prepare)
+}
+
+// Expected version values (spec §4.4).
+const (
+	ExpectedVersionAny          int64 = -2
+	ExpectedVersionNoStream     int64 = -1
+	ExpectedVersionStreamExists int64 = -4
+)
+
+// EventNumberDeletedStream is the event number of a hard-delete tombstone and
+// the last event number a hard-deleted stream reports (spec §4.8).
+const EventNumberDeletedStream int64 = math.MaxInt64
+
+// Limits from the spec (§4.5, §4.10).
+const (
+	// MaxReadCount is the largest page a read may ask for.
+	MaxReadCount = 4096
+	// MaxEventSizeBytes bounds data + metadata + 2×len(event type) of one event.
+	MaxEventSizeBytes = 16<<20 - 10000
+)
+
+// NewEvent is an event supplied by a client. The store copies nothing it
+// does not need after Submit's Done callback has run; callers keep the slices
+// alive until then.
+type NewEvent struct {
+	ID       [16]byte // GUID in .NET byte order, exactly as on the wire
+	Type     string
+	IsJSON   bool
+	Data     []byte
+	Metadata []byte
+}
+
+// EventRecord is a stored event as readers see it.
+type EventRecord struct {
+	Stream          string
+	Number          int64
+	ID              [16]byte
+	Type            string
+	IsJSON          bool
+	Data            []byte
+	Metadata        []byte
+	CreatedUnixNano int64
+	// Pos is the record's position in $all.
+	Pos Position
+}
+
+// ResolvedEvent is one entry of a read or a live push (spec §3.2).
+// Combinations: plain event → HasEvent; link resolved → HasEvent (target) and
+// HasLink; link whose target cannot be read → HasLink only.
+type ResolvedEvent struct {
+	Event    EventRecord
+	Link     EventRecord
+	HasEvent bool
+	HasLink  bool
+	// Pos is the position of the original record (the link when there is one).
+	Pos Position
+}
+
+// OpKind names a write-side operation.
+type OpKind uint8
+
+const (
+	OpWrite OpKind = iota + 1
+	OpDelete
+	OpTransactionStart
+	OpTransactionWrite
+	OpTransactionCommit
+)
+
+// OpStatus mirrors the protocol's OperationResult (spec §3.8), so callers
+// can put it on the wire unchanged.
+type OpStatus uint8
+
+const (
+	OpSuccess OpStatus = iota
+	OpPrepareTimeout
+	OpCommitTimeout
+	OpForwardTimeout
+	OpWrongExpectedVersion
+	OpStreamDeleted
+	OpInvalidTransaction
+	OpAccessDenied
+)
+
+// OpResult is filled in by the writer before Op.Done runs.
+type OpResult struct {
+	Status           OpStatus
+	FirstEventNumber int64
+	LastEventNumber  int64
+	// Pos is (-1,-1) for an idempotent success.
+	Pos Position
+	// CurrentVersion is the stream's last event number, reported with
+	// WrongExpectedVersion.
+	CurrentVersion int64
+	TransactionID  int64
+	// Err is set when the operation did not reach a protocol outcome:
+	// ErrWriterFailed, ErrDiskFull, ErrClosed, ErrBadRequest-wrapped errors.
+	Err error
+}
+
+// Op is one write-side request. Submit hands it to the single writer, which
+// fills Result and calls Done exactly once, after everything the result
+// depends on is durable (or the op failed). Done runs on the writer
+// goroutine and must not block. The caller must not touch the Op between
+// Submit and Done.
+type Op struct {
+	Kind            OpKind
+	Stream          string
+	ExpectedVersion int64
+	Events          []NewEvent
+	HardDelete      bool  // OpDelete
+	TransactionID   int64 // OpTransactionWrite, OpTransactionCommit
+	Done            func(*Op)
+	Result          OpResult
+}
+
+// ReadStatus mirrors the protocol's read results; not every status is
+// possible for every read.
+type ReadStatus uint8
+
+const (
+	ReadSuccess ReadStatus = iota
+	ReadNotFound
+	ReadNoStream
+	ReadStreamDeleted
+	ReadError
+	ReadAccessDenied
+	ReadNotModified
+)
+
+// StreamSlice is the result of a stream read (spec §4.10).
+type StreamSlice struct {
+	Status             ReadStatus
+	Events             []ResolvedEvent
+	NextEventNumber    int64
+	LastEventNumber    int64
+	IsEndOfStream      bool
+	LastCommitPosition int64
+	Error              string
+}
+
+// AllSlice is the result of a $all read (spec §4.10).
+type AllSlice struct {
+	Status ReadStatus
+	Events []ResolvedEvent
+	// Pos echoes the effective start; Next continues the read.
+	Pos   Position
+	Next  Position
+	Error string
+}
+
+// StreamACL holds the role lists of a stream's $acl; a nil list means
+// "not set, use the default" (spec §4.9, §4.3).
+type StreamACL struct {
+	Read, Write, Delete, MetaRead, MetaWrite []string
+}
+
+// StreamMetadata is the parsed metadata of a stream (spec §4.9). Zero values
+// mean "not set".
+type StreamMetadata struct {
+	MaxCount        int64
+	MaxAgeSeconds   int64
+	TruncateBefore  int64 // -1 when not set
+	CacheControlSec int64
+	Temp            bool
+	ACL             *StreamACL
+	// Raw is the metadata event's JSON exactly as stored (nil if none).
+	Raw []byte
+}
+
+// Sentinel errors callers branch on.
+var (
+	ErrTooBusy      = errors.New("store: writer queue is full")
+	ErrWriterFailed = errors.New("store: writer failed; the node refuses writes until restarted")
+	ErrDiskFull     = errors.New("store: no space left to allocate a new chunk")
+	ErrClosed       = errors.New("store: closed")
+	ErrBadRequest   = errors.New("store: bad request")
+)
