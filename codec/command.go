@@ -72,13 +72,13 @@ const (
 	// ScavengeDatabaseCompleted payload, 5.x names it ScavengeDatabaseResponse.
 	ScavengeDatabaseCompletedCommand Command = 0xD1
 
-	BadRequest               Command = 0xF0
-	NotHandledCommand        Command = 0xF1
-	Authenticate             Command = 0xF2
-	Authenticated            Command = 0xF3
-	NotAuthenticated         Command = 0xF4
-	IdentifyClientCommand    Command = 0xF5
-	ClientIdentifiedCommand  Command = 0xF6
+	BadRequest              Command = 0xF0
+	NotHandledCommand       Command = 0xF1
+	Authenticate            Command = 0xF2
+	Authenticated           Command = 0xF3
+	NotAuthenticated        Command = 0xF4
+	IdentifyClientCommand   Command = 0xF5
+	ClientIdentifiedCommand Command = 0xF6
 )
 
 var commandNames = [256]string{

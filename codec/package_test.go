@@ -132,14 +132,14 @@ func TestSplitFrameRejectsBadLengthsEarly(t *testing.T) {
 			t.Fatalf("SplitFrame(%s): n=%d err=%v; want error=%v", prefix, n, err, wantErr)
 		}
 	}
-	f("00 00 00 00", true)             // zero
-	f("ff ff ff ff", true)             // -1
-	f("00 00 00 80", true)             // most negative
-	f("01 00 00 04", true)             // 64 MiB + 1
-	f("ff ff ff 7f 00", true)          // max int32
-	f("00 00 00 04", false)            // exactly 64 MiB: waits for the body
-	f("12 00 00", false)               // length incomplete
-	f("12 00 00 00 01 02 03", false)   // body incomplete
+	f("00 00 00 00", true)           // zero
+	f("ff ff ff ff", true)           // -1
+	f("00 00 00 80", true)           // most negative
+	f("01 00 00 04", true)           // 64 MiB + 1
+	f("ff ff ff 7f 00", true)        // max int32
+	f("00 00 00 04", false)          // exactly 64 MiB: waits for the body
+	f("12 00 00", false)             // length incomplete
+	f("12 00 00 00 01 02 03", false) // body incomplete
 }
 
 func TestSplitFrameAcceptsMaximumFrame(t *testing.T) {
