@@ -383,3 +383,5 @@ func dialAll(ctx context.Context, t Target, n int) ([]Session, error) {
 	}
 	return sessions, nil
 }
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }
