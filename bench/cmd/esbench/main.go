@@ -100,6 +100,7 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "esbench %s: %v\n", kind, err)
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -252,6 +253,7 @@ func runSuite(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintf(stderr, "esbench suite: %v\n", err)
 		return 2
 	}
 	o.Progress = !*noProgress
