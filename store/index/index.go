@@ -74,6 +74,7 @@ type Options struct {
 	// testHooks, when set, are called at points tests synchronise on.
 	testMergeStarted func(inputs int)
 	testMergeRelease chan struct{}
+	testFlushRelease chan struct{}
 }
 
 func (o *Options) fill() error {
@@ -140,6 +141,8 @@ type Index struct {
 
 	cur     atomic.Pointer[version]
 	closing atomic.Bool
+	// failed mirrors err for the feeder's fast path.
+	failed atomic.Pointer[error]
 	ckpt    atomic.Int64
 
 	// mem is the active memtable; only the feeder touches it.
@@ -323,6 +326,9 @@ func (ix *Index) Add(entries []Entry, upTo int64) error {
 	if ix.closing.Load() {
 		return ErrClosed
 	}
+	if p := ix.failed.Load(); p != nil {
+		return *p
+	}
 	m := ix.mem
 	for _, e := range entries {
 		m.add(e)
@@ -376,6 +382,7 @@ func (ix *Index) Err() error {
 func (ix *Index) failLocked(err error) {
 	if ix.err == nil {
 		ix.err = fmt.Errorf("%w: %w", ErrFailed, err)
+		ix.failed.Store(&ix.err)
 		ix.log.Error("index: background write failed; the index accepts no more entries", "err", err)
 	}
 	ix.cond.Broadcast()
@@ -407,6 +414,9 @@ func (ix *Index) flushLoop() {
 		}
 		m := ix.frozen[0]
 		ix.mu.Unlock()
+		if c := ix.opts.testFlushRelease; c != nil {
+			<-c
+		}
 		t, err := ix.writeMemTable(m)
 		ix.mu.Lock()
 		if err != nil {
