@@ -143,7 +143,7 @@ type Index struct {
 	closing atomic.Bool
 	// failed mirrors err for the feeder's fast path.
 	failed atomic.Pointer[error]
-	ckpt    atomic.Int64
+	ckpt   atomic.Int64
 
 	// mem is the active memtable; only the feeder touches it.
 	mem *memTable
