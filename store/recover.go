@@ -33,8 +33,8 @@ func (db *DB) recover() error {
 		c        Commit
 		entries  []indexEntry
 		group    []indexEntry // entries of the implicit write being read
-		groupPos int64 = -1
-		lastCmt  int64 = -1
+		groupPos int64        = -1
+		lastCmt  int64        = -1
 		replayed int
 		scratch  []byte
 	)
