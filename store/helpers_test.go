@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"encoding/binary"
 	"fmt"
 	"sync"
@@ -42,7 +43,7 @@ func requireNoError(t testing.TB, err error) {
 func openTestDB(t testing.TB) (*DB, *manualClock) {
 	t.Helper()
 	clk := newManualClock()
-	db, err := Open(Options{MemDB: true, Clock: clk})
+	db, err := Open(Options{MemDB: true, Clock: clk, Logger: testLogger})
 	requireNoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db, clk
@@ -118,3 +119,5 @@ func eqInts(a, b []int64) bool {
 	}
 	return true
 }
+
+var testLogger = slog.New(slog.DiscardHandler)
