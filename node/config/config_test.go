@@ -398,7 +398,7 @@ func TestUsageAndDumpCoverEveryOption(t *testing.T) {
 	var dump bytes.Buffer
 	o.WriteEffective(&dump)
 	for _, op := range options {
-		if !strings.Contains(help.String(), "--"+KebabName(op.Name)+" ") && !strings.Contains(help.String(), "--"+KebabName(op.Name)+"\n") {
+		if !strings.Contains(help.String(), "\n  --"+KebabName(op.Name)+" ") && !strings.Contains(help.String(), "\n  --"+KebabName(op.Name)+"\n") {
 			t.Errorf("--help lacks %s", op.Name)
 		}
 		if !strings.Contains(dump.String(), "\t"+dumpName(op.Name)+":") {

@@ -35,8 +35,10 @@ func WriteUsage(w io.Writer, program string) {
 			if op.Ours {
 				desc = "[eventstored] " + desc
 			}
-			fmt.Fprintf(w, "  %-48s %s\n", flag, desc)
-			fmt.Fprintf(w, "  %-48s default: %s; env: %s\n", "", def, EnvName(op.Name))
+			fmt.Fprintf(w, "  %s\n", flag)
+			for _, l := range wrap(desc+" Default: "+def+". Env: "+EnvName(op.Name)+".", 92) {
+				fmt.Fprintf(w, "        %s\n", l)
+			}
 		}
 	}
 }
@@ -144,4 +146,24 @@ func (o *Options) Info() []OptionInfo {
 		out = append(out, info)
 	}
 	return out
+}
+
+// wrap breaks text into lines of at most width bytes at spaces.
+func wrap(text string, width int) []string {
+	var lines []string
+	line := ""
+	for _, word := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(word) > width {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += word
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
 }
