@@ -19,7 +19,7 @@ import (
 
 // Test commands understood by testHandler (unassigned TcpCommand values).
 const (
-	cmdFlood     codec.Command = 0xE0 // payload: uint32 count, uint32 size; sends count frames of size bytes
+	cmdFlood      codec.Command = 0xE0 // payload: uint32 count, uint32 size; sends count frames of size bytes
 	cmdFloodAsync codec.Command = 0xE1 // like cmdFlood but from another goroutine, until Send fails
 )
 
