@@ -456,9 +456,11 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 func (l *Log) setWriter(c *chunk, pos int64) {
 	l.cur = c
 	l.writePos = pos
-	l.fileOff = pos % l.ds
-	if c == nil {
-		l.fileOff = 0
+	l.fileOff = 0
+	if c != nil {
+		// NB: not pos % ds: a chunk filled to its last byte ends at the
+		// next chunk's start.
+		l.fileOff = pos - c.num*l.ds
 	}
 	l.buf = l.buf[:0]
 	l.syncedOff = l.fileOff
