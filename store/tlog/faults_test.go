@@ -3,6 +3,7 @@ package tlog
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"syscall"
@@ -147,6 +148,14 @@ func readAllFS(t *testing.T, fsys vfs.FS, chunkSize int64) []rec {
 // Flush had returned nil when the clone was taken.
 func TestCrashClonesAtRandomPoints(t *testing.T) {
 	for seed := uint64(1); seed <= 8; seed++ {
+		crashClonesSeed(t, seed, 300, 200)
+	}
+}
+
+// crashClonesSeed runs one seed of TestCrashClonesAtRandomPoints with the
+// given number of steps and at most maxClones crash clones.
+func crashClonesSeed(t *testing.T, seed uint64, steps, maxClones int) {
+	{
 		rng := rand.New(rand.NewPCG(seed, 99))
 		mem := vfs.NewMem()
 		type clone struct {
@@ -161,7 +170,7 @@ func TestCrashClonesAtRandomPoints(t *testing.T) {
 			acked  int
 		)
 		inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-			if rng.IntN(12) == 0 && len(clones) < 200 {
+			if rng.IntN(12) == 0 && len(clones) < maxClones {
 				clones = append(clones, clone{mem.CrashClone(), append([]rec(nil), model...), acked, op.Kind.String()})
 			}
 			return nil
@@ -169,7 +178,7 @@ func TestCrashClonesAtRandomPoints(t *testing.T) {
 		opts := testOpts(errorfs.Wrap(mem, inj), 512)
 		opts.SkipVerify = true
 		l := mustOpen(t, opts)
-		for step := 0; step < 300; step++ {
+		for step := 0; step < steps; step++ {
 			switch r := rng.IntN(20); {
 			case r < 14:
 				p := payloadFor(step, rng.IntN(200))
@@ -197,7 +206,9 @@ func TestCrashClonesAtRandomPoints(t *testing.T) {
 		requireNoError(t, l.Close())
 		clones = append(clones, clone{mem.CrashClone(), model, len(model), "end"})
 		for _, c := range clones {
-			checkConsistent(t, c.fs, 512, c.model, c.acked)
+			t.Run(fmt.Sprintf("seed %d crash before %s", seed, c.opName), func(t *testing.T) {
+				checkConsistent(t, c.fs, 512, c.model, c.acked)
+			})
 		}
 		t.Logf("seed %d: %d crash clones checked", seed, len(clones))
 	}
