@@ -449,6 +449,15 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 	}
 	l.recovery.End = l.writePos
 	if l.writePos != l.wchk.Read() {
+		// Records past the checkpoint may sit only in the page cache (the
+		// process died, not the machine): make them durable before the
+		// checkpoint says they are.
+		cs := l.chunkList()
+		for _, c := range cs[min(tail/l.ds, int64(len(cs))):] {
+			if err := c.f.Sync(); err != nil {
+				return fmt.Errorf("cannot sync chunk %s: %w", c.name, err)
+			}
+		}
 		l.wchk.Write(l.writePos)
 		if err := l.wchk.Flush(); err != nil {
 			return err
