@@ -90,7 +90,7 @@ type memIndex struct {
 
 func newMemIndex() *memIndex { return &memIndex{streams: make(map[uint64][]indexEntry)} }
 
-func (ix *memIndex) Add(entries []indexEntry, upTo int64) {
+func (ix *memIndex) Add(entries []indexEntry, upTo int64) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	for _, e := range entries {
@@ -102,6 +102,7 @@ func (ix *memIndex) Add(entries []indexEntry, upTo int64) {
 		ix.streams[e.Hash] = s
 	}
 	ix.upTo = upTo
+	return nil
 }
 
 func (ix *memIndex) Get(hash uint64, number int64, fn func(pos int64) bool) {

@@ -84,7 +84,9 @@ func (db *DB) recover() error {
 			lastCmt = pos
 		}
 		if len(entries) >= replayBatchMax && groupPos < 0 {
-			db.ix.Add(entries, next)
+			if err := db.ix.Add(entries, next); err != nil {
+				return fmt.Errorf("store: replay into the index: %w", err)
+			}
 			replayed += len(entries)
 			entries = entries[:0]
 		}
@@ -101,7 +103,9 @@ func (db *DB) recover() error {
 		durable = groupPos
 	}
 	if len(entries) > 0 || durable > from {
-		db.ix.Add(entries, durable)
+		if err := db.ix.Add(entries, durable); err != nil {
+			return fmt.Errorf("store: replay into the index: %w", err)
+		}
 		replayed += len(entries)
 	}
 	if lastCmt < 0 {

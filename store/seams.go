@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/eventstored/eventstored/store/index"
 )
 
 // FS is the filesystem seam (store/vfs.FS). NB: it is declared as an alias
@@ -34,17 +36,13 @@ var (
 
 // indexEntry maps (hash of stream name, event number) to the log position of
 // the event's record.
-type indexEntry struct {
-	Hash   uint64
-	Number int64
-	Pos    int64
-}
+type indexEntry = index.Entry
 
 // streamIndex is the subset of store/index the store uses. Add is called by
 // one goroutine (the writer, after each flush, and Open's replay); lookups
 // from any goroutine. Callbacks return false to stop.
 type streamIndex interface {
-	Add(entries []indexEntry, upTo int64)
+	Add(entries []indexEntry, upTo int64) error
 	Get(hash uint64, number int64, fn func(pos int64) bool)
 	Range(hash uint64, from, to int64, forward bool, fn func(e indexEntry) bool)
 	Last(hash uint64, fn func(e indexEntry) bool)
