@@ -88,7 +88,7 @@ type writer struct {
 	lastCommitPos Position
 }
 
-func newWriter(db *DB) (*writer, error) {
+func newWriter(db *DB) *writer {
 	w := &writer{
 		db:         db,
 		log:        db.log,
@@ -98,7 +98,7 @@ func newWriter(db *DB) (*writer, error) {
 		truncateTo: -1,
 	}
 	w.ids.init(db.opts.IdempotencyCacheMax)
-	return w, nil
+	return w
 }
 
 func (w *writer) run() {
