@@ -386,7 +386,10 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	end := off + int64(len(p))
+	dirtyLo := off
 	if end > int64(len(n.data)) {
+		// The gap between the old end and off is new (zero) data too.
+		dirtyLo = min(off, int64(len(n.data)))
 		if end > int64(cap(n.data)) {
 			grown := make([]byte, end, max(end, int64(cap(n.data))*2))
 			copy(grown, n.data)
@@ -398,7 +401,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	copy(n.data[off:], p)
-	n.markDirty(off, end, f.fs.trackSync)
+	n.markDirty(dirtyLo, end, f.fs.trackSync)
 	return len(p), nil
 }
 
