@@ -18,7 +18,7 @@ type recConn struct{ ch chan []byte }
 
 func newRecConn() *recConn { return &recConn{ch: make(chan []byte, 1024)} }
 
-func (c *recConn) Send(frame []byte) { c.ch <- append([]byte(nil), frame...) }
+func (c *recConn) Send(frame []byte) error { c.ch <- append([]byte(nil), frame...); return nil }
 
 type env struct {
 	db   *store.DB
