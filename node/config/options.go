@@ -141,6 +141,8 @@ type Options struct {
 	sources []Source
 	// configFile is the file actually read ("" if none).
 	configFile string
+	// notices are non-fatal remarks from loading.
+	notices []string
 }
 
 // ProjectionType is the RunProjections enum (spec §1.8).
