@@ -168,6 +168,11 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		r.status(fasthttp.StatusInternalServerError, "Internal Server Error")
 		return
 	}
+	if meta && ev != nil && !ev.HasEvent && !ev.HasLink {
+		// The stream exists but has no metadata (§2.4): an empty 200.
+		h.emptyMetadata(r)
+		return
+	}
 	if ev == nil || (!ev.HasEvent && ev.HasLink && resolve) || (!ev.HasEvent && !ev.HasLink) {
 		r.status(fasthttp.StatusNotFound, "Not Found")
 		return

@@ -109,6 +109,18 @@ func (fasthttpLogger) Printf(format string, args ...any) {
 	slog.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
 }
 
+// Port returns the bound TCP port (after Start), for listeners started on
+// port 0.
+func (s *Server) Port() int {
+	if s.ln == nil {
+		return 0
+	}
+	if a, ok := s.ln.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
 // Connections returns the number of open connections.
 func (s *Server) Connections() int { return int(s.srv.GetOpenConnectionsCount()) }
 
