@@ -170,3 +170,34 @@ func appendCacheKey(b []byte, r *request, stream string, n, metaVer int64, level
 	}
 	return b
 }
+
+// internTable maps stream names seen in request paths to one shared string,
+// so the read hot path does not allocate a string per request. It is
+// bounded (internEntriesMax): once full, names are allocated as usual.
+type internTable struct {
+	mu sync.RWMutex
+	m  map[string]string
+}
+
+// internEntriesMax bounds the table (chosen: hot streams number in the
+// thousands; each entry costs its name plus ~50 bytes).
+const internEntriesMax = 16384
+
+func (t *internTable) get(b []byte) string {
+	t.mu.RLock()
+	s, ok := t.m[b2s(b)]
+	t.mu.RUnlock()
+	if ok {
+		return s
+	}
+	s = string(b)
+	t.mu.Lock()
+	if t.m == nil {
+		t.m = make(map[string]string)
+	}
+	if len(t.m) < internEntriesMax {
+		t.m[s] = s
+	}
+	t.mu.Unlock()
+	return s
+}

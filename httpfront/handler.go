@@ -166,6 +166,7 @@ type Handler struct {
 
 	shutdownOnce sync.Once
 	statsC       statsCache
+	names        internTable
 	inflight     atomic.Int64
 }
 

@@ -85,7 +85,7 @@ func (h *Handler) setCaching(r *request, stream string, forever bool, etagVer in
 
 // ---- single event ----
 
-func (h *Handler) getEvent(r *request) { h.readEvent(r, string(r.param(0)), r.param(1), false) }
+func (h *Handler) getEvent(r *request) { h.readEvent(r, h.names.get(r.param(0)), r.param(1), false) }
 
 func (h *Handler) getMetadataEvent(r *request) {
 	s := string(r.param(0))
