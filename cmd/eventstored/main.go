@@ -106,8 +106,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Start-up failed: %v\n", err)
 		return 1
 	}
-	<-ctx.Done()
-	log.Info("shutdown requested by signal")
+	select {
+	case <-ctx.Done():
+		log.Info("shutdown requested by signal")
+	case <-n.ShutdownRequested():
+		log.Info("shutdown requested over HTTP")
+	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	code := 0

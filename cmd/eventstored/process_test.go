@@ -458,7 +458,9 @@ func TestClusterNodeListensOnFourPorts(t *testing.T) {
 		"--gossip-seed", "127.0.0.3:2112,127.0.0.4:2112", "--int-ip", "127.0.0.2", "--ext-ip", "127.0.0.1",
 		"--ext-tcp-port", strconv.Itoa(etcp), "--ext-http-port", strconv.Itoa(ehttp),
 		"--int-tcp-port", strconv.Itoa(itcp), "--int-http-port", strconv.Itoa(ihttp)})
-	waitHTTP(t, p, "http://"+addr("127.0.0.1", ehttp)+"/ping", 30*time.Second)
+	// Internal HTTP is bound last (spec §2.1 order), so once it answers
+	// every listener is up.
+	waitHTTP(t, p, "http://"+addr("127.0.0.2", ihttp)+"/ping", 30*time.Second)
 	got := listeningAddrs(t, p.cmd.Process.Pid)
 	want := []string{addr("127.0.0.1", etcp), addr("127.0.0.1", ehttp), addr("127.0.0.2", itcp), addr("127.0.0.2", ihttp)}
 	sort.Strings(want)
