@@ -93,7 +93,7 @@ func (w *worker) send(r *request) bool {
 		return false
 	}
 	if !r.sess.closed.Load() {
-		r.sess.conn.Send(w.buf)
+		_ = r.sess.conn.Send(w.buf)
 	}
 	return true
 }
@@ -214,6 +214,13 @@ func (w *worker) encodeStreamSlice(r *request, m *codec.ReadStreamEventsComplete
 		m.Result = codec.ReadStreamAccessDenied
 		return
 	}
+	fillStreamReply(m, sl)
+}
+
+// fillStreamReply makes m the reply for sl, reusing m.Events. Events are
+// views into sl. It allocates nothing once m.Events has grown.
+func fillStreamReply(m *codec.ReadStreamEventsCompleted, sl *store.StreamSlice) {
+	events := m.Events[:0]
 	m.Result = readStreamResult(sl.Status)
 	m.NextEventNumber, m.LastEventNumber, m.IsEndOfStream = sl.NextEventNumber, sl.LastEventNumber, sl.IsEndOfStream
 	m.Error = sl.Error
@@ -311,6 +318,6 @@ func (w *worker) scavenge(r *request) {
 	}
 	w.buf = codec.AppendMessageFrame(w.buf[:0], codec.ScavengeDatabaseCompletedCommand, &r.corr, &m, codec.AppendScavengeDatabaseCompleted)
 	if !r.sess.closed.Load() {
-		r.sess.conn.Send(w.buf)
+		_ = r.sess.conn.Send(w.buf)
 	}
 }
