@@ -111,4 +111,3 @@ func startTestServer(t testing.TB) string {
 	})
 	return addr
 }
-
