@@ -52,6 +52,11 @@ func ParseMetadata(data []byte, isJSON bool) (m StreamMetadata, ok bool) {
 		if !present || string(raw) == "null" {
 			return true
 		}
+		// Event Store reads these keys as JSON integer tokens
+		// (StreamMetadata.FromJsonReader); a quoted number is the wrong type.
+		if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+			return false
+		}
 		var n json.Number
 		if err := json.Unmarshal(raw, &n); err != nil {
 			return false

@@ -88,7 +88,7 @@ type writer struct {
 	lastCommitPos Position
 }
 
-func newWriter(db *DB) (*writer, error) {
+func newWriter(db *DB) *writer {
 	w := &writer{
 		db:         db,
 		log:        db.log,
@@ -98,7 +98,7 @@ func newWriter(db *DB) (*writer, error) {
 		truncateTo: -1,
 	}
 	w.ids.init(db.opts.IdempotencyCacheMax)
-	return w, nil
+	return w
 }
 
 func (w *writer) run() {
@@ -668,19 +668,18 @@ func (w *writer) commitBatch() {
 		}
 	}
 	if err := db.Err(); err != nil {
-		// Nothing of this batch may be acknowledged; the state the writer
-		// built for it is unreliable, and no further write will use it.
-		for _, op := range w.batch {
-			if op.Result.Err == nil {
-				op.Result = OpResult{Err: ErrWriterFailed, FirstEventNumber: -1, LastEventNumber: -1, Pos: Position{-1, -1}, TransactionID: -1, CurrentVersion: -1}
-			}
-		}
-		w.finishBatch(false)
+		w.failBatch()
 		return
 	}
 	durable := w.log.Durable()
 	if len(w.entries) > 0 {
-		db.ix.Add(w.entries, durable)
+		if err := db.ix.Add(w.entries, durable); err != nil {
+			// The index is derived from the log and is rebuilt at restart;
+			// but readers would now miss acknowledged events, so stop.
+			w.latch(fmt.Errorf("add to the index: %w", err))
+			w.failBatch()
+			return
+		}
 	}
 	db.visibleEnd.Store(durable)
 	if w.lastCommitPos.Commit >= 0 && w.batchBytes > 0 {
@@ -697,6 +696,18 @@ func (w *writer) commitBatch() {
 	db.stats.events.Add(uint64(w.batchEvents))
 	db.stats.bytes.Add(uint64(w.batchBytes))
 	w.finishBatch(true)
+}
+
+// failBatch completes every op of the batch with ErrWriterFailed: nothing of
+// it may be acknowledged, and the state the writer built for it is
+// unreliable (no further write will use it).
+func (w *writer) failBatch() {
+	for _, op := range w.batch {
+		if op.Result.Err == nil {
+			op.Result = OpResult{Err: ErrWriterFailed, FirstEventNumber: -1, LastEventNumber: -1, Pos: Position{-1, -1}, TransactionID: -1, CurrentVersion: -1}
+		}
+	}
+	w.finishBatch(false)
 }
 
 func (w *writer) finishBatch(ok bool) {
