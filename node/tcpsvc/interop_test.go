@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/reactor"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -65,21 +66,9 @@ func ensureNodeModules(t *testing.T, dir string) {
 	}
 }
 
-// freeLoopbackAddr returns a loopback address whose port was free a moment
-// ago.
-func freeLoopbackAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
-// startTestServer starts store, auth, service and listener; everything is
-// stopped at the end of the test. It returns the listener's address.
+// startTestServer starts store, auth, service and the reactor's listener
+// on a free loopback port; everything is stopped at the end of the test.
+// It returns the listener's address.
 func startTestServer(t testing.TB) string {
 	t.Helper()
 	db, err := store.Open(store.Options{Dir: t.TempDir(), Logger: quietLogger()})
@@ -92,20 +81,15 @@ func startTestServer(t testing.TB) string {
 	}
 	svc := New(Options{DB: db, NewReader: func() Reader { return db.NewReader() }, Auth: a, Logger: quietLogger()})
 	svc.Start()
-	var addr string
-	var stop func()
-	for attempt := 0; ; attempt++ {
-		addr = freeLoopbackAddr(t)
-		stop, err = listen(addr, svc)
-		if err == nil {
-			break
-		}
-		if attempt == 5 {
-			t.Fatalf("cannot listen: %v", err)
-		}
+	srv := reactor.NewServer(reactor.Config{Name: "external TCP", Addr: "127.0.0.1:0", Logger: quietLogger()}, svc.Handler())
+	if err := srv.Start(); err != nil {
+		t.Fatalf("listen: %v", err)
 	}
+	addr := srv.Addr()
 	t.Cleanup(func() {
-		stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Stop(ctx)
 		svc.Stop()
 		db.Close()
 	})
