@@ -8,11 +8,6 @@ import (
 	"github.com/eventstored/eventstored/codec"
 )
 
-// discardConn accepts frames and drops them (Send must not keep them).
-type discardConn struct{ n int }
-
-func (c *discardConn) Send(frame []byte) error { c.n += len(frame); return nil }
-
 // TestReadStreamForwardReplyEncodeAllocatesNothing proves that turning a
 // store slice of 20 events into a ReadStreamEventsForwardCompleted frame
 // in the worker's buffer allocates nothing in steady state (STYLE §6).
