@@ -168,6 +168,7 @@ type Handler struct {
 	statsC       statsCache
 	names        internTable
 	inflight     atomic.Int64
+	parked       atomic.Int64 // long polls waiting for a commit
 }
 
 // NewHandler builds the request handler for d.Interface with the route
