@@ -67,7 +67,9 @@ type Options struct {
 // Store is the storage the HTTP front reads and writes. *store.DB
 // satisfies it through FromDB; the method contract is store's.
 type Store interface {
-	Do(ctx context.Context, op *store.Op) error
+	// Submit hands op to the writer without blocking; Done runs later on
+	// the writer goroutine (store.DB.Submit's contract).
+	Submit(op *store.Op) error
 	NewReader() StoreReader
 	StreamMetadata(stream string) (store.StreamMetadata, int64, bool)
 	LastCommitPosition() int64
@@ -168,6 +170,7 @@ type Handler struct {
 	statsC       statsCache
 	names        internTable
 	inflight     atomic.Int64
+	parked       atomic.Int64 // long polls waiting for a commit
 }
 
 // NewHandler builds the request handler for d.Interface with the route
@@ -196,7 +199,12 @@ func NewHandler(d Deps) *Handler {
 		h.timeout = 10 * time.Second
 	}
 	h.readers = make(chan StoreReader, d.ReadersMax)
-	h.reqPool.New = func() any { return &request{h: h, done: make(chan struct{}, 1)} }
+	h.reqPool.New = func() any {
+		r := &request{h: h, done: make(chan struct{}, 1)}
+		// Built once per pooled request so a write allocates no closure.
+		r.opDone = func(*store.Op) { r.done <- struct{}{} }
+		return r
+	}
 	h.cache = newEventCache(eventCacheEntriesMax, eventCacheBytesMax)
 	h.metrics = d.Metrics
 	if h.metrics == nil {
@@ -262,11 +270,15 @@ type request struct {
 	buf   []byte // body scratch
 	w     jw
 	done  chan struct{}
-	op    store.Op
-	evs   []store.NewEvent
-	key   []byte // cache key scratch
-	tmp   []byte
-	body  []byte // request body copy / parse scratch
+	// opDone signals done; it runs on the store's writer goroutine and
+	// never blocks (done has room for the one signal of the one op).
+	opDone func(*store.Op)
+	timer  *time.Timer
+	op     store.Op
+	evs    []store.NewEvent
+	key    []byte // cache key scratch
+	tmp    []byte
+	body   []byte // request body copy / parse scratch
 	// abandoned is set when the store still owns op after the handler
 	// returned (a write that outlived the request deadline): the request
 	// must not go back to the pool.

@@ -155,7 +155,14 @@ func BenchmarkLoopbackGet(b *testing.B) {
 func BenchmarkLoopbackPostDurable(b *testing.B) {
 	for _, conns := range []int{16, 256} {
 		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			srv, _ := loopbackNode(b)
+			srv, db := loopbackNode(b)
+			before := db.Stats()
+			defer func() {
+				st := db.Stats()
+				if f := st.Fsyncs - before.Fsyncs; f > 0 {
+					b.ReportMetric(float64(st.EventsWritten-before.EventsWritten)/float64(f), "events/fsync")
+				}
+			}()
 			runLoopback(b, srv, conns, func(rq *fasthttp.Request, i int64) {
 				rq.Header.SetMethod("POST")
 				rq.SetRequestURI("/streams/w-" + strconv.FormatInt(i%1024, 10))

@@ -363,7 +363,7 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !waitCommit(wake, deadline) {
+		if !h.waitCommit(wake, deadline) {
 			// One last read after the deadline for the final answer.
 			if forward {
 				sl = rd.ReadStreamForward(stream, from, count, resolve)
@@ -522,7 +522,9 @@ func entryNumber(e *store.ResolvedEvent) int64 {
 }
 
 // waitCommit waits for the next commit or the deadline; false on deadline.
-func waitCommit(wake <-chan struct{}, deadline time.Time) bool {
+func (h *Handler) waitCommit(wake <-chan struct{}, deadline time.Time) bool {
+	h.parked.Add(1)
+	defer h.parked.Add(-1)
 	d := time.Until(deadline)
 	if d <= 0 {
 		return false
@@ -667,7 +669,7 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !waitCommit(wake, deadline) {
+		if !h.waitCommit(wake, deadline) {
 			break
 		}
 	}

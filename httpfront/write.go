@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -208,9 +209,21 @@ func (h *Handler) do(r *request) bool {
 		r.status(fasthttp.StatusServiceUnavailable, reasonNotReady)
 		return false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
-	err := h.d.DB.Do(ctx, &r.op)
-	cancel()
+	r.op.Done = r.opDone
+	err := h.d.DB.Submit(&r.op)
+	if err == nil {
+		if r.timer == nil {
+			r.timer = time.NewTimer(h.timeout)
+		} else {
+			r.timer.Reset(h.timeout)
+		}
+		select {
+		case <-r.done:
+			r.timer.Stop()
+		case <-r.timer.C:
+			err = context.DeadlineExceeded
+		}
+	}
 	if err == nil && r.op.Result.Err != nil {
 		err = r.op.Result.Err
 	}
