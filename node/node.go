@@ -143,13 +143,12 @@ func (n *Node) Start() error {
 	}
 
 	db, err := store.Open(store.Options{
-		Dir:                      n.opts.Db,
-		FS:                       n.storeFS,
-		MemDB:                    n.opts.MemDb,
-		Logger:                   n.log,
-		FlushDelayMax:            n.opts.MinFlushDelay,
-		IndexMemTableMax:         n.opts.MaxMemTableSize,
-		UnsafeDisableFlushToDisk: n.opts.UnsafeDisableFlushToDisk,
+		Dir:              n.opts.Db,
+		FS:               n.storeFS,
+		MemDB:            n.opts.MemDb,
+		Logger:           n.log,
+		FlushDelayMax:    n.opts.MinFlushDelay,
+		IndexMemTableMax: n.opts.MaxMemTableSize,
 	})
 	if err != nil {
 		where := n.opts.Db
