@@ -1,0 +1,129 @@
+// Package tlog is the chunked transaction log: the store's single source of
+// truth. It frames opaque records (the semantic layer decides what a record
+// means), gives each a logical position, makes them durable with group
+// commit friendly Append/Flush, reads them back from any goroutine, and
+// recovers after a crash.
+//
+// What it owns: chunk files, the record frame, the writer and truncate
+// checkpoints, named checkpoints for other services (chaser, epoch, ...),
+// recovery, truncation and background verification of sealed chunks. What
+// it leaves to others: record contents, the index, when to flush (the
+// storage writer service decides), stopping the node after a failure.
+//
+// # Threading
+//
+// Writer methods (Append, Flush, Truncate, Close) are called from one
+// goroutine only, the storage writer. Reader methods (Durable, ReadAt,
+// NewIterator, NewBackwardIterator, Stats, Checkpoint, Failed) may be called
+// from any goroutine at any time; an Iterator belongs to one goroutine.
+// Readers never block the writer: the durable end is an atomic, the chunk
+// list is copy-on-write behind an atomic pointer, and each chunk is
+// reference counted so Truncate and Close drop chunks without waiting for
+// readers. No lock is held across I/O.
+//
+// # Positions
+//
+// A record's logical position is chunkNumber*ChunkSizeBytes + offset of its
+// frame in the chunk's data (Event Store's scheme, spec
+// tcp-client-protocol §4.6), so positions strictly increase. Records never
+// span chunks: when a record does not fit, the chunk is sealed and the
+// record goes to the start of the next chunk; the unused space at the end
+// of the sealed chunk has no records, and the position of its data end
+// names the same point of the log as the next chunk's start.
+//
+// # Files (see filenames.go)
+//
+//	chunk-NNNNNN.000000   chunk number NNNNNN (version 0; scavenging will add versions)
+//	writer.chk            logical end of durable data
+//	truncate.chk          pending truncation position, -1 when none
+//	<name>.chk            named checkpoints (chaser.chk, epoch.chk, ...)
+//	LOCK                  flock'ed while a process has the log open
+//
+// # Chunk file
+//
+//	+-----------------+--------------------------------------+-----------------+
+//	| header 128 B    | data: ChunkSizeBytes                 | footer 128 B    |
+//	+-----------------+--------------------------------------+-----------------+
+//	                  | record | record | ... | (unused)      |
+//
+// The file is preallocated to full size when created (fallocate with
+// KEEP_SIZE, so its size grows with the data and disk-full shows up at
+// creation). The footer is written once, when the chunk is sealed.
+//
+// Header (all integers little-endian):
+//
+//	off size
+//	  0   8  magic "ESDCHUNK"
+//	  8   2  format version (1)
+//	 10   2  zero
+//	 12   4  chunk number
+//	 16   8  chunk data size (ChunkSizeBytes)
+//	 24  16  chunk id (random; a rewritten chunk gets a new one)
+//	 40  84  zero
+//	124   4  crc32c of bytes 0..124
+//
+// Footer:
+//
+//	off size
+//	  0   8  magic "ESDFOOTR"
+//	  8   4  flags (bit 0: completed)
+//	 12   4  zero
+//	 16   8  data end: bytes of records in the chunk
+//	 24   8  xxhash64 of header || data[0:data end]
+//	 32  92  zero
+//	124   4  crc32c of bytes 0..124
+//
+// # Record frame
+//
+//	+----------+----------+------------------+----------+
+//	| len u32  | crc u32  | payload (len B)  | len u32  |
+//	+----------+----------+------------------+----------+
+//
+// crc is crc32c (Castagnoli) over the first len field and the payload. The
+// trailing len lets BackIterator walk backward. Zeroed bytes (len 0, crc 0)
+// are never a record: an empty payload's crc is 0x48674bc7. Payloads are at
+// most min(64 MiB, ChunkSizeBytes-12) bytes (ErrRecordTooLarge).
+//
+// # Checkpoint file (.chk, 48 bytes)
+//
+//	off size
+//	  0  24  slot 0
+//	 24  24  slot 1
+//
+//	slot: 0 4 magic "ESCK" | 4 8 value int64 | 12 8 sequence u64 | 20 4 crc32c of bytes 0..20
+//
+// Flush writes slot (sequence mod 2) with the next sequence, then fsyncs;
+// reading takes the valid slot with the higher sequence, so a torn write
+// keeps the previous value.
+//
+// # Durability and recovery
+//
+// Flush writes the buffered records, fsyncs the chunk, then writes and
+// fsyncs writer.chk, then publishes Durable. New chunks and checkpoint files
+// are fsynced together with their directory. Open:
+//
+//  1. Completes a pending truncation (truncate.chk != -1).
+//  2. Requires every chunk before the one holding the writer checkpoint to
+//     exist, have a valid header and be sealed (else ErrCorrupt), and the
+//     record that ends at the checkpoint to be whole (else ErrCorrupt:
+//     data declared durable is damaged).
+//  3. Scans records from the writer checkpoint onwards. Whole records are
+//     kept (they were written, just not yet checkpointed); the first torn,
+//     zeroed or mismatching frame ends the log: the chunk file is truncated
+//     there (stale bytes beyond could otherwise pass for records later),
+//     later chunk files are removed, and the cut is logged and reported by
+//     Recovery(). A sealed chunk whose scan reaches its footer's data end
+//     continues into the next chunk.
+//  4. Starts verifying sealed chunks' hashes in the background, newest
+//     first (Stats).
+//
+// Reads below Durable() never see a torn frame; a checksum failure there is
+// ErrCorrupt.
+//
+// # Failures
+//
+// The first failed write or fsync latches: Append, Flush and Truncate
+// return it (wrapped in ErrLogFailed) until the log is reopened. Running
+// out of space while creating a chunk returns ErrDiskFull and changes
+// nothing; reads keep working and the next Append tries again.
+package tlog
