@@ -314,8 +314,9 @@ func (l *Log) Truncate(pos int64) error {
 	if err := l.tchk.Flush(); err != nil {
 		return l.fail(err)
 	}
+	l.truncGen.Add(1) // odd: truncation running
+	defer l.truncGen.Add(1)
 	l.durable.Store(pos)
-	l.truncGen.Add(1)
 	l.wchk.Write(pos)
 	if err := l.wchk.Flush(); err != nil {
 		return l.fail(err)
