@@ -180,7 +180,7 @@ func TestBindErrorNamesInterfaceAndAddress(t *testing.T) {
 	if err == nil {
 		t.Fatal("second bind succeeded")
 	}
-	if !strings.Contains(err.Error(), "external TCP") || !strings.Contains(err.Error(), addr) {
+	if !errors.Is(err, ErrAddrInUse) || !strings.Contains(err.Error(), "external TCP") || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("error %q does not name the interface and %s", err, addr)
 	}
 }
