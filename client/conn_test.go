@@ -395,3 +395,36 @@ func TestMaxInFlightBoundsOutstandingRequests(t *testing.T) {
 		}
 	}
 }
+
+// replyingPeer answers every WriteEvents on c with the same
+// WriteEventsCompleted, patching in the request's correlation id, and
+// allocates nothing per request itself, so AllocsPerRun sees only the
+// client's allocations.
+func replyingPeer(c net.Conn) {
+	reply := codec.AppendFrame(nil, codec.WriteEventsCompletedCommand, &codec.GUID{}, writeCompleted(0, 0))
+	buf := make([]byte, 1<<16)
+	var l [4]byte
+	for {
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return
+		}
+		n := int(binary.LittleEndian.Uint32(l[:]))
+		if n > len(buf) {
+			return
+		}
+		if _, err := io.ReadFull(c, buf[:n]); err != nil {
+			return
+		}
+		switch codec.Command(buf[0]) {
+		case codec.WriteEventsCommand:
+			copy(reply[4+2:4+18], buf[2:18])
+			if _, err := c.Write(reply); err != nil {
+				return
+			}
+		case codec.HeartbeatRequestCommand:
+			hb := codec.AppendFrame(nil, codec.HeartbeatResponseCommand, (*codec.GUID)(buf[2:18]), nil)
+			_, _ = c.Write(hb)
+		}
+	}
+}
+
