@@ -17,7 +17,9 @@ type memLog struct {
 	durable atomic.Int64
 }
 
-func newMemLog() *memLog { return &memLog{buf: make([]byte, 0, 64<<20), starts: make([]int64, 0, 1<<20)} }
+func newMemLog() *memLog {
+	return &memLog{buf: make([]byte, 0, 64<<20), starts: make([]int64, 0, 1<<20)}
+}
 
 func (l *memLog) Append(payload []byte) (int64, error) {
 	l.mu.Lock()
