@@ -6,6 +6,16 @@ package store
 // Records that are not committed events (transaction begin records,
 // transaction prepares seen on their own, empty-write markers, cluster
 // records) are skipped.
+//
+// Sequential paging is the common pattern (catch-up subscriptions, exports),
+// so a Reader keeps the log iterator of its last $all read and reuses it
+// when the next read starts where that one stopped: a page then costs no
+// seek and no allocation.
+
+// allIteratorMinCount is the page size from which a forward read without a
+// reusable iterator makes a new one (a 128 KiB block) rather than reading
+// record by record.
+const allIteratorMinCount = 32
 
 func (r *Reader) allError(text string) *AllSlice {
 	r.all = AllSlice{Status: ReadError, Error: text, Next: Position{-1, -1}}
@@ -16,6 +26,27 @@ func (r *Reader) allError(text string) *AllSlice {
 // event or tombstone (visible in $all at its own position).
 func isCommittedEvent(f PrepareFlags) bool {
 	return f&FlagIsCommitted != 0 && f&(FlagData|FlagStreamDelete) != 0
+}
+
+func (r *Reader) dropForward() {
+	if r.fwd != nil {
+		r.fwd.Close()
+		r.fwd = nil
+	}
+}
+
+func (r *Reader) dropBackward() {
+	if r.back != nil {
+		r.back.Close()
+		r.back = nil
+	}
+}
+
+// Close releases the Reader's cached log iterators. A Reader that is
+// dropped without Close only delays the release of their buffers to GC.
+func (r *Reader) Close() {
+	r.dropForward()
+	r.dropBackward()
 }
 
 // ReadAllForward returns up to max events with position ≥ from, ascending.
@@ -41,15 +72,34 @@ func (r *Reader) ReadAllForward(from Position, max int, resolveLinks bool) *AllS
 		return a
 	}
 	pos := from.Commit
+	var it logIterator
+	if r.fwd != nil && r.fwd.Pos() == pos {
+		it = r.fwd
+	} else if max >= allIteratorMinCount && pos < end {
+		r.dropForward()
+		r.fwd = r.db.log.NewIterator(pos)
+		it = r.fwd
+	}
 	for pos < end && len(r.events) < max {
-		mark := len(r.arena)
-		payload, next, err := r.db.log.ReadAt(pos, r.scratch[:0])
-		if err != nil {
+		var (
+			payload []byte
+			next    int64
+			err     error
+		)
+		if it != nil {
+			_, payload, err = it.Next()
+			next = it.Pos()
+		} else {
+			payload, next, err = r.db.log.ReadAt(pos, r.scratch[:0])
+		}
+		if err != nil || len(payload) == 0 {
+			r.dropForward()
 			if len(r.events) == 0 {
 				return r.allError(errTextInvalidPosition)
 			}
 			break
 		}
+		mark := len(r.arena)
 		switch RecordType(payload[0]) {
 		case RecordPrepare:
 			if PeekPrepare(payload, &r.pr) != nil || !isCommittedEvent(r.pr.Flags) {
@@ -64,9 +114,8 @@ func (r *Reader) ReadAllForward(from Position, max int, resolveLinks bool) *AllS
 			r.fillResolved(&r.events[len(r.events)-1], r.pr.Number, Position{pos, pos}, resolveLinks)
 			a.Next = Position{next, 0}
 		case RecordCommit:
-			start := len(r.arena)
 			r.arena = append(r.arena, payload...)
-			if PeekCommit(r.arena[start:], &r.cm) != nil {
+			if PeekCommit(r.arena[mark:], &r.cm) != nil {
 				r.arena = r.arena[:mark]
 				break
 			}
@@ -113,18 +162,24 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 	if max <= 0 {
 		return a
 	}
-	// The record at from.Commit itself may hold events below from (a commit
-	// whose prepares lie below from.Prepare, or an event whose own position
-	// (c,c) is below (c,p)); then walk backwards.
 	pos := from.Commit
 	if pos > end {
 		pos = end
 	}
+	// The record at from.Commit itself may hold events below from: a commit
+	// whose prepares lie below from.Prepare, or an event whose own position
+	// (c,c) is below (c,p). Then walk backwards.
 	first := pos < end
+	if r.back == nil || r.back.Pos() != pos {
+		r.dropBackward()
+		r.back = r.db.log.NewBackwardIterator(pos)
+	}
 	for len(r.events) < max {
-		var payload []byte
-		var err error
-		var recPos int64
+		var (
+			payload []byte
+			err     error
+			recPos  int64
+		)
 		if first {
 			recPos = pos
 			payload, _, err = r.db.log.ReadAt(pos, r.scratch[:0])
@@ -133,26 +188,30 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 			if pos <= 0 {
 				break
 			}
-			payload, recPos, err = r.db.log.ReadBefore(pos, r.scratch[:0])
+			recPos, payload, err = r.back.Next()
 		}
-		if err != nil {
-			if len(r.events) == 0 && recPos == from.Commit {
+		if err != nil || len(payload) == 0 {
+			r.dropBackward()
+			if isEnd(err) {
+				break
+			}
+			if len(r.events) == 0 {
 				return r.allError(errTextInvalidPosition)
 			}
 			break
 		}
 		mark := len(r.arena)
-		limit := Position{recPos, recPos}
+		own := Position{recPos, recPos}
 		switch RecordType(payload[0]) {
 		case RecordPrepare:
-			if PeekPrepare(payload, &r.pr) != nil || !isCommittedEvent(r.pr.Flags) || !limit.Less(from) {
+			if PeekPrepare(payload, &r.pr) != nil || !isCommittedEvent(r.pr.Flags) || !own.Less(from) {
 				break
 			}
 			r.arena = append(r.arena, payload...)
 			_ = PeekPrepare(r.arena[mark:], &r.pr)
 			r.events = append(r.events, ResolvedEvent{})
-			r.fillResolved(&r.events[len(r.events)-1], r.pr.Number, limit, resolveLinks)
-			a.Next = limit
+			r.fillResolved(&r.events[len(r.events)-1], r.pr.Number, own, resolveLinks)
+			a.Next = own
 		case RecordCommit:
 			r.arena = append(r.arena, payload...)
 			if PeekCommit(r.arena[mark:], &r.cm) != nil {

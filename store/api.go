@@ -263,8 +263,6 @@ type Options struct {
 	// TransactionEventsMax bounds events per transaction (default 100,000).
 	TransactionsMax      int
 	TransactionEventsMax int
-	// UnsafeDisableFlushToDisk skips fsync (--unsafe-disable-flush-to-disk).
-	UnsafeDisableFlushToDisk bool
 }
 
 // Stats is a point-in-time copy of the store's counters (for /stats and

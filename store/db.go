@@ -63,12 +63,7 @@ func Open(opts Options) (*DB, error) {
 	if err := db.openEngines(); err != nil {
 		return nil, err
 	}
-	w, err := newWriter(db)
-	if err != nil {
-		db.ix.Close()
-		db.log.Close()
-		return nil, err
-	}
+	w := newWriter(db)
 	go w.run()
 	return db, nil
 }
@@ -82,6 +77,11 @@ func (o *Options) setDefaults() {
 	}
 	if o.ChunkSizeBytes <= 0 {
 		o.ChunkSizeBytes = 256 << 20
+		if o.MemDB {
+			// The in-memory filesystem backs a preallocated chunk with real
+			// memory; 32 MiB still holds the largest event (16 MiB).
+			o.ChunkSizeBytes = 32 << 20
+		}
 	}
 	if o.WriterQueueMax <= 0 {
 		o.WriterQueueMax = 16384
@@ -213,6 +213,7 @@ func (db *DB) Stats() Stats {
 		Fsyncs:             db.stats.fsyncs.Load(),
 		LastCommitPosition: db.lastCommit.Load(),
 		DurablePosition:    db.visibleEnd.Load(),
+		ChunkCount:         db.log.Chunks(),
 		WriterErr:          db.Err(),
 	}
 	for i := range s.FsyncLatencyBuckets {

@@ -2,9 +2,9 @@ package store
 
 import (
 	"context"
-	"log/slog"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -43,7 +43,7 @@ func requireNoError(t testing.TB, err error) {
 func openTestDB(t testing.TB) (*DB, *manualClock) {
 	t.Helper()
 	clk := newManualClock()
-	db, err := Open(Options{MemDB: true, Clock: clk, Logger: testLogger})
+	db, err := Open(testOptions(Options{MemDB: true, Clock: clk}))
 	requireNoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db, clk
@@ -121,3 +121,18 @@ func eqInts(a, b []int64) bool {
 }
 
 var testLogger = slog.New(slog.DiscardHandler)
+
+// testOptions fills small limits so each test DB is cheap: 1 MiB chunks
+// (which also makes tests cross chunk boundaries) and small caches.
+func testOptions(o Options) Options {
+	if o.Logger == nil {
+		o.Logger = testLogger
+	}
+	if o.ChunkSizeBytes == 0 {
+		o.ChunkSizeBytes = 1 << 20
+	}
+	if o.IdempotencyCacheMax == 0 {
+		o.IdempotencyCacheMax = 1000
+	}
+	return o
+}

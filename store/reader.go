@@ -32,10 +32,12 @@ type Reader struct {
 	pr      Prepare
 	cm      Commit
 	ents    []indexEntry
+	// fwd and back are the cached $all iterators (see allreader.go).
+	fwd, back logIterator
 }
 
 // NewReader returns a new Reader.
-func (db *DB) NewReader() *Reader { return &Reader{db: db} }
+func (db *DB) NewReader() *Reader { return &Reader{db: db, scratch: make([]byte, 0, 4096)} }
 
 var readerPool sync.Pool
 

@@ -7,13 +7,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 )
 
-// openEngines opens the log and the index.
-func (db *DB) openEngines() error {
-	db.log = newMemLog()
-	db.ix = newMemIndex()
-	return db.recover()
-}
-
 // replayBatchMax bounds the index entries replay hands to the index at once.
 const replayBatchMax = 64 << 10
 
@@ -36,13 +29,25 @@ func (db *DB) recover() error {
 		groupPos int64        = -1
 		lastCmt  int64        = -1
 		replayed int
-		scratch  []byte
+		lastLog  = t0
 	)
-	pos := from
-	for pos < durable {
-		payload, next, err := db.log.ReadAt(pos, scratch[:0])
+	it := db.log.NewIterator(from)
+	defer it.Close()
+	for {
+		pos, payload, err := it.Next()
+		if isEnd(err) {
+			break
+		}
 		if err != nil {
-			return fmt.Errorf("store: replay the log at %d: %w", pos, err)
+			return fmt.Errorf("store: replay the log at %d: %w", it.Pos(), err)
+		}
+		next := it.Pos()
+		if next > durable {
+			break
+		}
+		if time.Since(lastLog) > 5*time.Second {
+			lastLog = time.Now()
+			db.logger.Info("store: replaying the log into the index", "position", pos, "end", durable)
 		}
 		typ, err := PeekRecordType(payload)
 		if err != nil {
@@ -90,7 +95,6 @@ func (db *DB) recover() error {
 			replayed += len(entries)
 			entries = entries[:0]
 		}
-		pos = next
 	}
 	if groupPos >= 0 {
 		// The tail holds the beginning of a write whose end never reached
@@ -121,9 +125,11 @@ func (db *DB) recover() error {
 // findLastCommit walks backwards from end for the last committed record.
 func (db *DB) findLastCommit(end int64) int64 {
 	var p Prepare
-	for end > 0 {
-		payload, pos, err := db.log.ReadBefore(end, nil)
-		if err != nil {
+	it := db.log.NewBackwardIterator(end)
+	defer it.Close()
+	for {
+		pos, payload, err := it.Next()
+		if err != nil || len(payload) == 0 {
 			return -1
 		}
 		switch RecordType(payload[0]) {
@@ -134,7 +140,5 @@ func (db *DB) findLastCommit(end int64) int64 {
 				return pos
 			}
 		}
-		end = pos
 	}
-	return -1
 }

@@ -1,15 +1,12 @@
 package store
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/eventstored/eventstored/store/index"
+	"github.com/eventstored/eventstored/store/vfs"
 )
 
-// FS is the filesystem seam (store/vfs.FS). NB: it is declared as an alias
-// so that callers keep compiling when the vfs package replaces it.
-type FS = any
+// FS is the filesystem seam (store/vfs.FS).
+type FS = vfs.FS
 
 // logEngine is the subset of the transaction log (store/tlog) the store
 // uses. Append, Flush and Truncate are called only by the writer goroutine;
@@ -19,20 +16,23 @@ type logEngine interface {
 	Flush() error
 	Durable() int64
 	Truncate(pos int64) error
-	// ReadAt returns the record at pos and the position after it. The
-	// payload may alias scratch or the log's buffers; it stays valid until
-	// the next call with the same scratch.
+	// ReadAt returns the record at pos and the position after it; io.EOF at
+	// or past Durable(). The payload lives in scratch when it fits.
 	ReadAt(pos int64, scratch []byte) (payload []byte, next int64, err error)
-	// ReadBefore returns the record that ends at end and its position.
-	ReadBefore(end int64, scratch []byte) (payload []byte, pos int64, err error)
+	NewIterator(from int64) logIterator
+	NewBackwardIterator(from int64) logIterator
+	Chunks() int
 	Close() error
 }
 
-// Sentinels a logEngine returns that the store branches on.
-var (
-	errLogDiskFull = ErrDiskFull
-	errLogEnd      = errors.New("store: end of log")
-)
+// logIterator walks records forward or backward; payloads are valid until
+// the next call. Pos is where the next forward record starts (forward) or
+// the start of the record last returned (backward).
+type logIterator interface {
+	Next() (pos int64, payload []byte, err error)
+	Pos() int64
+	Close()
+}
 
 // indexEntry maps (hash of stream name, event number) to the log position of
 // the event's record.
@@ -49,5 +49,3 @@ type streamIndex interface {
 	CheckpointPos() int64
 	Close() error
 }
-
-func errorf(format string, a ...any) error { return fmt.Errorf(format, a...) }

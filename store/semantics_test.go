@@ -313,7 +313,7 @@ func TestTransactions(t *testing.T) {
 }
 
 func TestTransactionLimits(t *testing.T) {
-	db, err := Open(Options{MemDB: true, Logger: testLogger, TransactionsMax: 2, TransactionEventsMax: 3})
+	db, err := Open(testOptions(Options{MemDB: true, Logger: testLogger, TransactionsMax: 2, TransactionEventsMax: 3}))
 	requireNoError(t, err)
 	defer db.Close()
 	a := do(t, db, &Op{Kind: OpTransactionStart, Stream: "a", ExpectedVersion: -2}).TransactionID

@@ -88,7 +88,7 @@ type writer struct {
 	lastCommitPos Position
 }
 
-func newWriter(db *DB) (*writer, error) {
+func newWriter(db *DB) *writer {
 	w := &writer{
 		db:         db,
 		log:        db.log,
@@ -98,7 +98,7 @@ func newWriter(db *DB) (*writer, error) {
 		truncateTo: -1,
 	}
 	w.ids.init(db.opts.IdempotencyCacheMax)
-	return w, nil
+	return w
 }
 
 func (w *writer) run() {
@@ -138,7 +138,7 @@ func (w *writer) process(op *Op) {
 		return
 	}
 	if w.diskFull {
-		op.Result.Err = ErrDiskFull
+		op.Result.Err = fmt.Errorf("%w: an earlier write of the same group commit was refused", ErrDiskFull)
 		return
 	}
 	switch op.Kind {
@@ -294,14 +294,16 @@ func (w *writer) appendRecord(op *Op, groupStart int64) (int64, bool) {
 		w.batchBytes += len(w.buf)
 		return pos, true
 	}
-	if errors.Is(err, ErrDiskFull) {
-		// Nothing of this record was written (tlog contract). Earlier
-		// records of the same write were: cut them after the flush.
+	if errors.Is(err, ErrDiskFull) || errors.Is(err, errRecordTooLarge) {
+		// Refusals that leave the log healthy: nothing of this record was
+		// written (tlog contract). Earlier records of the same write were:
+		// cut them after the flush. The rest of the batch fails too, since
+		// the cut must not take later writes with it.
 		w.diskFull = true
 		if groupStart >= 0 {
 			w.truncateTo = groupStart
 		}
-		op.Result.Err = ErrDiskFull
+		op.Result.Err = err
 		return 0, false
 	}
 	w.latch(fmt.Errorf("append to the log: %w", err))
@@ -651,12 +653,7 @@ func (w *writer) commitBatch() {
 	db := w.db
 	if db.Err() == nil && (w.batchBytes > 0 || w.truncateTo >= 0) {
 		t0 := time.Now()
-		var err error
-		if !db.opts.UnsafeDisableFlushToDisk || w.truncateTo >= 0 {
-			err = w.log.Flush()
-		} else {
-			err = w.log.Flush()
-		}
+		err := w.log.Flush()
 		db.observeFlush(time.Since(t0))
 		if err == nil && w.truncateTo >= 0 {
 			if terr := w.log.Truncate(w.truncateTo); terr != nil {

@@ -161,7 +161,7 @@ func TestIdempotencyTable(t *testing.T) {
 	}
 	t.Run("B: stored events match even when the id cache forgot them", func(t *testing.T) {
 		clk := newManualClock()
-		db, err := Open(Options{MemDB: true, Logger: testLogger, Clock: clk, IdempotencyCacheMax: 2})
+		db, err := Open(testOptions(Options{MemDB: true, Logger: testLogger, Clock: clk, IdempotencyCacheMax: 2}))
 		requireNoError(t, err)
 		defer db.Close()
 		mustWrite(t, db, "s", -1, evs(0, 1)...)

@@ -18,7 +18,7 @@ type recConn struct{ ch chan []byte }
 
 func newRecConn() *recConn { return &recConn{ch: make(chan []byte, 1024)} }
 
-func (c *recConn) Send(frame []byte) { c.ch <- append([]byte(nil), frame...) }
+func (c *recConn) Send(frame []byte) error { c.ch <- append([]byte(nil), frame...); return nil }
 
 type env struct {
 	db   *store.DB
@@ -241,3 +241,8 @@ func waitFor(t testing.TB, cond func() bool) {
 func newUnstartedAuth(db *store.DB) *auth.Service {
 	return auth.New(auth.Options{Backend: auth.NewDBBackend(db), HashIterations: 1000, Logger: quietLogger()})
 }
+
+// discardConn accepts frames and drops them (Send must not keep them).
+type discardConn struct{ n int }
+
+func (c *discardConn) Send(frame []byte) error { c.n += len(frame); return nil }

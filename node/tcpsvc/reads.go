@@ -93,7 +93,7 @@ func (w *worker) send(r *request) bool {
 		return false
 	}
 	if !r.sess.closed.Load() {
-		r.sess.conn.Send(w.buf)
+		_ = r.sess.conn.Send(w.buf)
 	}
 	return true
 }
@@ -318,6 +318,6 @@ func (w *worker) scavenge(r *request) {
 	}
 	w.buf = codec.AppendMessageFrame(w.buf[:0], codec.ScavengeDatabaseCompletedCommand, &r.corr, &m, codec.AppendScavengeDatabaseCompleted)
 	if !r.sess.closed.Load() {
-		r.sess.conn.Send(w.buf)
+		_ = r.sess.conn.Send(w.buf)
 	}
 }

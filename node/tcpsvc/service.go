@@ -30,12 +30,13 @@ type Reader interface {
 	ReadAllBackward(from store.Position, max int, resolveLinks bool) *store.AllSlice
 }
 
-// Conn is the reply side of a client connection. Send must be safe to call
-// from any goroutine, must not block, and must be done with frame when it
-// returns (the caller reuses the buffer). Sending on a closed connection is
-// a no-op.
+// Conn is the reply side of a client connection (*reactor.Conn satisfies
+// it). Send must be safe to call from any goroutine, must not block, and
+// must be done with frame when it returns (the caller reuses the buffer).
+// Its error (closed connection, send backlog over the limit, which closes
+// the connection) needs no action here: the reply has nowhere to go.
 type Conn interface {
-	Send(frame []byte)
+	Send(frame []byte) error
 }
 
 // Defaults for Options.

@@ -195,7 +195,7 @@ func (ss *Session) sendFrame(cmd codec.Command, id *codec.GUID, payload []byte) 
 	}
 	b := smallBufPool.Get().(*[]byte)
 	*b = codec.AppendFrame((*b)[:0], cmd, id, payload)
-	ss.conn.Send(*b)
+	_ = ss.conn.Send(*b)
 	if cap(*b) <= replyBufferKeepBytesMax {
 		smallBufPool.Put(b)
 	}
@@ -207,7 +207,7 @@ func (ss *Session) sendBadRequest(id *codec.GUID, reason string) {
 	}
 	b := smallBufPool.Get().(*[]byte)
 	*b = codec.AppendBadRequest((*b)[:0], id, reason)
-	ss.conn.Send(*b)
+	_ = ss.conn.Send(*b)
 	smallBufPool.Put(b)
 }
 
@@ -218,7 +218,7 @@ func (ss *Session) sendNotHandled(id *codec.GUID, reason codec.NotHandledReason)
 	m := codec.NotHandled{Reason: reason}
 	b := smallBufPool.Get().(*[]byte)
 	*b = codec.AppendMessageFrame((*b)[:0], codec.NotHandledCommand, id, &m, codec.AppendNotHandled)
-	ss.conn.Send(*b)
+	_ = ss.conn.Send(*b)
 	smallBufPool.Put(b)
 }
 

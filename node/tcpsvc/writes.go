@@ -212,7 +212,7 @@ func (s *Service) replyWrite(r *request, status codec.OperationResult, res *stor
 		}
 		buf = codec.AppendMessageFrame(buf, codec.TransactionCommitCompletedCommand, &r.corr, &m, codec.AppendTransactionCommitCompleted)
 	}
-	r.sess.conn.Send(buf)
+	_ = r.sess.conn.Send(buf)
 	*b = buf
 	if cap(buf) <= replyBufferKeepBytesMax {
 		smallBufPool.Put(b)

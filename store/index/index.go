@@ -3,6 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
+	"github.com/eventstored/eventstored/store/vfs"
 	"log/slog"
 	"math"
 	"sort"
@@ -51,7 +52,7 @@ const (
 // Options configure Open.
 type Options struct {
 	// FS and Dir locate the index files. Dir is created if missing.
-	FS  FS
+	FS  vfs.FS
 	Dir string
 	// MemTableMaxEntries is the number of entries after which the active
 	// memtable is frozen and written as a ptable (checked after each Add).
@@ -79,7 +80,7 @@ type Options struct {
 
 func (o *Options) fill() error {
 	if o.FS == nil {
-		o.FS = OSFS{}
+		o.FS = vfs.Default
 	}
 	if o.Dir == "" {
 		return errors.New("index: Options.Dir is empty")
@@ -135,7 +136,7 @@ func (v *version) release() {
 // doc for which goroutine may call what.
 type Index struct {
 	opts Options
-	fs   FS
+	fs   vfs.FS
 	dir  string
 	log  *slog.Logger
 
@@ -226,9 +227,9 @@ func Open(opts Options) (*Index, error) {
 
 // Reset removes every index file in dir, so that the next Open starts empty
 // and the store rebuilds the index from the log (after ErrCorrupt).
-func Reset(fsys FS, dir string) error {
+func Reset(fsys vfs.FS, dir string) error {
 	if fsys == nil {
-		fsys = OSFS{}
+		fsys = vfs.Default
 	}
 	names, err := fsys.List(dir)
 	if err != nil {
@@ -467,7 +468,7 @@ func (ix *Index) writeMemTable(m *memTable) (*ptable, error) {
 
 // finishTable closes a written table, syncs the directory and maps the
 // table; on error it removes the file.
-func (ix *Index) finishTable(f File, name string, err error) (*ptable, error) {
+func (ix *Index) finishTable(f vfs.File, name string, err error) (*ptable, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

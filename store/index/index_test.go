@@ -3,6 +3,7 @@ package index
 import (
 	"errors"
 	"fmt"
+	"github.com/eventstored/eventstored/store/vfs"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -63,15 +64,15 @@ func collectLast(ix *Index, h uint64, limit int) []Entry {
 
 type fsKind struct {
 	name string
-	make func(t *testing.T) (FS, string)
+	make func(t *testing.T) (vfs.FS, string)
 }
 
 var fsKinds = []fsKind{
-	{"memfs", func(t *testing.T) (FS, string) { return newMemFS(), "/ix" }},
-	{"disk", func(t *testing.T) (FS, string) { return OSFS{}, t.TempDir() }},
+	{"memfs", func(t *testing.T) (vfs.FS, string) { return newMemFS(), "/ix" }},
+	{"disk", func(t *testing.T) (vfs.FS, string) { return vfs.Default, t.TempDir() }},
 }
 
-func smallOptions(fsys FS, dir string) Options {
+func smallOptions(fsys vfs.FS, dir string) Options {
 	return Options{FS: fsys, Dir: dir, MemTableMaxEntries: 16, MaxFrozenMemTables: 2, MaxTables: 5, MergeFanIn: 2, MergeConcurrency: 2}
 }
 

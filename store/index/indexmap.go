@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/eventstored/eventstored/store/vfs"
 	"hash/crc32"
 	"io"
 	"io/fs"
@@ -100,7 +101,7 @@ func decodeIndexMap(b []byte) (indexMap, error) {
 }
 
 // writeIndexMap replaces the map file atomically and durably.
-func writeIndexMap(fsys FS, dir string, m indexMap) error {
+func writeIndexMap(fsys vfs.FS, dir string, m indexMap) error {
 	buf := appendIndexMap(nil, m)
 	tmp := join(dir, mapTempFileName)
 	f, err := fsys.Create(tmp)
@@ -128,7 +129,7 @@ func writeIndexMap(fsys FS, dir string, m indexMap) error {
 }
 
 // readIndexMap reads the map; ok is false when there is none.
-func readIndexMap(fsys FS, dir string) (m indexMap, ok bool, err error) {
+func readIndexMap(fsys vfs.FS, dir string) (m indexMap, ok bool, err error) {
 	f, err := fsys.Open(join(dir, mapFileName))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -137,7 +138,7 @@ func readIndexMap(fsys FS, dir string) (m indexMap, ok bool, err error) {
 		return m, false, fmt.Errorf("cannot open index map: %w", err)
 	}
 	defer f.Close()
-	size, err := f.Size()
+	size, err := fileSize(f)
 	if err != nil {
 		return m, false, fmt.Errorf("cannot stat index map: %w", err)
 	}

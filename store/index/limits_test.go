@@ -98,7 +98,7 @@ func TestTablesStayWithinMaxTables(t *testing.T) {
 	if n > 3 {
 		t.Fatalf("unexpected table count %d with merges held; limit 3", n)
 	}
-	if got := fsys.fileNames("/t", ptablePrefix); len(got) > 3 {
+	if got := fileNames(fsys, "/t", ptablePrefix); len(got) > 3 {
 		t.Fatalf("unexpected ptable files %v with merges held; limit 3", got)
 	}
 	close(release)

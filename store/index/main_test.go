@@ -10,5 +10,7 @@ import (
 func TestMain(m *testing.M) {
 	// Open and recovery log at Info; keep test output readable.
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	os.Exit(m.Run())
+	code := m.Run()
+	cleanupBenchFixture()
+	os.Exit(code)
 }

@@ -3,6 +3,8 @@ package index
 import (
 	"errors"
 	"fmt"
+	"github.com/eventstored/eventstored/store/vfs"
+	"github.com/eventstored/eventstored/store/vfs/errorfs"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -104,7 +106,7 @@ func TestCheckpointAdvancesWithoutEntries(t *testing.T) {
 }
 
 // writeSomeTables leaves a closed index in /x with several ptables.
-func writeSomeTables(t *testing.T) (*memFS, Options, *refIndex) {
+func writeSomeTables(t *testing.T) (*vfs.MemFS, Options, *refIndex) {
 	fsys := newMemFS()
 	opts := Options{FS: fsys, Dir: "/x", MemTableMaxEntries: 300, MergeFanIn: 8, MaxTables: 20}
 	ix, err := Open(opts)
@@ -121,24 +123,23 @@ func writeSomeTables(t *testing.T) (*memFS, Options, *refIndex) {
 
 func TestCorruptPtableIsDetectedAtOpen(t *testing.T) {
 	fsys, _, _ := writeSomeTables(t)
-	tables := fsys.fileNames("/x", ptablePrefix)
+	tables := fileNames(fsys, "/x", ptablePrefix)
 	if len(tables) < 2 {
 		t.Fatalf("unexpected table count %d; want several", len(tables))
 	}
 	name := "/x/" + tables[0]
-	f, _ := fsys.Open(name)
-	size, _ := f.Size()
+	size := sizeOf(t, fsys, name)
 	// Every byte of a small table would be slow under -race; probe each
 	// region: header, entries, checksums, sparse index, bloom, footer.
-	offs := []int{0, 9, 20, ptHeaderSize, ptHeaderSize + 5, ptHeaderSize + 300*ptEntrySize - 1,
-		int(size) - ptFooterSize - 1, int(size) - ptFooterSize, int(size) - 40, int(size) - 1}
+	offs := []int64{0, 9, 20, ptHeaderSize, ptHeaderSize + 5, ptHeaderSize + 300*ptEntrySize - 1,
+		size - ptFooterSize - 1, size - ptFooterSize, size - 40, size - 1}
 	for i := 0; i < 20; i++ {
-		offs = append(offs, rand.IntN(int(size)))
+		offs = append(offs, rand.Int64N(size))
 	}
 	for _, off := range offs {
 		t.Run(fmt.Sprintf("byte %d of %d", off, size), func(t *testing.T) {
-			c := fsys.crashClone()
-			c.corrupt(name, off)
+			c := fsys.CrashClone()
+			corruptByte(t, c, name, off)
 			ix, err := Open(Options{FS: c, Dir: "/x"})
 			if !errors.Is(err, ErrCorrupt) {
 				if ix != nil {
@@ -152,11 +153,10 @@ func TestCorruptPtableIsDetectedAtOpen(t *testing.T) {
 
 func TestCorruptMapIsDetectedAtOpen(t *testing.T) {
 	fsys, _, _ := writeSomeTables(t)
-	f, _ := fsys.Open("/x/" + mapFileName)
-	size, _ := f.Size()
-	for off := 0; off < int(size); off++ {
-		c := fsys.crashClone()
-		c.corrupt("/x/"+mapFileName, off)
+	size := sizeOf(t, fsys, "/x/"+mapFileName)
+	for off := int64(0); off < size; off++ {
+		c := fsys.CrashClone()
+		corruptByte(t, c, "/x/"+mapFileName, off)
 		if _, err := Open(Options{FS: c, Dir: "/x"}); !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("unexpected error opening with map byte %d flipped; got %v; want ErrCorrupt", off, err)
 		}
@@ -165,7 +165,7 @@ func TestCorruptMapIsDetectedAtOpen(t *testing.T) {
 
 func TestMissingPtableIsDetectedAtOpen(t *testing.T) {
 	fsys, opts, _ := writeSomeTables(t)
-	tables := fsys.fileNames("/x", ptablePrefix)
+	tables := fileNames(fsys, "/x", ptablePrefix)
 	requireNoError(t, fsys.Remove("/x/"+tables[len(tables)-1]))
 	_, err := Open(opts)
 	if !errors.Is(err, ErrCorrupt) {
@@ -179,7 +179,7 @@ func TestMissingPtableIsDetectedAtOpen(t *testing.T) {
 	if got := ix.CheckpointPos(); got != 0 {
 		t.Fatalf("unexpected CheckpointPos after Reset; got %d; want 0", got)
 	}
-	if got := fsys.fileNames("/x", ptablePrefix); len(got) != 0 {
+	if got := fileNames(fsys, "/x", ptablePrefix); len(got) != 0 {
 		t.Fatalf("unexpected files after Reset: %v", got)
 	}
 }
@@ -191,10 +191,8 @@ func TestSkipVerifyStillChecksFooter(t *testing.T) {
 	requireNoError(t, err)
 	requireSameAs(t, ix, ref, 50)
 	requireNoError(t, ix.Close())
-	tables := fsys.fileNames("/x", ptablePrefix)
-	f, _ := fsys.Open("/x/" + tables[0])
-	size, _ := f.Size()
-	fsys.corrupt("/x/"+tables[0], int(size)-3)
+	tables := fileNames(fsys, "/x", ptablePrefix)
+	corruptByte(t, fsys, "/x/"+tables[0], sizeOf(t, fsys, "/x/"+tables[0])-3)
 	if _, err := Open(opts); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unexpected error with a corrupt footer and SkipVerify; got %v; want ErrCorrupt", err)
 	}
@@ -232,15 +230,15 @@ func TestCrashClonesReopenConsistent(t *testing.T) {
 			requireNoError(t, err)
 			r := rand.New(rand.NewPCG(seed, 3))
 			bs, upTos := batches(seed, 60, 6, 12)
-			var clones []*memFS
+			var clones []*vfs.MemFS
 			for i, b := range bs {
 				requireNoError(t, ix.Add(b, upTos[i]))
 				if r.IntN(4) == 0 {
-					clones = append(clones, fsys.crashClone())
+					clones = append(clones, fsys.CrashClone())
 				}
 			}
 			requireNoError(t, ix.Close())
-			clones = append(clones, fsys.crashClone())
+			clones = append(clones, fsys.CrashClone())
 			for ci, c := range clones {
 				cix, err := Open(Options{FS: c, Dir: "/k"})
 				if err != nil {
@@ -272,13 +270,15 @@ func TestCrashClonesReopenConsistent(t *testing.T) {
 func TestInjectedFaultsFailCleanly(t *testing.T) {
 	bs, upTos := batches(5, 20, 5, 6)
 	for n := 1; ; n++ {
-		fsys := newMemFS()
-		fsys.failAfter = n
+		mem := newMemFS()
+		fault := &stickyFault{}
+		fsys := errorfs.Wrap(mem, fault)
 		opts := Options{FS: fsys, Dir: "/f", MemTableMaxEntries: 15, MaxTables: 4, MergeFanIn: 2}
 		ix, err := Open(opts)
 		if err != nil {
-			t.Fatalf("N=%d: unexpected error at Open (which writes nothing): %v", n, err)
+			t.Fatalf("N=%d: unexpected error at Open: %v", n, err)
 		}
+		fault.arm(n)
 		var runErr error
 		for i, b := range bs {
 			if runErr = ix.Add(b, upTos[i]); runErr != nil {
@@ -288,11 +288,7 @@ func TestInjectedFaultsFailCleanly(t *testing.T) {
 		if err := ix.Close(); runErr == nil {
 			runErr = err
 		}
-		fsys.mu.Lock()
-		failed := fsys.failed
-		fsys.failed, fsys.failAfter = false, 0
-		fsys.mu.Unlock()
-		if !failed {
+		if !fault.hasFailed() {
 			requireNoError(t, runErr)
 			if n < 10 {
 				t.Fatalf("unexpected: the run completed after only %d operations", n)
@@ -300,14 +296,10 @@ func TestInjectedFaultsFailCleanly(t *testing.T) {
 			t.Logf("the run completed without a fault at N=%d", n)
 			return
 		}
-		if !errors.Is(runErr, errInjected) {
+		if !errors.Is(runErr, errorfs.ErrInjected) {
 			t.Fatalf("N=%d: unexpected run error %v; want the injected fault", n, runErr)
 		}
-		if latched := ix.Add(nil, 1<<40); latched != nil && !errors.Is(latched, ErrClosed) {
-			t.Fatalf("N=%d: unexpected Add error after Close: %v", n, latched)
-		}
-		c := fsys.crashClone()
-		cix, err := Open(Options{FS: c, Dir: "/f"})
+		cix, err := Open(Options{FS: mem.CrashClone(), Dir: "/f"})
 		if err != nil {
 			t.Fatalf("N=%d: unexpected error reopening after the fault: %v", n, err)
 		}
@@ -325,12 +317,10 @@ func TestInjectedFaultsFailCleanly(t *testing.T) {
 // TestFailedFlushLatches: after a failed fsync the index refuses entries
 // for good (a failed fsync is never retried) and readers keep working.
 func TestFailedFlushLatches(t *testing.T) {
-	fsys := newMemFS()
-	ix, err := Open(Options{FS: fsys, Dir: "/l", MemTableMaxEntries: 4})
+	fault := &stickyFault{}
+	ix, err := Open(Options{FS: errorfs.Wrap(newMemFS(), fault), Dir: "/l", MemTableMaxEntries: 4})
 	requireNoError(t, err)
-	fsys.mu.Lock()
-	fsys.failAfter = 1
-	fsys.mu.Unlock()
+	fault.arm(1)
 	es := []Entry{{1, 0, 0}, {1, 1, 10}, {1, 2, 20}, {1, 3, 30}}
 	requireNoError(t, ix.Add(es, 40)) // freezes; the flush fails in the background
 	checkFor(t, 10*time.Second, time.Millisecond, func() error {
@@ -341,7 +331,7 @@ func TestFailedFlushLatches(t *testing.T) {
 	})
 	for i := 0; i < 3; i++ {
 		err := ix.Add([]Entry{{2, int64(i), int64(100 + i)}}, int64(200+i))
-		if !errors.Is(err, ErrFailed) || !errors.Is(err, errInjected) {
+		if !errors.Is(err, ErrFailed) || !errors.Is(err, errorfs.ErrInjected) {
 			t.Fatalf("unexpected Add error after a failed flush; got %v; want ErrFailed wrapping the fault", err)
 		}
 	}

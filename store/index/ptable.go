@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/eventstored/eventstored/store/vfs"
 	"hash/crc32"
 	"sync/atomic"
 )
@@ -183,7 +184,7 @@ func (t *ptable) unref() {
 
 // ptableWriter streams sorted entries into a new ptable file.
 type ptableWriter struct {
-	f     File
+	f     vfs.File
 	w     *bufio.Writer
 	block [ptBlockEntries * ptEntrySize]byte
 	inBlk int
@@ -199,7 +200,7 @@ type ptableWriter struct {
 	sizeB     int64
 }
 
-func newPtableWriter(f File, seq uint64, level int) (*ptableWriter, error) {
+func newPtableWriter(f vfs.File, seq uint64, level int) (*ptableWriter, error) {
 	pw := &ptableWriter{f: f, w: bufio.NewWriterSize(f, 1<<20), level: level, seq: seq}
 	var hdr [ptHeaderSize]byte
 	copy(hdr[0:8], ptMagic)
@@ -297,13 +298,13 @@ var errPtableFormat = errors.New("bad ptable layout")
 // openPtable maps and validates a ptable file. With verify it checks every
 // block checksum too (≈ memory bandwidth: see the package doc for figures);
 // without, only the header, footer and trailing sections.
-func openPtable(fs FS, dir, name string, verify bool) (*ptable, error) {
-	f, err := fs.Open(join(dir, name))
+func openPtable(fsys vfs.FS, dir, name string, verify bool) (*ptable, error) {
+	f, err := fsys.Open(join(dir, name))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close() // the mapping outlives the descriptor
-	size, err := f.Size()
+	size, err := fileSize(f)
 	if err != nil {
 		return nil, err
 	}

@@ -110,10 +110,13 @@ func (c *chunk) acquire() bool {
 	}
 }
 
-func (c *chunk) release() {
+// release drops a reference; the last one closes the file and returns the
+// close error.
+func (c *chunk) release() error {
 	if c.refs.Add(-1) == 0 {
-		c.f.Close()
+		return c.f.Close()
 	}
+	return nil
 }
 
 // Log is a chunked transaction log. See doc.go for the threading contract.
@@ -292,8 +295,12 @@ func (l *Log) recover() error {
 		return err
 	}
 	wpath := l.path(checkpointFileName(writerCheckpointName))
-	if _, err := l.fs.Stat(wpath); errors.Is(err, fs.ErrNotExist) && len(files) > 0 {
-		return fmt.Errorf("%w: %d chunk files but no writer checkpoint in %s", ErrCorrupt, len(files), l.dir)
+	if _, err := l.fs.Stat(wpath); errors.Is(err, fs.ErrNotExist) {
+		if len(files) > 0 {
+			return fmt.Errorf("%w: %d chunk files but no writer checkpoint in %s", ErrCorrupt, len(files), l.dir)
+		}
+	} else if err != nil {
+		return fmt.Errorf("cannot stat writer checkpoint: %w", err)
 	}
 	if l.wchk, err = openCheckpoint(l.fs, wpath, writerCheckpointName, 0); err != nil {
 		return err
@@ -442,6 +449,15 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 	}
 	l.recovery.End = l.writePos
 	if l.writePos != l.wchk.Read() {
+		// Records past the checkpoint may sit only in the page cache (the
+		// process died, not the machine): make them durable before the
+		// checkpoint says they are.
+		cs := l.chunkList()
+		for _, c := range cs[min(tail/l.ds, int64(len(cs))):] {
+			if err := c.f.Sync(); err != nil {
+				return fmt.Errorf("cannot sync chunk %s: %w", c.name, err)
+			}
+		}
 		l.wchk.Write(l.writePos)
 		if err := l.wchk.Flush(); err != nil {
 			return err
@@ -456,9 +472,11 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 func (l *Log) setWriter(c *chunk, pos int64) {
 	l.cur = c
 	l.writePos = pos
-	l.fileOff = pos % l.ds
-	if c == nil {
-		l.fileOff = 0
+	l.fileOff = 0
+	if c != nil {
+		// NB: not pos % ds: a chunk filled to its last byte ends at the
+		// next chunk's start.
+		l.fileOff = pos - c.num*l.ds
 	}
 	l.buf = l.buf[:0]
 	l.syncedOff = l.fileOff
@@ -692,7 +710,9 @@ func (l *Log) closeFiles() error {
 	var errs []error
 	for _, c := range l.chunkList() {
 		if c != nil {
-			c.release()
+			if err := c.release(); err != nil {
+				errs = append(errs, fmt.Errorf("cannot close chunk %s: %w", c.name, err))
+			}
 		}
 	}
 	l.publishChunks(nil)
