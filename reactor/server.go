@@ -86,6 +86,9 @@ type loopState struct {
 	hb      *heartbeats
 	scratch []byte
 	rng     *rand.Rand
+	// pkg is the package handed to Handler.OnPackage; reusing it keeps the
+	// value off the heap (a pointer passed through an interface escapes).
+	pkg     codec.Package
 	ticking bool // guarded by srv.loopsMu: a tick runnable is queued
 }
 
@@ -318,7 +321,9 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn, avail int) {
 			_, _ = gc.Discard(-1)
 			return
 		default:
-			s.handler.OnPackage(c, &p)
+			c.loop.pkg = p
+			s.handler.OnPackage(c, &c.loop.pkg)
+			c.loop.pkg = codec.Package{} // drop the views into the read buffer
 		}
 		_, _ = gc.Discard(frameLen)
 		avail -= frameLen

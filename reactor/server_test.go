@@ -199,3 +199,53 @@ func TestStopClosesConnections(t *testing.T) {
 	c.expectClosed()
 	waitClose(t, h)
 }
+
+// TestConcurrentSendsKeepFramesWhole has many goroutines send at once to
+// one connection; every frame must arrive whole and each goroutine's
+// frames in order.
+func TestConcurrentSendsKeepFramesWhole(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	c := dial(t, s)
+	c.identify()
+	// Grab the server-side Conn through a package the handler records.
+	c.send(codec.ReadEventCommand, codec.NewGUID(), nil)
+	<-h.packages
+	conn := h.lastConn()
+	const senders, perSender = 8, 2000
+	for g := 0; g < senders; g++ {
+		go func(g int) {
+			for i := 0; i < perSender; i++ {
+				var gid codec.GUID
+				gid[0] = byte(g)
+				binary.LittleEndian.PutUint32(gid[4:], uint32(i))
+				payload := make([]byte, 1+(i*g)%300)
+				buf, err := conn.BeginSend()
+				if err != nil {
+					return
+				}
+				_ = conn.EndSend(codec.AppendFrame(buf, codec.Pong, &gid, payload), 1)
+			}
+		}(g)
+	}
+	next := make([]uint32, senders)
+	for n := 0; n < senders*perSender; n++ {
+		p := c.expect(codec.Pong)
+		g, i := p.CorrelationID[0], binary.LittleEndian.Uint32(p.CorrelationID[4:])
+		if int(g) >= senders || i != next[g] || len(p.Payload) != 1+int(i)*int(g)%300 {
+			t.Fatalf("frame %d: sender %d seq %d len %d; want seq %d", n, g, i, len(p.Payload), next[g])
+		}
+		next[g]++
+	}
+}
+
+func TestUserDataSlot(t *testing.T) {
+	c := &Conn{}
+	if c.UserData() != nil {
+		t.Fatal("fresh connection has user data")
+	}
+	c.SetUserData("admin")
+	if c.UserData() != "admin" {
+		t.Fatalf("got %v", c.UserData())
+	}
+}

@@ -132,7 +132,8 @@ type Log struct {
 
 	chunks  atomic.Pointer[[]*chunk] // index = chunk number; copy on write
 	durable atomic.Int64
-	// truncGen counts truncations, so iterators notice one.
+	// truncGen is odd while a truncation runs and grows by 2 per
+	// truncation, so readers can tell bytes cut under them from corruption.
 	truncGen atomic.Int64
 	closed   atomic.Bool
 
@@ -239,6 +240,13 @@ func (l *Log) Durable() int64 { return l.durable.Load() }
 func (l *Log) chunkList() []*chunk { return *l.chunks.Load() }
 
 func (l *Log) publishChunks(cs []*chunk) { l.chunks.Store(&cs) }
+
+// raced reports whether a truncation ran (or runs) since a reader loaded
+// gen; a read failure then means "cut under the reader", not corruption.
+func (l *Log) raced(gen int64) bool {
+	now := l.truncGen.Load()
+	return now != gen || gen&1 == 1
+}
 
 // acquireChunk returns chunk num with a reference held, or nil.
 func (l *Log) acquireChunk(num int64) *chunk {

@@ -314,12 +314,14 @@ func (l *Log) Truncate(pos int64) error {
 	if err := l.tchk.Flush(); err != nil {
 		return l.fail(err)
 	}
+	l.truncGen.Add(1) // odd: truncation running
+	defer l.truncGen.Add(1)
 	l.durable.Store(pos)
-	l.truncGen.Add(1)
 	l.wchk.Write(pos)
 	if err := l.wchk.Flush(); err != nil {
 		return l.fail(err)
 	}
+	var closeErr error
 	if n+1 < int64(len(cs)) {
 		ncs := make([]*chunk, n+1)
 		copy(ncs, cs)
@@ -328,7 +330,10 @@ func (l *Log) Truncate(pos int64) error {
 			if err := l.fs.Remove(l.path(dc.name)); err != nil {
 				return l.fail(fmt.Errorf("cannot remove chunk %s: %w", dc.name, err))
 			}
-			dc.release()
+			if err := dc.release(); err != nil && closeErr == nil {
+				// The file is gone; finish the truncation, then report.
+				closeErr = fmt.Errorf("truncated to %d, but closing removed chunk %s failed: %w", pos, dc.name, err)
+			}
 		}
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return l.fail(fmt.Errorf("cannot sync log directory: %w", err))
@@ -346,7 +351,7 @@ func (l *Log) Truncate(pos int64) error {
 	l.setWriter(c, pos)
 	l.syncedOff = l.fileOff
 	l.logger.Warn("truncated the transaction log", "pos", pos)
-	return nil
+	return closeErr
 }
 
 // Close flushes what was appended (unless the log failed), stops the
