@@ -730,3 +730,39 @@ func TestHeartbeatOptionsReachExternalTCP(t *testing.T) {
 		t.Fatalf("unexpected exit code %d", code)
 	}
 }
+
+// TestRestartRightAfterShutdownWithClients stops a node that has a client
+// connected on each external port and starts it again at once on the same
+// ports and database, as a supervisor (systemd, Docker) does. The server
+// side of each closed connection lingers in TIME_WAIT on the listener's
+// port; the new process must bind regardless.
+func TestRestartRightAfterShutdownWithClients(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tcp, httpPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	args := []string{"--db", filepath.Join(dir, "data"), "--ext-tcp-port", strconv.Itoa(tcp), "--ext-http-port", strconv.Itoa(httpPort)}
+	url := "http://" + addr("127.0.0.1", httpPort) + "/ping"
+	for round := 0; round < 2; round++ {
+		p := startProc(t, dir, args)
+		waitHTTP(t, p, url, 30*time.Second)
+		c, err := net.DialTimeout("tcp", addr("127.0.0.1", tcp), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Timeout: 5 * time.Second}
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("round %d: unexpected exit code %d; stderr:\n%s", round, code, p.stderr)
+		}
+		// The clients notice the close only after the server is gone, so
+		// the server's sockets closed first.
+		c.Close()
+		hc.CloseIdleConnections()
+	}
+}
