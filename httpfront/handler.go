@@ -292,7 +292,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	r := h.reqPool.Get().(*request)
 	r.ctx = ctx
 	h.metrics.httpRequests.Inc()
+	h.inflight.Add(1)
 	keep := h.serveRequest(r)
+	h.inflight.Add(-1)
 	r.ctx = nil
 	r.user = nil
 	if keep {

@@ -177,6 +177,15 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		r.status(fasthttp.StatusNotFound, "Not Found")
 		return
 	}
+	if ev.HasLink && ev.HasEvent && !h.d.Auth.CheckStreamAccess(r.user, ev.Event.Stream, auth.ActionRead) {
+		r.status(fasthttp.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	if ev.HasLink {
+		// The body shows another stream's event, whose ACL is checked per
+		// request above: never serve it from the cache.
+		cacheable = false
+	}
 	r.buf = h.renderEvent(r, r.buf[:0], ev, level)
 	if r.buf == nil {
 		return // reply written (e.g. 406 on a non-JSON event as XML is not an error; kept for symmetry)
@@ -202,6 +211,24 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		}
 		h.setCaching(r, stream, false, ver, true)
 	}
+}
+
+// canReadTargets checks read access to the target streams of resolved
+// links (spec §2.9: the reader needs read access to every target, else the
+// whole read is refused).
+func (h *Handler) canReadTargets(r *request, evs []store.ResolvedEvent) bool {
+	last := ""
+	for i := range evs {
+		e := &evs[i]
+		if !e.HasLink || !e.HasEvent || e.Event.Stream == last {
+			continue
+		}
+		if !h.d.Auth.CheckStreamAccess(r.user, e.Event.Stream, auth.ActionRead) {
+			return false
+		}
+		last = e.Event.Stream
+	}
+	return true
 }
 
 // metaOfExisting reports whether stream exists (for the metastream rule of
@@ -388,6 +415,10 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 			reason = "Internal Server Error"
 		}
 		r.status(fasthttp.StatusInternalServerError, reason)
+		return
+	}
+	if !h.canReadTargets(r, sl.Events) {
+		r.status(fasthttp.StatusUnauthorized, "Unauthorized")
 		return
 	}
 	L := sl.LastEventNumber
@@ -684,6 +715,10 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 			reason = "Internal Server Error"
 		}
 		r.status(fasthttp.StatusInternalServerError, reason)
+		return
+	}
+	if !h.canReadTargets(r, sl.Events) {
+		r.status(fasthttp.StatusUnauthorized, "Unauthorized")
 		return
 	}
 	P := sl.Pos
