@@ -77,7 +77,7 @@ const S = "http://127.0.0.1:2113/streams/orders-17"
 func TestFeedBackwardHeadMatchesSpecExample(t *testing.T) {
 	n := newTestNode(t)
 	n.writeN(t, "orders-17", 6)
-	f, r := getFeed(t, n, "/streams/orders-17/head/backward/2?embed=body")
+	f, r := getFeed(t, n, "/streams/orders-17/head/backward/2?EMBED=body")
 	want := strings.Join([]string{
 		"self " + S, "first " + S + "/head/backward/2", "last " + S + "/0/forward/2",
 		"next " + S + "/3/backward/2", "previous " + S + "/6/forward/2", "metadata " + S + "/metadata"}, "\n")

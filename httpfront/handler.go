@@ -356,9 +356,8 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 		}
 	}
 	// 6. Response media type.
-	args := ctx.QueryArgs()
-	format := args.Peek("format")
-	if format == nil && args.Has("format") {
+	format, hasFormat := r.queryArg("format")
+	if hasFormat && format == nil {
 		format = []byte{}
 	}
 	accept := ctx.Request.Header.Peek("Accept")

@@ -366,9 +366,8 @@ func writeStatNode(w *jw, n *statNode) {
 
 func (h *Handler) stats(r *request) {
 	flat := h.collectStats()
-	args := r.ctx.QueryArgs()
 	group := true
-	if v := args.Peek("group"); v != nil && equalFoldString(v, "false") {
+	if v, _ := r.queryArg("group"); equalFoldString(v, "false") {
 		group = false
 	}
 	path := strings.Trim(string(r.mr.tail), "/")

@@ -49,7 +49,10 @@ func (r *request) readCommon(resolve bool) (bool, bool) {
 	return resolve, true
 }
 
-func (r *request) embed() embedLevel { return parseEmbed(r.ctx.QueryArgs().Peek("embed")) }
+func (r *request) embed() embedLevel {
+	v, _ := r.queryArg("embed")
+	return parseEmbed(v)
+}
 
 // cacheControl sets the metadata-driven or forever header sets of §2.7.
 func (h *Handler) setCaching(r *request, stream string, forever bool, etagVer int64, withETag bool) {
@@ -589,7 +592,7 @@ func (h *Handler) renderFeed(r *request, b []byte, p *feedPage) []byte {
 func (h *Handler) descriptionDocument(r *request, stream string) {
 	code, reason := fasthttp.StatusOK, reasonDescriptionDocument
 	accept := r.ctx.Request.Header.Peek("Accept")
-	if !r.ctx.QueryArgs().Has("format") {
+	if _, hasFormat := r.queryArg("format"); !hasFormat {
 		switch {
 		case len(accept) == 0:
 			code, reason = fasthttp.StatusNotAcceptable, reasonDescNoAccept
