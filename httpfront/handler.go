@@ -144,6 +144,10 @@ type Deps struct {
 	// Metrics, when set, is the registry /metrics serves; nil creates a
 	// private registry.
 	Metrics *Metrics
+	// InfoOptions returns the option list of GET /info/options (spec
+	// §4.2), marshalled as JSON (the node passes config.Options.Info);
+	// nil serves an empty list.
+	InfoOptions func() any
 	// StoreFigures returns the storage counters for /stats and /metrics;
 	// FromDB provides it for *store.DB. Nil reports zeros.
 	StoreFigures func() StoreFigures
