@@ -141,5 +141,15 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
-	return s.srv.ShutdownWithContext(ctx)
+	err := s.srv.ShutdownWithContext(ctx)
+	// NB: fasthttp closes only the listeners Serve has registered. When
+	// Stop follows Start closely (a later listener failed to bind), the
+	// Serve goroutine may not have registered ln yet and would then accept
+	// for ever; closing ln here ends Serve in either order.
+	_ = s.ln.Close()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+	}
+	return err
 }

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/httpfront"
 	"github.com/eventstored/eventstored/node/auth"
 	"github.com/eventstored/eventstored/node/config"
@@ -243,7 +242,7 @@ func (n *Node) buildListenersLocked() {
 				cfg.HeartbeatInterval, cfg.HeartbeatTimeout = n.opts.IntTcpHeartbeatInterval, n.opts.IntTcpHeartbeatTimeout
 				cfg.PendingSendBytesMax = 0
 			}
-			rs := reactor.NewServer(cfg, tcpHandler{n.tcp})
+			rs := reactor.NewServer(cfg, n.tcp.Handler())
 			n.tcpStats = append(n.tcpStats, rs)
 			srv = rs
 		}
@@ -310,23 +309,4 @@ func (n *Node) stopLocked(ctx context.Context) error {
 		n.db = nil
 	}
 	return errors.Join(errs...)
-}
-
-// tcpHandler connects a reactor listener to the command service: one
-// tcpsvc.Session per connection, kept in the connection's user data. All
-// methods run on the connection's event loop (reactor.Handler contract).
-type tcpHandler struct{ svc *tcpsvc.Service }
-
-func (h tcpHandler) OnOpen(c *reactor.Conn) { c.SetUserData(h.svc.Open(c)) }
-
-func (h tcpHandler) OnPackage(c *reactor.Conn, p *codec.Package) {
-	if s, ok := c.UserData().(*tcpsvc.Session); ok {
-		s.Handle(p)
-	}
-}
-
-func (h tcpHandler) OnClose(c *reactor.Conn, _ error) {
-	if s, ok := c.UserData().(*tcpsvc.Session); ok {
-		s.Close()
-	}
 }
