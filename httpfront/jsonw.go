@@ -286,6 +286,16 @@ func parseGUID(s []byte) ([16]byte, bool) {
 // at nesting level base (spec §2.3.2: stored data keeps member order and
 // number literals). REQUIRES: json.Valid(v).
 func appendIndentedJSON(b, v []byte, base int) []byte {
+	b, _ = appendIndentedJSONMax(b, v, base, -1)
+	return b
+}
+
+// appendIndentedJSONMax is appendIndentedJSON that gives up (ok=false) once
+// it has appended more than max bytes (max < 0: no bound). Re-indenting
+// deeply nested input grows quadratically, so posted bodies are converted
+// with a bound.
+func appendIndentedJSONMax(b, v []byte, base, max int) ([]byte, bool) {
+	start := len(b)
 	level := base
 	nl := func() {
 		b = append(b, '\n')
@@ -325,6 +335,9 @@ func appendIndentedJSON(b, v []byte, base int) []byte {
 			}
 			level++
 			nl()
+			if max >= 0 && len(b)-start > max {
+				return b, false
+			}
 		case '}', ']':
 			level--
 			nl()
@@ -332,13 +345,16 @@ func appendIndentedJSON(b, v []byte, base int) []byte {
 		case ',':
 			b = append(b, c)
 			nl()
+			if max >= 0 && len(b)-start > max {
+				return b, false
+			}
 		case ':':
 			b = append(b, ':', ' ')
 		default:
 			b = append(b, c)
 		}
 	}
-	return b
+	return b, max < 0 || len(b)-start <= max
 }
 
 // isJSONObject reports whether v is valid JSON whose top-level value is an

@@ -29,6 +29,9 @@ var (
 	errEmptyID     = errors.New(reasonEmptyEventID)
 	errEmptyType   = errors.New(reasonEmptyEventType)
 	errTooMany     = errors.New("Too many events in one request")
+	// errTooLarge: converting data or metadata grew it past the 4 MiB
+	// event limit (spec §2.3.1 step 9 → 413).
+	errTooLarge = errors.New(reasonTooLarge)
 )
 
 // carriesEvents reports whether the media type's body holds event ids and

@@ -113,7 +113,7 @@ func (h *Handler) handleWrite(r *request, kind writeKind) {
 		if reqMedia == mtEventsXML || reqMedia == mtEventXML || reqMedia == mtAtomXML {
 			r.evs, err = parseXMLEvents(body, r.evs)
 		} else {
-			r.evs, err = parseJSONEvents(body, r.evs)
+			r.evs, r.body, err = parseJSONEventsInto(body, r.evs, r.body, &h.names)
 		}
 		if err == nil && kind == writeIncoming {
 			// incoming/{guid} fixes the id of its one event.
@@ -132,6 +132,10 @@ func (h *Handler) handleWrite(r *request, kind writeKind) {
 			err = errEmptyType
 		}
 		r.evs = append(r.evs, ne)
+	}
+	if err == errTooLarge {
+		r.status(fasthttp.StatusRequestEntityTooLarge, reasonTooLarge)
+		return
 	}
 	if err != nil {
 		r.status(fasthttp.StatusBadRequest, err.Error())

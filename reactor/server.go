@@ -117,6 +117,11 @@ func (s *Server) Start() error {
 			gnet.WithMulticore(true),
 			gnet.WithTicker(true),
 			gnet.WithReusePort(false),
+			// SO_REUSEADDR lets a restarted node bind while the server side
+			// of connections closed by the previous process sits in
+			// TIME_WAIT on this port; a port with a live listener still
+			// fails with EADDRINUSE.
+			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 		}
