@@ -635,3 +635,13 @@ func TestReplyOverFrameLimitIsReadError(t *testing.T) {
 		t.Fatalf("stats: %+v", st)
 	}
 }
+
+func TestTransactionStartRejectsStreamExists(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	m := codec.TransactionStart{EventStreamID: "s", ExpectedVersion: -4}
+	p := c.call(codec.TransactionStartCommand, anon, codec.AppendTransactionStart(nil, &m), codec.BadRequest)
+	if !strings.Contains(strings.ToLower(string(p.Payload)), "expected version") {
+		t.Fatalf("reason %q", p.Payload)
+	}
+}
