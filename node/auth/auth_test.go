@@ -392,3 +392,48 @@ func TestParseACL(t *testing.T) {
 	f(`{"$r":1}`, false, nil)
 	f(`[`, false, nil)
 }
+
+func TestFailedCredentialsAreRememberedBriefly(t *testing.T) {
+	s, b, clk := newTestService(t)
+	if _, err := s.Authenticate("admin", "wrong"); !errors.Is(err, ErrNotAuthenticated) {
+		t.Fatal(err)
+	}
+	if !s.KnownBad([]byte("admin"), []byte("wrong")) {
+		t.Fatal("failed credentials not remembered")
+	}
+	if s.KnownBad([]byte("admin"), []byte("changeit")) {
+		t.Fatal("another password is not known bad")
+	}
+	reads := b.reads.Load()
+	if _, err := s.Authenticate("admin", "wrong"); !errors.Is(err, ErrNotAuthenticated) {
+		t.Fatal(err)
+	}
+	if b.reads.Load() != reads {
+		t.Fatal("a remembered failure read the store again")
+	}
+	// The right password still works and clears the failure.
+	if _, err := s.Authenticate("admin", "changeit"); err != nil {
+		t.Fatal(err)
+	}
+	if s.KnownBad([]byte("admin"), []byte("wrong")) {
+		t.Fatal("a success did not clear the failure")
+	}
+	// Failures expire.
+	s.Authenticate("nobody", "x")
+	if !s.KnownBad([]byte("nobody"), []byte("x")) {
+		t.Fatal("unknown user failure not remembered")
+	}
+	clk.Add(6 * time.Second)
+	if s.KnownBad([]byte("nobody"), []byte("x")) {
+		t.Fatal("failure outlived FailedCacheTTL")
+	}
+	// Creating the user clears its failures at once.
+	s.Authenticate("carol", "pw")
+	admin, _ := s.Authenticate("admin", "changeit")
+	if err := s.CreateUser(context.Background(), admin, "carol", "", nil, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate("carol", "pw"); err != nil {
+		t.Fatalf("new user refused after an earlier failure: %v", err)
+	}
+}

@@ -645,3 +645,28 @@ func TestTransactionStartRejectsStreamExists(t *testing.T) {
 		t.Fatalf("reason %q", p.Payload)
 	}
 }
+
+func TestRepeatedBadCredentialsAreRefusedWithoutAWorker(t *testing.T) {
+	// No workers run: only the first failure needs one (it is served by
+	// hand below); repeats are refused on the event loop.
+	e := newEnv(t, func(o *Options) { o.Workers = -1 })
+	c := e.client(t)
+	bad := &creds{"admin", "bad"}
+	m := codec.ReadEvent{EventStreamID: "s", EventNumber: 0}
+	c.send(codec.ReadEventCommand, codec.NewGUID(), bad, codec.AppendReadEvent(nil, &m))
+	w := &worker{s: e.svc, rd: e.db.NewReader()}
+	w.serve(<-e.svc.work)
+	if p := c.reply(); p.Command != codec.NotAuthenticated {
+		t.Fatalf("first failure: %s", p.Command)
+	}
+	for i := 0; i < 3; i++ {
+		p := c.call(codec.ReadEventCommand, bad, codec.AppendReadEvent(nil, &m), codec.NotAuthenticated)
+		if string(p.Payload) != "Not Authenticated" {
+			t.Fatalf("text %q", p.Payload)
+		}
+	}
+	c.call(codec.Authenticate, bad, nil, codec.NotAuthenticated)
+	if n := len(e.svc.work); n != 0 {
+		t.Fatalf("%d requests queued for workers; want 0", n)
+	}
+}
