@@ -30,9 +30,31 @@ var (
 	ErrPendingSendPackages = errors.New("reactor: connection queue size is too large")
 )
 
-// sendBufferKeepMax bounds the send buffer kept between flushes; a larger
-// one (after a burst) is dropped so idle connections stay small.
-const sendBufferKeepMax = 64 << 10
+// Send buffers: a connection keeps one small buffer (≤ sendBufferKeepMax)
+// between flushes, so idle connections stay small; larger buffers (a read
+// page of big events) go back to a shared pool after each flush and are
+// reused by whichever connection needs one next; buffers above
+// sendBufferPoolMax are left to the GC.
+const (
+	sendBufferKeepMax = 4 << 10
+	sendBufferPoolMax = 1 << 20
+)
+
+var sendBufferPool sync.Pool // of *[]byte
+
+func getSendBuffer() []byte {
+	if p, _ := sendBufferPool.Get().(*[]byte); p != nil {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+func putSendBuffer(b []byte) {
+	if cap(b) <= sendBufferPoolMax {
+		b = b[:0]
+		sendBufferPool.Put(&b)
+	}
+}
 
 // Conn is one client (or peer) connection. ID, RemoteAddr, Send,
 // BeginSend/EndSend, Close and the user-data methods are safe for
@@ -136,7 +158,11 @@ func (c *Conn) BeginSend() ([]byte, error) {
 		return nil, ErrConnClosed
 	}
 	if c.pending == nil {
-		c.pending, c.spare = c.spare, nil
+		if c.spare != nil {
+			c.pending, c.spare = c.spare, nil
+		} else {
+			c.pending = getSendBuffer()
+		}
 	}
 	return c.pending, nil
 }
@@ -151,6 +177,7 @@ func (c *Conn) EndSend(buf []byte, packages int) error {
 		err := fmt.Errorf("%w: %d", ErrPendingSendBytes, len(c.pending))
 		schedule := c.overflowLocked(err)
 		c.mu.Unlock()
+		c.logOverflow(err)
 		if schedule {
 			c.queueFlush()
 		}
@@ -160,6 +187,7 @@ func (c *Conn) EndSend(buf []byte, packages int) error {
 		err := fmt.Errorf("%w: %d", ErrPendingSendPackages, c.pendingPkgs)
 		schedule := c.overflowLocked(err)
 		c.mu.Unlock()
+		c.logOverflow(err)
 		if schedule {
 			c.queueFlush()
 		}
@@ -190,6 +218,11 @@ func (c *Conn) overflowLocked(err error) bool {
 	schedule := !c.flushQueued && !c.inCallback
 	c.flushQueued = c.flushQueued || schedule
 	return schedule
+}
+
+func (c *Conn) logOverflow(err error) {
+	c.srv.cfg.Logger.Warn("closing connection: peer does not read fast enough", "interface", c.srv.cfg.Name,
+		"conn", c.id, "remote", c.remote, "err", err)
 }
 
 // Close closes the connection after what is already queued has been
@@ -235,10 +268,7 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 	}
 	c.mu.Lock()
 	buf := c.pending
-	c.pending, c.spare = c.spare, nil
-	if c.pending != nil {
-		c.pending = c.pending[:0]
-	}
+	c.pending = nil
 	c.pendingPkgs = 0
 	c.flushQueued = false
 	closing = c.closing
@@ -255,6 +285,7 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 				c.mu.Lock()
 				c.closing, c.closeErr = true, err
 				c.mu.Unlock()
+				c.logOverflow(err)
 			}
 		}
 		_, _ = c.gc.Write(buf) // copies what the socket does not take
@@ -265,12 +296,18 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 		}
 		return true
 	}
+	if buf == nil {
+		return false
+	}
 	if cap(buf) <= sendBufferKeepMax {
 		c.mu.Lock()
 		if c.spare == nil {
-			c.spare = buf[:0]
+			c.spare, buf = buf[:0], nil
 		}
 		c.mu.Unlock()
+	}
+	if buf != nil {
+		putSendBuffer(buf)
 	}
 	return false
 }

@@ -31,6 +31,13 @@ type testHandler struct {
 	closed   chan closeEvent
 	packages chan codec.Package
 	asyncErr chan error
+	last     *Conn
+}
+
+func (h *testHandler) lastConn() *Conn {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.last
 }
 
 type closeEvent struct {
@@ -86,6 +93,9 @@ func (h *testHandler) OnPackage(c *Conn, p *codec.Package) {
 			}
 		}()
 	default:
+		h.mu.Lock()
+		h.last = c
+		h.mu.Unlock()
 		cp := *p
 		cp.Login, cp.Password, cp.Payload = bytes.Clone(p.Login), bytes.Clone(p.Password), bytes.Clone(p.Payload)
 		select {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/eventstored/eventstored/codec"
@@ -86,6 +87,9 @@ type loopState struct {
 	hb      *heartbeats
 	scratch []byte
 	rng     *rand.Rand
+	// pkg is the package handed to Handler.OnPackage; reusing it keeps the
+	// value off the heap (a pointer passed through an interface escapes).
+	pkg     codec.Package
 	ticking bool // guarded by srv.loopsMu: a tick runnable is queued
 }
 
@@ -101,7 +105,7 @@ func NewServer(cfg Config, h Handler) *Server {
 	}
 }
 
-// ErrAddrInUse wraps the bind error for a taken port.
+// ErrAddrInUse is wrapped by Start's error when the port is taken.
 var ErrAddrInUse = errors.New("address already in use")
 
 // Start binds the listener and returns once it accepts connections, or the
@@ -113,6 +117,11 @@ func (s *Server) Start() error {
 			gnet.WithMulticore(true),
 			gnet.WithTicker(true),
 			gnet.WithReusePort(false),
+			// SO_REUSEADDR lets a restarted node bind while the server side
+			// of connections closed by the previous process sits in
+			// TIME_WAIT on this port; a port with a live listener still
+			// fails with EADDRINUSE.
+			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 		}
@@ -128,6 +137,9 @@ func (s *Server) Start() error {
 	case err := <-s.done:
 		if err == nil {
 			err = errors.New("engine stopped during start-up")
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("cannot listen on %s %s: %w (%w)", s.cfg.Name, s.cfg.Addr, ErrAddrInUse, err)
 		}
 		return fmt.Errorf("cannot listen on %s %s: %w", s.cfg.Name, s.cfg.Addr, err)
 	}
@@ -318,7 +330,9 @@ func (s *Server) readFrames(c *Conn, gc gnet.Conn, avail int) {
 			_, _ = gc.Discard(-1)
 			return
 		default:
-			s.handler.OnPackage(c, &p)
+			c.loop.pkg = p
+			s.handler.OnPackage(c, &c.loop.pkg)
+			c.loop.pkg = codec.Package{} // drop the views into the read buffer
 		}
 		_, _ = gc.Discard(frameLen)
 		avail -= frameLen

@@ -89,8 +89,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stopSignals()
 	report := os.Getenv(goroutineReportEnv) != ""
+	before := 0
 	if report {
-		fmt.Fprintf(stderr, "goroutines before start: %d\n", runtime.NumGoroutine())
+		before = node.NodeGoroutines()
+		fmt.Fprintf(stderr, "goroutines before start: %d\n", before)
 	}
 
 	n, err := node.New(opts, node.WithLogger(log))
@@ -104,8 +106,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Start-up failed: %v\n", err)
 		return 1
 	}
-	<-ctx.Done()
-	log.Info("shutdown requested by signal")
+	select {
+	case <-ctx.Done():
+		log.Info("shutdown requested by signal")
+	case <-n.ShutdownRequested():
+		log.Info("shutdown requested over HTTP")
+	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	code := 0
@@ -115,25 +121,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if report {
 		stopSignals()
-		fmt.Fprintf(stderr, "goroutines after shutdown: %d\n", settledGoroutines())
+		fmt.Fprintf(stderr, "goroutines after shutdown: %d\n", node.WaitGoroutines(before, 2*time.Second))
 	}
 	return code
-}
-
-// settledGoroutines waits briefly for goroutines that were told to exit to
-// finish, then returns the count.
-func settledGoroutines() int {
-	deadline := time.Now().Add(2 * time.Second)
-	n := runtime.NumGoroutine()
-	for time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-		m := runtime.NumGoroutine()
-		if m == n {
-			return m
-		}
-		n = m
-	}
-	return n
 }
 
 // commit is set by the Makefile (-ldflags "-X main.commit=...") for builds
@@ -163,6 +153,9 @@ func buildInfo() string {
 	}
 	if len(rev) > 12 {
 		rev = rev[:12]
+	}
+	if at == "" {
+		return "eventstored/" + rev
 	}
 	return "eventstored/" + rev + ", " + at
 }
