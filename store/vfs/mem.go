@@ -424,13 +424,21 @@ func (f *memFile) Sync() error {
 		return nil
 	}
 	size := int64(len(n.data))
-	if int64(len(n.synced)) != size || n.synced == nil {
-		s := make([]byte, size)
+	switch old := int64(len(n.synced)); {
+	case n.synced == nil || size > int64(cap(n.synced)):
+		// Grow geometrically so a file growing by small synced appends
+		// does not reallocate on every Sync.
+		s := make([]byte, size, max(size, 2*int64(cap(n.synced))))
 		copy(s, n.synced)
 		n.synced = s
-		// Bytes past the old synced size were written since; the dirty
-		// range covers them (growth always marks dirty).
+	case size > old:
+		n.synced = n.synced[:size]
+		clear(n.synced[old:])
+	default:
+		n.synced = n.synced[:size]
 	}
+	// Bytes past the old synced size were written since the last Sync; the
+	// dirty range covers them (growth always marks dirty).
 	lo, hi := min(n.dirtyLo, size), min(n.dirtyHi, size)
 	if lo < hi {
 		copy(n.synced[lo:hi], n.data[lo:hi])
