@@ -49,9 +49,20 @@
 // $admins/$ops, else Failed "Scavenging is not supported by this server
 // yet.".
 //
-// # Single node
+// # Master, slave, not ready
 //
-// The node is always the master: require_master is accepted and ignored
-// (spec §4.13). Until auth has created the default users, every command
+// Options.State reports the node's role; decide (role.go) is the one
+// table of spec §4.13 that turns (command kind, require_master, role) into
+// execute, NotHandled NotMaster with the master's endpoints, or NotHandled
+// NotReady. It runs after authentication, as in the original. Without a
+// State (a single node) the node is always the master. Writes are not
+// forwarded from a slave yet: they get NotMaster, which sends the client
+// to the master. Until auth has created the default users, every command
 // except the connection-level ones gets NotHandled NotReady.
+//
+// # Client protocol version
+//
+// IdentifyClient's version is recorded but replies always use the V2
+// format (64-bit event numbers): the V1 conversion of spec §4.14 is
+// optional and both supported clients send version 1.
 package tcpsvc

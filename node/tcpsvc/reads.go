@@ -77,6 +77,9 @@ func (s *Service) linkAllowed(p *auth.Principal, e *store.ResolvedEvent) bool {
 
 // execRead runs a read-type request on worker w and sends the reply.
 func (w *worker) execRead(r *request) {
+	if !w.s.admit(r) {
+		return
+	}
 	switch r.cmd {
 	case codec.ReadEventCommand:
 		w.readEvent(r)

@@ -670,3 +670,57 @@ func TestRepeatedBadCredentialsAreRefusedWithoutAWorker(t *testing.T) {
 		t.Fatalf("%d requests queued for workers; want 0", n)
 	}
 }
+
+// TestStateTable checks the require_master table of spec §4.13 through
+// the State seam a cluster will provide.
+func TestStateTable(t *testing.T) {
+	var state NodeState
+	master := &codec.MasterInfo{ExternalTCPAddress: "10.0.0.1", ExternalTCPPort: 1113, ExternalHTTPAddress: "10.0.0.1", ExternalHTTPPort: 2113}
+	e := newEnv(t, func(o *Options) { o.State = func() NodeState { return state } })
+	c := e.client(t)
+	write := func(requireMaster bool) []byte {
+		m := codec.WriteEvents{EventStreamID: "s", ExpectedVersion: -2, Events: []codec.NewEvent{newEvent("t", "{}")}, RequireMaster: requireMaster}
+		return codec.AppendWriteEvents(nil, &m)
+	}
+	read := func(requireMaster bool) []byte {
+		m := codec.ReadEvent{EventStreamID: "s", EventNumber: -1, RequireMaster: requireMaster}
+		return codec.AppendReadEvent(nil, &m)
+	}
+	f := func(role Role, cmd codec.Command, payload []byte, want codec.Command, wantReason codec.NotHandledReason) {
+		t.Helper()
+		state = NodeState{Role: role, Master: master}
+		p := c.call(cmd, anon, payload, want)
+		if want != codec.NotHandledCommand {
+			return
+		}
+		var nh codec.NotHandled
+		if err := codec.DecodeNotHandled(p.Payload, &nh); err != nil || nh.Reason != wantReason {
+			t.Fatalf("role %d %s: NotHandled %+v %v; want reason %d", role, cmd, nh, err, wantReason)
+		}
+		if wantReason == codec.NotHandledNotMaster {
+			var mi codec.MasterInfo
+			if err := codec.DecodeMasterInfo(nh.AdditionalInfo, &mi); err != nil || mi.ExternalTCPAddress != "10.0.0.1" || mi.ExternalTCPPort != 1113 {
+				t.Fatalf("MasterInfo %+v %v", mi, err)
+			}
+		}
+	}
+	const nh = codec.NotHandledCommand
+	f(RoleMaster, codec.WriteEventsCommand, write(true), codec.WriteEventsCompletedCommand, 0)
+	f(RoleMaster, codec.ReadEventCommand, read(true), codec.ReadEventCompletedCommand, 0)
+	f(RoleSlave, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotMaster)
+	f(RoleSlave, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotMaster)
+	f(RoleSlave, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotMaster)
+	f(RoleSlave, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
+	f(RoleUnknown, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotReady)
+	f(RoleUnknown, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotReady)
+	f(RoleUnknown, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
+	f(RoleNotReady, codec.ReadEventCommand, read(false), nh, codec.NotHandledNotReady)
+	f(RoleNotReady, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotReady)
+	// A slave that does not know the master's endpoints cannot redirect.
+	state = NodeState{Role: RoleSlave}
+	p := c.call(codec.WriteEventsCommand, anon, write(true), nh)
+	var m codec.NotHandled
+	if codec.DecodeNotHandled(p.Payload, &m); m.Reason != codec.NotHandledNotReady {
+		t.Fatalf("slave without master info: %+v", m)
+	}
+}
