@@ -62,7 +62,11 @@
 //
 // # Client protocol version
 //
-// IdentifyClient's version is recorded but replies always use the V2
-// format (64-bit event numbers): the V1 conversion of spec §4.14 is
-// optional and both supported clients send version 1.
+// A client that identifies with version 0 (V1) gets the conversion of spec
+// §4.14: int64 max becomes int32 max, other event numbers are truncated to
+// 32 bits, in ReadStreamEventsCompleted.last_event_number and the event
+// numbers of $all reads (ReadEvent replies are never converted). A client
+// that never identifies gets V2 replies; the original assumes V1 there,
+// but every client of the 4.x line identifies, and V2 cannot corrupt a
+// number.
 package tcpsvc

@@ -1,6 +1,7 @@
 package tcpsvc
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -722,5 +723,28 @@ func TestStateTable(t *testing.T) {
 	var m codec.NotHandled
 	if codec.DecodeNotHandled(p.Payload, &m); m.Reason != codec.NotHandledNotReady {
 		t.Fatalf("slave without master info: %+v", m)
+	}
+}
+
+func TestVersion1ClientsGet32BitEventNumbers(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	m := codec.IdentifyClient{Version: codec.ClientVersionV1}
+	c.call(codec.IdentifyClientCommand, anon, codec.AppendIdentifyClient(nil, &m), codec.ClientIdentifiedCommand)
+	c.write(anon, "v1", -1, newEvent("a", "{}"))
+	c.deleteStream(anon, "v1", -2, true)
+	if r := c.readStream(anon, "v1", 0, 10, true, false); r.Result != codec.ReadStreamStreamDeleted || r.LastEventNumber != math.MaxInt32 {
+		t.Fatalf("V1 read of a hard-deleted stream: %v last %d; want %d", r.Result, r.LastEventNumber, math.MaxInt32)
+	}
+	all := c.readAll(admin, store.PositionEnd, 1, false)
+	if len(all.Events) != 1 || all.Events[0].Event.EventNumber != math.MaxInt32 {
+		t.Fatalf("V1 $all read of a tombstone: %+v", all.Events)
+	}
+	// ReadEvent is never converted; V2 clients see the full number.
+	c2 := e.client(t)
+	m.Version = codec.ClientVersionV2
+	c2.call(codec.IdentifyClientCommand, anon, codec.AppendIdentifyClient(nil, &m), codec.ClientIdentifiedCommand)
+	if r := c2.readStream(anon, "v1", 0, 10, true, false); r.LastEventNumber != store.EventNumberDeletedStream {
+		t.Fatalf("V2 last event number %d", r.LastEventNumber)
 	}
 }
