@@ -437,3 +437,27 @@ func TestFailedCredentialsAreRememberedBriefly(t *testing.T) {
 		t.Fatalf("new user refused after an earlier failure: %v", err)
 	}
 }
+
+// TestCheckStreamAccessAgreesWithEvaluateACL checks the admin shortcut of
+// CheckStreamAccess against the pure evaluation, over a grid of principals,
+// streams, actions and ACLs.
+func TestCheckStreamAccessAgreesWithEvaluateACL(t *testing.T) {
+	s, b, _ := newTestService(t)
+	acl := &store.StreamACL{Read: []string{"alice"}, Write: []string{}, Delete: []string{"$admins"}, MetaRead: []string{"bob"}, MetaWrite: []string{RoleAll}}
+	b.setACL("guarded", acl)
+	principals := []*Principal{nil, NewPrincipal("alice", nil), NewPrincipal("bob", []string{RoleOps}), NewPrincipal("admin", []string{RoleAdmins})}
+	streams := []string{"guarded", "open", "$sys", StreamAll}
+	for _, p := range principals {
+		for _, st := range streams {
+			var sacl *store.StreamACL
+			if st == "guarded" {
+				sacl = acl
+			}
+			for a := ActionRead; a <= ActionMetaWrite; a++ {
+				if got, want := s.CheckStreamAccess(p, st, a), EvaluateACL(p, st, a, sacl, s.Settings()); got != want {
+					t.Fatalf("%q %s on %q: CheckStreamAccess %v, EvaluateACL %v", p.Name(), a, st, got, want)
+				}
+			}
+		}
+	}
+}
