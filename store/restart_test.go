@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -130,5 +131,43 @@ func TestQueueLimit(t *testing.T) {
 	}
 	if db.Stats().QueueMax != 4 {
 		t.Fatalf("QueueMax %d", db.Stats().QueueMax)
+	}
+}
+
+// OnCommitted callbacks run after each group commit becomes readable, in
+// commit order, with the last committed position; Stats counts the work.
+func TestOnCommittedAndStats(t *testing.T) {
+	db, _ := openTestDB(t)
+	var got []Position
+	visible := true
+	rd := db.NewReader()
+	db.OnCommitted(func(last Position) {
+		got = append(got, last)
+		// Everything up to last is readable when the callback runs.
+		if a := rd.ReadAllBackward(PositionEnd, 1, false); len(a.Events) == 0 || a.Events[0].Pos != last {
+			visible = false
+		}
+	})
+	var want []Position
+	for i := 0; i < 5; i++ {
+		want = append(want, mustWrite(t, db, "c", int64(i)-1, evs(i)...).Pos)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("OnCommitted positions %v; want %v", got, want)
+	}
+	if !visible {
+		t.Fatal("a commit was announced before it was readable")
+	}
+	st := db.Stats()
+	if st.EventsWritten != 5 || st.Ops != 5 || st.Fsyncs < 1 || st.Fsyncs > 5 || st.BytesWritten == 0 || st.ChunkCount < 1 ||
+		st.LastCommitPosition != want[4].Commit || st.WriterErr != nil {
+		t.Fatalf("unexpected stats %+v", st)
+	}
+	var buckets uint64
+	for _, b := range st.FsyncLatencyBuckets {
+		buckets += b
+	}
+	if buckets != st.Fsyncs {
+		t.Fatalf("histogram holds %d flushes; %d counted", buckets, st.Fsyncs)
 	}
 }
