@@ -53,8 +53,9 @@
 // IsCommitted and number -1; TransactionCommit checks the expected version
 // and idempotency over all the transaction's events and appends a commit
 // record that lists their positions, so $all reads and recovery never search
-// the log. Events of a transaction are positioned (C, P_i) in $all; implicit
-// writes (P, P). Open transactions live in the writer's memory (bounded,
+// the log. Events of a transaction are positioned (C, P_i); implicit writes
+// (P, P). The index points a transaction's events at the commit record, so
+// stream reads report the same (C, P_i) as $all and live pushes. Open transactions live in the writer's memory (bounded,
 // oldest evicted): a restart forgets them and their commit gets
 // InvalidTransaction.
 //

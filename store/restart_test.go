@@ -23,6 +23,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 	mustWrite(t, db, "$$s", -1, NewEvent{ID: id(500), Type: "$metadata", IsJSON: true, Data: []byte(`{"$maxCount":10}`)})
 	mustWrite(t, db, "gone", -1, evs(600)...)
 	deleteStream(t, db, "gone", 0, true)
+	ctx := do(t, db, &Op{Kind: OpTransactionStart, Stream: "ctx", ExpectedVersion: -1}).TransactionID
+	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: ctx, Events: evs(800, 801)})
+	do(t, db, &Op{Kind: OpTransactionCommit, TransactionID: ctx})
 	tx := do(t, db, &Op{Kind: OpTransactionStart, Stream: "tx", ExpectedVersion: -1}).TransactionID
 	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: evs(700)})
 	last := db.LastCommitPosition()
@@ -34,6 +37,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 		s := rd.ReadStreamForward("s", 0, 100, false)
 		if s.Status != ReadSuccess || !eqInts(numbers(s.Events), []int64{20, 21, 22, 23, 24, 25, 26, 27, 28, 29}) {
 			t.Fatalf("stream after restart: %d %v", s.Status, numbers(s.Events))
+		}
+		if s := rd.ReadStreamForward("ctx", 0, 10, false); len(s.Events) != 2 || s.Events[1].Event.ID != id(801) || s.Events[1].Pos.Commit == s.Events[1].Pos.Prepare {
+			t.Fatalf("committed transaction after restart: %+v", s.Events)
 		}
 		if st, _ := rd.ReadEvent("gone", 0, false); st != ReadStreamDeleted {
 			t.Fatalf("hard delete lost: %d", st)

@@ -646,8 +646,10 @@ func (w *writer) processTransactionCommit(op *Op) {
 		return
 	}
 	n := len(tx.pos)
-	for i, p := range tx.pos {
-		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: p})
+	for i := range tx.pos {
+		// Indexed at the commit record, which lists the events' records:
+		// stream reads then report (C, P_i) like $all (reader.readIndexed).
+		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: pos})
 		w.ids.put(&tx.ids[i], hash, first+int64(i))
 	}
 	w.batchEvents += n
