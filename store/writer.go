@@ -86,6 +86,8 @@ type writer struct {
 	batchEvents   int
 	batchBytes    int
 	lastCommitPos Position
+	// announced is the last position given to OnCommitted callbacks.
+	announced Position
 }
 
 func newWriter(db *DB) *writer {
@@ -97,6 +99,9 @@ func newWriter(db *DB) *writer {
 		txs:        make(map[int64]*txState),
 		truncateTo: -1,
 	}
+	last := db.lastCommit.Load()
+	w.lastCommitPos = Position{last, last}
+	w.announced = w.lastCommitPos
 	w.ids.init(db.opts.IdempotencyCacheMax)
 	return w
 }
@@ -726,7 +731,7 @@ func (w *writer) commitBatch() {
 		}
 	}
 	db.visibleEnd.Store(durable)
-	if w.lastCommitPos.Commit >= 0 && w.batchBytes > 0 {
+	if w.lastCommitPos != w.announced {
 		db.lastCommit.Store(w.lastCommitPos.Commit)
 	}
 	for _, base := range w.metaChanged {
@@ -755,8 +760,17 @@ func (w *writer) failBatch() {
 }
 
 func (w *writer) finishBatch(ok bool) {
-	committed := w.batchBytes > 0 && ok
+	// Only batches that committed something (not, say, a lone transaction
+	// start) announce a commit.
 	last := w.lastCommitPos
+	committed := ok && last != w.announced
+	w.announced = last
+	// Subscribers hear of the commit before the writers get their acks.
+	if committed {
+		for _, fn := range *w.db.committed.Load() {
+			fn(last)
+		}
+	}
 	for i, op := range w.batch {
 		if op.Done != nil {
 			op.Done(op)
@@ -768,11 +782,6 @@ func (w *writer) finishBatch(ok bool) {
 	w.metaChanged = w.metaChanged[:0]
 	w.batchEvents, w.batchBytes = 0, 0
 	w.diskFull, w.truncateTo = false, -1
-	if committed {
-		for _, fn := range *w.db.committed.Load() {
-			fn(last)
-		}
-	}
 	if len(w.streams) > w.db.opts.StreamCacheMax {
 		// Every state is now readable from the index; start afresh rather
 		// than track recency on the hot path.
