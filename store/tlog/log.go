@@ -730,6 +730,8 @@ func (l *Log) openChunk(cf chunkFile) (*chunk, error) {
 		return nil, fmt.Errorf("cannot read chunk %s footer: %w", cf.name, err)
 	}
 	if ft, ok := decodeChunkFooter(fb[:n]); ok && ft.DataEndBytes >= 0 && ft.DataEndBytes <= l.ds {
+		// A valid footer was read at its place, so the file is full size:
+		// mapped reads of its data can never run past the file's end.
 		c.dataEnd.Store(ft.DataEndBytes)
 		c.hash = ft.Hash
 	}
