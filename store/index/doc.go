@@ -1,0 +1,69 @@
+// Package index is the stream index of the store: it maps (stream hash,
+// event number) to the log positions of the records, the way Event Store's
+// TableIndex does (src/EventStore.Core/Index/ at oss-v4.0.3), so that stream
+// reads, ReadEvent and "last event number" do not scan the log.
+//
+// # What it owns and what it leaves to others
+//
+// The index owns its directory: ptable files and the index map. It knows
+// nothing of records or stream names: keys are the 64-bit xxhash of the
+// stream name, so two streams may share a hash. Every lookup therefore
+// yields candidates, and the caller (the store's reader) reads each
+// candidate's record and keeps those whose stream name matches. The log is
+// the truth: the index may lag it, and can always be rebuilt from it (Reset,
+// then replay).
+//
+// # Goroutines
+//
+//   - Add: one feeder goroutine only (the store's chaser), which adds the
+//     entries of the records it has read in log order, with the log
+//     position it has covered.
+//   - Get, Range, Last, CheckpointPos, Err: any goroutine, concurrently with
+//     Add and with each other. They take no lock: they pin an immutable
+//     version (the memtables and ptables to search) with a reference count,
+//     so a merge or flush never waits for readers and readers never wait for
+//     I/O. Callbacks run on the caller's goroutine while the version is
+//     pinned; their Entry values are copies and stay valid forever. A slow
+//     callback only delays the deletion of merged-away files.
+//   - Close: once, after the feeder has stopped.
+//   - Internally a flush goroutine writes frozen memtables as ptables and
+//     MergeConcurrency goroutines merge ptables. They share a mutex that
+//     guards the table list and the map file; the feeder takes it only when
+//     it freezes a memtable (once per MemTableMaxEntries entries).
+//
+// # Structure
+//
+// Entries go into the active memtable, a lock-free single-writer skiplist.
+// When it holds MemTableMaxEntries entries it is frozen (still searched) and
+// the flush goroutine writes it as a level-0 ptable: an immutable file of
+// fixed-size entries sorted by (hash, number, pos), with block checksums, a
+// sparse index (first entry of every 128-entry block) and a blocked bloom
+// filter keyed by hash, so lookups of streams absent from a file cost one
+// cache line. MergeFanIn tables of one level are merged into one table of the
+// next level in the background. A read merges the sorted cursors of every
+// source (at most 1 + MaxFrozenMemTables + tables), so results do not depend
+// on which source holds an entry.
+//
+// # Persistence and restart
+//
+// Each ptable records the log position its memtable covered (upTo). After a
+// ptable is written and fsynced and its directory fsynced, the index map is
+// rewritten atomically (temp file, fsync, rename, fsync dir) with the new
+// table list and the checkpoint = the newest flushed memtable's upTo. A crash
+// at any point leaves a map whose tables are complete; files it does not
+// name are removed at Open. Open verifies every ptable (footer, metadata and,
+// unless SkipVerify, every block checksum) and maps it; CheckpointPos then
+// tells the store where to start replaying the log into Add. Close writes the
+// active memtable too, so a clean restart replays nothing. A checksum or
+// layout error, or a map naming a missing file, is ErrCorrupt: the store
+// then calls Reset and rebuilds from the log.
+//
+// File formats are drawn in ptable.go and indexmap.go; file names are in
+// filenames.go.
+//
+// # Limits
+//
+// MemTableMaxEntries (default 1M, Event Store's default), MaxFrozenMemTables
+// (Add blocks beyond it), MaxTables (flushing waits for merges beyond it),
+// MergeConcurrency, MaxAddBatchEntries per Add, and the map's table count.
+package index
