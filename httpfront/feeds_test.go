@@ -77,7 +77,7 @@ const S = "http://127.0.0.1:2113/streams/orders-17"
 func TestFeedBackwardHeadMatchesSpecExample(t *testing.T) {
 	n := newTestNode(t)
 	n.writeN(t, "orders-17", 6)
-	f, r := getFeed(t, n, "/streams/orders-17/head/backward/2?embed=body")
+	f, r := getFeed(t, n, "/streams/orders-17/head/backward/2?EMBED=body")
 	want := strings.Join([]string{
 		"self " + S, "first " + S + "/head/backward/2", "last " + S + "/0/forward/2",
 		"next " + S + "/3/backward/2", "previous " + S + "/6/forward/2", "metadata " + S + "/metadata"}, "\n")
@@ -345,4 +345,48 @@ func TestPositionFormat(t *testing.T) {
 	if !ok || c != 4718 || p != 4718 {
 		t.Fatalf("unexpected parse %d %d %v", c, p, ok)
 	}
+}
+
+// TestLinkResolution writes link events ($>) by hand and reads them with
+// and without resolution (spec §2.9), including the ACL of the target.
+func TestLinkResolution(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "target", 2)
+	link := func(id, data string) string {
+		return `[{"eventId":"` + id + `","eventType":"$>","data":"` + data + `"}]`
+	}
+	expectStatus(t, n.req(t, "POST", "/streams/links", link("6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d71", "1@target"), ctEvents), 201, "")
+	f, _ := getFeed(t, n, "/streams/links/0/forward/5?embed=body")
+	e := f.Entries[0]
+	if e["title"] != "1@target" || e["summary"] != "$>" || e["positionStreamId"] != "links" || e["positionEventNumber"] != 0.0 ||
+		e["data"] != "{\n  \"n\": 1\n}" || e["streamId"] != "target" {
+		t.Fatalf("unexpected resolved entry %v", e)
+	}
+	if _, ok := e["linkMetaData"]; !ok {
+		t.Fatalf("resolved entries carry linkMetaData: %v", e)
+	}
+	f, _ = getFeed(t, n, "/streams/links/0/forward/5?embed=body", "ES-ResolveLinkTos: false")
+	e = f.Entries[0]
+	if e["title"] != "0@links" || e["eventType"] != "$>" || e["isJson"] != false {
+		t.Fatalf("unexpected unresolved entry %v", e)
+	}
+	if _, ok := e["data"]; ok {
+		t.Fatalf("an unresolved link is not JSON: no data at Body: %v", e)
+	}
+	// A link whose target is missing: single read 404.
+	expectStatus(t, n.req(t, "POST", "/streams/links", link("6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d72", "9@target"), ctEvents), 201, "")
+	expectStatus(t, n.req(t, "GET", "/streams/links/1", "", acceptAtomJSON), 404, "Not Found")
+	f, _ = getFeed(t, n, "/streams/links/1/forward/1?embed=rich")
+	if e := f.Entries[0]; e["title"] != "9@target" {
+		t.Fatalf("a broken link is named after its data: %v", e)
+	} else if _, ok := e["eventType"]; ok {
+		t.Fatalf("a broken link has no rich members: %v", e)
+	}
+	// A link into a stream the caller may not read refuses the whole read.
+	expectStatus(t, n.req(t, "POST", "/streams/$sys-src", `[{"eventId":"6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d73","eventType":"X","data":{"s":1}}]`, ctEvents, admin), 201, "")
+	expectStatus(t, n.req(t, "POST", "/streams/links2", link("6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d74", "0@$sys-src"), ctEvents), 201, "")
+	expectStatus(t, n.req(t, "GET", "/streams/links2/0/forward/5", "", acceptAtomJSON), 401, "Unauthorized")
+	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON), 401, "Unauthorized")
+	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON, admin), 200, "")
+	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON), 401, "Unauthorized") // not served from a cache
 }

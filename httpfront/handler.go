@@ -144,6 +144,10 @@ type Deps struct {
 	// Metrics, when set, is the registry /metrics serves; nil creates a
 	// private registry.
 	Metrics *Metrics
+	// InfoOptions returns the option list of GET /info/options (spec
+	// §4.2), marshalled as JSON (the node passes config.Options.Info);
+	// nil serves an empty list.
+	InfoOptions func() any
 	// StoreFigures returns the storage counters for /stats and /metrics;
 	// FromDB provides it for *store.DB. Nil reports zeros.
 	StoreFigures func() StoreFigures
@@ -292,7 +296,9 @@ func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	r := h.reqPool.Get().(*request)
 	r.ctx = ctx
 	h.metrics.httpRequests.Inc()
+	h.inflight.Add(1)
 	keep := h.serveRequest(r)
+	h.inflight.Add(-1)
 	r.ctx = nil
 	r.user = nil
 	if keep {
@@ -354,9 +360,8 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 		}
 	}
 	// 6. Response media type.
-	args := ctx.QueryArgs()
-	format := args.Peek("format")
-	if format == nil && args.Has("format") {
+	format, hasFormat := r.queryArg("format")
+	if hasFormat && format == nil {
 		format = []byte{}
 	}
 	accept := ctx.Request.Header.Peek("Accept")

@@ -1,6 +1,7 @@
 package httpfront
 
 import (
+	"encoding/json"
 	"os"
 	"runtime"
 	"strconv"
@@ -366,9 +367,8 @@ func writeStatNode(w *jw, n *statNode) {
 
 func (h *Handler) stats(r *request) {
 	flat := h.collectStats()
-	args := r.ctx.QueryArgs()
 	group := true
-	if v := args.Peek("group"); v != nil && equalFoldString(v, "false") {
+	if v, _ := r.queryArg("group"); equalFoldString(v, "false") {
 		group = false
 	}
 	path := strings.Trim(string(r.mr.tail), "/")
@@ -452,4 +452,49 @@ func systemFreeMem() int64 {
 		}
 	}
 	return 0
+}
+
+// infoOptions serves GET /info/options to admins (spec §4.2).
+func (h *Handler) infoOptions(r *request) {
+	if !r.user.IsAdmin() {
+		r.status(fasthttp.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	var v any = []struct{}{}
+	if h.d.InfoOptions != nil {
+		v = h.d.InfoOptions()
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		r.status(fasthttp.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	r.reply(fasthttp.StatusOK, "", mtJSON, b)
+}
+
+// histogram: histograms are not collected (EnableHistograms is not
+// supported), so every name is unknown (spec §4.4).
+func (h *Handler) histogram(r *request) {
+	r.status(fasthttp.StatusNotFound, "Not found")
+}
+
+// redirectWeb answers GET / and /web with 302 to the admin UI (§4.10).
+func (h *Handler) redirectWeb(r *request) {
+	r.tmp = append(append(r.tmp[:0], r.base...), "/web/index.html"...)
+	r.ctx.Response.Header.SetBytesKV(hdrLocation, r.tmp)
+	r.reply(fasthttp.StatusFound, "Found", mtTextPlain, []byte("Moved"))
+}
+
+// webFile: the admin UI's static files are not bundled in this build.
+func (h *Handler) webFile(r *request) {
+	r.reply(fasthttp.StatusNotFound, "Not Found", mtTextPlain, []byte("Not Found"))
+}
+
+// subsystems lists the enabled subsystems (§4.10).
+func (h *Handler) subsystems(r *request) {
+	body := []byte("[]")
+	if h.d.Options.RunProjections == "System" || h.d.Options.RunProjections == "All" {
+		body = []byte("[\n  \"Projections\"\n]")
+	}
+	r.reply(fasthttp.StatusOK, "", mtJSON, body)
 }

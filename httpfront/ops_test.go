@@ -160,3 +160,28 @@ func TestServerLimits(t *testing.T) {
 		t.Fatalf("server unusable after limits: %d", code)
 	}
 }
+
+func TestInfoOptionsHistogramWebRoutes(t *testing.T) {
+	n := newTestNode(t, func(d *Deps) {
+		d.InfoOptions = func() any {
+			return []map[string]string{{"name": "ExtHttpPort", "value": "2113"}}
+		}
+	})
+	expectStatus(t, n.req(t, "GET", "/info/options", ""), 401, "Unauthorized")
+	r := n.req(t, "GET", "/info/options", "", admin)
+	expectStatus(t, r, 200, "")
+	if !strings.Contains(r.body, `"name": "ExtHttpPort"`) {
+		t.Fatalf("unexpected options %q", r.body)
+	}
+	expectStatus(t, n.req(t, "GET", "/histogram/writer-flush", ""), 404, "Not found")
+	r = n.req(t, "GET", "/", "")
+	expectStatus(t, r, 302, "Found")
+	if r.h("Location") != "http://127.0.0.1:2113/web/index.html" || r.body != "Moved" {
+		t.Fatalf("unexpected root redirect %v %q", r.hdr, r.body)
+	}
+	expectStatus(t, n.req(t, "GET", "/web/index.html", ""), 404, "Not Found")
+	r = n.req(t, "GET", "/sys/subsystems", "")
+	if r.code != 200 || r.body != "[]" {
+		t.Fatalf("unexpected subsystems %d %q", r.code, r.body)
+	}
+}

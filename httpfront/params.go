@@ -134,3 +134,14 @@ func parseEmbed(b []byte) embedLevel {
 	}
 	return embedNone
 }
+
+// queryArg returns the value of query parameter name, matched
+// case-insensitively (spec §1.3); ok=false when absent.
+func (r *request) queryArg(name string) (v []byte, ok bool) {
+	for k, val := range r.ctx.QueryArgs().All() {
+		if equalFoldString(k, name) {
+			return val, true
+		}
+	}
+	return nil, false
+}

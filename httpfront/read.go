@@ -49,7 +49,10 @@ func (r *request) readCommon(resolve bool) (bool, bool) {
 	return resolve, true
 }
 
-func (r *request) embed() embedLevel { return parseEmbed(r.ctx.QueryArgs().Peek("embed")) }
+func (r *request) embed() embedLevel {
+	v, _ := r.queryArg("embed")
+	return parseEmbed(v)
+}
 
 // cacheControl sets the metadata-driven or forever header sets of §2.7.
 func (h *Handler) setCaching(r *request, stream string, forever bool, etagVer int64, withETag bool) {
@@ -177,6 +180,15 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		r.status(fasthttp.StatusNotFound, "Not Found")
 		return
 	}
+	if ev.HasLink && ev.HasEvent && !h.d.Auth.CheckStreamAccess(r.user, ev.Event.Stream, auth.ActionRead) {
+		r.status(fasthttp.StatusUnauthorized, "Unauthorized")
+		return
+	}
+	if ev.HasLink {
+		// The body shows another stream's event, whose ACL is checked per
+		// request above: never serve it from the cache.
+		cacheable = false
+	}
 	r.buf = h.renderEvent(r, r.buf[:0], ev, level)
 	if r.buf == nil {
 		return // reply written (e.g. 406 on a non-JSON event as XML is not an error; kept for symmetry)
@@ -202,6 +214,24 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		}
 		h.setCaching(r, stream, false, ver, true)
 	}
+}
+
+// canReadTargets checks read access to the target streams of resolved
+// links (spec §2.9: the reader needs read access to every target, else the
+// whole read is refused).
+func (h *Handler) canReadTargets(r *request, evs []store.ResolvedEvent) bool {
+	last := ""
+	for i := range evs {
+		e := &evs[i]
+		if !e.HasLink || !e.HasEvent || e.Event.Stream == last {
+			continue
+		}
+		if !h.d.Auth.CheckStreamAccess(r.user, e.Event.Stream, auth.ActionRead) {
+			return false
+		}
+		last = e.Event.Stream
+	}
+	return true
 }
 
 // metaOfExisting reports whether stream exists (for the metastream rule of
@@ -390,6 +420,10 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 		r.status(fasthttp.StatusInternalServerError, reason)
 		return
 	}
+	if !h.canReadTargets(r, sl.Events) {
+		r.status(fasthttp.StatusUnauthorized, "Unauthorized")
+		return
+	}
 	L := sl.LastEventNumber
 	// Conditional GET (§2.7).
 	if inm := r.header(hdrIfNoneMatch); inm != nil {
@@ -558,7 +592,7 @@ func (h *Handler) renderFeed(r *request, b []byte, p *feedPage) []byte {
 func (h *Handler) descriptionDocument(r *request, stream string) {
 	code, reason := fasthttp.StatusOK, reasonDescriptionDocument
 	accept := r.ctx.Request.Header.Peek("Accept")
-	if !r.ctx.QueryArgs().Has("format") {
+	if _, hasFormat := r.queryArg("format"); !hasFormat {
 		switch {
 		case len(accept) == 0:
 			code, reason = fasthttp.StatusNotAcceptable, reasonDescNoAccept
@@ -684,6 +718,10 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 			reason = "Internal Server Error"
 		}
 		r.status(fasthttp.StatusInternalServerError, reason)
+		return
+	}
+	if !h.canReadTargets(r, sl.Events) {
+		r.status(fasthttp.StatusUnauthorized, "Unauthorized")
 		return
 	}
 	P := sl.Pos

@@ -53,6 +53,8 @@ func (h *Handler) routes() []*route {
 	// Node.
 	add(mGET, "/ping", (*Handler).ping, pingCodecs, nil)
 	add(mGET, "/info", (*Handler).info, pingCodecs, nil)
+	add(mGET, "/info/options", (*Handler).infoOptions, pingCodecs, nil)
+	add(mGET, "/histogram/{name}", (*Handler).histogram, pingCodecs, nil)
 	add(mGET, "/health/live", (*Handler).healthLive, anyCodecs, nil)
 	add(mGET, "/health/ready", (*Handler).healthReady, anyCodecs, nil)
 	add(mGET, "/metrics", (*Handler).serveMetrics, anyCodecs, nil)
@@ -63,6 +65,10 @@ func (h *Handler) routes() []*route {
 	if !ext || o.AdminOnExt {
 		add(mPOST, "/admin/shutdown", (*Handler).adminShutdown, adminCodecs, nil)
 		add(mPOST, "/admin/scavenge", (*Handler).adminScavenge, adminCodecs, nil)
+		add(mGET, "/", (*Handler).redirectWeb, anyCodecs, nil)
+		add(mGET, "/web", (*Handler).redirectWeb, anyCodecs, nil)
+		add(mGET, "/web/{*path}", (*Handler).webFile, anyCodecs, nil)
+		add(mGET, "/sys/subsystems", (*Handler).subsystems, jsonOnly, nil)
 	}
 	if !ext || o.GossipOnExt {
 		add(mGET, "/gossip", (*Handler).gossip, gossipCodecs, nil)
