@@ -295,6 +295,9 @@ func (r *request) param(i int) []byte { return r.mr.params[i] }
 func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	r := h.reqPool.Get().(*request)
 	r.ctx = ctx
+	// Header names go out exactly as the original spells them
+	// ("ES-CurrentVersion", "ETag", "WWW-Authenticate").
+	ctx.Response.Header.DisableNormalizing()
 	h.metrics.httpRequests.Inc()
 	h.inflight.Add(1)
 	keep := h.serveRequest(r)
@@ -350,7 +353,6 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 		statusOnly(ctx, fasthttp.StatusMethodNotAllowed, "Method Not Allowed")
 		return true
 	}
-	allow = rt.allow
 	// 5. Request media type.
 	if rt.accepts != nil && (r.m == mPOST || r.m == mPUT || r.m == mDELETE) {
 		if _, ok := requestMedia(ctx.Request.Header.ContentType(), rt.accepts); !ok {

@@ -152,3 +152,20 @@ func rawRequest(t *testing.T, url, method, body string, hdrs map[string]string) 
 	io.Copy(io.Discard, rs.Body) //nolint:errcheck
 	return rs.StatusCode, strings.TrimPrefix(rs.Status, strconv.Itoa(rs.StatusCode)+" ")
 }
+
+// rawExchange writes a raw HTTP/1.1 request on a new in-memory connection
+// and returns everything the server sends until it closes.
+func (n *testNode) rawExchange(t *testing.T, request string) string {
+	t.Helper()
+	c, err := n.ln.Dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	b, _ := io.ReadAll(c)
+	return string(b)
+}
