@@ -147,6 +147,10 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		}
 	}
 	rd := h.acquireReader()
+	if rd == nil {
+		r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+		return
+	}
 	defer h.releaseReader(rd)
 	h.metrics.reads.Inc()
 	st, ev := rd.ReadEvent(stream, n, resolve)
@@ -376,6 +380,10 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 	}
 	headRead := !forward && from < 0
 	rd := h.acquireReader()
+	if rd == nil {
+		r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+		return
+	}
 	defer h.releaseReader(rd)
 	var sl *store.StreamSlice
 	var deadline time.Time
@@ -686,6 +694,10 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 		}
 	}
 	rd := h.acquireReader()
+	if rd == nil {
+		r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+		return
+	}
 	defer h.releaseReader(rd)
 	var sl *store.AllSlice
 	var deadline time.Time

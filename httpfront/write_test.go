@@ -68,6 +68,13 @@ func TestWriteExpectedVersion(t *testing.T) {
 	if r.h("Location") != "http://127.0.0.1:2113/streams/ev/1" {
 		t.Fatalf("unexpected Location %q", r.h("Location"))
 	}
+	// Header names are sent exactly as the original spells them.
+	raw := n.rawExchange(t, "POST /streams/ev HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.eventstore.events+json\r\n"+
+		"ES-ExpectedVersion: 9\r\nContent-Length: "+itoa(len(evBody))+"\r\nConnection: close\r\n\r\n"+evBody)
+	if !strings.HasPrefix(raw, "HTTP/1.1 400 Wrong expected EventNumber\r\n") || !strings.Contains(raw, "\r\nES-CurrentVersion: 1\r\n") ||
+		!strings.Contains(raw, "\r\nAccess-Control-Allow-Origin: *\r\n") {
+		t.Fatalf("unexpected raw reply %q", raw)
+	}
 	// An idempotent repeat answers with the original number.
 	r = n.req(t, "POST", "/streams/ev", evBody, ctEvents, "ES-ExpectedVersion: -1")
 	expectStatus(t, r, 201, "Created")
