@@ -459,7 +459,10 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 			// Pair assertion: the record ending at the checkpoint must be
 			// whole, or data the log had called durable is gone.
 			if err := l.checkRecordEndingAt(c, off); err != nil {
-				return fmt.Errorf("%w: the record before the writer checkpoint %d: %w", ErrCorrupt, n*l.ds+off, err)
+				if !errors.Is(err, ErrCorrupt) {
+					err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+				}
+				return fmt.Errorf("the record before the writer checkpoint %d: %w", n*l.ds+off, err)
 			}
 		}
 		end, err := l.scanChunk(c, off)
