@@ -19,12 +19,12 @@ import (
 // socket: the test plays the server's side byte by byte.
 
 type peer struct {
-	t     *testing.T
+	t     testing.TB
 	ln    net.Listener
 	conns chan net.Conn
 }
 
-func newPeer(t *testing.T) *peer {
+func newPeer(t testing.TB) *peer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -58,7 +58,7 @@ func (p *peer) accept() net.Conn {
 }
 
 // readPkg reads one package (header included) or fails the test.
-func readPkg(t *testing.T, c net.Conn) codec.Package {
+func readPkg(t testing.TB, c net.Conn) codec.Package {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	var l [4]byte
@@ -76,7 +76,7 @@ func readPkg(t *testing.T, c net.Conn) codec.Package {
 	return p
 }
 
-func writePkg(t *testing.T, c net.Conn, cmd codec.Command, id codec.GUID, payload []byte) {
+func writePkg(t testing.TB, c net.Conn, cmd codec.Command, id codec.GUID, payload []byte) {
 	t.Helper()
 	if _, err := c.Write(codec.AppendFrame(nil, cmd, &id, payload)); err != nil {
 		t.Fatalf("writing a frame: %v", err)
@@ -84,7 +84,7 @@ func writePkg(t *testing.T, c net.Conn, cmd codec.Command, id codec.GUID, payloa
 }
 
 // serveHandshake answers IdentifyClient.
-func serveHandshake(t *testing.T, c net.Conn) {
+func serveHandshake(t testing.TB, c net.Conn) {
 	t.Helper()
 	p := readPkg(t, c)
 	if p.Command != codec.IdentifyClientCommand {
@@ -100,6 +100,24 @@ func serveHandshake(t *testing.T, c net.Conn) {
 // dialPeer dials p and plays the handshake.
 func dialPeer(t *testing.T, p *peer, o Options) (*Client, net.Conn) {
 	t.Helper()
+	c, sc, err := dialPeerErr(t, p, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, sc
+}
+
+func dialPeerB(b *testing.B, p *peer) (*Client, net.Conn) {
+	c, sc, err := dialPeerErr(b, p, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close(); sc.Close() })
+	return c, sc
+}
+
+func dialPeerErr(t testing.TB, p *peer, o Options) (*Client, net.Conn, error) {
 	o.ConnectionName = "test"
 	type res struct {
 		c   *Client
@@ -113,11 +131,7 @@ func dialPeer(t *testing.T, p *peer, o Options) (*Client, net.Conn) {
 	sc := p.accept()
 	serveHandshake(t, sc)
 	r := <-ch
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	t.Cleanup(func() { r.c.Close() })
-	return r.c, sc
+	return r.c, sc, r.err
 }
 
 func writeCompleted(first, last int64) []byte {
@@ -381,3 +395,36 @@ func TestMaxInFlightBoundsOutstandingRequests(t *testing.T) {
 		}
 	}
 }
+
+// replyingPeer answers every WriteEvents on c with the same
+// WriteEventsCompleted, patching in the request's correlation id, and
+// allocates nothing per request itself, so AllocsPerRun sees only the
+// client's allocations.
+func replyingPeer(c net.Conn) {
+	reply := codec.AppendFrame(nil, codec.WriteEventsCompletedCommand, &codec.GUID{}, writeCompleted(0, 0))
+	buf := make([]byte, 1<<16)
+	var l [4]byte
+	for {
+		if _, err := io.ReadFull(c, l[:]); err != nil {
+			return
+		}
+		n := int(binary.LittleEndian.Uint32(l[:]))
+		if n > len(buf) {
+			return
+		}
+		if _, err := io.ReadFull(c, buf[:n]); err != nil {
+			return
+		}
+		switch codec.Command(buf[0]) {
+		case codec.WriteEventsCommand:
+			copy(reply[4+2:4+18], buf[2:18])
+			if _, err := c.Write(reply); err != nil {
+				return
+			}
+		case codec.HeartbeatRequestCommand:
+			hb := codec.AppendFrame(nil, codec.HeartbeatResponseCommand, (*codec.GUID)(buf[2:18]), nil)
+			_, _ = c.Write(hb)
+		}
+	}
+}
+
