@@ -401,7 +401,7 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !h.waitCommit(wake, deadline) {
+		if !h.waitCommit(r, wake, deadline) {
 			// One last read after the deadline for the final answer.
 			if forward {
 				sl = rd.ReadStreamForward(stream, from, count, resolve)
@@ -564,7 +564,11 @@ func entryNumber(e *store.ResolvedEvent) int64 {
 }
 
 // waitCommit waits for the next commit or the deadline; false on deadline.
-func (h *Handler) waitCommit(wake <-chan struct{}, deadline time.Time) bool {
+//
+// NB: it also returns false when the server shuts down (the RequestCtx's
+// Done closes then), so a parked long poll gets its final answer at once
+// instead of holding the node's shutdown for up to ES-LongPoll seconds.
+func (h *Handler) waitCommit(r *request, wake <-chan struct{}, deadline time.Time) bool {
 	h.parked.Add(1)
 	defer h.parked.Add(-1)
 	d := time.Until(deadline)
@@ -577,6 +581,8 @@ func (h *Handler) waitCommit(wake <-chan struct{}, deadline time.Time) bool {
 	case <-wake:
 		return true
 	case <-t.C:
+		return false
+	case <-r.ctx.Done():
 		return false
 	}
 }
@@ -715,7 +721,7 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !h.waitCommit(wake, deadline) {
+		if !h.waitCommit(r, wake, deadline) {
 			break
 		}
 	}
