@@ -372,6 +372,8 @@ func TestBadConfigurationExitsBeforeBinding(t *testing.T) {
 			[]string{"The specified config file /nonexistent/es.yaml could not be found"}},
 		{"no seeds without dns", []string{"--cluster-size", "3", "--discover-via-dns=false"}, "", nil,
 			[]string{"no gossip seed endpoints have been specified"}},
+		{"what-if of an invalid configuration", []string{"--what-if", "--db", "~/data"}, "", []string{"EVENTSTORE_MEM_DB=false"},
+			[]string{"Invalid configuration", "starts with a '~'"}},
 		{"port out of range", []string{"--ext-tcp-port", "0"}, "", nil,
 			[]string{"ExtTcpPort must be between 1 and 65535"}},
 		{"colliding ports", []string{"--ext-http-port", "{tcp}"}, "", nil,
