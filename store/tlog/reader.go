@@ -178,6 +178,7 @@ func (it *Iterator) Next() (pos int64, payload []byte, err error) {
 	if l.truncGen.Load() != it.gen {
 		return it.stop(ErrTruncated)
 	}
+	it.big = dropBig(it.big)
 	for {
 		d := l.durable.Load()
 		if it.pos >= d {
@@ -236,6 +237,20 @@ func (it *Iterator) Next() (pos int64, payload []byte, err error) {
 		}
 		return it.emit(frame, n, off, de)
 	}
+}
+
+// bigKeepBytes is the largest frame buffer an iterator keeps between calls:
+// a long-lived iterator (the chaser) that met one 16 MiB event must not pin
+// 16 MiB for the rest of its life.
+const bigKeepBytes = 1 << 20
+
+// dropBig releases a frame buffer above bigKeepBytes; the payload it held
+// was valid only until this call.
+func dropBig(b []byte) []byte {
+	if cap(b) > bigKeepBytes {
+		return nil
+	}
+	return b
 }
 
 func (it *Iterator) emit(frame []byte, n, off, de int64) (int64, []byte, error) {
@@ -322,6 +337,7 @@ func (it *BackIterator) Next() (pos int64, payload []byte, err error) {
 	if l.truncGen.Load() != it.gen {
 		return it.stop(ErrTruncated)
 	}
+	it.big = dropBig(it.big)
 	for {
 		if d := l.durable.Load(); it.pos > d {
 			it.pos = d
