@@ -448,3 +448,20 @@ func (it *BackIterator) Close() {
 		it.err = ErrClosed
 	}
 }
+
+// ChunkID returns the random id in the header of the chunk holding pos
+// (replication names a replica's position by it, spec cluster-and-options
+// §6.2), and false when no chunk holds pos. A chunk created again after a
+// truncation removed it gets a new id. Any goroutine.
+func (l *Log) ChunkID(pos int64) ([16]byte, bool) {
+	if pos < 0 {
+		return [16]byte{}, false
+	}
+	c := l.acquireChunk(pos / l.ds)
+	if c == nil {
+		return [16]byte{}, false
+	}
+	id := c.id
+	c.release()
+	return id, true
+}
