@@ -117,15 +117,53 @@ func (r *Reader) readPrepare(pos int64) (next int64, ok bool) {
 	return next, true
 }
 
-// peekStreamAt reports whether the record at pos belongs to stream, without
-// copying anything (index collision check).
+// recordIsOf reports whether the record at pos (a prepare, or the commit
+// record of a transaction) belongs to stream, without copying anything
+// (index collision check).
 func (r *Reader) recordIsOf(pos int64, stream string) bool {
 	payload, _, err := r.db.log.ReadAt(pos, r.scratch[:0])
 	if err != nil {
 		return false
 	}
-	s, ok := peekPrepareStream(payload)
+	s, ok := peekRecordStream(payload)
 	return ok && string(s) == stream
+}
+
+// readIndexed reads the event an index entry (pos, number) points at into
+// r.pr (bytes in the arena) and returns its $all position. An implicitly
+// committed event is indexed at its own record: (pos, pos). The events of
+// an explicit transaction are indexed at their commit record C, which lists
+// their records, so a stream read reports the same (C, P_i) as $all.
+func (r *Reader) readIndexed(pos, number int64) (Position, bool) {
+	payload, _, err := r.db.log.ReadAt(pos, r.scratch[:0])
+	if err != nil || len(payload) == 0 {
+		return Position{}, false
+	}
+	if cap(payload) > cap(r.scratch) && len(payload) <= 1<<20 {
+		r.scratch = payload[:0]
+	}
+	if RecordType(payload[0]) != RecordCommit {
+		start := len(r.arena)
+		r.arena = append(r.arena, payload...)
+		if PeekPrepare(r.arena[start:], &r.pr) != nil {
+			r.arena = r.arena[:start]
+			return Position{}, false
+		}
+		return Position{pos, pos}, true
+	}
+	var c Commit
+	if PeekCommit(payload, &c) != nil {
+		return Position{}, false
+	}
+	i := number - c.FirstNumber
+	if i < 0 || i >= int64(c.Count()) {
+		return Position{}, false
+	}
+	p := c.PreparePos(int(i))
+	if _, ok := r.readPrepare(p); !ok {
+		return Position{}, false
+	}
+	return Position{pos, p}, true
 }
 
 // fillEvent converts r.pr (read at pos, numbered number) into rec.
@@ -172,7 +210,7 @@ func (r *Reader) lastEventData(stream string) (int64, []byte, bool) {
 		return last, nil, false
 	}
 	r.reset()
-	if _, ok := r.readPrepare(pos); !ok {
+	if _, ok := r.readIndexed(pos, last); !ok {
 		return last, nil, false
 	}
 	return last, append([]byte(nil), r.pr.Data...), r.pr.Flags&FlagIsJSON != 0
@@ -184,11 +222,8 @@ func (r *Reader) eventID(stream string, n int64) ([16]byte, bool) {
 	if !ok {
 		return [16]byte{}, false
 	}
-	payload, _, err := r.db.log.ReadAt(pos, r.scratch[:0])
-	if err != nil {
-		return [16]byte{}, false
-	}
-	if PeekPrepare(payload, &r.pr) != nil {
+	r.reset()
+	if _, ok := r.readIndexed(pos, n); !ok {
 		return [16]byte{}, false
 	}
 	return r.pr.EventID, true
@@ -278,7 +313,8 @@ func (r *Reader) ReadEvent(stream string, number int64, resolveLinks bool) (Read
 	if !ok {
 		return ReadNotFound, nil
 	}
-	if _, ok := r.readPrepare(pos); !ok {
+	epos, ok := r.readIndexed(pos, number)
+	if !ok {
 		return ReadNotFound, nil
 	}
 	if r.tooOld(&si, r.pr.CreatedUnixNano) {
@@ -286,7 +322,7 @@ func (r *Reader) ReadEvent(stream string, number int64, resolveLinks bool) (Read
 	}
 	r.events = append(r.events, ResolvedEvent{})
 	ev := &r.events[0]
-	r.fillResolved(ev, number, Position{pos, pos}, resolveLinks)
+	r.fillResolved(ev, number, epos, resolveLinks)
 	return ReadSuccess, ev
 }
 
@@ -318,10 +354,11 @@ func (r *Reader) fillResolved(ev *ResolvedEvent, number int64, pos Position, res
 	if !ok {
 		return
 	}
-	if _, ok := r.readPrepare(tpos); !ok || r.tooOld(&si, r.pr.CreatedUnixNano) {
+	tepos, ok := r.readIndexed(tpos, n)
+	if !ok || r.tooOld(&si, r.pr.CreatedUnixNano) {
 		return
 	}
-	r.fillEvent(&ev.Event, n, Position{tpos, tpos})
+	r.fillEvent(&ev.Event, n, tepos)
 	ev.HasEvent = true
 }
 
@@ -391,7 +428,8 @@ func (r *Reader) collect(stream string, hash uint64, lo, to int64, forward bool,
 			continue // a colliding stream's entry for the same number was already confirmed
 		}
 		mark := len(r.arena)
-		if _, ok := r.readPrepare(e.Pos); !ok {
+		epos, ok := r.readIndexed(e.Pos, e.Number)
+		if !ok {
 			continue
 		}
 		if string(r.pr.Stream) != stream {
@@ -404,7 +442,7 @@ func (r *Reader) collect(stream string, hash uint64, lo, to int64, forward bool,
 		}
 		prev = e.Number
 		r.events = append(r.events, ResolvedEvent{})
-		r.fillResolved(&r.events[len(r.events)-1], e.Number, Position{e.Pos, e.Pos}, resolveLinks)
+		r.fillResolved(&r.events[len(r.events)-1], e.Number, epos, resolveLinks)
 		*edge = e.Number
 	}
 }

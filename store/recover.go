@@ -84,7 +84,7 @@ func (db *DB) recover() error {
 			}
 			h := xxhash.Sum64(c.Stream)
 			for i := 0; i < c.Count(); i++ {
-				entries = append(entries, indexEntry{Hash: h, Number: c.FirstNumber + int64(i), Pos: c.PreparePos(i)})
+				entries = append(entries, indexEntry{Hash: h, Number: c.FirstNumber + int64(i), Pos: pos})
 			}
 			lastCmt = pos
 		}
