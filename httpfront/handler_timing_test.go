@@ -65,7 +65,9 @@ func BenchmarkGetEventInmem(b *testing.B) {
 }
 
 // loopbackNode is a real server on a free loopback port over a disk store.
-func loopbackNode(b *testing.B) (*Server, *store.DB) {
+func loopbackNode(b *testing.B) (*Server, *store.DB) { return loopbackNodeT(b) }
+
+func loopbackNodeT(b testing.TB) (*Server, *store.DB) {
 	db, err := store.Open(store.Options{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
