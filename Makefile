@@ -36,11 +36,12 @@ test: fmt-check vet
 test-long:
 	$(GO) test -tags long -timeout 120m ./...
 
-# The standard benchmark suite of bin/esbench once it exists; until then
-# the Go micro-benchmarks (*_timing_test.go).
+# The standard benchmark suite of bin/esbench (it starts its own node from
+# bin/eventstored, plus the peers it finds); without bench/cmd/esbench, the
+# Go micro-benchmarks (*_timing_test.go). BENCH_ARGS go to `esbench suite`.
 bench: build
 	@if [ -x $(BIN)/esbench ]; then \
-		$(BIN)/esbench $(BENCH_ARGS); \
+		$(BIN)/esbench suite $(BENCH_ARGS); \
 	else \
 		$(GO) test -run '^$$' -bench . -benchmem ./...; \
 	fi

@@ -52,6 +52,10 @@ func StartPeer(ctx context.Context, scriptsDir, name string) (*Peer, error) {
 	_ = os.Chmod(dir, 0o755)
 	p := &Peer{Name: name, Script: filepath.Join(scriptsDir, name+".sh"), Dir: dir, Port: port}
 	cmd := exec.CommandContext(ctx, p.Script, "start", dir, strconv.Itoa(port))
+	// NB: the script leaves the server running in the background; should
+	// it keep our output pipe open, stop waiting for it shortly after the
+	// script itself exits.
+	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		var ee *exec.ExitError

@@ -57,7 +57,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	d := net.Dialer{Timeout: c.opts.DialTimeout}
 	nc, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
-		return nil, &kindError{"connection", fmt.Errorf("cannot connect to %s: %w: %v", c.addr, ErrConnectionClosed, err)}
+		return nil, &dialError{err: err}
 	}
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)

@@ -196,3 +196,12 @@ func operationError(r codec.OperationResult, stream string, expected, current in
 	}
 	return unexpected(op, fmt.Sprintf("operation result %d", r))
 }
+
+// dialError: the TCP connect failed. Its text is the dialer's own (which
+// names the address); it matches ErrConnectionClosed.
+type dialError struct{ err error }
+
+func (e *dialError) Error() string   { return e.err.Error() }
+func (e *dialError) Unwrap() error   { return e.err }
+func (e *dialError) Is(t error) bool { return t == ErrConnectionClosed }
+func (e *dialError) Kind() string    { return "connection" }

@@ -37,6 +37,11 @@ type Position struct {
 	Commit, Prepare int64
 }
 
+// Less reports whether p orders strictly before q (lexicographically).
+func (p Position) Less(q Position) bool {
+	return p.Commit < q.Commit || (p.Commit == q.Commit && p.Prepare < q.Prepare)
+}
+
 var (
 	// PositionStart precedes every event.
 	PositionStart = Position{0, 0}

@@ -38,7 +38,9 @@
 // AppendFrameStart writes a length placeholder and header straight into
 // the caller's buffer; the caller appends the auth block (AppendAuth) and a
 // payload (AppendX for a message), then FinishFrame patches the length.
-// AppendFrame and AppendBadRequest are shortcuts for common replies.
+// AppendFrame, AppendBadRequest and AppendMessageFrame (header + encoded
+// message in one call) are shortcuts for replies; a reply that would exceed
+// 64 MiB becomes a BadRequest carrying the request's correlation id.
 //
 // # Payload messages
 //

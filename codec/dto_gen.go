@@ -2,8 +2,6 @@
 
 package codec
 
-import "google.golang.org/protobuf/encoding/protowire"
-
 // NewEvent is an event supplied by a client (spec §3.2).
 //
 // Decoded strings and byte slices alias the source buffer.
@@ -185,13 +183,11 @@ func SizeResolvedIndexedEvent(m *ResolvedIndexedEvent) (n int) {
 // field is written, even when zero (spec §3.1).
 func AppendResolvedIndexedEvent(dst []byte, m *ResolvedIndexedEvent) []byte {
 	if m.HasEvent {
-		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeEventRecord(&m.Event)))
+		dst = appendMessageHeader(dst, 1, SizeEventRecord(&m.Event))
 		dst = AppendEventRecord(dst, &m.Event)
 	}
 	if m.HasLink {
-		dst = protowire.AppendTag(dst, 2, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeEventRecord(&m.Link)))
+		dst = appendMessageHeader(dst, 2, SizeEventRecord(&m.Link))
 		dst = AppendEventRecord(dst, &m.Link)
 	}
 	return dst
@@ -255,13 +251,11 @@ func SizeResolvedEvent(m *ResolvedEvent) (n int) {
 // field is written, even when zero (spec §3.1).
 func AppendResolvedEvent(dst []byte, m *ResolvedEvent) []byte {
 	if m.HasEvent {
-		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeEventRecord(&m.Event)))
+		dst = appendMessageHeader(dst, 1, SizeEventRecord(&m.Event))
 		dst = AppendEventRecord(dst, &m.Event)
 	}
 	if m.HasLink {
-		dst = protowire.AppendTag(dst, 2, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeEventRecord(&m.Link)))
+		dst = appendMessageHeader(dst, 2, SizeEventRecord(&m.Link))
 		dst = AppendEventRecord(dst, &m.Link)
 	}
 	dst = appendVarintField(dst, 3, uint64(m.CommitPosition))
@@ -327,8 +321,7 @@ func AppendWriteEvents(dst []byte, m *WriteEvents) []byte {
 	dst = appendStringField(dst, 1, m.EventStreamID)
 	dst = appendVarintField(dst, 2, uint64(m.ExpectedVersion))
 	for i := range m.Events {
-		dst = protowire.AppendTag(dst, 3, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeNewEvent(&m.Events[i])))
+		dst = appendMessageHeader(dst, 3, SizeNewEvent(&m.Events[i]))
 		dst = AppendNewEvent(dst, &m.Events[i])
 	}
 	dst = appendBoolField(dst, 4, m.RequireMaster)
@@ -676,8 +669,7 @@ func SizeTransactionWrite(m *TransactionWrite) (n int) {
 func AppendTransactionWrite(dst []byte, m *TransactionWrite) []byte {
 	dst = appendVarintField(dst, 1, uint64(m.TransactionID))
 	for i := range m.Events {
-		dst = protowire.AppendTag(dst, 2, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeNewEvent(&m.Events[i])))
+		dst = appendMessageHeader(dst, 2, SizeNewEvent(&m.Events[i]))
 		dst = AppendNewEvent(dst, &m.Events[i])
 	}
 	dst = appendBoolField(dst, 3, m.RequireMaster)
@@ -959,8 +951,7 @@ func SizeReadEventCompleted(m *ReadEventCompleted) (n int) {
 // field is written, even when zero (spec §3.1).
 func AppendReadEventCompleted(dst []byte, m *ReadEventCompleted) []byte {
 	dst = appendVarintField(dst, 1, uint64(m.Result))
-	dst = protowire.AppendTag(dst, 2, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(SizeResolvedIndexedEvent(&m.Event)))
+	dst = appendMessageHeader(dst, 2, SizeResolvedIndexedEvent(&m.Event))
 	dst = AppendResolvedIndexedEvent(dst, &m.Event)
 	if len(m.Error) > 0 {
 		dst = appendStringField(dst, 3, m.Error)
@@ -1085,8 +1076,7 @@ func SizeReadStreamEventsCompleted(m *ReadStreamEventsCompleted) (n int) {
 // field is written, even when zero (spec §3.1).
 func AppendReadStreamEventsCompleted(dst []byte, m *ReadStreamEventsCompleted) []byte {
 	for i := range m.Events {
-		dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeResolvedIndexedEvent(&m.Events[i])))
+		dst = appendMessageHeader(dst, 1, SizeResolvedIndexedEvent(&m.Events[i]))
 		dst = AppendResolvedIndexedEvent(dst, &m.Events[i])
 	}
 	dst = appendVarintField(dst, 2, uint64(m.Result))
@@ -1230,8 +1220,7 @@ func AppendReadAllEventsCompleted(dst []byte, m *ReadAllEventsCompleted) []byte 
 	dst = appendVarintField(dst, 1, uint64(m.CommitPosition))
 	dst = appendVarintField(dst, 2, uint64(m.PreparePosition))
 	for i := range m.Events {
-		dst = protowire.AppendTag(dst, 3, protowire.BytesType)
-		dst = protowire.AppendVarint(dst, uint64(SizeResolvedEvent(&m.Events[i])))
+		dst = appendMessageHeader(dst, 3, SizeResolvedEvent(&m.Events[i]))
 		dst = AppendResolvedEvent(dst, &m.Events[i])
 	}
 	dst = appendVarintField(dst, 4, uint64(m.NextCommitPosition))
@@ -1390,8 +1379,7 @@ func SizeStreamEventAppeared(m *StreamEventAppeared) (n int) {
 // AppendStreamEventAppeared appends the protobuf encoding of m to dst. Every required
 // field is written, even when zero (spec §3.1).
 func AppendStreamEventAppeared(dst []byte, m *StreamEventAppeared) []byte {
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(SizeResolvedEvent(&m.Event)))
+	dst = appendMessageHeader(dst, 1, SizeResolvedEvent(&m.Event))
 	dst = AppendResolvedEvent(dst, &m.Event)
 	return dst
 }
@@ -1889,8 +1877,7 @@ func SizePersistentSubscriptionStreamEventAppeared(m *PersistentSubscriptionStre
 // AppendPersistentSubscriptionStreamEventAppeared appends the protobuf encoding of m to dst. Every required
 // field is written, even when zero (spec §3.1).
 func AppendPersistentSubscriptionStreamEventAppeared(dst []byte, m *PersistentSubscriptionStreamEventAppeared) []byte {
-	dst = protowire.AppendTag(dst, 1, protowire.BytesType)
-	dst = protowire.AppendVarint(dst, uint64(SizeResolvedIndexedEvent(&m.Event)))
+	dst = appendMessageHeader(dst, 1, SizeResolvedIndexedEvent(&m.Event))
 	dst = AppendResolvedIndexedEvent(dst, &m.Event)
 	if m.HasRetryCount {
 		dst = appendVarintField(dst, 2, uint64(m.RetryCount))

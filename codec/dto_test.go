@@ -178,9 +178,12 @@ func TestSmallMessagesBytesArePinned(t *testing.T) {
 
 // dtoCase drives the generic round-trip, required-field and fuzz tests.
 type dtoCase struct {
-	name     string
-	encoded  []byte
-	decode   func([]byte) ([]byte, error) // decode, then re-encode
+	name    string
+	encoded []byte
+	decode  func([]byte) ([]byte, error) // decode, then re-encode
+	// reuse decodes into a fresh message and returns a function that
+	// decodes the same bytes into that message again.
+	reuse    func([]byte) func() error
 	required []protowire.Number
 }
 
@@ -194,6 +197,11 @@ func mk[T any](name string, m T, enc func([]byte, *T) []byte, dec func([]byte, *
 				return nil, err
 			}
 			return enc(nil, &d), nil
+		},
+		reuse: func(b []byte) func() error {
+			var d T
+			_ = dec(b, &d)
+			return func() error { return dec(b, &d) }
 		},
 		required: required,
 	}

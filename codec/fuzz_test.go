@@ -64,6 +64,14 @@ func fuzzDTO(t testing.TB, cases []dtoCase, sel uint8, data []byte) {
 	if !bytes.Equal(third, again) {
 		t.Fatalf("%s: encoding not stable", c.name)
 	}
+	// Allocation is bounded to the first decode: decoding again into the
+	// same message allocates nothing, whatever the input.
+	if !raceEnabled {
+		redo := c.reuse(data)
+		if n := testing.AllocsPerRun(1, func() { _ = redo() }); n != 0 {
+			t.Fatalf("%s: decoding into a reused message allocated %v times", c.name, n)
+		}
+	}
 }
 
 func FuzzDecodeDTO(f *testing.F) {

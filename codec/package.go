@@ -173,15 +173,16 @@ func AppendPackageHeader(dst []byte, cmd Command, flags Flags, id *GUID) []byte 
 }
 
 // AppendFrame appends a whole frame without credentials: length prefix,
-// header (flags 0, as the server always sends) and payload. It panics if
-// the payload is too large for a frame, which is a programmer error: reply
-// payloads are bounded well below 64 MiB by read and event limits.
+// header (flags 0, as the server always sends) and payload. A payload too
+// large for a frame is replaced by a BadRequest with the same correlation
+// id, as in AppendMessageFrame.
 func AppendFrame(dst []byte, cmd Command, id *GUID, payload []byte) []byte {
+	if HeaderSize+len(payload) > FrameLengthMax {
+		return appendOversizeBadRequest(dst, cmd, id, LengthPrefixSize+HeaderSize+len(payload))
+	}
 	dst, start := AppendFrameStart(dst, cmd, FlagNone, id)
 	dst = append(dst, payload...)
-	if err := FinishFrame(dst, start); err != nil {
-		panic("BUG: codec.AppendFrame: " + err.Error())
-	}
+	_ = FinishFrame(dst, start) // cannot fail: checked above
 	return dst
 }
 
@@ -202,12 +203,18 @@ func AppendFrameAuth(dst []byte, cmd Command, id *GUID, login, password string, 
 }
 
 // AppendBadRequest appends a BadRequest frame whose payload is the UTF-8
-// reason (spec §2.2). A zero id makes the clients close the connection.
+// reason (spec §2.2), cut to 64 KiB. A zero id makes the clients close the
+// connection.
 func AppendBadRequest(dst []byte, id *GUID, reason string) []byte {
+	if len(reason) > badRequestReasonMax {
+		reason = reason[:badRequestReasonMax]
+	}
 	dst, start := AppendFrameStart(dst, BadRequest, FlagNone, id)
 	dst = append(dst, reason...)
-	if err := FinishFrame(dst, start); err != nil {
-		panic("BUG: codec.AppendBadRequest: " + err.Error())
-	}
+	_ = FinishFrame(dst, start) // cannot fail: the reason is bounded
 	return dst
 }
+
+// badRequestReasonMax bounds BadRequest texts (they may quote client
+// input).
+const badRequestReasonMax = 64 << 10

@@ -297,3 +297,37 @@ func TestSplitReadEveryThreeWaySplit(t *testing.T) {
 		}
 	}
 }
+
+func TestOversizedReplyBecomesBadRequest(t *testing.T) {
+	id := seqGUID(7)
+	m := NewEvent{EventID: id16(1), EventType: "t", Data: make([]byte, FrameLengthMax)}
+	prefix := []byte("keep")
+	check := func(name string, out []byte) {
+		t.Helper()
+		if !bytes.Equal(out[:4], prefix) {
+			t.Fatalf("%s: earlier bytes changed", name)
+		}
+		pkg, n, err := SplitFrame(out[4:])
+		if err != nil || n != len(out)-4 {
+			t.Fatalf("%s: not one frame: n=%d err=%v", name, n, err)
+		}
+		p, _ := DecodePackage(pkg)
+		if p.Command != BadRequest || p.CorrelationID != id || !strings.Contains(string(p.Payload), "exceeds the 64 MiB frame limit") {
+			t.Fatalf("%s: got %v %q", name, p.Command, p.Payload)
+		}
+	}
+	check("AppendMessageFrame", AppendMessageFrame(append([]byte{}, prefix...), WriteEventsCommand, &id, &m, AppendNewEvent))
+	check("AppendFrame", AppendFrame(append([]byte{}, prefix...), Pong, &id, make([]byte, FrameLengthMax)))
+	if _, err := AppendMessageFrameChecked(nil, WriteEventsCommand, &id, &m, AppendNewEvent); !errors.Is(err, ErrFrameLength) {
+		t.Fatalf("checked: got %v", err)
+	}
+	// A Pong echoing the largest Ping still fits.
+	out := AppendFrame(nil, Pong, &id, make([]byte, FrameLengthMax-HeaderSize))
+	if pkg, _, err := SplitFrame(out); err != nil || len(pkg) != FrameLengthMax {
+		t.Fatalf("largest Pong: %v", err)
+	}
+	long := AppendBadRequest(nil, &id, strings.Repeat("x", 1<<20))
+	if len(long) != LengthPrefixSize+HeaderSize+badRequestReasonMax {
+		t.Fatalf("BadRequest reason not bounded: %d", len(long))
+	}
+}

@@ -188,34 +188,77 @@ func growSlice[T any](s []T) []T {
 	return append(s, zero)
 }
 
-// Encoding helpers. Field numbers are small constants, so the tag is one
-// byte; protowire.AppendTag handles it without allocating.
+// Encoding helpers. Field numbers are small constants, so the tag is
+// almost always one byte, and most values (types, flags, small numbers,
+// short lengths) fit one or two varint bytes: these fast paths avoid
+// protowire's general loop, which dominated encode profiles.
 
-func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
-	b = protowire.AppendTag(b, num, protowire.VarintType)
+func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
+	if num < 16 {
+		return append(b, byte(num)<<3|byte(typ))
+	}
+	return protowire.AppendTag(b, num, typ)
+}
+
+func appendVarint(b []byte, v uint64) []byte {
+	switch {
+	case v < 1<<7:
+		return append(b, byte(v))
+	case v < 1<<14:
+		return append(b, byte(v)|0x80, byte(v>>7))
+	}
 	return protowire.AppendVarint(b, v)
 }
 
+func sizeVarint(v uint64) int {
+	switch {
+	case v < 1<<7:
+		return 1
+	case v < 1<<14:
+		return 2
+	}
+	return protowire.SizeVarint(v)
+}
+
+func sizeTag(num protowire.Number) int {
+	if num < 16 {
+		return 1
+	}
+	return protowire.SizeTag(num)
+}
+
+func appendVarintField(b []byte, num protowire.Number, v uint64) []byte {
+	return appendVarint(appendTag(b, num, protowire.VarintType), v)
+}
+
 func appendBoolField(b []byte, num protowire.Number, v bool) []byte {
-	return appendVarintField(b, num, protowire.EncodeBool(v))
+	if v {
+		return append(appendTag(b, num, protowire.VarintType), 1)
+	}
+	return append(appendTag(b, num, protowire.VarintType), 0)
 }
 
 func appendStringField(b []byte, num protowire.Number, v string) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, v)
+	b = appendVarint(appendTag(b, num, protowire.BytesType), uint64(len(v)))
+	return append(b, v...)
 }
 
 func appendBytesField(b []byte, num protowire.Number, v []byte) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
+	b = appendVarint(appendTag(b, num, protowire.BytesType), uint64(len(v)))
+	return append(b, v...)
+}
+
+// appendMessageHeader writes the tag and length of a nested message.
+func appendMessageHeader(b []byte, num protowire.Number, size int) []byte {
+	return appendVarint(appendTag(b, num, protowire.BytesType), uint64(size))
 }
 
 func sizeVarintField(num protowire.Number, v uint64) int {
-	return protowire.SizeTag(num) + protowire.SizeVarint(v)
+	return sizeTag(num) + sizeVarint(v)
 }
 
 func sizeBytesField(num protowire.Number, n int) int {
-	return protowire.SizeTag(num) + protowire.SizeBytes(n)
+	return sizeTag(num) + sizeVarint(uint64(n)) + n
 }
 
 func boolU64(v bool) uint64 { return protowire.EncodeBool(v) }

@@ -116,12 +116,10 @@ func TestStartServeStop(t *testing.T) {
 	if code != 200 || !strings.Contains(body, `"a": 1`) {
 		t.Fatalf("event written over TCP is not readable over HTTP: %d %q", code, body)
 	}
-	// NB: the client closes first. If the server side closed first, its
-	// socket would sit in TIME_WAIT on the listener's port, and the
-	// reactor does not set SO_REUSEADDR yet, so the restart below could
-	// not bind.
-	c.Close()
+	// The client stays connected through Stop: the server closes first,
+	// and the restart below must still bind (SO_REUSEADDR).
 	stop(t, n)
+	c.Close()
 	if n.State() != StateShutdown {
 		t.Fatalf("unexpected state after stop: %v", n.State())
 	}

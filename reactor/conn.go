@@ -151,6 +151,7 @@ func (c *Conn) EndSend(buf []byte, packages int) error {
 		err := fmt.Errorf("%w: %d", ErrPendingSendBytes, len(c.pending))
 		schedule := c.overflowLocked(err)
 		c.mu.Unlock()
+		c.logOverflow(err)
 		if schedule {
 			c.queueFlush()
 		}
@@ -160,6 +161,7 @@ func (c *Conn) EndSend(buf []byte, packages int) error {
 		err := fmt.Errorf("%w: %d", ErrPendingSendPackages, c.pendingPkgs)
 		schedule := c.overflowLocked(err)
 		c.mu.Unlock()
+		c.logOverflow(err)
 		if schedule {
 			c.queueFlush()
 		}
@@ -190,6 +192,11 @@ func (c *Conn) overflowLocked(err error) bool {
 	schedule := !c.flushQueued && !c.inCallback
 	c.flushQueued = c.flushQueued || schedule
 	return schedule
+}
+
+func (c *Conn) logOverflow(err error) {
+	c.srv.cfg.Logger.Warn("closing connection: peer does not read fast enough", "interface", c.srv.cfg.Name,
+		"conn", c.id, "remote", c.remote, "err", err)
 }
 
 // Close closes the connection after what is already queued has been
@@ -255,6 +262,7 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 				c.mu.Lock()
 				c.closing, c.closeErr = true, err
 				c.mu.Unlock()
+				c.logOverflow(err)
 			}
 		}
 		_, _ = c.gc.Write(buf) // copies what the socket does not take

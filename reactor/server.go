@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/eventstored/eventstored/codec"
@@ -104,7 +105,7 @@ func NewServer(cfg Config, h Handler) *Server {
 	}
 }
 
-// ErrAddrInUse wraps the bind error for a taken port.
+// ErrAddrInUse is wrapped by Start's error when the port is taken.
 var ErrAddrInUse = errors.New("address already in use")
 
 // Start binds the listener and returns once it accepts connections, or the
@@ -116,6 +117,11 @@ func (s *Server) Start() error {
 			gnet.WithMulticore(true),
 			gnet.WithTicker(true),
 			gnet.WithReusePort(false),
+			// SO_REUSEADDR lets a restarted node bind while the server side
+			// of connections closed by the previous process sits in
+			// TIME_WAIT on this port; a port with a live listener still
+			// fails with EADDRINUSE.
+			gnet.WithReuseAddr(true),
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithLogger(gnetLogger{s.cfg.Logger}),
 		}
@@ -131,6 +137,9 @@ func (s *Server) Start() error {
 	case err := <-s.done:
 		if err == nil {
 			err = errors.New("engine stopped during start-up")
+		}
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("cannot listen on %s %s: %w (%w)", s.cfg.Name, s.cfg.Addr, ErrAddrInUse, err)
 		}
 		return fmt.Errorf("cannot listen on %s %s: %w", s.cfg.Name, s.cfg.Addr, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -180,7 +181,7 @@ func TestBindErrorNamesInterfaceAndAddress(t *testing.T) {
 	if err == nil {
 		t.Fatal("second bind succeeded")
 	}
-	if !strings.Contains(err.Error(), "external TCP") || !strings.Contains(err.Error(), addr) {
+	if !errors.Is(err, ErrAddrInUse) || !strings.Contains(err.Error(), "external TCP") || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("error %q does not name the interface and %s", err, addr)
 	}
 }
@@ -248,4 +249,44 @@ func TestUserDataSlot(t *testing.T) {
 	if c.UserData() != "admin" {
 		t.Fatalf("got %v", c.UserData())
 	}
+}
+
+// TestHostileInputNeverHurtsTheServer sends random bytes, and random
+// mutations of valid frames, on many connections; each must end in a
+// clean close (or stay open if it happened to be valid) and the server
+// must keep serving.
+func TestHostileInputNeverHurtsTheServer(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	rng := rand.New(rand.NewPCG(7, 7))
+	for i := 0; i < 60; i++ {
+		c := dial(t, s)
+		var b []byte
+		switch i % 3 {
+		case 0:
+			b = make([]byte, 1+rng.IntN(2000))
+			for j := range b {
+				b[j] = byte(rng.Uint32())
+			}
+		case 1:
+			id := codec.NewGUID()
+			b = codec.AppendFrame(nil, codec.Ping, &id, []byte("payload"))
+			b[rng.IntN(len(b))] ^= byte(1 + rng.IntN(255))
+		case 2:
+			id := codec.NewGUID()
+			b, _ = codec.AppendFrameAuth(nil, codec.ReadEventCommand, &id, "admin", "changeit", []byte{1, 2, 3})
+			b[4+18+rng.IntN(3)] = byte(rng.Uint32()) // corrupt the auth block lengths
+		}
+		c.write(b)
+		c.nc.Close()
+	}
+	c := dial(t, s)
+	c.identify()
+	c.ping("alive")
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if n := s.Stats().ConnectionsOpen; n != 1 {
+			return fmt.Errorf("%d connections open; want 1", n)
+		}
+		return nil
+	})
 }

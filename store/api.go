@@ -263,6 +263,9 @@ type Options struct {
 	// TransactionEventsMax bounds events per transaction (default 100,000).
 	TransactionsMax      int
 	TransactionEventsMax int
+
+	// testLog replaces the transaction log (unit tests of this package).
+	testLog logEngine
 }
 
 // Stats is a point-in-time copy of the store's counters (for /stats and

@@ -28,6 +28,7 @@ const (
 	envCrashDir    = "STORE_CRASH_CHILD_DIR"
 	envCrashSeed   = "STORE_CRASH_CHILD_SEED"
 	envCrashEvents = "STORE_CRASH_CHILD_EVENTS"
+	envCrashQuiet  = "STORE_CRASH_CHILD_QUIET"
 )
 
 // TestStoreCrashChild is the child's entry point; without the environment
@@ -39,7 +40,12 @@ func TestStoreCrashChild(t *testing.T) {
 	}
 	seed, _ := strconv.ParseUint(os.Getenv(envCrashSeed), 10, 64)
 	limit, _ := strconv.Atoi(os.Getenv(envCrashEvents)) // 0 = until killed
-	db, err := Open(Options{Dir: dir, ChunkSizeBytes: 1 << 20, Logger: testLogger, IndexMemTableMax: 20_000})
+	quiet := os.Getenv(envCrashQuiet) != ""
+	opts := Options{Dir: dir, ChunkSizeBytes: 1 << 20, Logger: testLogger, IndexMemTableMax: 20_000}
+	if quiet {
+		opts.ChunkSizeBytes, opts.IndexMemTableMax = 0, 0 // production defaults
+	}
+	db, err := Open(opts)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "child: open: %v\n", err)
 		os.Exit(2)
@@ -56,6 +62,9 @@ func TestStoreCrashChild(t *testing.T) {
 			for i := 0; limit == 0 || written.load() < limit; i++ {
 				stream := fmt.Sprintf("c%d-%d", g, rng.IntN(16))
 				n := 1 + rng.IntN(5)
+				if quiet {
+					n = 100
+				}
 				events := make([]NewEvent, n)
 				for k := range events {
 					events[k] = NewEvent{ID: randomID(), Type: "crash", Data: make([]byte, rng.IntN(200))}
@@ -66,6 +75,9 @@ func TestStoreCrashChild(t *testing.T) {
 					os.Exit(3)
 				}
 				written.add(n)
+				if quiet {
+					continue
+				}
 				mu.Lock()
 				for k := range events {
 					fmt.Fprintf(out, "%s %d %s\n", stream, op.Result.FirstEventNumber+int64(k), hex.EncodeToString(events[k].ID[:]))
@@ -182,11 +194,14 @@ func verifyAckedNumbers(t testing.TB, db *DB, acked ackedEvents) {
 }
 
 // startCrashChild runs the child on dir and returns it with its stdout.
-func startCrashChild(t testing.TB, dir string, seed uint64, events int) (*exec.Cmd, *bufio.Scanner) {
+func startCrashChild(t testing.TB, dir string, seed uint64, events int, quiet bool) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestStoreCrashChild$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashSeed+"="+strconv.FormatUint(seed, 10),
 		envCrashEvents+"="+strconv.Itoa(events))
+	if quiet {
+		cmd.Env = append(cmd.Env, envCrashQuiet+"=1")
+	}
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	requireNoError(t, err)
@@ -202,7 +217,7 @@ func runCrashRounds(t *testing.T, rounds int) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7))
 	for round := 0; round < rounds; round++ {
 		seed := rng.Uint64()
-		cmd, sc := startCrashChild(t, dir, seed, 0)
+		cmd, sc := startCrashChild(t, dir, seed, 0, false)
 		// Kill after a random number of acknowledged events: the moment is
 		// random with respect to the writer's group commits.
 		killAfter := 200 + rng.IntN(3000)

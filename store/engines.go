@@ -71,11 +71,17 @@ func (db *DB) openEngines() error {
 	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("store: create %s: %w", dir, err)
 	}
-	l, err := tlog.Open(tlog.Options{FS: fsys, Dir: dir, ChunkSizeBytes: db.opts.ChunkSizeBytes, Logger: db.logger})
-	if err != nil {
-		return fmt.Errorf("store: open the log: %w", err)
+	var l logEngine
+	if db.opts.testLog != nil {
+		l = db.opts.testLog
+	} else {
+		tl, err := tlog.Open(tlog.Options{FS: fsys, Dir: dir, ChunkSizeBytes: db.opts.ChunkSizeBytes, Logger: db.logger})
+		if err != nil {
+			return fmt.Errorf("store: open the log: %w", err)
+		}
+		l = tlogEngine{tl}
 	}
-	db.log = tlogEngine{l}
+	db.log = l
 	ixOpts := index.Options{FS: ixFS, Dir: filepath.Join(dir, indexDirName), MemTableMaxEntries: db.opts.IndexMemTableMax, Logger: db.logger}
 	ix, err := index.Open(ixOpts)
 	if err == nil && ix.CheckpointPos() > l.Durable() {

@@ -34,10 +34,42 @@ type Reader struct {
 	ents    []indexEntry
 	// fwd and back are the cached $all iterators (see allreader.go).
 	fwd, back logIterator
+
+	// Index callbacks, made once so that passing them allocates nothing;
+	// they communicate through cbStream and cbResult.
+	lastFn, findFn func(e indexEntry) bool
+	getFn          func(pos int64) bool
+	rangeFn        func(e indexEntry) bool
+	cbStream       string
+	cbResult       int64
 }
 
 // NewReader returns a new Reader.
-func (db *DB) NewReader() *Reader { return &Reader{db: db, scratch: make([]byte, 0, 4096)} }
+func (db *DB) NewReader() *Reader {
+	r := &Reader{db: db, scratch: make([]byte, 0, 4096)}
+	r.lastFn = func(e indexEntry) bool {
+		if r.recordIsOf(e.Pos, r.cbStream) {
+			r.cbResult = e.Number
+			return false
+		}
+		return true
+	}
+	r.getFn = func(pos int64) bool {
+		if r.recordIsOf(pos, r.cbStream) {
+			r.cbResult = pos
+			return false
+		}
+		return true
+	}
+	r.rangeFn = func(e indexEntry) bool {
+		if e.Number == EventNumberDeletedStream {
+			return true
+		}
+		r.ents = append(r.ents, e)
+		return len(r.ents) < 2*MaxReadCount+16
+	}
+	return r
+}
 
 var readerPool sync.Pool
 
@@ -113,28 +145,18 @@ func (r *Reader) fillEvent(rec *EventRecord, number int64, pos Position) {
 // lastEventNumber returns the last event number of stream (-1 if none,
 // EventNumberDeletedStream if hard-deleted), as the index and log show it.
 func (r *Reader) lastEventNumber(stream string) int64 {
-	last := int64(-1)
-	r.db.ix.Last(xxhash.Sum64String(stream), func(e indexEntry) bool {
-		if r.recordIsOf(e.Pos, stream) {
-			last = e.Number
-			return false
-		}
-		return true
-	})
-	return last
+	r.cbStream, r.cbResult = stream, -1
+	r.db.ix.Last(xxhash.Sum64String(stream), r.lastFn)
+	r.cbStream = ""
+	return r.cbResult
 }
 
 // findEvent returns the position of event number of stream.
 func (r *Reader) findEvent(stream string, hash uint64, number int64) (int64, bool) {
-	found := int64(-1)
-	r.db.ix.Get(hash, number, func(pos int64) bool {
-		if r.recordIsOf(pos, stream) {
-			found = pos
-			return false
-		}
-		return true
-	})
-	return found, found >= 0
+	r.cbStream, r.cbResult = stream, -1
+	r.db.ix.Get(hash, number, r.getFn)
+	r.cbStream = ""
+	return r.cbResult, r.cbResult >= 0
 }
 
 // lastEventData returns the last event number of stream and, if it has
@@ -362,13 +384,7 @@ func (r *Reader) ReadStreamForward(stream string, from int64, max int, resolveLi
 // collect appends the visible events numbered lo..to of stream to r.events.
 func (r *Reader) collect(stream string, hash uint64, lo, to int64, forward bool, si *streamInfo, resolveLinks bool, edge *int64) {
 	r.ents = r.ents[:0]
-	r.db.ix.Range(hash, lo, to, forward, func(e indexEntry) bool {
-		if e.Number == EventNumberDeletedStream {
-			return true
-		}
-		r.ents = append(r.ents, e)
-		return len(r.ents) < 2*MaxReadCount+16
-	})
+	r.db.ix.Range(hash, lo, to, forward, r.rangeFn)
 	prev := int64(-1)
 	for _, e := range r.ents {
 		if e.Number == prev {

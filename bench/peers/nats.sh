@@ -44,7 +44,7 @@ jetstream {
   sync_interval: always
 }
 CONF
-	"$bin" -c "$dir/nats.conf" -l "$dir/nats.log" &
+	"$bin" -c "$dir/nats.conf" -l "$dir/nats.log" </dev/null >>"$dir/stdout.log" 2>&1 &
 	echo $! >"$dir/peer.pid"
 	wait_port "$port" 20 || die "nats-server did not start on port $port; see $dir/nats.log"
 	;;

@@ -23,7 +23,7 @@ start)
 		die "initdb failed; see $dir/initdb.log"
 	as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 30 \
 		-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c synchronous_commit=on -c fsync=on -c max_connections=600 -c shared_buffers=256MB" \
-		start >/dev/null || die "postgres did not start; see $dir/postgres.log"
+		start </dev/null >>"$dir/pg_ctl.log" 2>&1 || die "postgres did not start; see $dir/postgres.log and $dir/pg_ctl.log"
 	wait_port "$port" 30 || die "postgres is not listening on port $port"
 	;;
 stop)

@@ -12,7 +12,7 @@ start)
 	command -v redis-server >/dev/null || missing "redis-server not found"
 	mkdir -p "$dir"
 	redis-server --bind 127.0.0.1 --port "$port" --dir "$dir" --appendonly yes --appendfsync always \
-		--save '' --protected-mode no --daemonize no --logfile "$dir/redis.log" &
+		--save '' --protected-mode no --daemonize no --logfile "$dir/redis.log" </dev/null >>"$dir/stdout.log" 2>&1 &
 	echo $! >"$dir/peer.pid"
 	wait_port "$port" 20 || die "redis-server did not start on port $port; see $dir/redis.log"
 	;;

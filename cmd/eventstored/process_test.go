@@ -669,3 +669,100 @@ func copyTree(src, dst string) error {
 		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
 	})
 }
+
+// TestAdminShutdownExitsCleanly checks that POST /admin/shutdown as admin
+// ends the process with exit code 0, like a signal.
+func TestAdminShutdownExitsCleanly(t *testing.T) {
+	t.Parallel()
+	tcp, httpPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	p := startProc(t, t.TempDir(), []string{"--mem-db", "--ext-tcp-port", strconv.Itoa(tcp), "--ext-http-port", strconv.Itoa(httpPort)})
+	base := "http://" + addr("127.0.0.1", httpPort)
+	waitHTTP(t, p, base+"/ping", 30*time.Second)
+	req, _ := http.NewRequest("POST", base+"/admin/shutdown", nil)
+	req.SetBasicAuth("admin", "changeit")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("unexpected /admin/shutdown status %d", resp.StatusCode)
+	}
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("unexpected exit code %d; stderr:\n%s", code, p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), "shutdown requested over HTTP") {
+		t.Errorf("stderr does not say why the node stopped:\n%s", p.stderr)
+	}
+}
+
+// TestHeartbeatOptionsReachExternalTCP sets a short external heartbeat
+// interval and timeout and checks a silent TCP client first receives a
+// HeartbeatRequestCommand (0x01) and is then disconnected: the options
+// reach the reactor. The one time bound (2.5 s) only separates the
+// configured 0.1 s + 0.1 s from the defaults, under which the first
+// heartbeat alone takes 2 s and the close at least 3 s.
+func TestHeartbeatOptionsReachExternalTCP(t *testing.T) {
+	t.Parallel()
+	tcp, httpPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	p := startProc(t, t.TempDir(), []string{"--mem-db", "--ext-tcp-port", strconv.Itoa(tcp), "--ext-http-port", strconv.Itoa(httpPort),
+		"--ext-tcp-heartbeat-interval", "100", "--ext-tcp-heartbeat-timeout", "100"})
+	waitHTTP(t, p, "http://"+addr("127.0.0.1", httpPort)+"/ping", 30*time.Second)
+	c, err := net.DialTimeout("tcp", addr("127.0.0.1", tcp), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(2500 * time.Millisecond))
+	// Frame: int32 LE length, then command byte, flags, correlation id.
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		t.Fatalf("no heartbeat request from a short interval: %v", err)
+	}
+	if hdr[4] != 0x01 {
+		t.Fatalf("unexpected first command 0x%02x; want HeartbeatRequestCommand 0x01", hdr[4])
+	}
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		t.Fatalf("connection was not closed after the heartbeat timeout: %v", err)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("unexpected exit code %d", code)
+	}
+}
+
+// TestRestartRightAfterShutdownWithClients stops a node that has a client
+// connected on each external port and starts it again at once on the same
+// ports and database, as a supervisor (systemd, Docker) does. The server
+// side of each closed connection lingers in TIME_WAIT on the listener's
+// port; the new process must bind regardless.
+func TestRestartRightAfterShutdownWithClients(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tcp, httpPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	args := []string{"--db", filepath.Join(dir, "data"), "--ext-tcp-port", strconv.Itoa(tcp), "--ext-http-port", strconv.Itoa(httpPort)}
+	url := "http://" + addr("127.0.0.1", httpPort) + "/ping"
+	for round := 0; round < 2; round++ {
+		p := startProc(t, dir, args)
+		waitHTTP(t, p, url, 30*time.Second)
+		c, err := net.DialTimeout("tcp", addr("127.0.0.1", tcp), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Timeout: 5 * time.Second}
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		if code := p.wait(t, 10*time.Second); code != 0 {
+			t.Fatalf("round %d: unexpected exit code %d; stderr:\n%s", round, code, p.stderr)
+		}
+		// The clients notice the close only after the server is gone, so
+		// the server's sockets closed first.
+		c.Close()
+		hc.CloseIdleConnections()
+	}
+}

@@ -162,8 +162,11 @@ func TestOptionErrors(t *testing.T) {
 	}
 	f([]string{"--advertise-as", "10.0.0.1"}, ErrUnknownOption, "The option advertiseas is not a known option", "--ext-ip-advertise-as", "--int-ip-advertise-as")
 	f([]string{"--ext-htp-port", "1"}, ErrUnknownOption, "The option exthtpport is not a known option", "did you mean --ext-http-port?")
-	f([]string{"--log-level", "debug"}, ErrUnknownOption, "loglevel is not a known option")
-	f([]string{"--chunk-size=1"}, ErrUnknownOption, "chunksize is not a known option")
+	f([]string{"--log-level", "debug"}, ErrUnknownOption, "loglevel is not a known option", "no --log-level")
+	f([]string{"--chunk-size=1"}, ErrUnknownOption, "chunksize is not a known option", "256 MiB")
+	f([]string{"--http-port=1"}, ErrUnknownOption, "httpport is not a known option", "use --ext-http-port")
+	f([]string{"--insecure"}, ErrUnknownOption, "insecure is not a known option", "20.x")
+	f([]string{"--skip-index-verify"}, ErrUnknownOption, "4.1.0")
 	f([]string{"--ext-http-port", "abc"}, ErrBadValue, "The value abc could not be converted to Int32", "ExtHttpPort", "--ext-http-port", "Command Line")
 	f([]string{"--ext-http-port", "99999999999"}, ErrBadValue, "could not be converted to Int32")
 	f([]string{"--ext-ip", "localhost"}, ErrBadValue, "The value localhost could not be converted to IPAddress")
@@ -343,6 +346,8 @@ func TestValidate(t *testing.T) {
 	f([]string{"--cluster-size", "3", "--discover-via-dns=false"}, "no gossip seed endpoints have been specified")
 	f([]string{"--cluster-size", "3", "--discover-via-dns=false", "--gossip-seed", "10.0.0.2:2112,10.0.0.3:2112"})
 	f([]string{"--cluster-size", "0"}, "ClusterSize must be between 1 and")
+	f([]string{"--cluster-size", "65", "--discover-via-dns=false", "--gossip-seed", "10.0.0.2:2112"}, "ClusterSize must be between 1 and 64")
+	f([]string{"--cluster-size", "64", "--discover-via-dns=false", "--gossip-seed", "10.0.0.2:2112"})
 	f([]string{"--disable-insecure-tcp"}, "without using internal SSL")
 	f([]string{"--use-internal-ssl", "--int-secure-tcp-port", "1115"}, "No SSL target host specified.")
 	f([]string{"--ext-secure-tcp-port", "1115"}, "No server certificate specified.")
@@ -428,5 +433,28 @@ func TestUsageAndDumpCoverEveryOption(t *testing.T) {
 		if info.Name == "GossipSeed" && info.Value != "10.0.0.2:211210.0.0.3:2112" {
 			t.Errorf("unexpected GossipSeed info value %q", info.Value)
 		}
+	}
+}
+
+// TestConfigFileSizeLimit checks that a config file over the 1 MiB limit
+// is refused with a clear error instead of being read into memory.
+func TestConfigFileSizeLimit(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "big.yaml")
+	big := strings.Repeat("# padding\n", maxConfigFileBytes/10+1)
+	if err := os.WriteFile(p, []byte(big), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Loader{Args: []string{"--config", p}, ReadFile: readFileLimited}.Load()
+	if !errors.Is(err, ErrConfigFile) || !strings.Contains(err.Error(), "larger than 1048576 bytes") {
+		t.Fatalf("unexpected error for an oversized file: %v", err)
+	}
+	// Just under the limit is read.
+	if err := os.WriteFile(p, []byte(big[:maxConfigFileBytes-20]+"\nExtHttpPort: 7\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Loader{Args: []string{"--config", p}, ReadFile: readFileLimited}.Load()
+	if err != nil || o.ExtHttpPort != 7 {
+		t.Fatalf("a file within the limit was not read: %v", err)
 	}
 }

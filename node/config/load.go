@@ -231,15 +231,33 @@ func isNegativeNumber(s string) bool {
 // known option.
 func unknownOption(norm string) *Error {
 	msg := fmt.Sprintf("The option %s is not a known option", norm)
-	switch {
-	case norm == "advertiseas":
-		msg += "\nEvent Store 4.0.x has no --advertise-as; use --ext-ip-advertise-as and/or --int-ip-advertise-as (and the --*-port-advertise-as family)"
-	default:
-		if s := suggest(norm); s != "" {
-			msg += fmt.Sprintf(" (did you mean --%s?)", s)
-		}
+	if hint, ok := laterOptionHints[norm]; ok {
+		msg += "\n" + hint
+	} else if s := suggest(norm); s != "" {
+		msg += fmt.Sprintf(" (did you mean --%s?)", s)
 	}
 	return newError(ErrUnknownOption, "%s", msg)
+}
+
+// laterOptionHints answers the options people try that Event Store 4.0.x
+// never had (spec §1.7) with what to use instead.
+var laterOptionHints = map[string]string{
+	"advertiseas":             "Event Store 4.0.x has no --advertise-as; use --ext-ip-advertise-as and/or --int-ip-advertise-as (and the --*-port-advertise-as family)",
+	"loglevel":                "Event Store 4.0.x has no --log-level; this server logs at info level to stderr (and to --log <dir> when given)",
+	"chunksize":               "Event Store 4.0.x has no --chunk-size; chunks hold 256 MiB of data",
+	"httpport":                "--http-port is a 3.x single-node option; use --ext-http-port",
+	"tcpport":                 "--tcp-port is a 3.x single-node option; use --ext-tcp-port",
+	"ip":                      "--ip is a 3.x single-node option; use --ext-ip (and --int-ip in a cluster)",
+	"insecure":                "--insecure is an option of 20.x and later; Event Store 4.0.x has no TLS by default, so nothing is needed",
+	"enableexternaltcp":       "--enable-external-tcp is an option of 20.x and later; external TCP is always on in 4.0.x",
+	"advertisehosttoclientas": "--advertise-host-to-client-as is an option of 20.x and later; use --ext-ip-advertise-as",
+	"nodeip":                  "--node-ip is an option of 20.x and later; use --ext-ip and --int-ip",
+	"skipindexverify":         "--skip-index-verify arrived in 4.1.0",
+	"chunkinitialreadercount": "--chunk-initial-reader-count arrived in 4.1.0",
+	"projectionsqueryexpiry":  "--projections-query-expiry arrived in 4.1.0",
+	"structuredlog":           "--structured-log arrived in 5.0",
+	"maxautomergeindexlevel":  "--max-auto-merge-index-level arrived in 5.0",
+	"initializationthreads":   "--initialization-threads arrived in 5.0",
 }
 
 // parseEnviron picks EVENTSTORE_<NAME> for every known option; an empty

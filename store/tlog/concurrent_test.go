@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventstored/eventstored/store/vfs"
 )
@@ -41,8 +42,19 @@ func checkIndexedPayload(p []byte) (int, error) {
 // positions. Under -race this checks the lock-free reader paths; every
 // reader checks every record it sees and the order it sees them in.
 func TestConcurrentReadersAndWriter(t *testing.T) {
+	forEachBackend(t, testConcurrentReadersAndWriter)
+}
+
+func testConcurrentReadersAndWriter(t *testing.T, mk func(int64) Options) {
 	const total = 20000
-	l := mustOpen(t, testOpts(vfs.NewMem(), 4096))
+	o := mk(4096)
+	flushEvery := 7
+	if o.FS == vfs.Default {
+		// A real fsync costs milliseconds: fewer flushes, fewer chunks.
+		flushEvery = 250
+		o.ChunkSizeBytes = 64 << 10
+	}
+	l := mustOpen(t, o)
 	defer l.Close()
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -63,7 +75,7 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 			posMu.Lock()
 			positions = append(positions, pos)
 			posMu.Unlock()
-			if i%7 == 0 {
+			if i%flushEvery == 0 {
 				if err := l.Flush(); err != nil {
 					errs <- err
 					return
@@ -159,7 +171,17 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 // TestTruncateUnderReaders: readers running while the writer truncates see
 // whole records or ErrTruncated, never ErrCorrupt.
 func TestTruncateUnderReaders(t *testing.T) {
-	l := mustOpen(t, testOpts(vfs.NewMem(), 1024))
+	forEachBackend(t, testTruncateUnderReaders)
+}
+
+func testTruncateUnderReaders(t *testing.T, mk func(int64) Options) {
+	o := mk(1024)
+	rounds := 30
+	if o.FS == vfs.Default {
+		rounds = 8 // each round fsyncs several times
+		o.ChunkSizeBytes = 16 << 10
+	}
+	l := mustOpen(t, o)
 	defer l.Close()
 	for i := 0; i < 3000; i++ {
 		if _, err := l.Append(indexedPayload(i)); err != nil {
@@ -203,7 +225,7 @@ func TestTruncateUnderReaders(t *testing.T) {
 	}
 	// The writer: cut back and regrow, many times.
 	n := 3000
-	for round := 0; round < 30; round++ {
+	for round := 0; round < rounds; round++ {
 		it := l.NewBackwardIterator(l.Durable())
 		var pos int64
 		for k := 0; k < 200; k++ {
@@ -282,9 +304,14 @@ func TestNoGoroutineLeft(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		l = mustOpen(t, testOpts(mem, 256))
 		requireNoError(t, l.Close())
-		buf := make([]byte, 1<<20)
-		if st := buf[:runtime.Stack(buf, true)]; bytes.Contains(st, []byte("runVerify")) {
-			t.Fatalf("the verifier outlived Close:\n%s", st)
-		}
+		// NB: Close waits for the verifier's done signal; the goroutine
+		// itself may take a moment more to be gone.
+		checkFor(t, 5*time.Second, time.Millisecond, func() error {
+			buf := make([]byte, 1<<20)
+			if st := buf[:runtime.Stack(buf, true)]; bytes.Contains(st, []byte("runVerify")) {
+				return fmt.Errorf("the verifier outlived Close:\n%s", st)
+			}
+			return nil
+		})
 	}
 }

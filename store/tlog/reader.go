@@ -73,6 +73,27 @@ func readFrame(c *chunk, off, limit int64, scratch []byte) ([]byte, int64, error
 	if avail < RecordOverheadBytes {
 		return nil, 0, fmt.Errorf("%w: %d bytes left before the data end, less than a frame", ErrCorrupt, avail)
 	}
+	if c.data != nil {
+		// Mapped: check the frame in place, copy out only the payload (the
+		// mapping may go away once the caller's chunk reference is dropped).
+		b := c.data[HeaderSizeBytes+off : HeaderSizeBytes+limit]
+		need := int64(le32(b)) + RecordOverheadBytes
+		if need > avail {
+			return nil, 0, fmt.Errorf("%w: frame of %d bytes runs past the data end (%d bytes left)", ErrCorrupt, need, avail)
+		}
+		payload, size, err := DecodeRecord(b[:need])
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			return nil, 0, err
+		}
+		out := scratch[:0]
+		if cap(out) < len(payload) {
+			out = make([]byte, 0, len(payload))
+		}
+		return append(out, payload...), int64(size), nil
+	}
 	buf := scratch[:cap(scratch)]
 	if len(buf) < RecordOverheadBytes {
 		buf = make([]byte, 512)
@@ -113,7 +134,10 @@ func readErr(err error) error {
 }
 
 // Iterator reads records forward in large blocks (one read per
-// Options.IteratorBlockBytes, not one per record). It stops at Durable()
+// Options.IteratorBlockBytes, not one per record). NB: iterators read with
+// pread even when chunks are mapped: on a fresh mapping every 4 KiB page
+// costs a page fault, which made a sequential scan 5x slower than block
+// reads (measured: 304 vs 61 ns per 100-byte record on the first pass). It stops at Durable()
 // with io.EOF and continues from there when called again, so one iterator
 // can tail the log. Not safe for concurrent use; make one per goroutine.
 // Close it to release its chunk.

@@ -65,9 +65,9 @@ const benchRecords = 1 << 20
 
 // benchLog returns a log on the real disk holding benchRecords records of
 // 100 bytes in 64 MiB chunks (warm in the page cache after writing).
-func benchLog(b *testing.B) (*Log, []int64) {
+func benchLog(b *testing.B, noMmap bool) (*Log, []int64) {
 	b.Helper()
-	l := mustOpen(b, Options{FS: vfs.Default, Dir: b.TempDir(), ChunkSizeBytes: 64 << 20, Logger: quietLogger, SkipVerify: true})
+	l := mustOpen(b, Options{FS: vfs.Default, Dir: b.TempDir(), ChunkSizeBytes: 64 << 20, Logger: quietLogger, SkipVerify: true, NoMmap: noMmap})
 	p := make([]byte, 100)
 	pos := make([]int64, 0, benchRecords)
 	for i := 0; i < benchRecords; i++ {
@@ -86,7 +86,7 @@ func benchLog(b *testing.B) (*Log, []int64) {
 // BenchmarkIterator reads 100-byte records forward from a warm file.
 // Reported per record; see records/s and MB/s.
 func BenchmarkIterator(b *testing.B) {
-	l, _ := benchLog(b)
+	l, _ := benchLog(b, false)
 	defer l.Close()
 	b.ReportAllocs()
 	b.SetBytes(100)
@@ -110,7 +110,7 @@ func BenchmarkIterator(b *testing.B) {
 
 // BenchmarkBackIterator reads the same records newest first.
 func BenchmarkBackIterator(b *testing.B) {
-	l, _ := benchLog(b)
+	l, _ := benchLog(b, false)
 	defer l.Close()
 	b.ReportAllocs()
 	b.SetBytes(100)
@@ -132,22 +132,30 @@ func BenchmarkBackIterator(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
 
-// BenchmarkReadAt reads single records at scattered positions (one pread
-// each): the cost of a random event read before any cache.
+// BenchmarkReadAt reads single records at scattered positions: mapped
+// chunks (the default) against pread (NoMmap), the cost of a random event
+// read before any cache above the log.
 func BenchmarkReadAt(b *testing.B) {
-	l, pos := benchLog(b)
-	defer l.Close()
-	scratch := make([]byte, 0, 4096)
-	b.ReportAllocs()
-	b.SetBytes(100)
-	b.ResetTimer()
-	j := 0
-	for i := 0; i < b.N; i++ {
-		j = (j + 7919) % len(pos)
-		p, _, err := l.ReadAt(pos[j], scratch)
-		if err != nil {
-			b.Fatal(err)
-		}
-		sinkBytes += len(p)
+	for _, mode := range []struct {
+		name   string
+		noMmap bool
+	}{{"mmap", false}, {"pread", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			l, pos := benchLog(b, mode.noMmap)
+			defer l.Close()
+			scratch := make([]byte, 0, 4096)
+			b.ReportAllocs()
+			b.SetBytes(100)
+			b.ResetTimer()
+			j := 0
+			for i := 0; i < b.N; i++ {
+				j = (j + 7919) % len(pos)
+				p, _, err := l.ReadAt(pos[j], scratch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sinkBytes += len(p)
+			}
+		})
 	}
 }

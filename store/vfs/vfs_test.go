@@ -219,6 +219,38 @@ func TestFSContract(t *testing.T) {
 	}
 }
 
+// TestDefaultMapReadOnly: a mapping of an OS file sees later writes made
+// through the file (one page cache), and survives closing the file.
+func TestDefaultMapReadOnly(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "m")
+	f, err := vfs.Default.Create(p)
+	requireNoError(t, err)
+	m, ok := f.(vfs.Mappable)
+	if !ok {
+		t.Fatalf("vfs.Default files are not Mappable")
+	}
+	requireNoError(t, f.Preallocate(0, 8192))
+	_, err = f.WriteAt([]byte("before"), 0)
+	requireNoError(t, err)
+	data, err := m.MapReadOnly(8192)
+	requireNoError(t, err)
+	_, err = f.WriteAt([]byte("after!"), 100)
+	requireNoError(t, err)
+	requireNoError(t, f.Close())
+	if string(data[0:6]) != "before" || string(data[100:106]) != "after!" {
+		t.Fatalf("unexpected mapped bytes %q %q", data[0:6], data[100:106])
+	}
+	requireNoError(t, vfs.Unmap(data))
+	// errorfs files read through the injector, so they must not offer a
+	// mapping that would bypass it.
+	ef, err := errorfs.Wrap(vfs.Default, nil).Open(p)
+	requireNoError(t, err)
+	defer ef.Close()
+	if _, ok := ef.(vfs.Mappable); ok {
+		t.Fatalf("errorfs files must not be Mappable")
+	}
+}
+
 // TestMemCrashClone checks what survives a simulated crash: only data
 // synced with File.Sync, only entries synced with SyncDir.
 func TestMemCrashClone(t *testing.T) {
