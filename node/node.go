@@ -293,9 +293,11 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	var errs []error
 	for i := len(n.started) - 1; i >= 0; i-- {
 		l := n.started[i]
+		t0 := time.Now()
 		if err := l.srv.Stop(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stopping %s listener on %s: %w", l.cfg.Name, l.cfg.Addr(), err))
 		}
+		n.log.Debug("listener stopped", "interface", l.cfg.Name, "took", time.Since(t0))
 	}
 	n.started = nil
 	if n.tcp != nil {

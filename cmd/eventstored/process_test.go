@@ -766,3 +766,33 @@ func TestRestartRightAfterShutdownWithClients(t *testing.T) {
 		hc.CloseIdleConnections()
 	}
 }
+
+// TestSecondNodeOnSameDbFails starts a node and then a second one on the
+// same --db with other ports: the second must fail start-up naming the
+// database and leave its ports unbound; the first keeps serving.
+func TestSecondNodeOnSameDbFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "data")
+	tcp1, http1 := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	p1 := startProc(t, dir, []string{"--db", db, "--ext-tcp-port", strconv.Itoa(tcp1), "--ext-http-port", strconv.Itoa(http1)})
+	url1 := "http://" + addr("127.0.0.1", http1) + "/ping"
+	waitHTTP(t, p1, url1, 30*time.Second)
+
+	tcp2, http2 := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	code, _, errOut := runProc(t, dir, []string{"--db", db, "--ext-tcp-port", strconv.Itoa(tcp2), "--ext-http-port", strconv.Itoa(http2)})
+	if code != 1 {
+		t.Fatalf("unexpected exit code %d for a second node on one database; stderr:\n%s", code, errOut)
+	}
+	for _, w := range []string{"Start-up failed", "cannot open the database in " + db, "locked"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+	portsFree(t, addr("127.0.0.1", tcp2), addr("127.0.0.1", http2))
+	waitHTTP(t, p1, url1, 5*time.Second)
+	_ = p1.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p1.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("first node exited %d", code)
+	}
+}

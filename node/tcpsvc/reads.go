@@ -16,6 +16,11 @@ const (
 	errReplyTooLarge  = "Read result does not fit in one 64 MiB frame; read fewer events"
 )
 
+// replyFrameBytesMax is the largest reply package a read may produce: the
+// protocol's frame limit (clients refuse bigger frames). A variable only so
+// that the limit's test need not write 64 MiB.
+var replyFrameBytesMax = codec.FrameLengthMax
+
 // scratch holds a worker's reusable reply messages, so encoding a read
 // reply allocates nothing once the slices have grown.
 type scratch struct {
@@ -89,6 +94,9 @@ func (w *worker) execRead(r *request) {
 // send finishes the frame started at offset 0 of w.buf and sends it.
 // It reports false if the frame is over the 64 MiB limit (nothing sent).
 func (w *worker) send(r *request) bool {
+	if len(w.buf)-codec.LengthPrefixSize > replyFrameBytesMax {
+		return false
+	}
 	if err := codec.FinishFrame(w.buf, 0); err != nil {
 		return false
 	}

@@ -606,3 +606,42 @@ func TestNotReadyBeforeAuthStarts(t *testing.T) {
 		t.Fatalf("text %q", p.Payload)
 	}
 }
+
+func TestReplyOverFrameLimitIsReadError(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	big := strings.Repeat("x", 4000)
+	c.write(anon, "huge", -1, newEvent("a", `"`+big+`"`), newEvent("b", `"`+big+`"`), newEvent("c", `"`+big+`"`))
+	old := replyFrameBytesMax
+	replyFrameBytesMax = 10_000
+	defer func() { replyFrameBytesMax = old }()
+	// Two events fit, three do not.
+	if r := c.readStream(anon, "huge", 0, 2, true, false); r.Result != codec.ReadStreamSuccess || len(r.Events) != 2 {
+		t.Fatalf("read of 2: %v %d", r.Result, len(r.Events))
+	}
+	r := c.readStream(anon, "huge", 0, 3, true, false)
+	if r.Result != codec.ReadStreamError || r.Error != errReplyTooLarge || len(r.Events) != 0 {
+		t.Fatalf("read of 3: %v %q %d", r.Result, r.Error, len(r.Events))
+	}
+	a := c.readAll(admin, store.PositionStart, 4096, true)
+	if a.Result != codec.ReadAllError || a.Error != errReplyTooLarge {
+		t.Fatalf("read all: %v %q", a.Result, a.Error)
+	}
+	re := c.readEvent(anon, "huge", 0, false)
+	if re.Result != codec.ReadEventSuccess {
+		t.Fatalf("read event: %v", re.Result)
+	}
+	if st := e.svc.Stats(); st.Workers != WorkersDefault || st.WorkQueueMax != WorkQueueMaxDefault {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestTransactionStartRejectsStreamExists(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	m := codec.TransactionStart{EventStreamID: "s", ExpectedVersion: -4}
+	p := c.call(codec.TransactionStartCommand, anon, codec.AppendTransactionStart(nil, &m), codec.BadRequest)
+	if !strings.Contains(strings.ToLower(string(p.Payload)), "expected version") {
+		t.Fatalf("reason %q", p.Payload)
+	}
+}

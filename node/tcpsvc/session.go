@@ -217,7 +217,10 @@ func (ss *Session) sendNotHandled(id *codec.GUID, reason codec.NotHandledReason)
 	}
 	m := codec.NotHandled{Reason: reason}
 	b := smallBufPool.Get().(*[]byte)
-	*b = codec.AppendMessageFrame((*b)[:0], codec.NotHandledCommand, id, &m, codec.AppendNotHandled)
+	buf, start := codec.AppendFrameStart((*b)[:0], codec.NotHandledCommand, codec.FlagNone, id)
+	buf = codec.AppendNotHandled(buf, &m)
+	_ = codec.FinishFrame(buf, start) // a few bytes: cannot exceed the limit
+	*b = buf
 	_ = ss.conn.Send(*b)
 	smallBufPool.Put(b)
 }
