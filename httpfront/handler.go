@@ -398,6 +398,7 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 	r.base = appendBase(r.base[:0], ctx, h.d.Options.AdvertiseIP, h.d.Options.AdvertiseHTTPPort, h.d.Options.ListenAddr)
 	// 8. Handler.
 	rt.fn(h, r)
+	r.maybeCompress()
 	if ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
 		ctx.Response.Header.SetBytesKV(hdrWWWAuthenticate, wwwAuthenticate)
 	}
