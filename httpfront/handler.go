@@ -506,15 +506,13 @@ func (r *request) reply(code int, reason string, m mediaType, body []byte) {
 	if reason != "" {
 		ctx.Response.Header.SetStatusMessage(s2b(reason))
 	}
-	if m == mNone || m == mtNone {
+	if m == mtNone {
 		ctx.Response.Header.SetContentTypeBytes(textPlainUTF8)
 	} else {
 		ctx.Response.Header.SetContentTypeBytes(contentTypes[m])
 	}
 	ctx.SetBody(body)
 }
-
-const mNone = mtNone
 
 // status writes a status-only reply.
 func (r *request) status(code int, reason string) { statusOnly(r.ctx, code, reason) }

@@ -157,12 +157,6 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 	switch st {
 	case store.ReadSuccess:
 	case store.ReadNotFound, store.ReadNoStream:
-		if meta && st == store.ReadNoStream || meta && st == store.ReadNotFound {
-			if h.metaOfExisting(rd, stream[2:]) {
-				h.emptyMetadata(r)
-				return
-			}
-		}
 		r.status(fasthttp.StatusNotFound, "Not Found")
 		return
 	case store.ReadStreamDeleted:
@@ -236,13 +230,6 @@ func (h *Handler) canReadTargets(r *request, evs []store.ResolvedEvent) bool {
 		last = e.Event.Stream
 	}
 	return true
-}
-
-// metaOfExisting reports whether stream exists (for the metastream rule of
-// §2.4: metadata of an existing stream without metadata is an empty 200).
-func (h *Handler) metaOfExisting(rd StoreReader, stream string) bool {
-	st, _ := rd.ReadEvent(stream, -1, false)
-	return st == store.ReadSuccess
 }
 
 func (h *Handler) emptyMetadata(r *request) {
