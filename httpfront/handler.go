@@ -297,6 +297,7 @@ type request struct {
 	evs    []store.NewEvent
 	key    []byte // cache key scratch
 	tmp    []byte
+	lbuf   []byte // feed link URIs (views of it live until the page is rendered)
 	body   []byte // request body copy / parse scratch
 	// abandoned is set when the store still owns op after the handler
 	// returned (a write that outlived the request deadline): the request
