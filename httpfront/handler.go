@@ -297,6 +297,7 @@ type request struct {
 	evs    []store.NewEvent
 	key    []byte // cache key scratch
 	tmp    []byte
+	lbuf   []byte // feed link URIs (views of it live until the page is rendered)
 	body   []byte // request body copy / parse scratch
 	// abandoned is set when the store still owns op after the handler
 	// returned (a write that outlived the request deadline): the request
@@ -398,6 +399,7 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 	r.base = appendBase(r.base[:0], ctx, h.d.Options.AdvertiseIP, h.d.Options.AdvertiseHTTPPort, h.d.Options.ListenAddr)
 	// 8. Handler.
 	rt.fn(h, r)
+	r.maybeCompress()
 	if ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
 		ctx.Response.Header.SetBytesKV(hdrWWWAuthenticate, wwwAuthenticate)
 	}
@@ -505,15 +507,13 @@ func (r *request) reply(code int, reason string, m mediaType, body []byte) {
 	if reason != "" {
 		ctx.Response.Header.SetStatusMessage(s2b(reason))
 	}
-	if m == mNone || m == mtNone {
+	if m == mtNone {
 		ctx.Response.Header.SetContentTypeBytes(textPlainUTF8)
 	} else {
 		ctx.Response.Header.SetContentTypeBytes(contentTypes[m])
 	}
 	ctx.SetBody(body)
 }
-
-const mNone = mtNone
 
 // status writes a status-only reply.
 func (r *request) status(code int, reason string) { statusOnly(r.ctx, code, reason) }

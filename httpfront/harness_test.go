@@ -3,6 +3,7 @@ package httpfront
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
@@ -148,3 +149,7 @@ func (n *testNode) rawExchange(t *testing.T, request string) string {
 	b, _ := io.ReadAll(c)
 	return string(b)
 }
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+func jsonValidString(b []byte) bool { return json.Valid(b) }

@@ -310,3 +310,42 @@ func TestLongPollWakesOnWrite(t *testing.T) {
 		t.Fatalf("long poll did not return the new event: %s", got.body)
 	}
 }
+
+func TestLongPollAllWakesOnAnyCommit(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "lpa", 1)
+	// The forward position after the last event: follow the head page's
+	// previous link.
+	f, _ := getFeed(t, n, "/streams/%24all/head/backward/1", admin)
+	var prev string
+	for _, l := range f.Links {
+		if l.Relation == "previous" {
+			prev = strings.TrimPrefix(l.URI, "http://127.0.0.1:2113")
+		}
+	}
+	if prev == "" {
+		t.Fatalf("no previous link: %s", f.links())
+	}
+	var wg sync.WaitGroup
+	var got *resp
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		got = n.req(t, "GET", prev, "", acceptAtomJSON, admin, "ES-LongPoll: 30")
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.h.parked.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("long poll on $all never parked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n.writeN(t, "other-stream", 1)
+	wg.Wait()
+	expectStatus(t, got, 200, "")
+	var page feedJSON
+	json.Unmarshal([]byte(got.body), &page) //nolint:errcheck
+	if len(page.Entries) != 1 || page.Entries[0]["title"] != "0@other-stream" {
+		t.Fatalf("long poll on $all did not return the new event: %s", got.body)
+	}
+}
