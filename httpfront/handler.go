@@ -175,6 +175,7 @@ type Handler struct {
 	names        internTable
 	inflight     atomic.Int64
 	parked       atomic.Int64 // long polls waiting for a commit
+	readersMade  atomic.Int64
 }
 
 // NewHandler builds the request handler for d.Interface with the route
@@ -242,19 +243,33 @@ func (h *Handler) commitWait() <-chan struct{} {
 	return ch
 }
 
+// acquireReader takes a store reader from the bounded pool: at most
+// Deps.ReadersMax readers exist, so at most that many store reads run at
+// once; further requests wait for one (back-pressure) until the request
+// deadline, then get nil (the caller answers 503 Server Is Too Busy).
 func (h *Handler) acquireReader() StoreReader {
 	select {
 	case r := <-h.readers:
 		return r
 	default:
+	}
+	if n := h.readersMade.Add(1); n <= int64(h.d.ReadersMax) {
 		return h.d.DB.NewReader()
+	}
+	h.readersMade.Add(-1)
+	t := time.NewTimer(h.timeout)
+	defer t.Stop()
+	select {
+	case r := <-h.readers:
+		return r
+	case <-t.C:
+		return nil
 	}
 }
 
 func (h *Handler) releaseReader(r StoreReader) {
-	select {
-	case h.readers <- r:
-	default: // pool full: drop it
+	if r != nil {
+		h.readers <- r // never blocks: the channel holds every reader made
 	}
 }
 
@@ -282,6 +297,7 @@ type request struct {
 	evs    []store.NewEvent
 	key    []byte // cache key scratch
 	tmp    []byte
+	lbuf   []byte // feed link URIs (views of it live until the page is rendered)
 	body   []byte // request body copy / parse scratch
 	// abandoned is set when the store still owns op after the handler
 	// returned (a write that outlived the request deadline): the request
@@ -295,6 +311,9 @@ func (r *request) param(i int) []byte { return r.mr.params[i] }
 func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	r := h.reqPool.Get().(*request)
 	r.ctx = ctx
+	// Header names go out exactly as the original spells them
+	// ("ES-CurrentVersion", "ETag", "WWW-Authenticate").
+	ctx.Response.Header.DisableNormalizing()
 	h.metrics.httpRequests.Inc()
 	h.inflight.Add(1)
 	keep := h.serveRequest(r)
@@ -350,7 +369,6 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 		statusOnly(ctx, fasthttp.StatusMethodNotAllowed, "Method Not Allowed")
 		return true
 	}
-	allow = rt.allow
 	// 5. Request media type.
 	if rt.accepts != nil && (r.m == mPOST || r.m == mPUT || r.m == mDELETE) {
 		if _, ok := requestMedia(ctx.Request.Header.ContentType(), rt.accepts); !ok {
@@ -381,6 +399,7 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 	r.base = appendBase(r.base[:0], ctx, h.d.Options.AdvertiseIP, h.d.Options.AdvertiseHTTPPort, h.d.Options.ListenAddr)
 	// 8. Handler.
 	rt.fn(h, r)
+	r.maybeCompress()
 	if ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
 		ctx.Response.Header.SetBytesKV(hdrWWWAuthenticate, wwwAuthenticate)
 	}
@@ -488,15 +507,13 @@ func (r *request) reply(code int, reason string, m mediaType, body []byte) {
 	if reason != "" {
 		ctx.Response.Header.SetStatusMessage(s2b(reason))
 	}
-	if m == mNone || m == mtNone {
+	if m == mtNone {
 		ctx.Response.Header.SetContentTypeBytes(textPlainUTF8)
 	} else {
 		ctx.Response.Header.SetContentTypeBytes(contentTypes[m])
 	}
 	ctx.SetBody(body)
 }
-
-const mNone = mtNone
 
 // status writes a status-only reply.
 func (r *request) status(code int, reason string) { statusOnly(r.ctx, code, reason) }

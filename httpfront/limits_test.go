@@ -220,3 +220,20 @@ func TestRouterPrecedence(t *testing.T) {
 	f(mGET, "/stats/proc/tcp", "/stats/{*path}")
 	f(mDELETE, "/streams/s/metadata", "")
 }
+
+func TestReaderPoolIsBounded(t *testing.T) {
+	n := newTestNode(t, func(d *Deps) { d.ReadersMax = 2; d.Options.RequestTimeout = 50 * time.Millisecond })
+	n.writeN(t, "rp", 1)
+	a, b := n.h.acquireReader(), n.h.acquireReader()
+	if a == nil || b == nil {
+		t.Fatal("the pool should hand out ReadersMax readers")
+	}
+	// Pool exhausted: a read waits, then answers 503.
+	expectStatus(t, n.req(t, "GET", "/streams/rp/0/forward/1", "", acceptAtomJSON), 503, reasonTooBusy)
+	n.h.releaseReader(a)
+	expectStatus(t, n.req(t, "GET", "/streams/rp/0/forward/1", "", acceptAtomJSON), 200, "")
+	n.h.releaseReader(b)
+	if made := n.h.readersMade.Load(); made != 2 {
+		t.Fatalf("unexpected readers made %d", made)
+	}
+}

@@ -62,11 +62,6 @@ func (h *Handler) handleWrite(r *request, kind writeKind) {
 			r.status(fasthttp.StatusBadRequest, reasonNeedEventType)
 			return
 		}
-	case writeMetadata:
-		// Metadata events are typed $metadata; another type is refused.
-		if evType != nil && string(evType) != "$metadata" {
-			// Checked after ES-EventId below, to keep the spec's order.
-		}
 	}
 	if kind != writeIncoming {
 		// 4. ES-EventId syntax.
@@ -79,6 +74,8 @@ func (h *Handler) handleWrite(r *request, kind writeKind) {
 			id, hasID = g, true
 		}
 	}
+	// Metadata events are typed $metadata; another type is refused (after
+	// the ES-EventId check, in the spec's order, §2.11).
 	if kind == writeMetadata && evType != nil && string(evType) != "$metadata" {
 		r.status(fasthttp.StatusBadRequest, reasonMetaEventType)
 		return

@@ -227,6 +227,7 @@ func (n *Node) buildListenersLocked() {
 				Logger:       n.log,
 				StartTime:    n.startTime,
 				StoreFigures: figures,
+				InfoOptions:  func() any { return n.opts.Info() },
 			})
 			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, h.RequestHandler())
 			n.httpSrvs[l.Name] = hs
@@ -290,13 +291,22 @@ func (n *Node) Stop(ctx context.Context) error {
 // stopLocked undoes Start in reverse: listeners, command service, then
 // the store (which flushes and closes its files). REQUIRES: n.mu held.
 func (n *Node) stopLocked(ctx context.Context) error {
-	var errs []error
-	for i := len(n.started) - 1; i >= 0; i-- {
-		l := n.started[i]
-		if err := l.srv.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stopping %s listener on %s: %w", l.cfg.Name, l.cfg.Addr(), err))
-		}
+	// Listeners stop concurrently, each with the whole of ctx: a listener
+	// slow to drain (a long HTTP request) must not eat the others' time.
+	errs := make([]error, len(n.started))
+	var wg sync.WaitGroup
+	for i, l := range n.started {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if err := l.srv.Stop(ctx); err != nil {
+				errs[i] = fmt.Errorf("stopping %s listener on %s: %w", l.cfg.Name, l.cfg.Addr(), err)
+			}
+			n.log.Debug("listener stopped", "interface", l.cfg.Name, "took", time.Since(t0))
+		}()
 	}
+	wg.Wait()
 	n.started = nil
 	if n.tcp != nil {
 		n.tcp.Stop()

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -320,5 +321,32 @@ func TestStartFailsOnUnusableDb(t *testing.T) {
 		if !canBind(l.Addr()) {
 			t.Errorf("%s bound although the database failed", l.Name)
 		}
+	}
+}
+
+// TestInfoOptionsServesEffectiveOptions checks GET /info/options (admins)
+// lists every option with its effective value, the password blanked.
+func TestInfoOptionsServesEffectiveOptions(t *testing.T) {
+	o := testOptions(t, "--certificate-password", "s3cret", "--gossip-seed", "10.0.0.2:2112")
+	n := mustStart(t, o)
+	defer stop(t, n)
+	code, _, body := httpGetAuth(t, "http://127.0.0.1:"+strconv.Itoa(o.ExtHttpPort)+"/info/options", "application/json")
+	if code != 200 {
+		t.Fatalf("unexpected /info/options status %d: %s", code, body)
+	}
+	var list []config.OptionInfo
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatalf("/info/options is not a JSON list: %v\n%s", err, body)
+	}
+	got := map[string]string{}
+	for _, e := range list {
+		got[e.Name] = e.Value
+	}
+	if len(list) != len(o.Info()) || got["ExtHttpPort"] != strconv.Itoa(o.ExtHttpPort) || got["GossipSeed"] != "10.0.0.2:2112" ||
+		got["CertificatePassword"] != "" || got["MemDb"] != "true" {
+		t.Fatalf("unexpected /info/options: %s", body)
+	}
+	if strings.Contains(body, "s3cret") {
+		t.Fatal("/info/options leaks the certificate password")
 	}
 }

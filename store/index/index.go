@@ -118,14 +118,13 @@ func (o *Options) fill() error {
 // memtable inside it changes (by insertion, which readers tolerate).
 type version struct {
 	refs   atomic.Int32
-	dead   atomic.Bool
 	mem    *memTable
 	frozen []*memTable // oldest first
 	tables []*ptable
 }
 
 func (v *version) release() {
-	if v.refs.Add(-1) == 0 && v.dead.CompareAndSwap(false, true) {
+	if v.refs.Add(-1) == 0 {
 		for _, t := range v.tables {
 			t.unref()
 		}
@@ -307,12 +306,14 @@ func (ix *Index) installLocked() {
 func (ix *Index) acquire() *version {
 	for {
 		v := ix.cur.Load()
-		if v.refs.Add(1) > 1 {
-			return v
+		// NB: never increment from zero: a version whose count reached zero
+		// has released its tables and must not come back. A zero count
+		// means v was superseded after the load; retry with the new one.
+		for r := v.refs.Load(); r > 0; r = v.refs.Load() {
+			if v.refs.CompareAndSwap(r, r+1) {
+				return v
+			}
 		}
-		// v lost its last reference between the load and the increment:
-		// it is superseded. Undo and retry with the new current version.
-		v.release()
 	}
 }
 
