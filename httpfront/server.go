@@ -2,9 +2,11 @@ package httpfront
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -15,6 +17,17 @@ type Config struct {
 	Name   string
 	Addr   string
 	Logger *slog.Logger
+	// MaxRequestBodySize bounds a request body (default 16 MiB: four of
+	// the HTTP API's 4 MiB events); larger bodies get 413.
+	MaxRequestBodySize int
+	// ReadBufferSize bounds the request line plus headers (default 16 KiB);
+	// larger headers get 431.
+	ReadBufferSize int
+	// IdleTimeout closes keep-alive connections idle this long (default
+	// 5 minutes).
+	IdleTimeout time.Duration
+	// Concurrency bounds the connections served at once (default 10,000).
+	Concurrency int
 }
 
 // Server is one fasthttp server bound to one address.
@@ -30,8 +43,86 @@ func NewServer(cfg Config, h fasthttp.RequestHandler) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, srv: &fasthttp.Server{Handler: h, Name: "EventStore", NoDefaultServerHeader: true}, done: make(chan error, 1)}
+	return &Server{cfg: cfg, srv: newFastHTTPServer(cfg, h), done: make(chan error, 1)}
 }
+
+// Defaults of Config (chosen; the original had no such limits).
+const (
+	DefaultMaxRequestBodySize = 16 << 20
+	DefaultReadBufferSize     = 16 << 10
+	DefaultIdleTimeout        = 5 * time.Minute
+	DefaultConcurrency        = 10_000
+)
+
+func newFastHTTPServer(cfg Config, h fasthttp.RequestHandler) *fasthttp.Server {
+	if cfg.MaxRequestBodySize <= 0 {
+		cfg.MaxRequestBodySize = DefaultMaxRequestBodySize
+	}
+	if cfg.ReadBufferSize <= 0 {
+		cfg.ReadBufferSize = DefaultReadBufferSize
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	return &fasthttp.Server{
+		Handler:               h,
+		Name:                  "EventStore",
+		NoDefaultServerHeader: true,
+		NoDefaultDate:         false,
+		MaxRequestBodySize:    cfg.MaxRequestBodySize,
+		ReadBufferSize:        cfg.ReadBufferSize,
+		IdleTimeout:           cfg.IdleTimeout,
+		Concurrency:           cfg.Concurrency,
+		// Bodies are decompressed and parsed by the handlers; forms and
+		// multipart are never used.
+		DisablePreParseMultipartForm: true,
+		ErrorHandler:                 errorHandler,
+		Logger:                       fasthttpLogger{},
+	}
+}
+
+// errorHandler answers requests fasthttp could not read: an oversized body
+// gets 413 with the CORS headers every reply carries; headers too large
+// get 431; anything else 400.
+func errorHandler(ctx *fasthttp.RequestCtx, err error) {
+	setCORS(ctx, nil)
+	var tooBig *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		statusOnly(ctx, fasthttp.StatusRequestEntityTooLarge, "Request body too large")
+	case errors.As(err, &tooBig):
+		statusOnly(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "Request headers too large")
+	default:
+		statusOnly(ctx, fasthttp.StatusBadRequest, "Bad Request")
+	}
+	ctx.SetConnectionClose()
+}
+
+// fasthttpLogger routes fasthttp's own messages (connection errors) to slog
+// at debug level.
+type fasthttpLogger struct{}
+
+func (fasthttpLogger) Printf(format string, args ...any) {
+	slog.Debug(fmt.Sprintf(format, args...), "component", "fasthttp")
+}
+
+// Port returns the bound TCP port (after Start), for listeners started on
+// port 0.
+func (s *Server) Port() int {
+	if s.ln == nil {
+		return 0
+	}
+	if a, ok := s.ln.Addr().(*net.TCPAddr); ok {
+		return a.Port
+	}
+	return 0
+}
+
+// Connections returns the number of open connections.
+func (s *Server) Connections() int { return int(s.srv.GetOpenConnectionsCount()) }
 
 // Start binds the listener and serves in the background.
 func (s *Server) Start() error {
@@ -50,5 +141,15 @@ func (s *Server) Stop(ctx context.Context) error {
 	if s.ln == nil {
 		return nil
 	}
-	return s.srv.ShutdownWithContext(ctx)
+	err := s.srv.ShutdownWithContext(ctx)
+	// NB: fasthttp closes only the listeners Serve has registered. When
+	// Stop follows Start closely (a later listener failed to bind), the
+	// Serve goroutine may not have registered ln yet and would then accept
+	// for ever; closing ln here ends Serve in either order.
+	_ = s.ln.Close()
+	select {
+	case <-s.done:
+	case <-ctx.Done():
+	}
+	return err
 }

@@ -1,10 +1,66 @@
 // Package reactor owns every TCP connection of the node: gnet event loops,
 // connection lifecycle, framing, the per-loop timer wheel that drives
-// heartbeats, and per-connection back-pressure.
+// heartbeats, and per-connection back-pressure. It knows the frame layout
+// (codec) but not what commands mean: every whole package except
+// heartbeats goes to a Handler, and replies come back through Conn.Send.
 //
-// The reactor knows the frame layout (codec) but not what commands mean: it
-// hands every whole package to a Handler and sends replies given to Conn.Send.
-// Nothing in a gnet callback blocks, fsyncs or waits for a reply.
+// # Goroutines
+//
+//   - gnet event loops (Config.NumEventLoops, default one per CPU) run
+//     Handler.OnOpen, OnPackage and OnClose, the read path and all writes to
+//     the socket. Nothing there blocks, fsyncs or waits for a reply.
+//   - Any goroutine may call Conn.Send / BeginSend+EndSend / Close /
+//     UserData. Frames are appended to the connection's pending buffer under
+//     a short mutex; the first frame after a flush queues one flush on the
+//     connection's loop (EventLoop.Execute), which hands everything pending
+//     to gnet in one write. Replies sent from inside OnPackage are flushed
+//     when OnTraffic returns, so a burst of pipelined requests gets one
+//     write for all its replies.
+//   - gnet's single ticker goroutine calls OnTick every Config.HeartbeatTick
+//     and queues a wheel step on each loop; each wheel is only touched by
+//     its own loop.
+//
+// # Read path
+//
+// OnTraffic peeks at the four length bytes; a length ≤ 0 or > 64 MiB is a
+// framing error at once. Otherwise it waits until the whole frame is
+// buffered (gnet's inbound buffer holds at most one partial frame, so
+// per-connection read memory is bounded by 64 MiB + 4), decodes the header
+// and auth block, and dispatches. Slices from Peek never outlive the
+// callback: the Handler must copy what it keeps.
+//
+//	in:  [len][cmd flags corr-id [auth] payload][len]...
+//	     HeartbeatRequest  -> HeartbeatResponse, same id (reactor)
+//	     HeartbeatResponse -> traffic only
+//	     TrustedWrite flag on an external listener -> BadRequest(id) + close
+//	     bad length / < 18 bytes / bad auth block -> BadRequest(zero id) + close
+//	     anything else -> Handler.OnPackage
+//
+// # Heartbeats (spec tcp-client-protocol §4.2, cluster-and-options §8.1)
+//
+// Every read event bumps the connection's counter. A check runs Interval
+// after the previous one: if nothing was received the loop sends a
+// HeartbeatRequest with a random id and checks again after Timeout,
+// closing with ErrHeartbeatTimeout if still nothing came; if something was
+// received but nothing was sent during the interval, it sends a request
+// anyway so the peer's own timer sees traffic. Checks sit on a hashed
+// timer wheel per loop (O(1) to schedule, cancel and fire; no timer per
+// connection). Config.Now is the clock seam tests drive.
+//
+// # Back-pressure
+//
+// A connection is closed with a BadRequest (zero id, the original's text
+// "Connection pending send bytes is too large: N." or "Connection queue
+// size is too large: N.") when its unsent bytes — the reactor's pending
+// buffer plus what gnet still holds for the socket — exceed
+// PendingSendBytesMax (10 MiB), or when more than PendingSendPackagesMax
+// (50,000) packages wait in the reactor. A slow reader only fills its own
+// buffers; other connections on the same loop are not delayed.
+//
+// # Stats
+//
+// Server.Stats returns connection counts and bytes/packages in and out for
+// /stats and /metrics; the counters are atomics updated on the hot path.
 //
 // Imports: codec only (plus gnet). The node package wires a Handler in.
 package reactor

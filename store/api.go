@@ -6,7 +6,9 @@ package store
 
 import (
 	"errors"
+	"log/slog"
 	"math"
+	"time"
 )
 
 // Position is a position in $all: the (commit, prepare) pair of log offsets
@@ -205,3 +207,85 @@ var (
 	ErrClosed       = errors.New("store: closed")
 	ErrBadRequest   = errors.New("store: bad request")
 )
+
+// Clock is the time seam: the writer stamps events with Now, and $maxAge
+// visibility compares against it. Tests substitute a manual clock.
+type Clock interface {
+	Now() time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
+
+// SystemClock is the real clock.
+var SystemClock Clock = systemClock{}
+
+// Options configures Open. Zero values select the documented defaults.
+type Options struct {
+	// Dir is the database directory (ignored when MemDB is set).
+	Dir string
+	// FS is the filesystem seam; nil means the OS filesystem, or an
+	// in-memory filesystem when MemDB is set.
+	FS FS
+	// MemDB keeps everything in memory (--mem-db): the same code over an
+	// in-memory filesystem.
+	MemDB bool
+	// ChunkSizeBytes is the transaction log chunk size (default 256 MiB, as
+	// Event Store).
+	ChunkSizeBytes int64
+	// Clock stamps events and judges $maxAge; nil means SystemClock.
+	Clock  Clock
+	Logger *slog.Logger
+	// WriterQueueMax bounds the writer's queue of pending ops (default
+	// 16384); Submit returns ErrTooBusy beyond it.
+	WriterQueueMax int
+	// FlushDelayMax bounds how long the writer keeps appending queued work
+	// before it flushes (default 2 ms, Event Store's --min-flush-delay-ms).
+	// The writer flushes earlier whenever its queue holds no more work.
+	FlushDelayMax time.Duration
+	// MaxEventSizeBytes bounds data + metadata + 2×len(type) of one event
+	// (default MaxEventSizeBytes, spec §4.5).
+	MaxEventSizeBytes int
+	// IndexMemTableMax is the number of index entries kept in memory before
+	// the index writes a table (default 1,000,000, --max-mem-table-size).
+	IndexMemTableMax int
+	// IdempotencyCacheMax bounds the recent-event-id cache used for
+	// idempotent retries with expected version Any/StreamExists (default
+	// 100,000 ids, about the 8 MiB of the original; spec §4.5 table A).
+	IdempotencyCacheMax int
+	// StreamCacheMax bounds the writer's cache of stream states (default
+	// 100,000 streams).
+	StreamCacheMax int
+	// MetadataCacheMax bounds the parsed-metadata cache (default 100,000).
+	MetadataCacheMax int
+	// TransactionsMax bounds open explicit transactions (default 10,000);
+	// TransactionEventsMax bounds events per transaction (default 100,000).
+	TransactionsMax      int
+	TransactionEventsMax int
+
+	// testLog replaces the transaction log (unit tests of this package).
+	testLog logEngine
+}
+
+// Stats is a point-in-time copy of the store's counters (for /stats and
+// Prometheus). FsyncLatencyBuckets[i] counts flushes that took at most
+// FsyncLatencyBoundsNs[i] (the last bucket is unbounded).
+type Stats struct {
+	QueueLen            int
+	QueueMax            int
+	Ops                 uint64
+	EventsWritten       uint64
+	BytesWritten        uint64
+	Fsyncs              uint64
+	FsyncLatencyBuckets [len(FsyncLatencyBoundsNs) + 1]uint64
+	LastCommitPosition  int64
+	DurablePosition     int64
+	ChunkCount          int
+	WriterErr           error
+}
+
+// FsyncLatencyBoundsNs are the upper bounds of the flush latency histogram.
+var FsyncLatencyBoundsNs = [...]int64{
+	100e3, 250e3, 500e3, 1e6, 2e6, 4e6, 8e6, 16e6, 32e6, 64e6, 128e6, 256e6, 1e9,
+}

@@ -68,15 +68,13 @@ var (
 // AppendRecord appends the frame of payload to dst and returns the extended
 // slice. REQUIRES: len(payload) <= MaxPayloadBytesLimit.
 func AppendRecord(dst, payload []byte) []byte {
-	n := len(payload)
-	var hdr [8]byte
-	binary.LittleEndian.PutUint32(hdr[0:4], uint32(n))
-	crc := crc32.Update(0, castagnoli, hdr[0:4])
-	crc = crc32.Update(crc, castagnoli, payload)
-	binary.LittleEndian.PutUint32(hdr[4:8], crc)
-	dst = append(dst, hdr[:]...)
+	// NB: the prefix is built inside dst, not in a local array: crc32.Update
+	// makes its argument escape, which would cost an allocation per record.
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0, 0, 0, 0, 0)
+	putRecordHeader(dst[start:], payload)
 	dst = append(dst, payload...)
-	return binary.LittleEndian.AppendUint32(dst, uint32(n))
+	return binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
 }
 
 // putRecordHeader writes the 8-byte prefix of payload's frame into dst.

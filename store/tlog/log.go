@@ -62,6 +62,12 @@ type Options struct {
 	// SkipVerify disables the background verification of sealed chunks
 	// (--skip-db-verify).
 	SkipVerify bool
+	// NoMmap makes ReadAt use pread even where chunks can be mapped.
+	// A mapped ReadAt costs no syscall (measured 1.0 us vs 3.4 us for a
+	// random 100-byte record on a warm 112 MB log); the price is that a
+	// disk read error raises SIGBUS instead of returning an error.
+	// Iterators always use block reads (see Iterator).
+	NoMmap bool
 }
 
 // Recovery reports what Open found and cut.
@@ -91,6 +97,11 @@ type chunk struct {
 	name string
 	f    vfs.File
 	id   [16]byte
+	// data maps the whole chunk file read-only (nil without mmap). Readers
+	// only touch bytes below the durable end, which the file always holds;
+	// online truncation zeroes bytes instead of shrinking the file, so a
+	// mapped reader never meets the file's end (SIGBUS).
+	data []byte
 	refs atomic.Int32
 	// dataEnd is the records' end (bytes) once the chunk is sealed, -1
 	// while it is open for writing.
@@ -110,10 +121,18 @@ func (c *chunk) acquire() bool {
 	}
 }
 
-func (c *chunk) release() {
+// release drops a reference; the last one closes the file and returns the
+// close error.
+func (c *chunk) release() error {
 	if c.refs.Add(-1) == 0 {
-		c.f.Close()
+		var uerr error
+		if c.data != nil {
+			uerr = vfs.Unmap(c.data)
+			c.data = nil
+		}
+		return errors.Join(uerr, c.f.Close())
 	}
+	return nil
 }
 
 // Log is a chunked transaction log. See doc.go for the threading contract.
@@ -123,13 +142,15 @@ type Log struct {
 	ds         int64 // chunk data size
 	maxPayload int
 	blockBytes int
+	noMmap     bool
 	logger     *slog.Logger
 	lock       io.Closer
 	recovery   Recovery
 
 	chunks  atomic.Pointer[[]*chunk] // index = chunk number; copy on write
 	durable atomic.Int64
-	// truncGen counts truncations, so iterators notice one.
+	// truncGen is odd while a truncation runs and grows by 2 per
+	// truncation, so readers can tell bytes cut under them from corruption.
 	truncGen atomic.Int64
 	closed   atomic.Bool
 
@@ -165,6 +186,7 @@ func Open(opts Options) (*Log, error) {
 		ds:          opts.ChunkSizeBytes,
 		logger:      opts.Logger,
 		blockBytes:  opts.IteratorBlockBytes,
+		noMmap:      opts.NoMmap,
 		checkpoints: map[string]*Checkpoint{},
 	}
 	if l.fs == nil {
@@ -237,6 +259,13 @@ func (l *Log) chunkList() []*chunk { return *l.chunks.Load() }
 
 func (l *Log) publishChunks(cs []*chunk) { l.chunks.Store(&cs) }
 
+// raced reports whether a truncation ran (or runs) since a reader loaded
+// gen; a read failure then means "cut under the reader", not corruption.
+func (l *Log) raced(gen int64) bool {
+	now := l.truncGen.Load()
+	return now != gen || gen&1 == 1
+}
+
 // acquireChunk returns chunk num with a reference held, or nil.
 func (l *Log) acquireChunk(num int64) *chunk {
 	cs := l.chunkList()
@@ -292,8 +321,12 @@ func (l *Log) recover() error {
 		return err
 	}
 	wpath := l.path(checkpointFileName(writerCheckpointName))
-	if _, err := l.fs.Stat(wpath); errors.Is(err, fs.ErrNotExist) && len(files) > 0 {
-		return fmt.Errorf("%w: %d chunk files but no writer checkpoint in %s", ErrCorrupt, len(files), l.dir)
+	if _, err := l.fs.Stat(wpath); errors.Is(err, fs.ErrNotExist) {
+		if len(files) > 0 {
+			return fmt.Errorf("%w: %d chunk files but no writer checkpoint in %s", ErrCorrupt, len(files), l.dir)
+		}
+	} else if err != nil {
+		return fmt.Errorf("cannot stat writer checkpoint: %w", err)
 	}
 	if l.wchk, err = openCheckpoint(l.fs, wpath, writerCheckpointName, 0); err != nil {
 		return err
@@ -442,6 +475,15 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 	}
 	l.recovery.End = l.writePos
 	if l.writePos != l.wchk.Read() {
+		// Records past the checkpoint may sit only in the page cache (the
+		// process died, not the machine): make them durable before the
+		// checkpoint says they are.
+		cs := l.chunkList()
+		for _, c := range cs[min(tail/l.ds, int64(len(cs))):] {
+			if err := c.f.Sync(); err != nil {
+				return fmt.Errorf("cannot sync chunk %s: %w", c.name, err)
+			}
+		}
 		l.wchk.Write(l.writePos)
 		if err := l.wchk.Flush(); err != nil {
 			return err
@@ -456,9 +498,11 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 func (l *Log) setWriter(c *chunk, pos int64) {
 	l.cur = c
 	l.writePos = pos
-	l.fileOff = pos % l.ds
-	if c == nil {
-		l.fileOff = 0
+	l.fileOff = 0
+	if c != nil {
+		// NB: not pos % ds: a chunk filled to its last byte ends at the
+		// next chunk's start.
+		l.fileOff = pos - c.num*l.ds
 	}
 	l.buf = l.buf[:0]
 	l.syncedOff = l.fileOff
@@ -552,6 +596,17 @@ func (l *Log) cutChunk(c *chunk, end int64, torn bool) error {
 	if cut <= 0 && c.dataEnd.Load() < 0 {
 		return nil
 	}
+	// Zeros past the last record are what an online truncation leaves (it
+	// zeroes instead of shrinking the file, for mapped readers): tidy them
+	// away without reporting a torn tail.
+	report := torn && cut > 0
+	if report {
+		zeros, err := l.allZero(c, keep, st.Size())
+		if err != nil {
+			return err
+		}
+		report = !zeros
+	}
 	if err := c.f.Truncate(keep); err != nil {
 		return fmt.Errorf("cannot truncate chunk %s: %w", c.name, err)
 	}
@@ -563,7 +618,7 @@ func (l *Log) cutChunk(c *chunk, end int64, torn bool) error {
 	}
 	c.dataEnd.Store(-1)
 	pos := c.num*l.ds + end
-	if cut > 0 && torn {
+	if report {
 		l.recovery.CutPos = pos
 		l.recovery.CutBytes += cut
 		l.logger.Warn("cut torn tail of the transaction log", "pos", pos, "bytes", cut, "chunk", c.name)
@@ -678,7 +733,23 @@ func (l *Log) openChunk(cf chunkFile) (*chunk, error) {
 		c.dataEnd.Store(ft.DataEndBytes)
 		c.hash = ft.Hash
 	}
+	l.mapChunk(c)
 	return c, nil
+}
+
+// mapChunk maps c's file when the filesystem allows it; readers fall back
+// to pread otherwise.
+func (l *Log) mapChunk(c *chunk) {
+	m, ok := c.f.(vfs.Mappable)
+	if l.noMmap || !ok {
+		return
+	}
+	data, err := m.MapReadOnly(HeaderSizeBytes + l.ds + FooterSizeBytes)
+	if err != nil {
+		l.logger.Warn("cannot map chunk; reading it with pread", "chunk", c.name, "err", err)
+		return
+	}
+	c.data = data
 }
 
 func newChunkID() [16]byte {
@@ -692,7 +763,9 @@ func (l *Log) closeFiles() error {
 	var errs []error
 	for _, c := range l.chunkList() {
 		if c != nil {
-			c.release()
+			if err := c.release(); err != nil {
+				errs = append(errs, fmt.Errorf("cannot close chunk %s: %w", c.name, err))
+			}
 		}
 	}
 	l.publishChunks(nil)
@@ -715,4 +788,22 @@ func (l *Log) closeFiles() error {
 
 func le32(b []byte) uint32 {
 	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+// allZero reports whether c's file holds only zero bytes in [from, to).
+func (l *Log) allZero(c *chunk, from, to int64) (bool, error) {
+	buf := make([]byte, min(to-from, 1<<20))
+	for off := from; off < to; {
+		n := min(int64(len(buf)), to-off)
+		if err := vfs.ReadFull(c.f, buf[:n], off); err != nil {
+			return false, fmt.Errorf("cannot read chunk %s: %w", c.name, err)
+		}
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += n
+	}
+	return true, nil
 }

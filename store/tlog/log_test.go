@@ -26,6 +26,34 @@ func testOpts(fsys vfs.FS, chunkSize int64) Options {
 	return Options{FS: fsys, Dir: "/db", ChunkSizeBytes: chunkSize, Logger: quietLogger, WriteBufferBytes: minBufferBytes, IteratorBlockBytes: minBufferBytes}
 }
 
+// forEachBackend runs f against the in-memory FS and the real disk, with
+// mapped and with pread chunk reads. mk returns options for a fresh log;
+// call it once per log and reuse the result to reopen.
+func forEachBackend(t *testing.T, f func(t *testing.T, mk func(chunkSize int64) Options)) {
+	backends := []struct {
+		name string
+		mk   func(t *testing.T, chunkSize int64) Options
+	}{
+		{"mem", func(t *testing.T, cs int64) Options { return testOpts(vfs.NewMem(), cs) }},
+		{"os-mmap", func(t *testing.T, cs int64) Options {
+			o := testOpts(vfs.Default, cs)
+			o.Dir = t.TempDir()
+			return o
+		}},
+		{"os-pread", func(t *testing.T, cs int64) Options {
+			o := testOpts(vfs.Default, cs)
+			o.Dir = t.TempDir()
+			o.NoMmap = true
+			return o
+		}},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			f(t, func(cs int64) Options { return b.mk(t, cs) })
+		})
+	}
+}
+
 func mustOpen(t testing.TB, opts Options) *Log {
 	t.Helper()
 	l, err := Open(opts)
@@ -87,8 +115,12 @@ func checkRecords(t testing.TB, got, want []rec) {
 }
 
 func TestAppendFlushReadAcrossChunks(t *testing.T) {
-	fsys := vfs.NewMem()
-	l := mustOpen(t, testOpts(fsys, 256))
+	forEachBackend(t, testAppendFlushReadAcrossChunks)
+}
+
+func testAppendFlushReadAcrossChunks(t *testing.T, mk func(int64) Options) {
+	o := mk(256)
+	l := mustOpen(t, o)
 	size := func(i int) int { return i % 60 }
 	want := appendN(t, l, 0, 200, size)
 	if d := l.Durable(); d != 0 {
@@ -131,7 +163,7 @@ func TestAppendFlushReadAcrossChunks(t *testing.T) {
 		t.Fatalf("unexpected read past the end; got %v; want io.EOF", err)
 	}
 	requireNoError(t, l.Close())
-	l = mustOpen(t, testOpts(fsys, 256))
+	l = mustOpen(t, o)
 	defer l.Close()
 	checkRecords(t, readAll(t, l), want)
 	if r := l.Recovery(); r.CutBytes != 0 || len(r.RemovedChunks) != 0 {
@@ -140,9 +172,13 @@ func TestAppendFlushReadAcrossChunks(t *testing.T) {
 }
 
 func TestBackwardIteration(t *testing.T) {
+	forEachBackend(t, testBackwardIteration)
+}
+
+func testBackwardIteration(t *testing.T, mk func(int64) Options) {
 	for _, cs := range []int64{64, 256, 4096, 1 << 20} {
 		t.Run(fmt.Sprintf("chunk size %d", cs), func(t *testing.T) {
-			l := mustOpen(t, testOpts(vfs.NewMem(), cs))
+			l := mustOpen(t, mk(cs))
 			defer l.Close()
 			maxP := l.MaxPayloadBytes()
 			want := appendN(t, l, 0, 300, func(i int) int { return min(maxP, (i*7)%100) })
@@ -173,8 +209,12 @@ func TestBackwardIteration(t *testing.T) {
 }
 
 func TestRecordsLargerThanBuffers(t *testing.T) {
-	fsys := vfs.NewMem()
-	l := mustOpen(t, testOpts(fsys, 1<<20))
+	forEachBackend(t, testRecordsLargerThanBuffers)
+}
+
+func testRecordsLargerThanBuffers(t *testing.T, mk func(int64) Options) {
+	o := mk(1 << 20)
+	l := mustOpen(t, o)
 	sizes := []int{10, 3 * minBufferBytes, 5, minBufferBytes*2 + 7, 0, 100}
 	want := appendN(t, l, 0, len(sizes), func(i int) int { return sizes[i] })
 	requireNoError(t, l.Flush())
@@ -196,7 +236,7 @@ func TestRecordsLargerThanBuffers(t *testing.T) {
 	}
 	it.Close()
 	requireNoError(t, l.Close())
-	l = mustOpen(t, testOpts(fsys, 1<<20))
+	l = mustOpen(t, o)
 	defer l.Close()
 	checkRecords(t, readAll(t, l), want)
 }
@@ -228,7 +268,11 @@ func TestPayloadLimit(t *testing.T) {
 }
 
 func TestIteratorTailsTheLog(t *testing.T) {
-	l := mustOpen(t, testOpts(vfs.NewMem(), 512))
+	forEachBackend(t, testIteratorTailsTheLog)
+}
+
+func testIteratorTailsTheLog(t *testing.T, mk func(int64) Options) {
+	l := mustOpen(t, mk(512))
 	defer l.Close()
 	it := l.NewIterator(0)
 	defer it.Close()
@@ -356,6 +400,10 @@ func TestTruncate(t *testing.T) {
 	for _, f := range []*vfs.MemFS{fsys, crash} {
 		l2 := mustOpen(t, testOpts(f, 256))
 		checkRecords(t, readAll(t, l2), all)
+		// The zeros an online truncation leaves are not a torn tail.
+		if r := l2.Recovery(); r.CutBytes != 0 {
+			t.Fatalf("unexpected cut after a truncation: %+v", r)
+		}
 		requireNoError(t, l2.Close())
 	}
 	// Truncate to 0 and to a chunk start.

@@ -21,6 +21,7 @@ func (l *Log) ReadAt(pos int64, scratch []byte) (payload []byte, next int64, err
 	if pos < 0 {
 		return nil, 0, fmt.Errorf("%w: %d", ErrBadPosition, pos)
 	}
+	gen := l.truncGen.Load()
 	for {
 		d := l.durable.Load()
 		if pos >= d {
@@ -43,6 +44,9 @@ func (l *Log) ReadAt(pos int64, scratch []byte) (payload []byte, next int64, err
 		payload, size, err := readFrame(c, off, limit, scratch)
 		if err != nil {
 			c.release()
+			if l.raced(gen) {
+				return nil, 0, fmt.Errorf("%w: reading the record at %d: %w", ErrTruncated, pos, err)
+			}
 			return nil, 0, fmt.Errorf("reading the record at %d: %w", pos, err)
 		}
 		next = pos + size
@@ -68,6 +72,27 @@ func readFrame(c *chunk, off, limit int64, scratch []byte) ([]byte, int64, error
 	avail := limit - off
 	if avail < RecordOverheadBytes {
 		return nil, 0, fmt.Errorf("%w: %d bytes left before the data end, less than a frame", ErrCorrupt, avail)
+	}
+	if c.data != nil {
+		// Mapped: check the frame in place, copy out only the payload (the
+		// mapping may go away once the caller's chunk reference is dropped).
+		b := c.data[HeaderSizeBytes+off : HeaderSizeBytes+limit]
+		need := int64(le32(b)) + RecordOverheadBytes
+		if need > avail {
+			return nil, 0, fmt.Errorf("%w: frame of %d bytes runs past the data end (%d bytes left)", ErrCorrupt, need, avail)
+		}
+		payload, size, err := DecodeRecord(b[:need])
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("%w: %w", ErrCorrupt, err)
+			}
+			return nil, 0, err
+		}
+		out := scratch[:0]
+		if cap(out) < len(payload) {
+			out = make([]byte, 0, len(payload))
+		}
+		return append(out, payload...), int64(size), nil
 	}
 	buf := scratch[:cap(scratch)]
 	if len(buf) < RecordOverheadBytes {
@@ -109,7 +134,10 @@ func readErr(err error) error {
 }
 
 // Iterator reads records forward in large blocks (one read per
-// Options.IteratorBlockBytes, not one per record). It stops at Durable()
+// Options.IteratorBlockBytes, not one per record). NB: iterators read with
+// pread even when chunks are mapped: on a fresh mapping every 4 KiB page
+// costs a page fault, which made a sequential scan 5x slower than block
+// reads (measured: 304 vs 61 ns per 100-byte record on the first pass). It stops at Durable()
 // with io.EOF and continues from there when called again, so one iterator
 // can tail the log. Not safe for concurrent use; make one per goroutine.
 // Close it to release its chunk.
@@ -187,7 +215,7 @@ func (it *Iterator) Next() (pos int64, payload []byte, err error) {
 		want := min(int64(len(it.block)), avail)
 		if err := vfs.ReadFull(it.c.f, it.block[:want], HeaderSizeBytes+off); err != nil {
 			it.bufN = 0
-			return 0, nil, readErr(err)
+			return it.readFailed(err)
 		}
 		it.bufStart, it.bufN = it.pos, want
 		need := int64(le32(it.block)) + RecordOverheadBytes
@@ -204,7 +232,7 @@ func (it *Iterator) Next() (pos int64, payload []byte, err error) {
 		}
 		frame := it.big[:need]
 		if err := vfs.ReadFull(it.c.f, frame, HeaderSizeBytes+off); err != nil {
-			return 0, nil, readErr(err)
+			return it.readFailed(err)
 		}
 		return it.emit(frame, n, off, de)
 	}
@@ -226,7 +254,20 @@ func (it *Iterator) emit(frame []byte, n, off, de int64) (int64, []byte, error) 
 	return pos, payload, nil
 }
 
+// readFailed reports a failed read; it is not sticky (an I/O error may
+// pass) unless the bytes were cut under the iterator.
+func (it *Iterator) readFailed(err error) (int64, []byte, error) {
+	it.bufN = 0
+	if it.l.raced(it.gen) {
+		return it.stop(err)
+	}
+	return 0, nil, readErr(err)
+}
+
 func (it *Iterator) stop(err error) (int64, []byte, error) {
+	if !errors.Is(err, ErrTruncated) && it.l.raced(it.gen) {
+		err = fmt.Errorf("%w: %w", ErrTruncated, err)
+	}
 	it.err = err
 	return 0, nil, err
 }
@@ -332,7 +373,7 @@ func (it *BackIterator) Next() (pos int64, payload []byte, err error) {
 		}
 		if err := vfs.ReadFull(it.c.f, it.block[:want], HeaderSizeBytes+start-base); err != nil {
 			it.bufN = 0
-			return 0, nil, readErr(err)
+			return it.readFailed(err)
 		}
 		it.bufStart, it.bufN = start, want
 		need := int64(le32(it.block[want-4:])) + RecordOverheadBytes
@@ -347,7 +388,7 @@ func (it *BackIterator) Next() (pos int64, payload []byte, err error) {
 		}
 		frame := it.big[:need]
 		if err := vfs.ReadFull(it.c.f, frame, HeaderSizeBytes+off-need); err != nil {
-			return 0, nil, readErr(err)
+			return it.readFailed(err)
 		}
 		return it.emit(frame, need)
 	}
@@ -365,7 +406,18 @@ func (it *BackIterator) emit(frame []byte, need int64) (int64, []byte, error) {
 	return it.pos, payload, nil
 }
 
+func (it *BackIterator) readFailed(err error) (int64, []byte, error) {
+	it.bufN = 0
+	if it.l.raced(it.gen) {
+		return it.stop(err)
+	}
+	return 0, nil, readErr(err)
+}
+
 func (it *BackIterator) stop(err error) (int64, []byte, error) {
+	if !errors.Is(err, ErrTruncated) && it.l.raced(it.gen) {
+		err = fmt.Errorf("%w: %w", ErrTruncated, err)
+	}
 	it.err = err
 	return 0, nil, err
 }

@@ -230,6 +230,7 @@ func (l *Log) createChunk(num int64) (*chunk, error) {
 	c := &chunk{num: num, name: name, f: f, id: h.ID}
 	c.refs.Store(1)
 	c.dataEnd.Store(-1)
+	l.mapChunk(c)
 	return c, nil
 }
 
@@ -314,12 +315,14 @@ func (l *Log) Truncate(pos int64) error {
 	if err := l.tchk.Flush(); err != nil {
 		return l.fail(err)
 	}
+	l.truncGen.Add(1) // odd: truncation running
+	defer l.truncGen.Add(1)
 	l.durable.Store(pos)
-	l.truncGen.Add(1)
 	l.wchk.Write(pos)
 	if err := l.wchk.Flush(); err != nil {
 		return l.fail(err)
 	}
+	var closeErr error
 	if n+1 < int64(len(cs)) {
 		ncs := make([]*chunk, n+1)
 		copy(ncs, cs)
@@ -328,14 +331,17 @@ func (l *Log) Truncate(pos int64) error {
 			if err := l.fs.Remove(l.path(dc.name)); err != nil {
 				return l.fail(fmt.Errorf("cannot remove chunk %s: %w", dc.name, err))
 			}
-			dc.release()
+			if err := dc.release(); err != nil && closeErr == nil {
+				// The file is gone; finish the truncation, then report.
+				closeErr = fmt.Errorf("truncated to %d, but closing removed chunk %s failed: %w", pos, dc.name, err)
+			}
 		}
 		if err := l.fs.SyncDir(l.dir); err != nil {
 			return l.fail(fmt.Errorf("cannot sync log directory: %w", err))
 		}
 	}
 	if c != nil {
-		if err := l.cutChunk(c, off, false); err != nil {
+		if err := l.zeroChunkTail(c, off); err != nil {
 			return l.fail(err)
 		}
 	}
@@ -346,6 +352,46 @@ func (l *Log) Truncate(pos int64) error {
 	l.setWriter(c, pos)
 	l.syncedOff = l.fileOff
 	l.logger.Warn("truncated the transaction log", "pos", pos)
+	return closeErr
+}
+
+// zeroChunkTail erases c's records from data offset end on, and its footer,
+// by writing zeros in place: readers may hold a mapping of the file, which
+// must not shrink under them. REQUIRES: everything written is flushed.
+func (l *Log) zeroChunkTail(c *chunk, end int64) error {
+	dataEnd := c.dataEnd.Load()
+	sealed := dataEnd >= 0
+	if !sealed {
+		dataEnd = l.fileOff // c is the writer's chunk
+	}
+	var zeros []byte
+	zero := func(from, to int64) error {
+		for off := from; off < to; {
+			n := min(to-off, 1<<20)
+			if int64(len(zeros)) < n {
+				zeros = make([]byte, n)
+			}
+			if _, err := c.f.WriteAt(zeros[:n], off); err != nil {
+				return fmt.Errorf("cannot erase chunk %s: %w", c.name, err)
+			}
+			off += n
+		}
+		return nil
+	}
+	// NB: the data area past the data end is already zero (never written,
+	// or erased by an earlier truncation, or cut by recovery).
+	if err := zero(HeaderSizeBytes+end, HeaderSizeBytes+dataEnd); err != nil {
+		return err
+	}
+	if sealed {
+		c.dataEnd.Store(-1)
+		if err := zero(HeaderSizeBytes+l.ds, HeaderSizeBytes+l.ds+FooterSizeBytes); err != nil {
+			return err
+		}
+	}
+	if err := c.f.Sync(); err != nil {
+		return fmt.Errorf("cannot sync chunk %s: %w", c.name, err)
+	}
 	return nil
 }
 

@@ -386,7 +386,10 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	end := off + int64(len(p))
+	dirtyLo := off
 	if end > int64(len(n.data)) {
+		// The gap between the old end and off is new (zero) data too.
+		dirtyLo = min(off, int64(len(n.data)))
 		if end > int64(cap(n.data)) {
 			grown := make([]byte, end, max(end, int64(cap(n.data))*2))
 			copy(grown, n.data)
@@ -398,7 +401,7 @@ func (f *memFile) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	copy(n.data[off:], p)
-	n.markDirty(off, end, f.fs.trackSync)
+	n.markDirty(dirtyLo, end, f.fs.trackSync)
 	return len(p), nil
 }
 
@@ -421,13 +424,21 @@ func (f *memFile) Sync() error {
 		return nil
 	}
 	size := int64(len(n.data))
-	if int64(len(n.synced)) != size || n.synced == nil {
-		s := make([]byte, size)
+	switch old := int64(len(n.synced)); {
+	case n.synced == nil || size > int64(cap(n.synced)):
+		// Grow geometrically so a file growing by small synced appends
+		// does not reallocate on every Sync.
+		s := make([]byte, size, max(size, 2*int64(cap(n.synced))))
 		copy(s, n.synced)
 		n.synced = s
-		// Bytes past the old synced size were written since; the dirty
-		// range covers them (growth always marks dirty).
+	case size > old:
+		n.synced = n.synced[:size]
+		clear(n.synced[old:])
+	default:
+		n.synced = n.synced[:size]
 	}
+	// Bytes past the old synced size were written since the last Sync; the
+	// dirty range covers them (growth always marks dirty).
 	lo, hi := min(n.dirtyLo, size), min(n.dirtyHi, size)
 	if lo < hi {
 		copy(n.synced[lo:hi], n.data[lo:hi])

@@ -88,3 +88,16 @@ func WriteFileSync(fsys FS, name string, data []byte) error {
 	}
 	return fsys.SyncDir(filepath.Dir(name))
 }
+
+// Mappable is implemented by files that can be memory-mapped read-only
+// (the files of Default on Linux). Readers of a mapping must not touch
+// bytes past the file's end (the kernel raises SIGBUS there), and the
+// mapping stays valid after the file is closed, until Unmap.
+type Mappable interface {
+	// MapReadOnly maps the first size bytes of the file, which may extend
+	// past its current end (to cover later growth).
+	MapReadOnly(size int64) ([]byte, error)
+}
+
+// Unmap releases a mapping made by Mappable.MapReadOnly.
+func Unmap(data []byte) error { return unmap(data) }

@@ -1,0 +1,65 @@
+# eventstored — build, run and test targets. `make run` and `make test` are
+# all a newcomer needs (see README.md).
+
+GO      ?= go
+BIN     ?= bin
+COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+LDFLAGS := -X main.commit=$(COMMIT)
+# Extra arguments for `make run`, e.g. RUN_ARGS="--ext-http-port 2114".
+RUN_ARGS ?=
+# Go sources, excluding npm-installed trees used by interop tests.
+GOFILES = $(shell find . -name '*.go' -not -path '*/node_modules/*' -not -path './.git/*')
+
+.PHONY: all build run test test-long bench bench-peers lint fmt-check vet clean
+
+all: build
+
+# bin/eventstored, and bin/esbench once bench/cmd/esbench exists.
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/eventstored ./cmd/eventstored
+	@if [ -d bench/cmd/esbench ]; then \
+		echo "$(GO) build -o $(BIN)/esbench ./bench/cmd/esbench"; \
+		$(GO) build -o $(BIN)/esbench ./bench/cmd/esbench; \
+	fi
+
+# A single node on the embedded defaults: data in ./data, external TCP 1113
+# and HTTP 2113 on 127.0.0.1, user admin/changeit. Ctrl-C stops it cleanly.
+run: build
+	$(BIN)/eventstored --db ./data $(RUN_ARGS)
+
+# Everything CI runs (.ci/run calls this and nothing else). Tests that need
+# npm packages install them themselves.
+test: fmt-check vet
+	$(GO) test -race -timeout 18m ./...
+
+# Soak, fuzz and large-volume tests (files tagged //go:build long).
+test-long:
+	$(GO) test -tags long -timeout 120m ./...
+
+# The standard benchmark suite of bin/esbench (it starts its own node from
+# bin/eventstored, plus the peers it finds); without bench/cmd/esbench, the
+# Go micro-benchmarks (*_timing_test.go). BENCH_ARGS go to `esbench suite`.
+bench: build
+	@if [ -x $(BIN)/esbench ]; then \
+		$(BIN)/esbench suite $(BENCH_ARGS); \
+	else \
+		$(GO) test -run '^$$' -bench . -benchmem ./...; \
+	fi
+
+# Comparison against other servers; filled in by the bench engineer.
+bench-peers:
+	@echo "bench-peers: not available yet (owned by the bench/ engineer)"; exit 1
+
+lint: fmt-check vet
+	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
+	else echo "staticcheck not installed; ran gofmt and go vet only"; fi
+
+fmt-check:
+	@out="$$(gofmt -l $(GOFILES))"; \
+	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,33 @@
+// Package bench is the load tool of eventstored (built as bin/esbench from
+// bench/cmd/esbench): closed-loop workloads over the TCP protocol (through
+// package client) and HTTP, the same write workload against peer databases
+// (Redis Streams, PostgreSQL, NATS JetStream) started from bench/peers/*.sh,
+// and the reports (one-line summary, JSON, Markdown, SVG plots).
+//
+// # Measurement
+//
+// Every client sends a request, waits for its reply and sends the next
+// (closed loop); Config.InFlight > 1 gives each client several such loops
+// sharing its connection. Requests that complete during the warm-up are
+// not counted. The measured window opens when the warm-up ends and closes
+// after Config.Duration or Config.Requests requests; throughput is events
+// completed in the window over its length. Latencies go to HDR histograms
+// (1 µs .. 60 s, 3 significant figures) held in 16 mutex-guarded shards;
+// throughput is sampled every Config.Interval for the over-time plot.
+// Failed requests are counted by kind (client error Kind(): wrong expected
+// version, timeout, not_master, …), not timed.
+//
+// # Goroutines
+//
+// Run starts one goroutine per client × in-flight slot and one sampler;
+// everything ends before Run returns. Targets' sessions are shared by the
+// clients assigned to them and must be safe for concurrent use.
+//
+// # Suite
+//
+// Suite runs the standard suite (bin/esbench suite): a durable node started
+// from bin/eventstored with its database in a temp dir, then 1, 16 and 256
+// clients × 1 event, 16 clients × 100 events, a $all read and 10,000 idle
+// connections, and the same writes against each installed peer, and writes
+// bench/results/<timestamp>/{report.md,results.json,*.svg}.
+package bench

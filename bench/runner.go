@@ -1,0 +1,387 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// Target is a system under test. Run calls Dial once per connection, then
+// Prepare once, then the sessions' methods from many goroutines.
+type Target interface {
+	// Name is the short name shown in reports ("eventstored", "redis", …).
+	Name() string
+	// Dial opens one connection (with its handshake). The error must say
+	// what could not be reached, e.g. "cannot connect to eventstored at …".
+	Dial(ctx context.Context) (Session, error)
+	// Prepare runs once before the clients start, on one session: schema
+	// creation, prefilling data for reads.
+	Prepare(ctx context.Context, cfg *Config, s Session, names []string) error
+	// Close releases what Prepare and Dial left behind (not the sessions).
+	Close() error
+}
+
+// Session is one connection. It is shared by every client assigned to it,
+// so its methods must be safe for concurrent use.
+type Session interface {
+	// Write performs one write request for w and returns the number of
+	// events it wrote.
+	Write(ctx context.Context, w *Worker) (int, error)
+	// Read performs one read request for w and returns the number of
+	// events it read.
+	Read(ctx context.Context, w *Worker) (int, error)
+	Close() error
+}
+
+// Worker is the state of one closed-loop client slot. It is owned by one
+// goroutine; sessions may read and update it during Write and Read.
+type Worker struct {
+	ID  int
+	Cfg *Config
+	Rng *rand.Rand
+	// Streams are the names of every stream of the run; for expected
+	// version "exact" this worker writes only the streams ≡ ID (mod workers).
+	Streams []string
+	Workers int
+	// Payload is EventSize bytes, reused for every event.
+	Payload []byte
+	// Versions tracks, for ExpectExact, the last event number of each
+	// stream this worker owns (index = stream index).
+	Versions map[int]int64
+	// Next is the stream index this worker writes next (round robin over
+	// its own streams for ExpectExact, random otherwise).
+	next int
+	// AllCommit, AllPrepare continue this worker's $all read.
+	AllCommit, AllPrepare int64
+	// Scratch is free for the session to reuse between requests.
+	Scratch any
+}
+
+// NextWriteStream picks the stream of the next write and, for ExpectExact,
+// returns its expected version (-2 for ExpectAny).
+func (w *Worker) NextWriteStream() (idx int, expected int64) {
+	if w.Cfg.Expected == ExpectExact {
+		idx = w.ID + w.next*w.Workers
+		if idx >= len(w.Streams) {
+			w.next = 0
+			idx = w.ID
+		}
+		w.next++
+		v, ok := w.Versions[idx]
+		if !ok {
+			v = -1
+		}
+		return idx, v
+	}
+	return w.Rng.IntN(len(w.Streams)), -2
+}
+
+// Wrote records the outcome of an exact write so the next one expects the
+// right version.
+func (w *Worker) Wrote(idx int, lastEventNumber int64) {
+	if w.Cfg.Expected == ExpectExact {
+		w.Versions[idx] = lastEventNumber
+	}
+}
+
+// ErrorKind classifies errors in the report. An error that has a Kind()
+// method names its own kind (the client's typed errors do); deadlines count
+// as "timeout"; everything else is "other".
+func ErrorKind(err error) string {
+	var k interface{ Kind() string }
+	if errors.As(err, &k) {
+		return k.Kind()
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		return "timeout"
+	}
+	return "other"
+}
+
+// maxErrorKinds bounds the error map: kinds are a small closed set, but an
+// "other" error text could vary without bound, so only kinds are counted and
+// one sample text is kept per kind.
+const maxErrorKinds = 64
+
+type errorCounts struct {
+	mu      sync.Mutex
+	counts  map[string]int64
+	samples map[string]string
+}
+
+func (e *errorCounts) add(err error) {
+	k := ErrorKind(err)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.counts == nil {
+		e.counts = make(map[string]int64)
+		e.samples = make(map[string]string)
+	}
+	if _, ok := e.counts[k]; !ok && len(e.counts) >= maxErrorKinds {
+		k = "other"
+	}
+	e.counts[k]++
+	if _, ok := e.samples[k]; !ok {
+		msg := err.Error()
+		if len(msg) > 300 {
+			msg = msg[:300]
+		}
+		e.samples[k] = msg
+	}
+}
+
+// StreamNames returns the stream names of a run.
+func StreamNames(runID string, n int) []string {
+	names := make([]string, n)
+	prefix := "bench-" + runID + "-"
+	for i := range names {
+		names[i] = prefix + strconv.Itoa(i)
+	}
+	return names
+}
+
+// phases of a run, in order.
+const (
+	phaseWarmup int32 = iota
+	phaseMeasure
+	phaseDone
+)
+
+// Run executes one closed-loop run of cfg against t and returns its result.
+// Progress (if enabled) goes to progressOut.
+//
+// Every client sends a request, waits for the reply, and sends the next
+// one (closed loop), so the measured throughput is what the target
+// sustains at that concurrency. Requests completing during the warm-up are
+// not recorded; the measured window starts when the warm-up ends and stops
+// after cfg.Duration or cfg.Requests requests. Throughput is events
+// completed in the window divided by the window's length.
+func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Kind == KindSoak {
+		return nil, fmt.Errorf("%w: the soak workload runs through RunSoak", ErrInvalidConfig)
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	}
+	sessions, err := dialAll(ctx, t, cfg.ConnectionCount())
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, s := range sessions {
+			s.Close()
+		}
+	}()
+	names := StreamNames(cfg.RunID, cfg.Streams)
+	if err := t.Prepare(ctx, &cfg, sessions[0], names); err != nil {
+		return nil, fmt.Errorf("cannot prepare %s: %w", t.Name(), err)
+	}
+
+	workers := cfg.Clients * cfg.InFlight
+	var (
+		phase        atomic.Int32
+		measureAt    atomic.Int64 // unix nanos when the window opened
+		events       atomic.Int64
+		requests     atomic.Int64
+		errs         errorCounts
+		rec          = NewRecorder()
+		runCtx, stop = context.WithCancel(ctx)
+		wg           sync.WaitGroup
+	)
+	defer stop()
+	payload := make([]byte, cfg.EventSize)
+	for i := range payload {
+		payload[i] = 'a' + byte(i%26)
+	}
+	for i := 0; i < workers; i++ {
+		client := i / cfg.InFlight
+		s := sessions[client%len(sessions)]
+		w := &Worker{
+			ID: i, Cfg: &cfg, Rng: rand.New(rand.NewPCG(uint64(i)+1, 0x5eed)),
+			Streams: names, Workers: workers, Payload: payload, Versions: map[int]int64{},
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for runCtx.Err() == nil {
+				read := cfg.Kind == KindRead || (cfg.Kind == KindMixed && w.Rng.Float64() < cfg.ReadRatio)
+				start := time.Now()
+				opCtx, cancel := context.WithTimeout(runCtx, cfg.Timeout)
+				var n int
+				var err error
+				if read {
+					n, err = s.Read(opCtx, w)
+				} else {
+					n, err = s.Write(opCtx, w)
+				}
+				cancel()
+				if runCtx.Err() != nil {
+					return // the run ended while this request was in flight
+				}
+				if phase.Load() != phaseMeasure || start.UnixNano() < measureAt.Load() {
+					continue
+				}
+				if err != nil {
+					errs.add(err)
+					continue
+				}
+				rec.Record(w.ID, time.Since(start))
+				events.Add(int64(n))
+				if r := requests.Add(1); cfg.Requests > 0 && r >= cfg.Requests {
+					stop()
+				}
+			}
+		}()
+	}
+
+	// Warm-up, then the measured window.
+	if cfg.Warmup > 0 {
+		select {
+		case <-time.After(cfg.Warmup):
+		case <-runCtx.Done():
+		}
+	}
+	windowStart := time.Now()
+	measureAt.Store(windowStart.UnixNano())
+	phase.Store(phaseMeasure)
+
+	var bar *progressbar.ProgressBar
+	if cfg.Progress && progressOut != nil && (cfg.Duration >= 3*time.Second || cfg.Requests > 0) {
+		bar = newBar(&cfg, progressOut)
+	}
+	var series []float64
+	ticker := time.NewTicker(cfg.Interval)
+	var deadline <-chan time.Time
+	if cfg.Requests == 0 {
+		deadline = time.After(cfg.Duration)
+	}
+	lastEvents, lastTick := int64(0), windowStart
+loop:
+	for {
+		select {
+		case now := <-ticker.C:
+			e := events.Load()
+			series = append(series, float64(e-lastEvents)/now.Sub(lastTick).Seconds())
+			lastEvents, lastTick = e, now
+			if bar != nil {
+				if cfg.Requests > 0 {
+					_ = bar.Set64(requests.Load())
+				} else {
+					_ = bar.Set64(int64(now.Sub(windowStart) / time.Millisecond))
+				}
+			}
+		case <-deadline:
+			break loop
+		case <-runCtx.Done():
+			break loop
+		}
+	}
+	ticker.Stop()
+	window := time.Since(windowStart)
+	phase.Store(phaseDone)
+	totalEvents, totalRequests := events.Load(), requests.Load()
+	stop()
+	wg.Wait()
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(progressOut)
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	res := &Result{
+		Label:           cfg.Label(),
+		Target:          t.Name(),
+		Config:          cfg,
+		Started:         windowStart.UTC(),
+		WindowSeconds:   window.Seconds(),
+		Requests:        totalRequests,
+		Events:          totalEvents,
+		EventsPerSec:    float64(totalEvents) / window.Seconds(),
+		RequestsPerSec:  float64(totalRequests) / window.Seconds(),
+		Latency:         Summarize(rec.Snapshot()),
+		Series:          series,
+		IntervalSeconds: cfg.Interval.Seconds(),
+		Errors:          errs.counts,
+		ErrorSamples:    errs.samples,
+	}
+	return res, nil
+}
+
+func newBar(cfg *Config, out io.Writer) *progressbar.ProgressBar {
+	max := int64(cfg.Duration / time.Millisecond)
+	desc := cfg.Label()
+	if cfg.Requests > 0 {
+		max = cfg.Requests
+	}
+	return progressbar.NewOptions64(max,
+		progressbar.OptionSetWriter(out),
+		progressbar.OptionSetDescription(desc),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(200*time.Millisecond),
+		progressbar.OptionSetPredictTime(false),
+		progressbar.OptionShowElapsedTimeOnFinish(),
+	)
+}
+
+// dialParallelism bounds concurrent connection attempts so that 10,000
+// connections do not overflow the listen backlog of the target.
+const dialParallelism = 64
+
+// dialAll opens n sessions. On any failure it closes those already open
+// and returns the first error.
+func dialAll(ctx context.Context, t Target, n int) ([]Session, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sessions := make([]Session, n)
+	errc := make(chan error, n)
+	sem := make(chan struct{}, dialParallelism)
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return // an earlier dial failed; do not hammer a dead target
+			}
+			s, err := t.Dial(ctx)
+			if err != nil {
+				errc <- err
+				cancel()
+				return
+			}
+			sessions[i] = s
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	err := <-errc
+	if err == nil {
+		err = ctx.Err() // cancelled from outside before every dial ran
+	}
+	if err != nil {
+		for _, s := range sessions {
+			if s != nil {
+				s.Close()
+			}
+		}
+		return nil, err
+	}
+	return sessions, nil
+}
+
+func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x5eed)) }

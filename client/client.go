@@ -1,0 +1,302 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventstored/eventstored/codec"
+)
+
+// Client is a connection to an eventstored (or Event Store 4.0.x) node over
+// the external TCP protocol. All methods are safe for concurrent use; many
+// operations may be in flight at once on the one connection (pipelining),
+// each matched to its reply by correlation id.
+type Client struct {
+	addr string
+	opts Options
+
+	mu        sync.Mutex
+	cur       *conn         // nil while (re)connecting
+	ready     chan struct{} // closed when cur is set or the client gives up
+	fatal     error         // set when the client will not connect again
+	closed    bool
+	reconnect sync.WaitGroup
+}
+
+// Dial connects to addr (host:port of the external TCP interface) and
+// performs the handshake: Authenticate if opts.Credentials is set (a
+// rejection fails Dial with a *NotAuthenticatedError), then IdentifyClient,
+// waiting for ClientIdentified (spec §4.1).
+func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if o.ConnectionName == "" {
+		g := codec.NewGUID()
+		o.ConnectionName = "eventstored-go-" + g.String()[:8]
+	}
+	c := &Client{addr: addr, opts: o, ready: make(chan struct{})}
+	cn, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.cur = cn
+	close(c.ready)
+	return c, nil
+}
+
+// connect opens a TCP connection and runs the handshake.
+func (c *Client) connect(ctx context.Context) (*conn, error) {
+	d := net.Dialer{Timeout: c.opts.DialTimeout}
+	nc, err := d.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return nil, &dialError{err: err}
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	cn := newConn(nc, &c.opts, c.connClosed)
+	hctx, cancel := context.WithTimeout(ctx, c.opts.OperationTimeout)
+	defer cancel()
+	if err := c.handshake(hctx, cn); err != nil {
+		cn.onClose = nil
+		cn.close()
+		return nil, fmt.Errorf("handshake with %s failed: %w", c.addr, err)
+	}
+	return cn, nil
+}
+
+func (c *Client) handshake(ctx context.Context, cn *conn) error {
+	if cr := c.opts.Credentials; cr != nil {
+		cl := acquireCall()
+		defer releaseCall(cl)
+		if err := c.roundTrip(ctx, cn, cl, codec.Authenticate, cr, nil); err != nil {
+			return err
+		}
+		switch cl.cmd {
+		case codec.Authenticated:
+		case codec.NotAuthenticated:
+			p, _ := codec.DecodePackage(cl.reply)
+			return &NotAuthenticatedError{Reason: string(p.Payload)}
+		default:
+			return replyError("authenticate", cl)
+		}
+	}
+	cl := acquireCall()
+	defer releaseCall(cl)
+	id := codec.IdentifyClient{Version: codec.ClientVersionV2, ConnectionName: c.opts.ConnectionName}
+	cl.payload = codec.AppendIdentifyClient(cl.payload[:0], &id)
+	if err := c.roundTrip(ctx, cn, cl, codec.IdentifyClientCommand, nil, cl.payload); err != nil {
+		return err
+	}
+	if cl.cmd != codec.ClientIdentifiedCommand {
+		return replyError("identify client", cl)
+	}
+	return nil
+}
+
+// connClosed runs (on its own goroutine) when a connection fails.
+func (c *Client) connClosed(cn *conn, cause error) {
+	c.mu.Lock()
+	if c.cur != cn || c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.cur = nil
+	c.ready = make(chan struct{})
+	if !c.opts.Reconnect {
+		c.fatal = connectionError(cause)
+		close(c.ready)
+		c.mu.Unlock()
+		return
+	}
+	c.reconnect.Add(1)
+	c.mu.Unlock()
+	slog.Warn("connection lost; reconnecting", "addr", c.addr, "cause", cause)
+	go c.reconnectLoop(cause)
+}
+
+func (c *Client) reconnectLoop(cause error) {
+	defer c.reconnect.Done()
+	var err error = cause
+	for attempt := 1; attempt <= c.opts.MaxReconnections; attempt++ {
+		time.Sleep(c.opts.ReconnectionDelay)
+		c.mu.Lock()
+		closed := c.closed
+		c.mu.Unlock()
+		if closed {
+			return
+		}
+		var cn *conn
+		cn, err = c.connect(context.Background())
+		if err != nil {
+			slog.Warn("reconnect failed", "addr", c.addr, "attempt", attempt, "err", err)
+			continue
+		}
+		c.mu.Lock()
+		if c.closed {
+			c.mu.Unlock()
+			cn.onClose = nil
+			cn.close()
+			return
+		}
+		c.cur = cn
+		close(c.ready)
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	c.fatal = connectionError(fmt.Errorf("gave up after %d reconnections: %v", c.opts.MaxReconnections, err))
+	close(c.ready)
+	c.mu.Unlock()
+}
+
+// Close closes the connection. Operations in flight fail with
+// ErrConnectionClosed; later ones with ErrClosed.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	cn := c.cur
+	c.cur = nil
+	select {
+	case <-c.ready:
+	default:
+		close(c.ready)
+	}
+	c.mu.Unlock()
+	if cn != nil {
+		cn.close()
+	}
+	c.reconnect.Wait()
+	return nil
+}
+
+// conn returns the live connection, waiting while the client reconnects.
+func (c *Client) conn(ctx context.Context) (*conn, error) {
+	for {
+		c.mu.Lock()
+		cn, ready, fatal, closed := c.cur, c.ready, c.fatal, c.closed
+		c.mu.Unlock()
+		switch {
+		case closed:
+			return nil, &kindError{"closed", ErrClosed}
+		case cn != nil:
+			return cn, nil
+		case fatal != nil:
+			return nil, fatal
+		}
+		select {
+		case <-ready:
+		case <-ctx.Done():
+			return nil, ctxError(ctx, "waiting for the connection")
+		}
+	}
+}
+
+func ctxError(ctx context.Context, op string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return timeoutError(op)
+	}
+	return ctx.Err()
+}
+
+// do sends one request and waits for its reply, which is left in cl.
+func (c *Client) do(ctx context.Context, cmd codec.Command, cl *call, payload []byte) error {
+	if _, ok := ctx.Deadline(); !ok && c.opts.OperationTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.OperationTimeout)
+		defer cancel()
+	}
+	cn, err := c.conn(ctx)
+	if err != nil {
+		return err
+	}
+	return c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload)
+}
+
+// roundTrip sends a request on cn and waits for the reply, ctx's end, or
+// the connection's failure.
+func (c *Client) roundTrip(ctx context.Context, cn *conn, cl *call, cmd codec.Command, creds *Credentials, payload []byte) error {
+	select {
+	case cn.slots <- struct{}{}:
+	case <-ctx.Done():
+		return ctxError(ctx, cmd.String())
+	}
+	defer func() { <-cn.slots }()
+	if err := cn.register(cl); err != nil {
+		return err
+	}
+	if err := cn.send(cmd, &cl.id, creds, payload); err != nil {
+		if !cn.unregister(cl) {
+			<-cl.done
+		}
+		return err
+	}
+	select {
+	case <-cl.done:
+		return cl.err
+	case <-ctx.Done():
+		if !cn.unregister(cl) {
+			<-cl.done // the reply raced the deadline; drain it so cl can be reused
+		}
+		return ctxError(ctx, cmd.String())
+	}
+}
+
+type credsKey struct{}
+
+// WithCredentials returns a context whose operations carry creds in their
+// packages (spec §4.3 "per package"), overriding the connection default.
+func WithCredentials(ctx context.Context, creds Credentials) context.Context {
+	return context.WithValue(ctx, credsKey{}, &creds)
+}
+
+func credentialsFrom(ctx context.Context) *Credentials {
+	if v, ok := ctx.Value(credsKey{}).(*Credentials); ok {
+		return v
+	}
+	return nil
+}
+
+// replyError turns a generic reply (NotHandled, NotAuthenticated,
+// BadRequest) or an unexpected command into an error.
+func replyError(op string, cl *call) error {
+	p, err := codec.DecodePackage(cl.reply)
+	if err != nil {
+		return unexpected(op, err)
+	}
+	switch p.Command {
+	case codec.NotAuthenticated:
+		return &NotAuthenticatedError{Reason: string(p.Payload)}
+	case codec.BadRequest:
+		return &BadRequestError{Text: string(p.Payload)}
+	case codec.NotHandledCommand:
+		var nh codec.NotHandled
+		if err := codec.DecodeNotHandled(p.Payload, &nh); err != nil {
+			return unexpected(op, err)
+		}
+		e := &NotHandledError{Reason: nh.Reason}
+		if nh.Reason == codec.NotHandledNotMaster && len(nh.AdditionalInfo) > 0 {
+			var mi codec.MasterInfo
+			if codec.DecodeMasterInfo(nh.AdditionalInfo, &mi) == nil {
+				e.Master = &MasterInfo{
+					ExternalTCPAddress: strings.Clone(mi.ExternalTCPAddress), ExternalTCPPort: mi.ExternalTCPPort,
+					ExternalHTTPAddress: strings.Clone(mi.ExternalHTTPAddress), ExternalHTTPPort: mi.ExternalHTTPPort,
+				}
+			}
+		}
+		return e
+	}
+	return unexpected(op, "reply command "+p.Command.String())
+}

@@ -1,0 +1,358 @@
+package client
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventstored/eventstored/codec"
+)
+
+// Buffer sizes of a connection. The read buffer starts small so that
+// thousands of idle connections stay cheap, and grows to the largest frame
+// seen (bounded by codec.FrameLengthMax); after a burst of large frames it
+// shrinks back once it is drained.
+const (
+	readBufInitial   = 4 << 10
+	readBufShrinkCap = 1 << 20
+	// writeBatchMax bounds the bytes the writer hands to one Write call;
+	// larger batches are split so that a huge backlog does not pin memory.
+	writeBatchMax = 4 << 20
+)
+
+// call is one request waiting for its reply. Calls are pooled; a call is
+// owned by its operation until release.
+type call struct {
+	id   codec.GUID
+	done chan struct{} // cap 1; signalled once the reply (or failure) is in
+	// reply: command and package bytes (header + payload), copied from the
+	// read buffer; err: connection failure instead of a reply.
+	cmd   codec.Command
+	reply []byte
+	err   error
+	// payload is the scratch buffer the operation encodes its request into.
+	payload []byte
+	events  []codec.NewEvent
+	// Decoding targets reused across calls, so reads allocate nothing.
+	readStream codec.ReadStreamEventsCompleted
+	readAll    codec.ReadAllEventsCompleted
+}
+
+var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
+
+func acquireCall() *call { return callPool.Get().(*call) }
+
+func releaseCall(c *call) {
+	if cap(c.reply) > readBufShrinkCap {
+		c.reply = nil
+	}
+	if cap(c.payload) > readBufShrinkCap {
+		c.payload = nil
+	}
+	clear(c.events)
+	c.events, c.err, c.cmd = c.events[:0], nil, 0
+	callPool.Put(c)
+}
+
+// conn is one TCP connection with its reader, writer and heartbeat. Any
+// goroutine may send; the reader goroutine alone reads and dispatches.
+type conn struct {
+	nc   net.Conn
+	opts *Options
+
+	wmu     sync.Mutex
+	wbuf    []byte // frames waiting for the writer
+	wspare  []byte
+	wsignal chan struct{} // cap 1
+
+	pmu     sync.Mutex
+	pending map[codec.GUID]*call
+	dead    bool // under pmu: no new calls are registered after failure
+
+	slots chan struct{} // MaxInFlight tokens
+
+	lastRecv  atomic.Int64 // unix nanos of the last received byte batch
+	hbSentAt  atomic.Int64 // unix nanos of an unanswered heartbeat request, 0 if none
+	closed    chan struct{}
+	closeOnce sync.Once
+	closeErr  error // set before closed is closed
+	wg        sync.WaitGroup
+	idSeq     atomic.Uint64
+	idPrefix  [8]byte
+	onClose   func(*conn, error)
+	hbTimer   atomic.Pointer[time.Timer]
+}
+
+func newConn(nc net.Conn, opts *Options, onClose func(*conn, error)) *conn {
+	c := &conn{
+		nc: nc, opts: opts, onClose: onClose,
+		wsignal: make(chan struct{}, 1),
+		pending: make(map[codec.GUID]*call),
+		slots:   make(chan struct{}, opts.MaxInFlight),
+		closed:  make(chan struct{}),
+	}
+	g := codec.NewGUID()
+	copy(c.idPrefix[:], g[:8])
+	c.lastRecv.Store(time.Now().UnixNano())
+	c.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	// The timer is created stopped-far-away and then armed, so the
+	// callback always finds it stored.
+	t := time.AfterFunc(time.Hour, c.heartbeat)
+	c.hbTimer.Store(t)
+	t.Reset(opts.HeartbeatInterval)
+	return c
+}
+
+// newID returns a correlation id unique on this connection: a random
+// prefix and a counter, so ids never repeat and cost no entropy per call.
+func (c *conn) newID() codec.GUID {
+	var g codec.GUID
+	copy(g[:8], c.idPrefix[:])
+	binary.LittleEndian.PutUint64(g[8:], c.idSeq.Add(1))
+	return g
+}
+
+// register adds cl to the pending map under a fresh id. It fails once the
+// connection is dead.
+func (c *conn) register(cl *call) error {
+	cl.id = c.newID()
+	c.pmu.Lock()
+	if c.dead {
+		c.pmu.Unlock()
+		return connectionError(c.closeErr)
+	}
+	c.pending[cl.id] = cl
+	c.pmu.Unlock()
+	return nil
+}
+
+// unregister removes cl if it is still pending and reports whether it did;
+// false means the reader (or the failure path) already took it and will
+// signal cl.done.
+func (c *conn) unregister(cl *call) bool {
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
+	if c.pending[cl.id] == cl {
+		delete(c.pending, cl.id)
+		return true
+	}
+	return false
+}
+
+// send appends one frame built from the arguments to the outgoing buffer
+// and wakes the writer.
+func (c *conn) send(cmd codec.Command, id *codec.GUID, creds *Credentials, payload []byte) error {
+	c.wmu.Lock()
+	orig := len(c.wbuf)
+	var start int
+	var err error
+	if creds != nil {
+		c.wbuf, start = codec.AppendFrameStart(c.wbuf, cmd, codec.FlagAuthenticated, id)
+		c.wbuf, err = codec.AppendAuth(c.wbuf, creds.Login, creds.Password)
+	} else {
+		c.wbuf, start = codec.AppendFrameStart(c.wbuf, cmd, codec.FlagNone, id)
+	}
+	if err == nil {
+		c.wbuf = append(c.wbuf, payload...)
+		err = codec.FinishFrame(c.wbuf, start)
+	}
+	if err != nil {
+		c.wbuf = c.wbuf[:orig]
+		c.wmu.Unlock()
+		return invalidArg("%v", err)
+	}
+	c.wmu.Unlock()
+	select {
+	case c.wsignal <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (c *conn) writeLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.wsignal:
+		case <-c.closed:
+			return
+		}
+		for {
+			c.wmu.Lock()
+			batch := c.wbuf
+			c.wbuf = c.wspare[:0]
+			c.wmu.Unlock()
+			if len(batch) == 0 {
+				c.wspare = batch
+				break
+			}
+			for off := 0; off < len(batch); off += writeBatchMax {
+				end := min(off+writeBatchMax, len(batch))
+				if _, err := c.nc.Write(batch[off:end]); err != nil {
+					c.fail(fmt.Errorf("write: %w", err))
+					return
+				}
+			}
+			if cap(batch) > readBufShrinkCap {
+				batch = nil
+			}
+			c.wspare = batch[:0]
+		}
+	}
+}
+
+func (c *conn) readLoop() {
+	defer c.wg.Done()
+	buf := make([]byte, readBufInitial)
+	n := 0 // bytes held in buf
+	for {
+		m, err := c.nc.Read(buf[n:])
+		if m > 0 {
+			c.lastRecv.Store(time.Now().UnixNano())
+			c.hbSentAt.Store(0)
+			n += m
+			off := 0
+			for {
+				pkg, size, ferr := codec.SplitFrame(buf[off:n])
+				if ferr != nil {
+					c.fail(fmt.Errorf("framing: %w", ferr))
+					return
+				}
+				if size == 0 {
+					break
+				}
+				if err := c.dispatch(pkg); err != nil {
+					c.fail(err)
+					return
+				}
+				off += size
+			}
+			n = copy(buf, buf[off:n])
+			// Grow to fit the next frame whole; shrink after a big one.
+			if n >= codec.LengthPrefixSize {
+				need := codec.LengthPrefixSize + int(binary.LittleEndian.Uint32(buf))
+				if need > len(buf) && need <= codec.LengthPrefixSize+codec.FrameLengthMax {
+					nb := make([]byte, max(need, 2*len(buf)))
+					copy(nb, buf[:n])
+					buf = nb
+				}
+			} else if len(buf) > readBufShrinkCap {
+				nb := make([]byte, readBufInitial)
+				copy(nb, buf[:n])
+				buf = nb
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = errors.New("closed by the server")
+			}
+			c.fail(err)
+			return
+		}
+	}
+}
+
+// dispatch handles one package read from the server. The package bytes are
+// only valid during the call.
+func (c *conn) dispatch(pkg []byte) error {
+	p, err := codec.DecodePackage(pkg)
+	if err != nil {
+		return fmt.Errorf("malformed package from server: %w", err)
+	}
+	switch p.Command {
+	case codec.HeartbeatRequestCommand:
+		return c.send(codec.HeartbeatResponseCommand, &p.CorrelationID, nil, nil)
+	case codec.HeartbeatResponseCommand:
+		return nil
+	case codec.BadRequest:
+		if p.CorrelationID.IsZero() {
+			// Connection-wide bad request: both official clients close
+			// the connection (spec §4.15).
+			return fmt.Errorf("server closed the connection: bad request: %s", p.Payload)
+		}
+	}
+	c.pmu.Lock()
+	cl := c.pending[p.CorrelationID]
+	if cl != nil {
+		delete(c.pending, p.CorrelationID)
+	}
+	c.pmu.Unlock()
+	if cl == nil {
+		return nil // a reply to a request that timed out; drop it
+	}
+	cl.cmd = p.Command
+	cl.reply = append(cl.reply[:0], pkg...)
+	cl.done <- struct{}{}
+	return nil
+}
+
+// heartbeat runs on its timer: spec §4.2, client side. After
+// HeartbeatInterval without receiving anything it sends a
+// HeartbeatRequest; if nothing at all arrives within HeartbeatTimeout
+// after that, the connection is closed.
+func (c *conn) heartbeat() {
+	select {
+	case <-c.closed:
+		return
+	default:
+	}
+	now := time.Now().UnixNano()
+	interval, timeout := c.opts.HeartbeatInterval, c.opts.HeartbeatTimeout
+	next := interval
+	if sent := c.hbSentAt.Load(); sent != 0 {
+		if now-sent >= int64(timeout) {
+			c.fail(fmt.Errorf("heartbeat timeout: nothing received for %v", time.Duration(now-c.lastRecv.Load())))
+			return
+		}
+		next = time.Duration(sent + int64(timeout) - now)
+	} else if quiet := time.Duration(now - c.lastRecv.Load()); quiet >= interval {
+		id := c.newID()
+		c.hbSentAt.Store(now)
+		if err := c.send(codec.HeartbeatRequestCommand, &id, nil, nil); err != nil {
+			c.fail(err)
+			return
+		}
+		next = timeout
+	} else {
+		next = interval - quiet
+	}
+	c.hbTimer.Load().Reset(next)
+}
+
+// fail closes the connection once with cause and fails every pending call.
+func (c *conn) fail(cause error) {
+	c.closeOnce.Do(func() {
+		c.pmu.Lock()
+		c.dead = true
+		c.closeErr = cause
+		pending := c.pending
+		c.pending = nil
+		c.pmu.Unlock()
+		close(c.closed)
+		if t := c.hbTimer.Load(); t != nil {
+			t.Stop()
+		}
+		c.nc.Close()
+		err := connectionError(cause)
+		for _, cl := range pending {
+			cl.err = err
+			cl.done <- struct{}{}
+		}
+		if c.onClose != nil {
+			go c.onClose(c, cause)
+		}
+	})
+}
+
+// close shuts the connection down and waits for its goroutines.
+func (c *conn) close() {
+	c.fail(ErrClosed)
+	c.wg.Wait()
+}

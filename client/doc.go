@@ -1,0 +1,59 @@
+// Package client is the Go client of the external TCP protocol of
+// eventstored (and of Event Store 4.0.x): writes with expected versions,
+// reads of one event, of streams and of $all in both directions, deletes,
+// raw stream metadata and explicit transactions.
+//
+// # Usage
+//
+//	c, err := client.Dial(ctx, "127.0.0.1:1113", client.Options{
+//		Credentials: &client.Credentials{Login: "admin", Password: "changeit"},
+//	})
+//	...
+//	res, err := c.AppendToStream(ctx, "orders-1", client.ExpectedNoStream,
+//		client.EventData{ID: client.NewGUID(), Type: "OrderPlaced", IsJSON: true, Data: body})
+//	var wev *client.WrongExpectedVersionError
+//	if errors.As(err, &wev) { ... wev.CurrentVersion ... }
+//
+// # What it owns
+//
+// One TCP connection per Client, with three goroutines of its own: a
+// reader that splits frames and matches replies to requests by
+// correlation id, a writer that flushes every frame queued since its last
+// write in one Write call (so concurrent requests share syscalls), and a
+// heartbeat timer. Any goroutine may call any method: requests pipeline on
+// the connection up to Options.MaxInFlight outstanding.
+//
+// # Lifecycle (spec tcp-client-protocol §4.1, §4.2)
+//
+// Dial connects, sends Authenticate when credentials are given, then
+// IdentifyClient{version 1}, and returns once ClientIdentified arrives.
+// After HeartbeatInterval (750 ms) without receiving anything the client
+// sends a HeartbeatRequest; if nothing at all arrives within
+// HeartbeatTimeout (1,500 ms) after that, it closes the connection. It
+// answers the server's heartbeat requests. A BadRequest with the all-zero
+// correlation id closes the connection (spec §4.15). With
+// Options.Reconnect, a dropped connection is re-established (new
+// handshake); requests in flight at the drop fail with ErrConnectionClosed
+// (a retry of a write with the same event ids is idempotent, spec §4.5).
+//
+// # Errors
+//
+// Expected outcomes are typed errors that match sentinels with errors.Is:
+// *WrongExpectedVersionError (with the current version), *StreamDeletedError,
+// *AccessDeniedError, *NotAuthenticatedError, *NotHandledError (with the
+// reason and, for NotMaster, the master's endpoints), *BadRequestError (with
+// the server's text), *ServerTimeoutError, *ServerError. Every error also
+// has a Kind() string used by the load tool's reports.
+//
+// # Allocation
+//
+// Requests are encoded with the codec's Append functions into pooled
+// buffers, and replies are decoded into pooled messages, so AppendToStream
+// and the Raw read methods allocate nothing in steady state. The
+// convenience reads copy each page into one arena so the returned events
+// are the caller's to keep.
+//
+// Subscriptions (volatile, catch-up, persistent) and cluster discovery by
+// gossip are not implemented yet; they will be added as new methods
+// without changing these.
+package client

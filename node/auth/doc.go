@@ -1,0 +1,49 @@
+// Package auth owns users, groups, credentials and stream access control
+// (ACLs) of the node, following Event Store 4.0.3 (spec tcp-client-protocol
+// §4.3, http-api §4.8 and §5).
+//
+// # What it owns
+//
+//   - User records. Each user lives in the stream "$user-<login>": events of
+//     type "$UserCreated" / "$UserUpdated" whose JSON body is
+//     {"loginName","fullName","salt","hash","disabled","groups","hashAlg"}.
+//     Only the latest event counts. The "$users" stream lists every login
+//     ever created (type "$User", body = the login as UTF-8, not JSON), and
+//     "$users-password-notifications" receives a "$PasswordChanged" event
+//     whenever cached credentials must be dropped. These are the stream
+//     names and event types of UserManagementService.cs in 4.0.3, so tools
+//     that read them see the same shapes.
+//   - Password hashing: PBKDF2-HMAC-SHA256 with a 16-byte random salt (the
+//     original uses PBKDF2-HMAC-SHA1 with 1,000 iterations, which is too weak
+//     to keep). The iteration count travels in the record ("hashAlg"), so
+//     it can be raised without invalidating stored users.
+//   - The credential cache: verified (login, password) pairs are remembered
+//     for Options.CacheTTL (default 60 s) as a SHA-256 of a per-process key
+//     and the password, never the password itself. Any change to a user
+//     through this package drops that user's entry at once. The cache holds
+//     at most Options.CacheEntriesMax logins. A cache hit allocates nothing
+//     and takes a read lock only, so a gnet loop may call
+//     AuthenticateCached; a miss costs one PBKDF2 and a store read and must
+//     run off the event loops (Authenticate).
+//   - ACL evaluation (CheckStreamAccess) per spec §4.3: metastream mapping to
+//     $mr/$mw, per-stream $acl from metadata, $settings defaults
+//     ($userStreamAcl / $systemStreamAcl), built-in defaults, $admins
+//     override, and the always-denied operations (write/delete $all,
+//     delete/meta operations on a metastream itself).
+//
+// # What it leaves to others
+//
+// Auth never talks to clients. The TCP service and the HTTP front call it
+// and translate its sentinel errors into their protocol's replies. Storage
+// goes through the Backend seam (NewDBBackend adapts *store.DB); tests may
+// substitute an in-memory Backend.
+//
+// # Concurrency
+//
+// Every exported method of *Service is safe for concurrent use.
+// AuthenticateCached and CheckStreamAccess never block on I/O (the $settings
+// ACL is cached and refreshed by Refresh / NoteStreamWritten; stream
+// metadata comes from Backend.StreamMetadata, which the store keeps cached).
+// Everything else may read or write the store and must not run on a gnet
+// event loop.
+package auth

@@ -1,0 +1,356 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventstored/eventstored/store"
+)
+
+// Sentinel errors. The TCP service maps ErrNotAuthenticated to
+// NotAuthenticated and ErrNotReady to NotHandled NotReady; the HTTP front
+// maps them to 401 / 503 and the user-management errors to 404, 409, 401,
+// 408 and 400 (http-api §4.8).
+var (
+	ErrNotAuthenticated = errors.New("auth: not authenticated")
+	ErrNotReady         = errors.New("auth: not yet ready")
+	ErrInternal         = errors.New("auth: internal error")
+	ErrNotFound         = errors.New("auth: user not found")
+	ErrConflict         = errors.New("auth: conflict")
+	ErrUnauthorized     = errors.New("auth: unauthorized")
+	ErrTryAgain         = errors.New("auth: try again")
+	ErrInvalidArgument  = errors.New("auth: invalid argument")
+)
+
+// Stream names and event types of user management (UserManagementService
+// in 4.0.3).
+const (
+	UserStreamPrefix               = "$user-"
+	UsersStream                    = "$users"
+	PasswordNotificationsStream    = "$users-password-notifications"
+	EventTypeUserCreated           = "$UserCreated"
+	EventTypeUserUpdated           = "$UserUpdated"
+	EventTypeUser                  = "$User"
+	EventTypePasswordChanged       = "$PasswordChanged"
+	loginBytesMax                  = 255 // one length byte in the TCP auth block (spec §1.6)
+	groupsMax                      = 256
+	fullNameBytesMax               = 1024
+	usersListMax                   = 100_000
+	settingsRefreshIntervalDefault = time.Second
+)
+
+// Backend is the storage seam of auth: the few store operations it needs,
+// run as the system (no ACL checks). Implementations must be safe for
+// concurrent use. NewDBBackend adapts *store.DB.
+type Backend interface {
+	// Do runs a write-side op to completion.
+	Do(ctx context.Context, op *store.Op) error
+	// ReadLast returns the latest event of stream, owned by the caller.
+	// Status is ReadSuccess, ReadNoStream, ReadStreamDeleted or ReadError.
+	ReadLast(stream string) (store.ReadStatus, store.EventRecord, error)
+	// ReadStreamForward reads up to max events of stream from number from;
+	// the slice is owned by the caller.
+	ReadStreamForward(stream string, from int64, max int) (*store.StreamSlice, error)
+	// StreamMetadata returns the cached parsed metadata of stream, as
+	// store.DB.StreamMetadata does. It must not block on I/O for long: the
+	// TCP service calls it on event loops.
+	StreamMetadata(stream string) (store.StreamMetadata, int64, bool)
+}
+
+// Options configures a Service.
+type Options struct {
+	Backend Backend
+	Logger  *slog.Logger
+	// CacheTTL is how long a verified (login, password) pair is trusted
+	// without a store read. Default 60 s.
+	CacheTTL time.Duration
+	// CacheEntriesMax bounds the credential cache. Default 10,000 logins.
+	CacheEntriesMax int
+	// HashIterations for new password hashes. Default HashIterationsDefault.
+	HashIterations int
+	// SettingsRefreshInterval bounds how stale the cached $settings ACLs
+	// may be when a write to $settings bypassed NoteStreamWritten (e.g. a
+	// replicated write). Default 1 s.
+	SettingsRefreshInterval time.Duration
+	// Now is the clock seam; default time.Now.
+	Now func() time.Time
+}
+
+type cacheEntry struct {
+	principal   *Principal
+	verifier    [sha256.Size]byte
+	expiresNano int64
+}
+
+// Service is the node's authentication and authorization service.
+type Service struct {
+	opts     Options
+	log      *slog.Logger
+	cacheKey [32]byte
+
+	ready atomic.Bool
+
+	mu    sync.RWMutex
+	cache map[string]*cacheEntry
+
+	settings        atomic.Pointer[SystemSettings]
+	settingsAtNano  atomic.Int64
+	settingsLoading atomic.Bool
+
+	// mgmt serialises user-management commands: they read then write
+	// with an expected version, and one at a time keeps conflicts for
+	// the truly concurrent case (two nodes, later).
+	mgmt sync.Mutex
+}
+
+// New returns a service; call Start before serving.
+func New(opts Options) *Service {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.CacheTTL <= 0 {
+		opts.CacheTTL = 60 * time.Second
+	}
+	if opts.CacheEntriesMax <= 0 {
+		opts.CacheEntriesMax = 10_000
+	}
+	if opts.HashIterations <= 0 {
+		opts.HashIterations = HashIterationsDefault
+	}
+	if opts.SettingsRefreshInterval <= 0 {
+		opts.SettingsRefreshInterval = settingsRefreshIntervalDefault
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{opts: opts, log: opts.Logger.With("component", "auth"), cache: make(map[string]*cacheEntry)}
+	if _, err := rand.Read(s.cacheKey[:]); err != nil {
+		panic("BUG: crypto/rand failed: " + err.Error())
+	}
+	s.settings.Store(&SystemSettings{})
+	return s
+}
+
+// Start creates the default users admin and ops (password "changeit") if
+// their streams do not exist, as Event Store does on becoming master, loads
+// the $settings ACLs, and marks the service ready. Before Start returns
+// successfully, Authenticate answers ErrNotReady.
+func (s *Service) Start(ctx context.Context) error {
+	defaults := []struct{ login, fullName, group string }{
+		{"admin", "Event Store Administrator", RoleAdmins},
+		{"ops", "Event Store Operations", RoleOps},
+	}
+	for _, d := range defaults {
+		st, _, err := s.opts.Backend.ReadLast(UserStreamPrefix + d.login)
+		if err != nil {
+			return fmt.Errorf("cannot read user %q: %w", d.login, err)
+		}
+		if st != store.ReadNoStream {
+			continue
+		}
+		if err := s.createUser(ctx, d.login, d.fullName, []string{d.group}, "changeit"); err != nil {
+			return fmt.Errorf("cannot create default user %q: %w", d.login, err)
+		}
+		s.log.Info("created default user", "login", d.login)
+	}
+	if err := s.RefreshSettings(); err != nil {
+		return err
+	}
+	s.ready.Store(true)
+	return nil
+}
+
+// Ready reports whether Start has completed.
+func (s *Service) Ready() bool { return s.ready.Load() }
+
+func (s *Service) verifier(password []byte) [sha256.Size]byte {
+	// A stack buffer keeps the hit path allocation-free; passwords are at
+	// most 255 bytes on TCP, longer ones (HTTP) take the slow path below.
+	var buf [32 + 256]byte
+	if len(password) <= 256 {
+		n := copy(buf[:], s.cacheKey[:])
+		n += copy(buf[n:], password)
+		return sha256.Sum256(buf[:n])
+	}
+	h := sha256.New()
+	h.Write(s.cacheKey[:])
+	h.Write(password)
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// AuthenticateCached answers from the credential cache only: ok=false
+// means "not known to be valid" (call Authenticate off the event loop).
+// It never blocks on I/O and allocates nothing.
+func (s *Service) AuthenticateCached(login, password []byte) (p *Principal, ok bool) {
+	if !s.ready.Load() {
+		return nil, false
+	}
+	s.mu.RLock()
+	e := s.cache[string(login)]
+	s.mu.RUnlock()
+	if e == nil || s.opts.Now().UnixNano() >= e.expiresNano {
+		return nil, false
+	}
+	v := s.verifier(password)
+	if subtle.ConstantTimeCompare(v[:], e.verifier[:]) != 1 {
+		return nil, false
+	}
+	return e.principal, true
+}
+
+// Authenticate verifies login and password against the user store (or the
+// cache). Errors: ErrNotReady before Start, ErrNotAuthenticated for an
+// unknown or disabled user or a wrong password, ErrInternal (wrapped) when
+// the store failed. It may read the store and run PBKDF2: never call it on
+// an event loop.
+func (s *Service) Authenticate(login, password string) (*Principal, error) {
+	if !s.ready.Load() {
+		return nil, ErrNotReady
+	}
+	if p, ok := s.AuthenticateCached([]byte(login), []byte(password)); ok {
+		return p, nil
+	}
+	if login == "" || len(login) > loginBytesMax {
+		return nil, ErrNotAuthenticated
+	}
+	rec, _, err := s.readUser(login)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrNotAuthenticated
+		}
+		return nil, err
+	}
+	if rec.Disabled || !verifyPassword(password, rec) {
+		return nil, ErrNotAuthenticated
+	}
+	p := NewPrincipal(rec.LoginName, rec.Groups)
+	s.remember(login, password, p)
+	return p, nil
+}
+
+func (s *Service) remember(login, password string, p *Principal) {
+	e := &cacheEntry{principal: p, verifier: s.verifier([]byte(password)),
+		expiresNano: s.opts.Now().Add(s.opts.CacheTTL).UnixNano()}
+	now := s.opts.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, exists := s.cache[login]; !exists && len(s.cache) >= s.opts.CacheEntriesMax {
+		for k, old := range s.cache {
+			if now >= old.expiresNano {
+				delete(s.cache, k)
+			}
+		}
+		// Still full: drop arbitrary entries (map order is random), which
+		// costs those users one more PBKDF2, never correctness.
+		for k := range s.cache {
+			if len(s.cache) < s.opts.CacheEntriesMax {
+				break
+			}
+			delete(s.cache, k)
+		}
+	}
+	s.cache[login] = e
+}
+
+// Invalidate drops the cached credentials of login.
+func (s *Service) Invalidate(login string) {
+	s.mu.Lock()
+	delete(s.cache, login)
+	s.mu.Unlock()
+}
+
+// cacheLen is for tests.
+func (s *Service) cacheLen() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.cache)
+}
+
+// NoteStreamWritten tells auth that stream was written or deleted by
+// someone else (a client write through TCP or HTTP): a user stream drops
+// that user's cached credentials, $settings reloads the default ACLs. It
+// never blocks (reloads run on their own goroutine), so a store Done
+// callback may call it.
+func (s *Service) NoteStreamWritten(stream string) {
+	switch {
+	case stream == StreamSettings:
+		s.refreshSettingsAsync()
+	case strings.HasPrefix(stream, UserStreamPrefix):
+		s.Invalidate(stream[len(UserStreamPrefix):])
+	case strings.HasPrefix(stream, "$$"+UserStreamPrefix):
+		// Metadata of a user stream may hide its events ($tb, $maxCount).
+		s.Invalidate(stream[2+len(UserStreamPrefix):])
+	}
+}
+
+// Settings returns the current $settings ACLs (never nil).
+func (s *Service) Settings() *SystemSettings { return s.settings.Load() }
+
+// RefreshSettings reloads the latest $settings event now.
+func (s *Service) RefreshSettings() error {
+	st, ev, err := s.opts.Backend.ReadLast(StreamSettings)
+	if err != nil {
+		return fmt.Errorf("cannot read %s: %w", StreamSettings, err)
+	}
+	next := &SystemSettings{}
+	if st == store.ReadSuccess {
+		parsed, ok := ParseSystemSettings(ev.Data)
+		if ok {
+			next = &parsed
+		} else {
+			s.log.Warn("ignoring invalid $settings event", "number", ev.Number)
+		}
+	}
+	s.settings.Store(next)
+	s.settingsAtNano.Store(s.opts.Now().UnixNano())
+	return nil
+}
+
+func (s *Service) refreshSettingsAsync() {
+	if !s.settingsLoading.CompareAndSwap(false, true) {
+		return
+	}
+	go func() {
+		defer s.settingsLoading.Store(false)
+		if err := s.RefreshSettings(); err != nil {
+			s.log.Warn("cannot refresh $settings", "err", err)
+		}
+	}()
+}
+
+// CheckStreamAccess reports whether p (nil = anonymous) may perform a on
+// stream, per spec §4.3. A metastream "$$x" maps read to $mr on x and write
+// to $mw on x; delete and meta operations on a metastream are refused.
+// It never blocks on I/O.
+func (s *Service) CheckStreamAccess(p *Principal, stream string, a Action) bool {
+	if IsMetastream(stream) {
+		switch a {
+		case ActionRead:
+			a = ActionMetaRead
+		case ActionWrite:
+			a = ActionMetaWrite
+		default:
+			return false
+		}
+		stream = stream[2:]
+	}
+	if s.opts.Now().UnixNano()-s.settingsAtNano.Load() > int64(s.opts.SettingsRefreshInterval) {
+		s.refreshSettingsAsync()
+	}
+	var acl *store.StreamACL
+	if md, _, ok := s.opts.Backend.StreamMetadata(stream); ok {
+		acl = md.ACL
+	}
+	return EvaluateACL(p, stream, a, acl, s.settings.Load())
+}

@@ -1,0 +1,324 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/node/config"
+)
+
+// freePort returns a port that was free on ip a moment ago.
+func freePort(t *testing.T, ip string) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func testOptions(t *testing.T, extra ...string) *config.Options {
+	t.Helper()
+	args := append([]string{"--mem-db",
+		"--ext-tcp-port", strconv.Itoa(freePort(t, "127.0.0.1")),
+		"--ext-http-port", strconv.Itoa(freePort(t, "127.0.0.1")),
+		"--tcp-event-loops", "1",
+	}, extra...)
+	o, err := config.Loader{Args: args}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// checkNoGoroutineLeak polls until the goroutine count is back to base,
+// then fails with a stack dump if it never is.
+func checkNoGoroutineLeak(t *testing.T, base int) {
+	t.Helper()
+	if n := WaitGoroutines(base, 5*time.Second); n > base {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("goroutine leak: %d running, %d before start:\n%s", n, base, buf[:runtime.Stack(buf, true)])
+	}
+}
+
+// canBind reports whether addr is free to listen on.
+func canBind(addr string) bool {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	ln.Close()
+	return true
+}
+
+func httpGet(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+}
+
+// TestStartServeStop starts a single node on a real directory, appends an
+// event over external TCP with the Go client, reads it back over external
+// HTTP, stops the node, checks the ports are released and no goroutine is
+// left, then restarts on the same directory and finds the event again (the
+// store was flushed and closed by Stop).
+func TestStartServeStop(t *testing.T) {
+	base := NodeGoroutines()
+	dir := t.TempDir()
+	o := testOptions(t, "--mem-db=false", "--db", dir)
+	n := mustStart(t, o)
+	httpBase := "http://127.0.0.1:" + strconv.Itoa(o.ExtHttpPort)
+	code, ctype, body := httpGet(t, httpBase+"/ping")
+	if code != 200 || !strings.HasPrefix(ctype, "application/json") || !strings.Contains(body, `"text": "Ping request successfully handled"`) {
+		t.Fatalf("unexpected /ping reply: %d %q %q", code, ctype, body)
+	}
+	code, _, body = httpGet(t, httpBase+"/info")
+	if code != 200 || !strings.Contains(body, `"esVersion": "4.0.3.0"`) || !strings.Contains(body, `"projectionsMode": "None"`) {
+		t.Fatalf("unexpected /info reply: %d %q", code, body)
+	}
+	if n.State() != StateMaster {
+		t.Fatalf("unexpected state of a started single node: %v", n.State())
+	}
+
+	c, err := client.Dial(context.Background(), "127.0.0.1:"+strconv.Itoa(o.ExtTcpPort),
+		client.Options{Credentials: &client.Credentials{Login: "admin", Password: "changeit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := c.AppendToStream(ctx, "node-test", -1, client.EventData{ID: client.NewGUID(), Type: "Tested", IsJSON: true, Data: []byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, body = httpGetAuth(t, httpBase+"/streams/node-test/0?embed=body", "application/json")
+	if code != 200 || !strings.Contains(body, `"a": 1`) {
+		t.Fatalf("event written over TCP is not readable over HTTP: %d %q", code, body)
+	}
+	// The client stays connected through Stop: the server closes first,
+	// and the restart below must still bind (SO_REUSEADDR).
+	stop(t, n)
+	c.Close()
+	if n.State() != StateShutdown {
+		t.Fatalf("unexpected state after stop: %v", n.State())
+	}
+	for _, l := range o.Listeners() {
+		if !canBind(l.Addr()) {
+			t.Errorf("%s port %s still bound after Stop", l.Name, l.Addr())
+		}
+	}
+	if err := n.Stop(ctx); !errors.Is(err, ErrNotStarted) {
+		t.Fatalf("unexpected second Stop result: %v", err)
+	}
+	if err := n.Start(); !errors.Is(err, ErrStarted) {
+		t.Fatalf("unexpected Start after Stop: %v", err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	checkNoGoroutineLeak(t, base)
+
+	n2 := mustStart(t, o)
+	code, _, body = httpGetAuth(t, httpBase+"/streams/node-test/0?embed=body", "application/json")
+	if code != 200 || !strings.Contains(body, `"a": 1`) {
+		t.Fatalf("event lost across a restart: %d %q", code, body)
+	}
+	stop(t, n2)
+	http.DefaultClient.CloseIdleConnections()
+	checkNoGoroutineLeak(t, base)
+}
+
+func mustStart(t *testing.T, o *config.Options) *Node {
+	t.Helper()
+	n, err := New(o, WithLogger(quietLogger()), WithAuthHashIterations(1000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.State() != StateInitializing {
+		t.Fatalf("unexpected state before start: %v", n.State())
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func stop(t *testing.T, n *Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func httpGetAuth(t *testing.T, url, accept string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", "changeit")
+	req.Header.Set("Accept", accept)
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+}
+
+// TestAdminShutdownRequestsStop checks that POST /admin/shutdown (as
+// admin) signals the owner through ShutdownRequested.
+func TestAdminShutdownRequestsStop(t *testing.T) {
+	o := testOptions(t)
+	n := mustStart(t, o)
+	defer stop(t, n)
+	req, _ := http.NewRequest("POST", "http://127.0.0.1:"+strconv.Itoa(o.ExtHttpPort)+"/admin/shutdown", nil)
+	req.SetBasicAuth("admin", "changeit")
+	resp, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("unexpected /admin/shutdown status %d", resp.StatusCode)
+	}
+	select {
+	case <-n.ShutdownRequested():
+	case <-time.After(5 * time.Second):
+		t.Fatal("ShutdownRequested was not signalled")
+	}
+}
+
+// TestStartFailsCleanlyOnTakenPort occupies each listener's port in turn
+// (single node and cluster) and checks that Start names the interface,
+// address and port, and leaves every other port free and no goroutines.
+func TestStartFailsCleanlyOnTakenPort(t *testing.T) {
+	cluster := []string{"--cluster-size", "3", "--discover-via-dns=false", "--gossip-seed", "127.0.0.3:2112",
+		"--int-ip", "127.0.0.2",
+		"--int-tcp-port", strconv.Itoa(freePort(t, "127.0.0.2")), "--int-http-port", strconv.Itoa(freePort(t, "127.0.0.2"))}
+	for _, mode := range []struct {
+		name string
+		args []string
+	}{{"single", nil}, {"cluster", cluster}} {
+		probe := testOptions(t, mode.args...)
+		for i := range probe.Listeners() {
+			o := testOptions(t, mode.args...)
+			ls := o.Listeners()
+			taken := ls[i]
+			t.Run(mode.name+"/"+taken.Name, func(t *testing.T) {
+				base := NodeGoroutines()
+				blocker, err := net.Listen("tcp", taken.Addr())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer blocker.Close()
+				n, err := New(o, WithLogger(quietLogger()), WithAuthHashIterations(1000))
+				if err != nil {
+					t.Fatal(err)
+				}
+				err = n.Start()
+				if err == nil {
+					t.Fatal("Start succeeded on a taken port")
+				}
+				for _, want := range []string{taken.Name, taken.Addr(), strconv.Itoa(taken.Port)} {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("start error lacks %q: %v", want, err)
+					}
+				}
+				for _, l := range ls {
+					if l != taken && !canBind(l.Addr()) {
+						t.Errorf("%s %s left bound after a failed Start", l.Name, l.Addr())
+					}
+				}
+				if err := n.Stop(context.Background()); !errors.Is(err, ErrNotStarted) {
+					t.Errorf("unexpected Stop after failed Start: %v", err)
+				}
+				blocker.Close()
+				checkNoGoroutineLeak(t, base)
+			})
+		}
+	}
+}
+
+// TestClusterModeListeners checks that a cluster node opens internal
+// listeners on IntIp and reports state unknown until elections exist.
+func TestClusterModeListeners(t *testing.T) {
+	base := NodeGoroutines()
+	o := testOptions(t, "--cluster-size", "3", "--discover-via-dns=false", "--gossip-seed", "127.0.0.3:2112",
+		"--int-ip", "127.0.0.2",
+		"--int-tcp-port", strconv.Itoa(freePort(t, "127.0.0.2")), "--int-http-port", strconv.Itoa(freePort(t, "127.0.0.2")))
+	n := mustStart(t, o)
+	for _, l := range o.Listeners() {
+		c, err := net.DialTimeout("tcp", l.Addr(), 5*time.Second)
+		if err != nil {
+			t.Errorf("%s %s does not accept: %v", l.Name, l.Addr(), err)
+			continue
+		}
+		c.Close()
+	}
+	if code, _, _ := httpGet(t, "http://"+o.Listeners()[3].Addr()+"/ping"); code != 200 {
+		t.Errorf("internal HTTP does not answer /ping: %d", code)
+	}
+	if n.State() != StateUnknown {
+		t.Errorf("unexpected state of a cluster node without elections: %v", n.State())
+	}
+	if err := n.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	checkNoGoroutineLeak(t, base)
+}
+
+func TestNewRejectsInvalidOptions(t *testing.T) {
+	o := testOptions(t, "--cluster-size", "3", "--discover-via-dns=false")
+	if _, err := New(o); !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("unexpected New result for invalid options: %v", err)
+	}
+}
+
+func TestStartFailsOnUnusableDb(t *testing.T) {
+	dir := t.TempDir()
+	file := dir + "/file"
+	if err := writeFile(file); err != nil {
+		t.Fatal(err)
+	}
+	o := testOptions(t, "--mem-db=false", "--db", file+"/sub")
+	n, err := New(o, WithLogger(quietLogger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = n.Start()
+	if err == nil || !strings.Contains(err.Error(), "cannot open the database in "+file+"/sub") {
+		t.Fatalf("unexpected Start result with an unusable --db: %v", err)
+	}
+	for _, l := range o.Listeners() {
+		if !canBind(l.Addr()) {
+			t.Errorf("%s bound although the database failed", l.Name)
+		}
+	}
+}

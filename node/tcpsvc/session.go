@@ -1,0 +1,230 @@
+package tcpsvc
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/node/auth"
+)
+
+// Session is the service's state for one client connection. Handle must be
+// called from one goroutine at a time (the connection's event loop); the
+// reply helpers may be called from any goroutine.
+type Session struct {
+	s    *Service
+	conn Conn
+
+	// Connection defaults (spec §4.3), set by Authenticate on the event
+	// loop and read only there.
+	defaultLogin    []byte
+	defaultPassword []byte
+	hasDefault      bool
+
+	clientName    string
+	clientVersion int32
+	identified    bool
+
+	closed atomic.Bool
+}
+
+// Open returns the session for a new connection.
+func (s *Service) Open(c Conn) *Session { return &Session{s: s, conn: c} }
+
+// Close marks the session closed; later replies are dropped. Transactions
+// started on it survive (spec §4.1).
+func (ss *Session) Close() { ss.closed.Store(true) }
+
+// ClientName returns the name given by IdentifyClient ("" if none).
+// Event-loop goroutine only.
+func (ss *Session) ClientName() string { return ss.clientName }
+
+// Handle serves one package. p and everything it points to are valid only
+// during the call; Handle copies what it keeps and never blocks.
+func (ss *Session) Handle(p *codec.Package) {
+	switch p.Command {
+	case codec.HeartbeatRequestCommand:
+		// The reactor answers heartbeats itself; this is for completeness.
+		ss.sendFrame(codec.HeartbeatResponseCommand, &p.CorrelationID, nil)
+	case codec.HeartbeatResponseCommand:
+	case codec.Ping:
+		ss.sendFrame(codec.Pong, &p.CorrelationID, p.Payload)
+	case codec.IdentifyClientCommand:
+		ss.handleIdentify(p)
+	case codec.Authenticate:
+		ss.handleAuthenticate(p)
+	case codec.BadRequest:
+		// Clients may report a package they could not parse: log only.
+		ss.s.log.Warn("client reported a bad request", "client", ss.clientName,
+			"id", p.CorrelationID.String(), "reason", truncate(p.Payload, 256))
+	case codec.WriteEventsCommand, codec.DeleteStreamCommand, codec.TransactionStartCommand,
+		codec.TransactionWriteCommand, codec.TransactionCommitCommand, codec.ReadEventCommand,
+		codec.ReadStreamEventsForwardCommand, codec.ReadStreamEventsBackwardCommand,
+		codec.ReadAllEventsForwardCommand, codec.ReadAllEventsBackwardCommand, codec.ScavengeDatabaseCommand:
+		ss.handleOperation(p)
+	case codec.SubscribeToStreamCommand, codec.ConnectToPersistentSubscriptionCommand,
+		codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand,
+		codec.DeletePersistentSubscriptionCommand:
+		// See the package doc: a clear per-operation failure.
+		ss.sendBadRequest(&p.CorrelationID, p.Command.String()+" "+errNotSupported.Error())
+	case codec.UnsubscribeFromStreamCommand, codec.PersistentSubscriptionAckEventsCommand,
+		codec.PersistentSubscriptionNakEventsCommand:
+		// No reply in the protocol; there is no subscription they could
+		// refer to (an unknown subscription id gets no reply, spec §4.12).
+	default:
+		// Unknown, obsolete and internal commands (spec §2.3).
+		ss.sendBadRequest(&p.CorrelationID, "Could not unwrap network package for command "+p.Command.String()+".")
+	}
+}
+
+func (ss *Session) handleIdentify(p *codec.Package) {
+	var m codec.IdentifyClient
+	if err := codec.DecodeIdentifyClient(p.Payload, &m); err != nil {
+		// The original only logs; a reply lets the client fail fast
+		// (spec §4.1).
+		ss.sendBadRequest(&p.CorrelationID, "Invalid IdentifyClient: "+err.Error())
+		return
+	}
+	ss.clientVersion = m.Version
+	ss.clientName = strings.Clone(m.ConnectionName)
+	ss.identified = true
+	ss.sendFrame(codec.ClientIdentifiedCommand, &p.CorrelationID, nil)
+}
+
+func (ss *Session) handleAuthenticate(p *codec.Package) {
+	if p.Flags&codec.FlagAuthenticated == 0 {
+		ss.sendFrame(codec.NotAuthenticated, &p.CorrelationID, []byte("No user credentials provided."))
+		return
+	}
+	// Quirk of the original (spec §4.3): the defaults are stored before
+	// they are checked, so after a failed Authenticate later unflagged
+	// requests are checked with the bad credentials and fail too.
+	ss.defaultLogin = append(ss.defaultLogin[:0], p.Login...)
+	ss.defaultPassword = append(ss.defaultPassword[:0], p.Password...)
+	ss.hasDefault = true
+	if !ss.s.auth.Ready() {
+		ss.sendFrame(codec.NotAuthenticated, &p.CorrelationID, []byte("Server not yet ready"))
+		return
+	}
+	if _, ok := ss.s.auth.AuthenticateCached(p.Login, p.Password); ok {
+		ss.sendFrame(codec.Authenticated, &p.CorrelationID, nil)
+		return
+	}
+	r := acquireRequest(ss.s, ss, p, p.Login, p.Password, true)
+	r.needsAuth = true
+	ss.s.enqueue(r)
+}
+
+// handleOperation decodes a read or write command and either executes it
+// (writes, on this goroutine) or hands it to a worker.
+func (ss *Session) handleOperation(p *codec.Package) {
+	if p.CorrelationID.IsZero() {
+		ss.sendBadRequest(&p.CorrelationID, "Empty correlation id.")
+		return
+	}
+	if !ss.s.auth.Ready() {
+		ss.sendNotHandled(&p.CorrelationID, codec.NotHandledNotReady)
+		return
+	}
+	login, password, hasCreds := p.Login, p.Password, false
+	if p.Flags&codec.FlagAuthenticated != 0 {
+		hasCreds = true
+	} else if ss.hasDefault {
+		login, password, hasCreds = ss.defaultLogin, ss.defaultPassword, true
+	}
+	r := acquireRequest(ss.s, ss, p, login, password, hasCreds)
+	if err := r.decode(); err != nil {
+		ss.sendBadRequest(&r.corr, "Invalid "+r.cmd.String()+": "+err.Error())
+		r.release()
+		return
+	}
+	if hasCreds {
+		pr, ok := ss.s.auth.AuthenticateCached(r.login, r.password)
+		if !ok {
+			r.needsAuth = true
+			ss.s.enqueue(r)
+			return
+		}
+		r.principal = pr
+	}
+	if r.isWrite() {
+		ss.s.execWrite(r)
+		return
+	}
+	ss.s.enqueue(r)
+}
+
+// replyAuthenticate answers the Authenticate command (spec §4.3 table).
+func (ss *Session) replyAuthenticate(id *codec.GUID, err error) {
+	switch {
+	case err == nil:
+		ss.sendFrame(codec.Authenticated, id, nil)
+	case errors.Is(err, auth.ErrNotAuthenticated):
+		ss.sendFrame(codec.NotAuthenticated, id, []byte("Unauthorized"))
+	case errors.Is(err, auth.ErrNotReady):
+		ss.sendFrame(codec.NotAuthenticated, id, []byte("Server not yet ready"))
+	default:
+		ss.s.log.Error("authentication failed", "err", err)
+		ss.sendFrame(codec.NotAuthenticated, id, []byte("Internal Server Error"))
+	}
+}
+
+// replyAuthError answers an operation whose credentials did not pass.
+func (ss *Session) replyAuthError(id *codec.GUID, err error) {
+	switch {
+	case errors.Is(err, auth.ErrNotAuthenticated):
+		ss.sendFrame(codec.NotAuthenticated, id, []byte("Not Authenticated"))
+	case errors.Is(err, auth.ErrNotReady):
+		ss.sendNotHandled(id, codec.NotHandledNotReady)
+	default:
+		ss.s.log.Error("authentication failed", "err", err)
+		ss.sendFrame(codec.NotAuthenticated, id, []byte("Internal Server Error"))
+	}
+}
+
+// Small replies are built in pooled buffers; Conn.Send is done with the
+// frame when it returns.
+var smallBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+func (ss *Session) sendFrame(cmd codec.Command, id *codec.GUID, payload []byte) {
+	if ss.closed.Load() {
+		return
+	}
+	b := smallBufPool.Get().(*[]byte)
+	*b = codec.AppendFrame((*b)[:0], cmd, id, payload)
+	_ = ss.conn.Send(*b)
+	if cap(*b) <= replyBufferKeepBytesMax {
+		smallBufPool.Put(b)
+	}
+}
+
+func (ss *Session) sendBadRequest(id *codec.GUID, reason string) {
+	if ss.closed.Load() {
+		return
+	}
+	b := smallBufPool.Get().(*[]byte)
+	*b = codec.AppendBadRequest((*b)[:0], id, reason)
+	_ = ss.conn.Send(*b)
+	smallBufPool.Put(b)
+}
+
+func (ss *Session) sendNotHandled(id *codec.GUID, reason codec.NotHandledReason) {
+	if ss.closed.Load() {
+		return
+	}
+	m := codec.NotHandled{Reason: reason}
+	b := smallBufPool.Get().(*[]byte)
+	*b = codec.AppendMessageFrame((*b)[:0], codec.NotHandledCommand, id, &m, codec.AppendNotHandled)
+	_ = ss.conn.Send(*b)
+	smallBufPool.Put(b)
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return fmt.Sprintf("%s... (%d bytes)", b[:n], len(b))
+	}
+	return string(b)
+}

@@ -1,0 +1,152 @@
+package tcpsvc
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/codec"
+)
+
+// rawClient speaks the framing by hand over a real loopback socket to the
+// reactor + service, to check error replies end to end: which correlation
+// id they carry and that the connection stays open.
+type rawClient struct {
+	t  *testing.T
+	c  net.Conn
+	rd *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *rawClient {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, c: c, rd: bufio.NewReader(c)}
+}
+
+func (r *rawClient) send(frame []byte) {
+	r.t.Helper()
+	if _, err := r.c.Write(frame); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// next returns the next package that is not a heartbeat request (those
+// are answered, as a client must).
+func (r *rawClient) next() codec.Package {
+	r.t.Helper()
+	for {
+		_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var hdr [4]byte
+		if _, err := io.ReadFull(r.rd, hdr[:]); err != nil {
+			r.t.Fatalf("read: %v", err)
+		}
+		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16 | int(hdr[3])<<24
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.rd, body); err != nil {
+			r.t.Fatalf("read: %v", err)
+		}
+		p, err := codec.DecodePackage(body)
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		if p.Command == codec.HeartbeatRequestCommand {
+			r.send(codec.AppendFrame(nil, codec.HeartbeatResponseCommand, &p.CorrelationID, nil))
+			continue
+		}
+		return p
+	}
+}
+
+func (r *rawClient) call(cmd codec.Command, payload []byte) (codec.GUID, codec.Package) {
+	r.t.Helper()
+	id := codec.NewGUID()
+	r.send(codec.AppendFrame(nil, cmd, &id, payload))
+	p := r.next()
+	if p.CorrelationID != id {
+		r.t.Fatalf("reply %s has id %s; want %s", p.Command, p.CorrelationID, id)
+	}
+	return id, p
+}
+
+func TestErrorRepliesOverTCPKeepTheConnection(t *testing.T) {
+	addr := startTestServer(t)
+	r := dialRaw(t, addr)
+	ident := codec.IdentifyClient{Version: 1, ConnectionName: "raw"}
+	if _, p := r.call(codec.IdentifyClientCommand, codec.AppendIdentifyClient(nil, &ident)); p.Command != codec.ClientIdentifiedCommand {
+		t.Fatalf("identify: %s", p.Command)
+	}
+	// Garbage payload: BadRequest with the request's id and a reason.
+	_, p := r.call(codec.WriteEventsCommand, []byte{0x0a, 0xff, 0xff})
+	if p.Command != codec.BadRequest || !strings.Contains(string(p.Payload), "Invalid WriteEvents") {
+		t.Fatalf("garbage WriteEvents: %s %q", p.Command, p.Payload)
+	}
+	// Unknown command.
+	_, p = r.call(0x42, nil)
+	if p.Command != codec.BadRequest || !strings.Contains(string(p.Payload), "Could not unwrap") {
+		t.Fatalf("unknown command: %s %q", p.Command, p.Payload)
+	}
+	// Wrong credentials.
+	id := codec.NewGUID()
+	m := codec.ReadEvent{EventStreamID: "s", EventNumber: 0}
+	frame, err := codec.AppendFrameAuth(nil, codec.ReadEventCommand, &id, "admin", "wrong", codec.AppendReadEvent(nil, &m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.send(frame)
+	if p = r.next(); p.Command != codec.NotAuthenticated || p.CorrelationID != id {
+		t.Fatalf("wrong credentials: %s", p.Command)
+	}
+	// The connection still serves a write and a read.
+	w := codec.WriteEvents{EventStreamID: "raw-s", ExpectedVersion: -1, Events: []codec.NewEvent{newEvent("t", "{}")}}
+	_, p = r.call(codec.WriteEventsCommand, codec.AppendWriteEvents(nil, &w))
+	var wc codec.WriteEventsCompleted
+	if p.Command != codec.WriteEventsCompletedCommand || codec.DecodeWriteEventsCompleted(p.Payload, &wc) != nil || wc.Result != codec.OperationSuccess {
+		t.Fatalf("write after errors: %s %+v", p.Command, wc)
+	}
+	m.EventStreamID = "raw-s"
+	_, p = r.call(codec.ReadEventCommand, codec.AppendReadEvent(nil, &m))
+	var rc codec.ReadEventCompleted
+	if p.Command != codec.ReadEventCompletedCommand || codec.DecodeReadEventCompleted(p.Payload, &rc) != nil || rc.Result != codec.ReadEventSuccess {
+		t.Fatalf("read after errors: %s %+v", p.Command, rc.Result)
+	}
+}
+
+// TestPipelinedRequestsAllAnswered sends many writes and reads back to back
+// on one socket without waiting; every request gets exactly one reply with
+// its own correlation id (replies may come in any order, spec §4.1).
+func TestPipelinedRequestsAllAnswered(t *testing.T) {
+	addr := startTestServer(t)
+	r := dialRaw(t, addr)
+	const n = 500
+	want := make(map[codec.GUID]codec.Command, 2*n)
+	var batch []byte
+	for i := 0; i < n; i++ {
+		id := codec.NewGUID()
+		w := codec.WriteEvents{EventStreamID: "pipe", ExpectedVersion: -2, Events: []codec.NewEvent{newEvent("t", "{}")}}
+		batch = codec.AppendFrame(batch, codec.WriteEventsCommand, &id, codec.AppendWriteEvents(nil, &w))
+		want[id] = codec.WriteEventsCompletedCommand
+		id2 := codec.NewGUID()
+		rs := codec.ReadStreamEvents{EventStreamID: "pipe", FromEventNumber: 0, MaxCount: 10}
+		batch = codec.AppendFrame(batch, codec.ReadStreamEventsForwardCommand, &id2, codec.AppendReadStreamEvents(nil, &rs))
+		want[id2] = codec.ReadStreamEventsForwardCompletedCommand
+	}
+	go func() { _, _ = r.c.Write(batch) }()
+	for len(want) > 0 {
+		p := r.next()
+		cmd, ok := want[p.CorrelationID]
+		if !ok {
+			t.Fatalf("unexpected or duplicate reply %s %s (%q)", p.Command, p.CorrelationID, truncate(p.Payload, 100))
+		}
+		if p.Command != cmd {
+			t.Fatalf("reply %s; want %s (%q)", p.Command, cmd, truncate(p.Payload, 100))
+		}
+		delete(want, p.CorrelationID)
+	}
+}

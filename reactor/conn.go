@@ -1,0 +1,338 @@
+package reactor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eventstored/eventstored/codec"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Reasons a connection is closed by the reactor; OnClose receives them
+// (wrapped with detail where useful).
+var (
+	// ErrConnClosed is returned by Send on a closed connection.
+	ErrConnClosed = errors.New("reactor: connection closed")
+	// ErrHeartbeatTimeout: nothing was received for interval + timeout.
+	ErrHeartbeatTimeout = errors.New("reactor: heartbeat timeout")
+	// ErrFraming: bad length prefix, package shorter than its header or a
+	// malformed auth block (spec §4.15).
+	ErrFraming = errors.New("reactor: framing error")
+	// ErrTrustedWrite: a TrustedWrite package on an external listener.
+	ErrTrustedWrite = errors.New("reactor: trusted write on external interface")
+	// ErrPendingSendBytes and ErrPendingSendPackages: the peer does not
+	// read fast enough and the outbound backlog passed its limit.
+	ErrPendingSendBytes    = errors.New("reactor: connection pending send bytes is too large")
+	ErrPendingSendPackages = errors.New("reactor: connection queue size is too large")
+)
+
+// Send buffers: a connection keeps one small buffer (≤ sendBufferKeepMax)
+// between flushes, so idle connections stay small; larger buffers (a read
+// page of big events) go back to a shared pool after each flush and are
+// reused by whichever connection needs one next; buffers above
+// sendBufferPoolMax are left to the GC.
+const (
+	sendBufferKeepMax = 4 << 10
+	sendBufferPoolMax = 1 << 20
+)
+
+var sendBufferPool sync.Pool // of *[]byte
+
+func getSendBuffer() []byte {
+	if p, _ := sendBufferPool.Get().(*[]byte); p != nil {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+func putSendBuffer(b []byte) {
+	if cap(b) <= sendBufferPoolMax {
+		b = b[:0]
+		sendBufferPool.Put(&b)
+	}
+}
+
+// Conn is one client (or peer) connection. ID, RemoteAddr, Send,
+// BeginSend/EndSend, Close and the user-data methods are safe for
+// concurrent use from any goroutine; everything else is owned by the
+// connection's event loop.
+type Conn struct {
+	id     uint64
+	remote net.Addr
+	srv    *Server
+	gc     gnet.Conn
+	loop   *loopState
+
+	userData atomic.Pointer[userData]
+
+	// Send side, guarded by mu.
+	mu          sync.Mutex
+	pending     []byte // whole frames not yet handed to gnet
+	pendingPkgs int
+	spare       []byte
+	flushQueued bool // a flush runnable is queued on the loop
+	inCallback  bool // the loop is inside OnTraffic and flushes on return
+	closing     bool // no more sends; a close is queued
+	closeErr    error
+
+	sentSinceCheck atomic.Bool
+
+	// Loop-owned.
+	hb          hbState
+	loopClosed  bool
+	inboundPrev int
+}
+
+type userData struct{ v any }
+
+// ID is unique among the connections of a process.
+func (c *Conn) ID() uint64 { return c.id }
+
+// RemoteAddr is the peer's address.
+func (c *Conn) RemoteAddr() net.Addr { return c.remote }
+
+// SetUserData stores a value for the handler (e.g. the connection's default
+// credentials). Safe for concurrent use; one small allocation per call.
+func (c *Conn) SetUserData(v any) { c.userData.Store(&userData{v}) }
+
+// UserData returns the value last stored by SetUserData, or nil.
+func (c *Conn) UserData() any {
+	if u := c.userData.Load(); u != nil {
+		return u.v
+	}
+	return nil
+}
+
+// Send queues one or more whole frames (length prefix included) for the
+// peer; the bytes are copied, so frame may be reused at once. Frames queued
+// by any goroutine before the loop's next wake-up leave in one write. If
+// the backlog passes a limit, the connection is closed with a BadRequest
+// and Send returns ErrPendingSendBytes or ErrPendingSendPackages; after a
+// close it returns ErrConnClosed. Send never blocks on the network.
+func (c *Conn) Send(frame []byte) error {
+	buf, err := c.BeginSend()
+	if err != nil {
+		return err
+	}
+	return c.EndSend(append(buf, frame...), 1)
+}
+
+// sendOnLoop sends and flushes at once; only for code running on c's loop
+// outside OnTraffic (heartbeat requests from the wheel).
+func (c *Conn) sendOnLoop(frame []byte) {
+	c.mu.Lock()
+	c.inCallback = true
+	c.mu.Unlock()
+	_ = c.Send(frame)
+	c.mu.Lock()
+	c.inCallback = false
+	c.mu.Unlock()
+	c.flush(true)
+}
+
+// endCallback ends a stretch in which the loop itself flushes (OnOpen,
+// OnTraffic), then flushes what the handler and other goroutines queued
+// meanwhile. It reports whether the connection must now be closed, which
+// the gnet callback does by returning gnet.Close (closing from inside the
+// callback would let gnet touch a released connection afterwards).
+func (c *Conn) endCallback() (closing bool) {
+	c.mu.Lock()
+	c.inCallback = false
+	c.mu.Unlock()
+	return c.flush(false)
+}
+
+// BeginSend locks the connection's send buffer and returns it so that the
+// caller can append frames in place (codec.AppendMessageFrame) without a
+// copy. The caller must call EndSend with the extended buffer at once,
+// without blocking in between: the lock is held. On a closed connection
+// BeginSend returns ErrConnClosed and holds no lock.
+func (c *Conn) BeginSend() ([]byte, error) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return nil, ErrConnClosed
+	}
+	if c.pending == nil {
+		if c.spare != nil {
+			c.pending, c.spare = c.spare, nil
+		} else {
+			c.pending = getSendBuffer()
+		}
+	}
+	return c.pending, nil
+}
+
+// EndSend releases the buffer taken by BeginSend; buf must be the buffer
+// BeginSend returned with packages whole frames appended.
+func (c *Conn) EndSend(buf []byte, packages int) error {
+	added := len(buf) - len(c.pending)
+	c.pending = buf
+	c.pendingPkgs += packages
+	if len(c.pending) > c.srv.cfg.PendingSendBytesMax {
+		err := fmt.Errorf("%w: %d", ErrPendingSendBytes, len(c.pending))
+		schedule := c.overflowLocked(err)
+		c.mu.Unlock()
+		c.logOverflow(err)
+		if schedule {
+			c.queueFlush()
+		}
+		return err
+	}
+	if c.pendingPkgs > c.srv.cfg.PendingSendPackagesMax {
+		err := fmt.Errorf("%w: %d", ErrPendingSendPackages, c.pendingPkgs)
+		schedule := c.overflowLocked(err)
+		c.mu.Unlock()
+		c.logOverflow(err)
+		if schedule {
+			c.queueFlush()
+		}
+		return err
+	}
+	schedule := !c.flushQueued && !c.inCallback
+	c.flushQueued = c.flushQueued || schedule
+	c.mu.Unlock()
+	c.sentSinceCheck.Store(true)
+	c.srv.stats.BytesSent.Add(uint64(added))
+	c.srv.stats.PackagesSent.Add(uint64(packages))
+	if schedule {
+		c.queueFlush()
+	}
+	return nil
+}
+
+// overflowLocked replaces the backlog with a connection-wide BadRequest
+// (zero correlation id, as the original's SendBadRequestAndClose) and
+// queues the close. It reports whether the caller must queue a flush once
+// it has released the lock. REQUIRES: c.mu held.
+func (c *Conn) overflowLocked(err error) bool {
+	c.srv.stats.SendOverflows.Inc()
+	c.pending = codec.AppendBadRequest(c.pending[:0], &codec.GUID{}, badRequestText(err))
+	c.pendingPkgs = 1
+	c.closing = true
+	c.closeErr = err
+	schedule := !c.flushQueued && !c.inCallback
+	c.flushQueued = c.flushQueued || schedule
+	return schedule
+}
+
+func (c *Conn) logOverflow(err error) {
+	c.srv.cfg.Logger.Warn("closing connection: peer does not read fast enough", "interface", c.srv.cfg.Name,
+		"conn", c.id, "remote", c.remote, "err", err)
+}
+
+// Close closes the connection after what is already queued has been
+// written (best effort). Safe from any goroutine.
+func (c *Conn) Close(reason error) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing = true
+	c.closeErr = reason
+	schedule := !c.flushQueued && !c.inCallback
+	c.flushQueued = c.flushQueued || schedule
+	c.mu.Unlock()
+	if schedule {
+		c.queueFlush()
+	}
+}
+
+// Run implements gnet.Runnable: it is the flush queued by a sender from
+// outside the loop.
+func (c *Conn) Run(context.Context) error {
+	c.flush(true)
+	return nil
+}
+
+func (c *Conn) queueFlush() {
+	if err := c.gc.EventLoop().Execute(context.Background(), c); err != nil {
+		// The engine is shutting down; OnClose will follow for every
+		// connection.
+		c.srv.cfg.Logger.Debug("cannot queue flush", "interface", c.srv.cfg.Name, "conn", c.id, "err", err)
+	}
+}
+
+// flush hands the pending frames to gnet in one write and enforces the
+// pending-bytes limit against what the socket layer still holds. It runs
+// on the loop only. When the connection is closing it closes it if
+// mayClose, else it reports closing = true for the caller to act on.
+func (c *Conn) flush(mayClose bool) (closing bool) {
+	if c.loopClosed {
+		return false
+	}
+	c.mu.Lock()
+	buf := c.pending
+	c.pending = nil
+	c.pendingPkgs = 0
+	c.flushQueued = false
+	closing = c.closing
+	closeErr := c.closeErr
+	c.mu.Unlock()
+
+	if len(buf) > 0 {
+		if !closing {
+			if backlog := c.gc.OutboundBuffered() + len(buf); backlog > c.srv.cfg.PendingSendBytesMax {
+				err := fmt.Errorf("%w: %d", ErrPendingSendBytes, backlog)
+				c.srv.stats.SendOverflows.Inc()
+				buf = codec.AppendBadRequest(buf[:0], &codec.GUID{}, badRequestText(err))
+				closing, closeErr = true, err
+				c.mu.Lock()
+				c.closing, c.closeErr = true, err
+				c.mu.Unlock()
+				c.logOverflow(err)
+			}
+		}
+		_, _ = c.gc.Write(buf) // copies what the socket does not take
+	}
+	if closing {
+		if mayClose {
+			c.closeOnLoop(closeErr)
+		}
+		return true
+	}
+	if buf == nil {
+		return false
+	}
+	if cap(buf) <= sendBufferKeepMax {
+		c.mu.Lock()
+		if c.spare == nil {
+			c.spare, buf = buf[:0], nil
+		}
+		c.mu.Unlock()
+	}
+	if buf != nil {
+		putSendBuffer(buf)
+	}
+	return false
+}
+
+// closeOnLoop closes the gnet connection; OnClose follows synchronously.
+func (c *Conn) closeOnLoop(reason error) {
+	if c.loopClosed {
+		return
+	}
+	c.mu.Lock()
+	if c.closeErr == nil {
+		c.closeErr = reason
+	}
+	c.closing = true
+	c.mu.Unlock()
+	_ = c.gc.EventLoop().Close(c.gc)
+}
+
+func badRequestText(err error) string {
+	switch {
+	case errors.Is(err, ErrPendingSendBytes), errors.Is(err, ErrPendingSendPackages):
+		// The original's texts: "Connection pending send bytes is too
+		// large: N." / "Connection queue size is too large: N."
+		s := err.Error()
+		return "C" + s[len("reactor: c"):] + "."
+	}
+	return err.Error()
+}

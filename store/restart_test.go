@@ -1,0 +1,134 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// Restarts on the real disk: a clean close, a lost index (rebuilt from the
+// log), and a corrupt index file.
+func TestReopenKeepsEverything(t *testing.T) {
+	dir := t.TempDir()
+	open := func() *DB {
+		db, err := Open(testOptions(Options{Dir: dir, IndexMemTableMax: 7}))
+		requireNoError(t, err)
+		return db
+	}
+	db := open()
+	for i := 0; i < 30; i++ {
+		mustWrite(t, db, "s", int64(i)-1, evs(i)...)
+	}
+	mustWrite(t, db, "$$s", -1, NewEvent{ID: id(500), Type: "$metadata", IsJSON: true, Data: []byte(`{"$maxCount":10}`)})
+	mustWrite(t, db, "gone", -1, evs(600)...)
+	deleteStream(t, db, "gone", 0, true)
+	tx := do(t, db, &Op{Kind: OpTransactionStart, Stream: "tx", ExpectedVersion: -1}).TransactionID
+	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: evs(700)})
+	last := db.LastCommitPosition()
+	requireNoError(t, db.Close())
+
+	check := func(t *testing.T, db *DB) {
+		t.Helper()
+		rd := db.NewReader()
+		s := rd.ReadStreamForward("s", 0, 100, false)
+		if s.Status != ReadSuccess || !eqInts(numbers(s.Events), []int64{20, 21, 22, 23, 24, 25, 26, 27, 28, 29}) {
+			t.Fatalf("stream after restart: %d %v", s.Status, numbers(s.Events))
+		}
+		if st, _ := rd.ReadEvent("gone", 0, false); st != ReadStreamDeleted {
+			t.Fatalf("hard delete lost: %d", st)
+		}
+		if db.LastCommitPosition() != last {
+			t.Fatalf("last commit position %d; want %d", db.LastCommitPosition(), last)
+		}
+		// An open transaction does not survive a restart.
+		if r := do(t, db, &Op{Kind: OpTransactionCommit, TransactionID: tx}); r.Status != OpInvalidTransaction {
+			t.Fatalf("transaction after restart: %d", r.Status)
+		}
+		// Writing continues the numbering; idempotency by stored events.
+		if r := write(t, db, "s", 28, evs(29)...); r.Status != OpSuccess || r.FirstEventNumber != 29 || r.Pos.Commit != -1 {
+			t.Fatalf("idempotent retry after restart: %+v", r)
+		}
+	}
+	t.Run("clean close", func(t *testing.T) {
+		db := open()
+		defer db.Close()
+		check(t, db)
+	})
+	t.Run("index directory lost", func(t *testing.T) {
+		requireNoError(t, os.RemoveAll(filepath.Join(dir, indexDirName)))
+		db := open()
+		defer db.Close()
+		check(t, db)
+	})
+	t.Run("index file corrupt", func(t *testing.T) {
+		names, err := os.ReadDir(filepath.Join(dir, indexDirName))
+		requireNoError(t, err)
+		corrupted := 0
+		for _, n := range names {
+			p := filepath.Join(dir, indexDirName, n.Name())
+			b, err := os.ReadFile(p)
+			requireNoError(t, err)
+			if len(b) > 64 {
+				b[len(b)/2] ^= 0xFF
+				requireNoError(t, os.WriteFile(p, b, 0o644))
+				corrupted++
+			}
+		}
+		if corrupted == 0 {
+			t.Fatal("no index file to corrupt")
+		}
+		db := open()
+		defer db.Close()
+		check(t, db)
+	})
+}
+
+// A second Open of the same directory is refused while the first is open.
+func TestOpenTwiceIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(testOptions(Options{Dir: dir}))
+	requireNoError(t, err)
+	defer db.Close()
+	if db2, err := Open(testOptions(Options{Dir: dir})); err == nil {
+		db2.Close()
+		t.Fatal("a second Open of the same directory succeeded")
+	}
+}
+
+func TestClosedDBRefusesOps(t *testing.T) {
+	db, _ := openTestDB(t)
+	requireNoError(t, db.Close())
+	if err := db.Submit(&Op{Kind: OpWrite, Stream: "s", ExpectedVersion: -2, Events: evs(1)}); err != ErrClosed {
+		t.Fatalf("Submit after Close: %v", err)
+	}
+	requireNoError(t, db.Close())
+}
+
+// The queue bound: Submit never blocks and refuses beyond WriterQueueMax.
+func TestQueueLimit(t *testing.T) {
+	db, err := Open(testOptions(Options{MemDB: true, WriterQueueMax: 4}))
+	requireNoError(t, err)
+	defer db.Close()
+	block := make(chan struct{})
+	started := make(chan struct{})
+	// The first op's Done blocks the writer, so later ops stay queued.
+	first := &Op{Kind: OpWrite, Stream: "q", ExpectedVersion: -2, Events: evs(0), Done: func(*Op) { close(started); <-block }}
+	requireNoError(t, db.Submit(first))
+	<-started
+	var busy int
+	for i := 0; i < 10; i++ {
+		err := db.Submit(&Op{Kind: OpWrite, Stream: "q", ExpectedVersion: -2, Events: evs(i + 1), Done: func(*Op) {}})
+		if err == ErrTooBusy {
+			busy++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(block)
+	if busy != 6 {
+		t.Fatalf("%d submits refused; want 6 (queue of 4)", busy)
+	}
+	if db.Stats().QueueMax != 4 {
+		t.Fatalf("QueueMax %d", db.Stats().QueueMax)
+	}
+}
