@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 )
 
 // replayBatchMax bounds the index entries replay hands to the index at once.
@@ -70,7 +69,7 @@ func (db *DB) recover() error {
 				break // continuation of a write that began before the checkpoint
 			}
 			if p.Flags&(FlagData|FlagStreamDelete) != 0 {
-				group = append(group, indexEntry{Hash: xxhash.Sum64(p.Stream), Number: p.Number, Pos: pos})
+				group = append(group, indexEntry{Hash: streamHash(bytesToString(p.Stream)), Number: p.Number, Pos: pos})
 			}
 			if p.Flags&FlagTransactionEnd != 0 {
 				entries = append(entries, group...)
@@ -82,7 +81,7 @@ func (db *DB) recover() error {
 			if err := PeekCommit(payload, &c); err != nil {
 				return fmt.Errorf("store: replay the log at %d: %w", pos, err)
 			}
-			h := xxhash.Sum64(c.Stream)
+			h := streamHash(bytesToString(c.Stream))
 			for i := 0; i < c.Count(); i++ {
 				entries = append(entries, indexEntry{Hash: h, Number: c.FirstNumber + int64(i), Pos: pos})
 			}

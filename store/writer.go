@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 )
 
 // The writer goroutine owns every append to the log and the state the
@@ -271,10 +270,11 @@ func (w *writer) checkCommit(stream string, hash uint64, st *streamState, meta b
 		if len(ids) == 0 {
 			return checkResult{dec: decOK, cur: cur, softDeleted: softDeleted}
 		}
+		alt := streamAltHash(stream)
 		var first, last int64
 		for k := range ids {
 			e, ok := w.ids.get(&ids[k])
-			if !ok || e.hash != hash {
+			if !ok || e.hash != hash || e.alt != alt {
 				if k == 0 {
 					return checkResult{dec: decOK, cur: cur, softDeleted: softDeleted}
 				}
@@ -312,7 +312,7 @@ func (w *writer) checkCommit(stream string, hash uint64, st *streamState, meta b
 // storedIDIs reports whether event n of stream has id: from the recent-id
 // cache (which covers this batch's unflushed writes) or the readable store.
 func (w *writer) storedIDIs(stream string, hash uint64, n int64, id *[16]byte) bool {
-	if e, ok := w.ids.get(id); ok && e.hash == hash && e.number == n {
+	if e, ok := w.ids.get(id); ok && e.hash == hash && e.alt == streamAltHash(stream) && e.number == n {
 		return true
 	}
 	got, ok := w.rd.eventID(stream, n)
@@ -369,7 +369,7 @@ func (w *writer) latch(err error) {
 
 func (w *writer) processWrite(op *Op) {
 	stream := op.Stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	ids := w.idsBuf[:0]
@@ -424,7 +424,7 @@ func (w *writer) processWrite(op *Op) {
 	}
 	// The write is in the log buffer as a whole: update the state.
 	for i := range op.Events {
-		w.ids.put(&op.Events[i].ID, hash, c.cur+1+int64(i))
+		w.ids.put(&op.Events[i].ID, hash, streamAltHash(stream), c.cur+1+int64(i))
 	}
 	w.batchEvents += n
 	op.Result.Status = OpSuccess
@@ -499,9 +499,9 @@ func (w *writer) appendMetadata(op *Op, base string, st *streamState, raw []byte
 	if !ok {
 		return 0, false
 	}
-	h := xxhash.Sum64String(ms)
+	h := streamHash(ms)
 	w.entries = append(w.entries, indexEntry{Hash: h, Number: num, Pos: pos})
-	w.ids.put(&id, h, num)
+	w.ids.put(&id, h, streamAltHash(ms), num)
 	w.batchEvents++
 	st.metaLast = num
 	st.setMeta(raw, true)
@@ -522,7 +522,7 @@ func randomID() [16]byte {
 
 func (w *writer) processDelete(op *Op) {
 	stream := op.Stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	// A delete is checked like a write of one fresh event id, so it is
@@ -635,7 +635,7 @@ func (w *writer) processTransactionCommit(op *Op) {
 		return
 	}
 	stream := tx.stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	c := w.checkCommit(stream, hash, st, meta, tx.expected, tx.ids)
@@ -655,7 +655,7 @@ func (w *writer) processTransactionCommit(op *Op) {
 		// Indexed at the commit record, which lists the events' records:
 		// stream reads then report (C, P_i) like $all (reader.readIndexed).
 		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: pos})
-		w.ids.put(&tx.ids[i], hash, first+int64(i))
+		w.ids.put(&tx.ids[i], hash, streamAltHash(stream), first+int64(i))
 	}
 	w.batchEvents += n
 	op.Result.Status = OpSuccess
@@ -804,16 +804,31 @@ type idCache struct {
 	seq   uint64
 }
 
+// The stream is identified by two independent 64-bit hashes of its name
+// (the index's xxhash and FNV-1a), so that neither an index hash collision
+// nor any realistic double collision confuses two streams; the cache keeps
+// no strings (it would have to copy them).
 type idSlot struct {
 	id     [16]byte
 	hash   uint64
+	alt    uint64
 	number int64
 	seq    uint64 // 0 = empty; higher = newer
 }
 
 type idEntry struct {
-	hash   uint64
-	number int64
+	hash, alt uint64
+	number    int64
+}
+
+// streamAltHash is FNV-1a 64 of the stream name.
+func streamAltHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 const idCacheWays = 4
@@ -843,13 +858,13 @@ func (c *idCache) get(id *[16]byte) (idEntry, bool) {
 	for i := range set {
 		s := &set[i]
 		if s.seq != 0 && s.id == *id {
-			return idEntry{hash: s.hash, number: s.number}, true
+			return idEntry{hash: s.hash, alt: s.alt, number: s.number}, true
 		}
 	}
 	return idEntry{}, false
 }
 
-func (c *idCache) put(id *[16]byte, hash uint64, number int64) {
+func (c *idCache) put(id *[16]byte, hash, alt uint64, number int64) {
 	set := c.set(id)
 	victim := 0
 	for i := range set {
@@ -862,5 +877,5 @@ func (c *idCache) put(id *[16]byte, hash uint64, number int64) {
 		}
 	}
 	c.seq++
-	set[victim] = idSlot{id: *id, hash: hash, number: number, seq: c.seq}
+	set[victim] = idSlot{id: *id, hash: hash, alt: alt, number: number, seq: c.seq}
 }
