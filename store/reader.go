@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"sync"
 	"unsafe"
-
 )
 
 // Read-side error texts, as the original sends them (spec §4.10).

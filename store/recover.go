@@ -3,7 +3,6 @@ package store
 import (
 	"fmt"
 	"time"
-
 )
 
 // replayBatchMax bounds the index entries replay hands to the index at once.

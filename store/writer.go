@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
-
 )
 
 // The writer goroutine owns every append to the log and the state the
