@@ -3,6 +3,7 @@ package reactor
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -127,4 +128,29 @@ func TestSlowReaderIsClosedAndOthersAreNotSlowed(t *testing.T) {
 		}
 	}
 	t.Logf("pings served to the other connection meanwhile: %d", pings)
+}
+
+// TestLargeRepliesDoNotPinMemoryPerConnection: after a 100 KiB reply the
+// connection keeps at most one small send buffer; the large one goes back
+// to the shared pool.
+func TestLargeRepliesDoNotPinMemoryPerConnection(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	c := dial(t, s)
+	c.send(codec.ReadEventCommand, codec.NewGUID(), nil)
+	<-h.packages
+	conn := h.lastConn()
+	c.send(cmdFlood, codec.NewGUID(), floodPayload(1, 100<<10))
+	if p := c.expect(codec.Pong); len(p.Payload) != 100<<10 {
+		t.Fatalf("pong of %d bytes", len(p.Payload))
+	}
+	c.ping("small")
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		if cap(conn.pending) > sendBufferKeepMax || cap(conn.spare) > sendBufferKeepMax {
+			return fmt.Errorf("connection holds send buffers of %d and %d bytes", cap(conn.pending), cap(conn.spare))
+		}
+		return nil
+	})
 }

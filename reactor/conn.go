@@ -30,9 +30,31 @@ var (
 	ErrPendingSendPackages = errors.New("reactor: connection queue size is too large")
 )
 
-// sendBufferKeepMax bounds the send buffer kept between flushes; a larger
-// one (after a burst) is dropped so idle connections stay small.
-const sendBufferKeepMax = 64 << 10
+// Send buffers: a connection keeps one small buffer (≤ sendBufferKeepMax)
+// between flushes, so idle connections stay small; larger buffers (a read
+// page of big events) go back to a shared pool after each flush and are
+// reused by whichever connection needs one next; buffers above
+// sendBufferPoolMax are left to the GC.
+const (
+	sendBufferKeepMax = 4 << 10
+	sendBufferPoolMax = 1 << 20
+)
+
+var sendBufferPool sync.Pool // of *[]byte
+
+func getSendBuffer() []byte {
+	if p, _ := sendBufferPool.Get().(*[]byte); p != nil {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+func putSendBuffer(b []byte) {
+	if cap(b) <= sendBufferPoolMax {
+		b = b[:0]
+		sendBufferPool.Put(&b)
+	}
+}
 
 // Conn is one client (or peer) connection. ID, RemoteAddr, Send,
 // BeginSend/EndSend, Close and the user-data methods are safe for
@@ -136,7 +158,11 @@ func (c *Conn) BeginSend() ([]byte, error) {
 		return nil, ErrConnClosed
 	}
 	if c.pending == nil {
-		c.pending, c.spare = c.spare, nil
+		if c.spare != nil {
+			c.pending, c.spare = c.spare, nil
+		} else {
+			c.pending = getSendBuffer()
+		}
 	}
 	return c.pending, nil
 }
@@ -242,10 +268,7 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 	}
 	c.mu.Lock()
 	buf := c.pending
-	c.pending, c.spare = c.spare, nil
-	if c.pending != nil {
-		c.pending = c.pending[:0]
-	}
+	c.pending = nil
 	c.pendingPkgs = 0
 	c.flushQueued = false
 	closing = c.closing
@@ -273,12 +296,18 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 		}
 		return true
 	}
+	if buf == nil {
+		return false
+	}
 	if cap(buf) <= sendBufferKeepMax {
 		c.mu.Lock()
 		if c.spare == nil {
-			c.spare = buf[:0]
+			c.spare, buf = buf[:0], nil
 		}
 		c.mu.Unlock()
+	}
+	if buf != nil {
+		putSendBuffer(buf)
 	}
 	return false
 }
