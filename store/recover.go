@@ -87,7 +87,7 @@ func (db *DB) recover() error {
 			lastCmt = pos
 		}
 		if len(entries) >= replayBatchMax && groupPos < 0 {
-			if err := db.ix.Add(entries, next); err != nil {
+			if err := db.indexAdd(entries, next); err != nil {
 				return fmt.Errorf("store: replay into the index: %w", err)
 			}
 			replayed += len(entries)
@@ -105,7 +105,7 @@ func (db *DB) recover() error {
 		durable = groupPos
 	}
 	if len(entries) > 0 || durable > from {
-		if err := db.ix.Add(entries, durable); err != nil {
+		if err := db.indexAdd(entries, durable); err != nil {
 			return fmt.Errorf("store: replay into the index: %w", err)
 		}
 		replayed += len(entries)

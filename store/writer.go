@@ -721,7 +721,7 @@ func (w *writer) commitBatch() {
 	}
 	durable := w.log.Durable()
 	if len(w.entries) > 0 {
-		if err := db.ix.Add(w.entries, durable); err != nil {
+		if err := db.indexAdd(w.entries, durable); err != nil {
 			// The index is derived from the log and is rebuilt at restart;
 			// but readers would now miss acknowledged events, so stop.
 			w.latch(fmt.Errorf("add to the index: %w", err))
