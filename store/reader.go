@@ -3,9 +3,9 @@ package store
 import (
 	"bytes"
 	"math"
-	"time"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
 )
 
