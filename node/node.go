@@ -165,7 +165,7 @@ func (n *Node) Start() error {
 		return fail(fmt.Errorf("cannot start authentication: %w", err))
 	}
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
-		Logger: n.log, Workers: n.opts.ReaderThreadsCount})
+		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState})
 	n.tcp.Start()
 
 	n.buildListenersLocked()
@@ -249,6 +249,22 @@ func (n *Node) buildListenersLocked() {
 		}
 		n.listeners = append(n.listeners, boundListener{cfg: l, srv: srv})
 	}
+}
+
+// tcpState maps the node state to the command service's role (spec
+// §4.3, §4.13). It runs on event loops for every command: one atomic load.
+func (n *Node) tcpState() tcpsvc.NodeState {
+	switch n.State() {
+	case StateMaster:
+		return tcpsvc.NodeState{Role: tcpsvc.RoleMaster}
+	case StateUnknown:
+		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
+	case StatePreReplica, StateCatchingUp, StateClone, StateSlave:
+		// TODO(node): the master's endpoints come with the cluster
+		// package; until then no replica state is ever entered.
+		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
+	}
+	return tcpsvc.NodeState{Role: tcpsvc.RoleNotReady}
 }
 
 // tcpConnections feeds /stats and /metrics; safe from any goroutine.

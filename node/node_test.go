@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/config"
 )
 
@@ -288,6 +289,24 @@ func TestClusterModeListeners(t *testing.T) {
 	if n.State() != StateUnknown {
 		t.Errorf("unexpected state of a cluster node without elections: %v", n.State())
 	}
+	// In state Unknown writes are refused with NotHandled NotReady and
+	// reads are served (spec §4.3).
+	c, err := client.Dial(context.Background(), o.Listeners()[0].Addr(),
+		client.Options{Credentials: &client.Credentials{Login: "admin", Password: "changeit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.AppendToStream(ctx, "s", -2, client.EventData{ID: client.NewGUID(), Type: "T", Data: []byte("x")})
+	var nh *client.NotHandledError
+	if !errors.As(err, &nh) || nh.Reason != codec.NotHandledNotReady {
+		t.Errorf("unexpected write result on an Unknown node: %v", err)
+	}
+	if _, err := c.ReadStreamForward(ctx, "s", 0, 10, false); err != nil {
+		t.Errorf("read refused on an Unknown node: %v", err)
+	}
+	c.Close()
 	if err := n.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
