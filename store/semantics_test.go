@@ -339,3 +339,40 @@ func TestTransactionLimits(t *testing.T) {
 		t.Fatal("a transaction grew beyond TransactionEventsMax")
 	}
 }
+
+// Metadata written by a transaction on a metastream takes effect at commit,
+// and a transaction on a soft-deleted stream recreates it.
+func TestTransactionsOnMetastreamsAndSoftDeletedStreams(t *testing.T) {
+	db, _ := openTestDB(t)
+	for i := 0; i < 5; i++ {
+		mustWrite(t, db, "m", int64(i)-1, evs(i)...)
+	}
+	tx := do(t, db, &Op{Kind: OpTransactionStart, Stream: "$$m", ExpectedVersion: -1}).TransactionID
+	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: []NewEvent{{ID: id(50), Type: "$metadata", IsJSON: true, Data: []byte(`{"$maxCount":2}`)}}})
+	if r := do(t, db, &Op{Kind: OpTransactionCommit, TransactionID: tx}); r.Status != OpSuccess || r.FirstEventNumber != 0 {
+		t.Fatalf("commit: %+v", r)
+	}
+	if m, v, ok := db.StreamMetadata("m"); !ok || m.MaxCount != 2 || v != 0 {
+		t.Fatalf("metadata after commit: %+v %d %v", m, v, ok)
+	}
+	if s := db.NewReader().ReadStreamForward("m", 0, 10, false); !eqInts(numbers(s.Events), []int64{3, 4}) {
+		t.Fatalf("read: %v", numbers(s.Events))
+	}
+	deleteStream(t, db, "m", -2, false)
+	tx = do(t, db, &Op{Kind: OpTransactionStart, Stream: "m", ExpectedVersion: -2}).TransactionID
+	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: evs(60, 61)})
+	if r := do(t, db, &Op{Kind: OpTransactionCommit, TransactionID: tx}); r.Status != OpSuccess || r.FirstEventNumber != 5 {
+		t.Fatalf("commit on a soft-deleted stream: %+v", r)
+	}
+	if s := db.NewReader().ReadStreamForward("m", 0, 10, false); s.Status != ReadSuccess || !eqInts(numbers(s.Events), []int64{5, 6}) {
+		t.Fatalf("recreated by a transaction: %d %v", s.Status, numbers(s.Events))
+	}
+	// An empty write to the metastream of a soft-deleted stream undeletes
+	// it too (SoftUndeleteMetastream in 4.0.3).
+	mustWrite(t, db, "k", -1, evs(70)...)
+	deleteStream(t, db, "k", -2, false)
+	write(t, db, "$$k", -2)
+	if s := db.NewReader().ReadStreamForward("k", 0, 10, false); s.Status != ReadSuccess || len(s.Events) != 0 || s.LastEventNumber != 0 {
+		t.Fatalf("after an empty metadata write: %d %v", s.Status, numbers(s.Events))
+	}
+}
