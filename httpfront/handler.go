@@ -144,6 +144,9 @@ type Deps struct {
 	// Metrics, when set, is the registry /metrics serves; nil creates a
 	// private registry.
 	Metrics *Metrics
+	// TCPConnectionStats returns the array of GET /stats/tcp (spec §4.3:
+	// one object per TCP connection), marshalled as JSON; nil serves [].
+	TCPConnectionStats func() any
 	// InfoOptions returns the option list of GET /info/options (spec
 	// §4.2), marshalled as JSON (the node passes config.Options.Info);
 	// nil serves an empty list.
