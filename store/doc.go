@@ -53,8 +53,9 @@
 // IsCommitted and number -1; TransactionCommit checks the expected version
 // and idempotency over all the transaction's events and appends a commit
 // record that lists their positions, so $all reads and recovery never search
-// the log. Events of a transaction are positioned (C, P_i) in $all; implicit
-// writes (P, P). Open transactions live in the writer's memory (bounded,
+// the log. Events of a transaction are positioned (C, P_i); implicit writes
+// (P, P). The index points a transaction's events at the commit record, so
+// stream reads report the same (C, P_i) as $all and live pushes. Open transactions live in the writer's memory (bounded,
 // oldest evicted): a restart forgets them and their commit gets
 // InvalidTransaction.
 //
@@ -101,18 +102,29 @@
 // parsed metadata entries, TransactionsMax open transactions and
 // TransactionEventsMax events each, one log iterator per Reader.
 //
-// # Measured (2-core shared VM, ext4 on a virtual disk, fdatasync ≈ 1-1.5 ms;
-// go test ./store -run XXX -bench . -benchtime 200000x)
+// # Measured
 //
-//	1 writer, single events           ≈   670 events/s   1 event/fsync
-//	16 writers, single events         ≈ 4,000 events/s   8 events/fsync
-//	256 writers, single events        ≈ 39,000 events/s  164 events/fsync
-//	16 writers, 100-event batches     ≈ 155,000 events/s 1,149 events/fsync
-//	$all forward, pages of 4096       ≈ 1,360,000 events/s, 0 allocs
+// 2-core VM shared with seven other builds (load average 10-20 during the
+// runs, so numbers swing by 3x between runs), ext4 on a virtual disk where
+// one write+fdatasync takes 0.9-1.7 ms. Command:
+//
+//	go test ./store -run XXX -bench 'Write|ReadAll|ReadStream' -benchtime 200000x
+//
+//	1 writer, single events           ≈    500 events/s      1 event/fsync
+//	16 writers, single events         ≈ 13,000 events/s     16 events/fsync
+//	256 writers, single events        ≈ 43,000-170,000 ev/s 247 events/fsync
+//	16 writers, 100-event batches     ≈ 175,000-235,000 ev/s 990 events/fsync
+//	$all forward, pages of 4096       ≈ 3,200,000-4,000,000 events/s, 0 allocs
+//	stream forward, pages of 100      ≈ 1,200,000 events/s, 0 allocs
+//	10M events, SIGKILL, reopen       Open 0.70 s, first read+write 0.70 s
+//	                                  (go test -tags long -run TestRestartTimeAfterKill10M)
 //
 // Writers that wait for their acknowledgement are bounded by writers ÷
-// flush latency, and a tlog flush costs two fsyncs (chunk, then writer
-// checkpoint): 256 closed-loop writers cannot exceed ~100,000 events/s on
-// this disk whatever the store does. The store's own share of the append
-// path allocates nothing per event (alloc_norace_test.go).
+// flush latency, and a tlog flush costs two fsyncs (chunk data, then the
+// writer checkpoint): 256 such writers cannot exceed about 256 ÷ 2 ms ≈
+// 130,000-250,000 events/s on this disk whatever the store does; the
+// 250,000 target needs a disk with sub-millisecond fsync or one fsync per
+// flush. The store's own share of the append path allocates nothing per
+// event (alloc_norace_test.go); tlog's frame encoder allocates 8 bytes per
+// record today.
 package store

@@ -277,6 +277,16 @@ func TestTransactions(t *testing.T) {
 			got = append(got, e.Pos)
 		}
 	}
+	// Stream reads and ReadEvent report the same positions as $all.
+	s = db.NewReader().ReadStreamForward("s", 0, 10, false)
+	for i, e := range s.Events[1:] {
+		if i < len(got) && e.Pos != got[i] {
+			t.Fatalf("stream read position %+v differs from $all's %+v", e.Pos, got[i])
+		}
+	}
+	if st, ev := rd.ReadEvent("s", 2, false); st != ReadSuccess || len(got) < 2 || ev.Event.Pos != got[1] || ev.Event.ID != id(2) {
+		t.Fatalf("ReadEvent of a transaction event: %d %+v", st, ev)
+	}
 	if len(got) != 3 || got[0].Commit != c.Pos.Commit || got[2].Commit != c.Pos.Commit || !got[0].Less(got[1]) || !got[1].Less(got[2]) || got[2].Prepare >= c.Pos.Commit {
 		t.Fatalf("transaction positions in $all: %+v (commit %d)", got, c.Pos.Commit)
 	}

@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // The writer goroutine owns every append to the log and the state the
@@ -86,6 +84,8 @@ type writer struct {
 	batchEvents   int
 	batchBytes    int
 	lastCommitPos Position
+	// announced is the last position given to OnCommitted callbacks.
+	announced Position
 }
 
 func newWriter(db *DB) *writer {
@@ -97,12 +97,19 @@ func newWriter(db *DB) *writer {
 		txs:        make(map[int64]*txState),
 		truncateTo: -1,
 	}
+	last := db.lastCommit.Load()
+	w.lastCommitPos = Position{last, last}
+	w.announced = w.lastCommitPos
 	w.ids.init(db.opts.IdempotencyCacheMax)
 	return w
 }
 
 func (w *writer) run() {
 	defer close(w.db.writerDone)
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	prevOps := 0
+	var lastFlush time.Duration
 	for {
 		op, ok := <-w.db.queue
 		if !ok {
@@ -111,21 +118,62 @@ func (w *writer) run() {
 		w.batch = append(w.batch[:0], op)
 		started := time.Now()
 		w.process(op)
-	drain:
-		for time.Since(started) < w.db.opts.FlushDelayMax {
-			select {
-			case op, ok := <-w.db.queue:
-				if !ok {
-					break drain
+		open := w.drain(started)
+		// Closed-loop clients (each waiting for its previous ack) come back
+		// a few microseconds after their Done, one by one; flushing at the
+		// first empty queue then splits them into cohorts that alternate
+		// fsyncs, halving throughput. So when the last batch held more ops
+		// than this one, wait a little for them: at most half the last
+		// flush's duration and within FlushDelayMax. A single client
+		// (last batch of one op) never waits.
+		if target := prevOps; open && target >= 2 && len(w.batch) < target {
+			wait := min(lastFlush/2, w.db.opts.FlushDelayMax-time.Since(started))
+			if wait > 0 {
+				gather.Reset(wait)
+			gathering:
+				for len(w.batch) < target {
+					select {
+					case op, ok := <-w.db.queue:
+						if !ok {
+							open = false
+							break gathering
+						}
+						w.batch = append(w.batch, op)
+						w.process(op)
+					case <-gather.C:
+						break gathering
+					}
 				}
-				w.batch = append(w.batch, op)
-				w.process(op)
-			default:
-				break drain
+				gather.Stop()
+				if open {
+					w.drain(started)
+				}
 			}
 		}
+		prevOps = len(w.batch)
+		t0 := time.Now()
 		w.commitBatch()
+		lastFlush = time.Since(t0)
 	}
+}
+
+// drain processes queued ops without waiting, until the queue is empty or
+// FlushDelayMax has passed since started. It returns false once the queue
+// is closed.
+func (w *writer) drain(started time.Time) bool {
+	for time.Since(started) < w.db.opts.FlushDelayMax {
+		select {
+		case op, ok := <-w.db.queue:
+			if !ok {
+				return false
+			}
+			w.batch = append(w.batch, op)
+			w.process(op)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // process checks op and appends its records. It fills op.Result; Done is
@@ -221,10 +269,11 @@ func (w *writer) checkCommit(stream string, hash uint64, st *streamState, meta b
 		if len(ids) == 0 {
 			return checkResult{dec: decOK, cur: cur, softDeleted: softDeleted}
 		}
+		alt := streamAltHash(stream)
 		var first, last int64
 		for k := range ids {
 			e, ok := w.ids.get(&ids[k])
-			if !ok || e.hash != hash {
+			if !ok || e.hash != hash || e.alt != alt {
 				if k == 0 {
 					return checkResult{dec: decOK, cur: cur, softDeleted: softDeleted}
 				}
@@ -262,7 +311,7 @@ func (w *writer) checkCommit(stream string, hash uint64, st *streamState, meta b
 // storedIDIs reports whether event n of stream has id: from the recent-id
 // cache (which covers this batch's unflushed writes) or the readable store.
 func (w *writer) storedIDIs(stream string, hash uint64, n int64, id *[16]byte) bool {
-	if e, ok := w.ids.get(id); ok && e.hash == hash && e.number == n {
+	if e, ok := w.ids.get(id); ok && e.hash == hash && e.alt == streamAltHash(stream) && e.number == n {
 		return true
 	}
 	got, ok := w.rd.eventID(stream, n)
@@ -319,7 +368,7 @@ func (w *writer) latch(err error) {
 
 func (w *writer) processWrite(op *Op) {
 	stream := op.Stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	ids := w.idsBuf[:0]
@@ -374,7 +423,7 @@ func (w *writer) processWrite(op *Op) {
 	}
 	// The write is in the log buffer as a whole: update the state.
 	for i := range op.Events {
-		w.ids.put(&op.Events[i].ID, hash, c.cur+1+int64(i))
+		w.ids.put(&op.Events[i].ID, hash, streamAltHash(stream), c.cur+1+int64(i))
 	}
 	w.batchEvents += n
 	op.Result.Status = OpSuccess
@@ -449,9 +498,9 @@ func (w *writer) appendMetadata(op *Op, base string, st *streamState, raw []byte
 	if !ok {
 		return 0, false
 	}
-	h := xxhash.Sum64String(ms)
+	h := streamHash(ms)
 	w.entries = append(w.entries, indexEntry{Hash: h, Number: num, Pos: pos})
-	w.ids.put(&id, h, num)
+	w.ids.put(&id, h, streamAltHash(ms), num)
 	w.batchEvents++
 	st.metaLast = num
 	st.setMeta(raw, true)
@@ -472,7 +521,7 @@ func randomID() [16]byte {
 
 func (w *writer) processDelete(op *Op) {
 	stream := op.Stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	// A delete is checked like a write of one fresh event id, so it is
@@ -585,7 +634,7 @@ func (w *writer) processTransactionCommit(op *Op) {
 		return
 	}
 	stream := tx.stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	c := w.checkCommit(stream, hash, st, meta, tx.expected, tx.ids)
@@ -601,9 +650,11 @@ func (w *writer) processTransactionCommit(op *Op) {
 		return
 	}
 	n := len(tx.pos)
-	for i, p := range tx.pos {
-		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: p})
-		w.ids.put(&tx.ids[i], hash, first+int64(i))
+	for i := range tx.pos {
+		// Indexed at the commit record, which lists the events' records:
+		// stream reads then report (C, P_i) like $all (reader.readIndexed).
+		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: pos})
+		w.ids.put(&tx.ids[i], hash, streamAltHash(stream), first+int64(i))
 	}
 	w.batchEvents += n
 	op.Result.Status = OpSuccess
@@ -670,7 +721,7 @@ func (w *writer) commitBatch() {
 	}
 	durable := w.log.Durable()
 	if len(w.entries) > 0 {
-		if err := db.ix.Add(w.entries, durable); err != nil {
+		if err := db.indexAdd(w.entries, durable); err != nil {
 			// The index is derived from the log and is rebuilt at restart;
 			// but readers would now miss acknowledged events, so stop.
 			w.latch(fmt.Errorf("add to the index: %w", err))
@@ -679,7 +730,7 @@ func (w *writer) commitBatch() {
 		}
 	}
 	db.visibleEnd.Store(durable)
-	if w.lastCommitPos.Commit >= 0 && w.batchBytes > 0 {
+	if w.lastCommitPos != w.announced {
 		db.lastCommit.Store(w.lastCommitPos.Commit)
 	}
 	for _, base := range w.metaChanged {
@@ -708,8 +759,17 @@ func (w *writer) failBatch() {
 }
 
 func (w *writer) finishBatch(ok bool) {
-	committed := w.batchBytes > 0 && ok
+	// Only batches that committed something (not, say, a lone transaction
+	// start) announce a commit.
 	last := w.lastCommitPos
+	committed := ok && last != w.announced
+	w.announced = last
+	// Subscribers hear of the commit before the writers get their acks.
+	if committed {
+		for _, fn := range *w.db.committed.Load() {
+			fn(last)
+		}
+	}
 	for i, op := range w.batch {
 		if op.Done != nil {
 			op.Done(op)
@@ -721,11 +781,6 @@ func (w *writer) finishBatch(ok bool) {
 	w.metaChanged = w.metaChanged[:0]
 	w.batchEvents, w.batchBytes = 0, 0
 	w.diskFull, w.truncateTo = false, -1
-	if committed {
-		for _, fn := range *w.db.committed.Load() {
-			fn(last)
-		}
-	}
 	if len(w.streams) > w.db.opts.StreamCacheMax {
 		// Every state is now readable from the index; start afresh rather
 		// than track recency on the hot path.
@@ -748,16 +803,31 @@ type idCache struct {
 	seq   uint64
 }
 
+// The stream is identified by two independent 64-bit hashes of its name
+// (the index's xxhash and FNV-1a), so that neither an index hash collision
+// nor any realistic double collision confuses two streams; the cache keeps
+// no strings (it would have to copy them).
 type idSlot struct {
 	id     [16]byte
 	hash   uint64
+	alt    uint64
 	number int64
 	seq    uint64 // 0 = empty; higher = newer
 }
 
 type idEntry struct {
-	hash   uint64
-	number int64
+	hash, alt uint64
+	number    int64
+}
+
+// streamAltHash is FNV-1a 64 of the stream name.
+func streamAltHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 const idCacheWays = 4
@@ -787,13 +857,13 @@ func (c *idCache) get(id *[16]byte) (idEntry, bool) {
 	for i := range set {
 		s := &set[i]
 		if s.seq != 0 && s.id == *id {
-			return idEntry{hash: s.hash, number: s.number}, true
+			return idEntry{hash: s.hash, alt: s.alt, number: s.number}, true
 		}
 	}
 	return idEntry{}, false
 }
 
-func (c *idCache) put(id *[16]byte, hash uint64, number int64) {
+func (c *idCache) put(id *[16]byte, hash, alt uint64, number int64) {
 	set := c.set(id)
 	victim := 0
 	for i := range set {
@@ -806,5 +876,5 @@ func (c *idCache) put(id *[16]byte, hash uint64, number int64) {
 		}
 	}
 	c.seq++
-	set[victim] = idSlot{id: *id, hash: hash, number: number, seq: c.seq}
+	set[victim] = idSlot{id: *id, hash: hash, alt: alt, number: number, seq: c.seq}
 }
