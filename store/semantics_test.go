@@ -226,6 +226,10 @@ func TestMetadataAppliesToReads(t *testing.T) {
 	if st, _ := rd.ReadEvent("s", 9, false); st != ReadNotFound {
 		t.Fatalf("ReadEvent older than $maxAge: %d", st)
 	}
+	meta(`{"$maxAge":9223372036854775807}`)
+	if s := rd.ReadStreamForward("s", 0, 100, false); len(s.Events) != 11 {
+		t.Fatalf("a huge $maxAge must hide nothing: %v", numbers(s.Events))
+	}
 	meta(`{"$maxCount":"bad"}`)
 	if _, _, ok := db.StreamMetadata("s"); ok {
 		t.Fatal("invalid metadata reported as valid")
@@ -234,7 +238,7 @@ func TestMetadataAppliesToReads(t *testing.T) {
 		t.Fatalf("invalid metadata must mean no metadata: %v", numbers(s.Events))
 	}
 	// The metastream itself behaves as if $maxCount were 1.
-	if s := rd.ReadStreamForward("$$s", 0, 100, false); len(s.Events) != 1 || s.Events[0].Event.Number != 3 {
+	if s := rd.ReadStreamForward("$$s", 0, 100, false); len(s.Events) != 1 || s.Events[0].Event.Number != 4 {
 		t.Fatalf("metastream read: %v", numbers(s.Events))
 	}
 }

@@ -28,7 +28,7 @@ import (
 // stream name: a metastream $$x shares the state of x.
 type streamState struct {
 	name string // the base stream (the map key)
-	last int64 // last event number; -1 none; EventNumberDeletedStream when hard-deleted
+	last int64  // last event number; -1 none; EventNumberDeletedStream when hard-deleted
 	// metaLast is the last event number of $$x, metaRaw/metaJSON its data.
 	metaLast    int64
 	metaRaw     []byte
