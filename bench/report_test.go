@@ -145,7 +145,7 @@ func TestSuiteMarkdownTable(t *testing.T) {
 }
 
 func TestRedisRatioCheck(t *testing.T) {
-	check := standardScenarios[0].check // 1 client: ≥ 1.1× Redis and p50 ≤ 0.3 ms
+	check := standardScenarios[0].check     // 1 client: ≥ 1.1× Redis and p50 ≤ 0.3 ms
 	es := sampleResult("eventstored", 1000) // p50 0.5 ms
 	ok, verdict := check(es, map[string]float64{"redis": 1.2})
 	if ok || !strings.Contains(verdict, "p50 0.500 ms > 0.3 ms") || strings.Contains(verdict, "Redis <") {

@@ -427,4 +427,3 @@ func replyingPeer(c net.Conn) {
 		}
 	}
 }
-

@@ -398,7 +398,7 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 		}
 		h.releaseReader(rd)
 		rd = nil
-		woken := h.waitCommit(wake, deadline)
+		woken := h.waitCommit(r, wake, deadline)
 		h.commitUnwatch()
 		if !woken {
 			// One last read after the deadline gives the final answer.
@@ -570,7 +570,11 @@ func entryNumber(e *store.ResolvedEvent) int64 {
 }
 
 // waitCommit waits for the next commit or the deadline; false on deadline.
-func (h *Handler) waitCommit(wake <-chan struct{}, deadline time.Time) bool {
+//
+// NB: it also returns false when the server shuts down (the RequestCtx's
+// Done closes then), so a parked long poll gets its final answer at once
+// instead of holding the node's shutdown for up to ES-LongPoll seconds.
+func (h *Handler) waitCommit(r *request, wake <-chan struct{}, deadline time.Time) bool {
 	h.parked.Add(1)
 	defer h.parked.Add(-1)
 	d := time.Until(deadline)
@@ -583,6 +587,8 @@ func (h *Handler) waitCommit(wake <-chan struct{}, deadline time.Time) bool {
 	case <-wake:
 		return true
 	case <-t.C:
+		return false
+	case <-r.ctx.Done():
 		return false
 	}
 }
@@ -729,7 +735,7 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 		}
 		h.releaseReader(rd)
 		rd = nil
-		woken := h.waitCommit(wake, deadline)
+		woken := h.waitCommit(r, wake, deadline)
 		h.commitUnwatch()
 		if !woken {
 			if rd = h.acquireReader(); rd == nil {

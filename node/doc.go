@@ -23,6 +23,6 @@
 //
 //	Start:  store.Open → auth.Start (default users) → tcpsvc workers
 //	        → ext TCP → ext HTTP → [int TCP → int HTTP]
-//	Stop:   listeners in reverse (stop accepting, finish in-flight)
+//	Stop:   all listeners at once (stop accepting, finish in-flight)
 //	        → tcpsvc workers → store.Close (flush, close files)
 package node

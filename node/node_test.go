@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/config"
 )
 
@@ -287,6 +289,24 @@ func TestClusterModeListeners(t *testing.T) {
 	if n.State() != StateUnknown {
 		t.Errorf("unexpected state of a cluster node without elections: %v", n.State())
 	}
+	// In state Unknown writes are refused with NotHandled NotReady and
+	// reads are served (spec §4.3).
+	c, err := client.Dial(context.Background(), o.Listeners()[0].Addr(),
+		client.Options{Credentials: &client.Credentials{Login: "admin", Password: "changeit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.AppendToStream(ctx, "s", -2, client.EventData{ID: client.NewGUID(), Type: "T", Data: []byte("x")})
+	var nh *client.NotHandledError
+	if !errors.As(err, &nh) || nh.Reason != codec.NotHandledNotReady {
+		t.Errorf("unexpected write result on an Unknown node: %v", err)
+	}
+	if _, err := c.ReadStreamForward(ctx, "s", 0, 10, false); err != nil {
+		t.Errorf("read refused on an Unknown node: %v", err)
+	}
+	c.Close()
 	if err := n.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -320,5 +340,32 @@ func TestStartFailsOnUnusableDb(t *testing.T) {
 		if !canBind(l.Addr()) {
 			t.Errorf("%s bound although the database failed", l.Name)
 		}
+	}
+}
+
+// TestInfoOptionsServesEffectiveOptions checks GET /info/options (admins)
+// lists every option with its effective value, the password blanked.
+func TestInfoOptionsServesEffectiveOptions(t *testing.T) {
+	o := testOptions(t, "--certificate-password", "s3cret", "--gossip-seed", "10.0.0.2:2112")
+	n := mustStart(t, o)
+	defer stop(t, n)
+	code, _, body := httpGetAuth(t, "http://127.0.0.1:"+strconv.Itoa(o.ExtHttpPort)+"/info/options", "application/json")
+	if code != 200 {
+		t.Fatalf("unexpected /info/options status %d: %s", code, body)
+	}
+	var list []config.OptionInfo
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatalf("/info/options is not a JSON list: %v\n%s", err, body)
+	}
+	got := map[string]string{}
+	for _, e := range list {
+		got[e.Name] = e.Value
+	}
+	if len(list) != len(o.Info()) || got["ExtHttpPort"] != strconv.Itoa(o.ExtHttpPort) || got["GossipSeed"] != "10.0.0.2:2112" ||
+		got["CertificatePassword"] != "" || got["MemDb"] != "true" {
+		t.Fatalf("unexpected /info/options: %s", body)
+	}
+	if strings.Contains(body, "s3cret") {
+		t.Fatal("/info/options leaks the certificate password")
 	}
 }

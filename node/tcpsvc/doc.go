@@ -49,9 +49,24 @@
 // $admins/$ops, else Failed "Scavenging is not supported by this server
 // yet.".
 //
-// # Single node
+// # Master, slave, not ready
 //
-// The node is always the master: require_master is accepted and ignored
-// (spec §4.13). Until auth has created the default users, every command
+// Options.State reports the node's role; decide (role.go) is the one
+// table of spec §4.13 that turns (command kind, require_master, role) into
+// execute, NotHandled NotMaster with the master's endpoints, or NotHandled
+// NotReady. It runs after authentication, as in the original. Without a
+// State (a single node) the node is always the master. Writes are not
+// forwarded from a slave yet: they get NotMaster, which sends the client
+// to the master. Until auth has created the default users, every command
 // except the connection-level ones gets NotHandled NotReady.
+//
+// # Client protocol version
+//
+// A client that identifies with version 0 (V1) gets the conversion of spec
+// §4.14: int64 max becomes int32 max, other event numbers are truncated to
+// 32 bits, in ReadStreamEventsCompleted.last_event_number and the event
+// numbers of $all reads (ReadEvent replies are never converted). A client
+// that never identifies gets V2 replies; the original assumes V1 there,
+// but every client of the 4.x line identifies, and V2 cannot corrupt a
+// number.
 package tcpsvc

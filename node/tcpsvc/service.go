@@ -68,6 +68,10 @@ type Options struct {
 	WorkQueueMax int
 	// TransactionsMax bounds the open-transaction table.
 	TransactionsMax int
+	// State reports the node's role for each command (spec §4.13); nil
+	// means a single node, always master. Must not block: it runs on
+	// event loops.
+	State func() NodeState
 }
 
 // Service handles client packages. Create it with New, call Start before

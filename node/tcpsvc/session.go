@@ -113,6 +113,10 @@ func (ss *Session) handleAuthenticate(p *codec.Package) {
 		ss.sendFrame(codec.Authenticated, &p.CorrelationID, nil)
 		return
 	}
+	if ss.s.auth.KnownBad(p.Login, p.Password) {
+		ss.sendFrame(codec.NotAuthenticated, &p.CorrelationID, []byte("Unauthorized"))
+		return
+	}
 	r := acquireRequest(ss.s, ss, p, p.Login, p.Password, true)
 	r.needsAuth = true
 	ss.s.enqueue(r)
@@ -143,6 +147,13 @@ func (ss *Session) handleOperation(p *codec.Package) {
 	}
 	if hasCreds {
 		pr, ok := ss.s.auth.AuthenticateCached(r.login, r.password)
+		if !ok && ss.s.auth.KnownBad(r.login, r.password) {
+			// Wrong credentials repeated (typically bad connection
+			// defaults): refuse on the loop, no worker, no PBKDF2.
+			ss.sendFrame(codec.NotAuthenticated, &r.corr, []byte("Not Authenticated"))
+			r.release()
+			return
+		}
 		if !ok {
 			r.needsAuth = true
 			ss.s.enqueue(r)

@@ -40,6 +40,10 @@ func resultMessage(r codec.OperationResult) string {
 // an event loop (or a worker after a slow authentication) and never blocks.
 // The request is released here on failure, else in onDone.
 func (s *Service) execWrite(r *request) {
+	if !s.admit(r) {
+		r.release()
+		return
+	}
 	op := &r.op
 	var stream string
 	action := auth.ActionWrite

@@ -14,7 +14,7 @@
 //
 // Writer methods (Append, Flush, Truncate, Close) are called from one
 // goroutine only, the storage writer. Reader methods (Durable, ReadAt,
-// NewIterator, NewBackwardIterator, Stats, Checkpoint, Failed) may be called
+// NewIterator, NewBackwardIterator, ChunkID, Stats, Checkpoint, Failed) may be called
 // from any goroutine at any time; an Iterator belongs to one goroutine.
 // Readers never block the writer: the durable end is an atomic, the chunk
 // list is copy-on-write behind an atomic pointer, and each chunk is

@@ -111,7 +111,9 @@ type chunk struct {
 	// dataEnd is the records' end (bytes) once the chunk is sealed, -1
 	// while it is open for writing.
 	dataEnd atomic.Int64
-	hash    uint64 // footer hash, valid when sealed
+	// hash is the footer hash, valid while sealed; atomic because the
+	// verifier reads it while a truncation may reseal the chunk.
+	hash atomic.Uint64
 }
 
 func (c *chunk) acquire() bool {
@@ -746,7 +748,7 @@ func (l *Log) openChunk(cf chunkFile) (*chunk, error) {
 		// A valid footer was read at its place, so the file is full size:
 		// mapped reads of its data can never run past the file's end.
 		c.dataEnd.Store(ft.DataEndBytes)
-		c.hash = ft.Hash
+		c.hash.Store(ft.Hash)
 	}
 	l.mapChunk(c)
 	return c, nil

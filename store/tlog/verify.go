@@ -137,8 +137,8 @@ func (l *Log) runVerify(cs []*chunk) {
 			// means nothing, and the chunk is no longer sealed.
 			continue
 		}
-		if err == nil && d.Sum64() != c.hash {
-			err = fmt.Errorf("%w: chunk %s hash %016x, footer says %016x", ErrCorrupt, c.name, d.Sum64(), c.hash)
+		if want := c.hash.Load(); err == nil && d.Sum64() != want {
+			err = fmt.Errorf("%w: chunk %s hash %016x, footer says %016x", ErrCorrupt, c.name, d.Sum64(), want)
 		}
 		l.verify.mu.Lock()
 		l.verify.verified++

@@ -264,7 +264,7 @@ func (l *Log) seal() error {
 	if err := c.f.Sync(); err != nil {
 		return l.fail(fmt.Errorf("cannot sync chunk %s: %w", c.name, err))
 	}
-	c.hash = ft.Hash
+	c.hash.Store(ft.Hash)
 	c.dataEnd.Store(ft.DataEndBytes)
 	return nil
 }
