@@ -260,3 +260,17 @@ type namedKind string
 
 func (n namedKind) Error() string { return string(n) }
 func (n namedKind) Kind() string  { return string(n) }
+
+func TestDecadeTicks(t *testing.T) {
+	ticks := decadeTicks([]PlotSeries{{Y: []float64{0.05, 3, 250, 0, -1}}})
+	var got []string
+	for _, tk := range ticks {
+		got = append(got, tk.Label)
+	}
+	if want := "0.01 0.1 1 10 100 1000"; strings.Join(got, " ") != want {
+		t.Fatalf("unexpected decades %v; want %s", got, want)
+	}
+	if ticks := decadeTicks(nil); len(ticks) != 2 {
+		t.Fatalf("empty series should still give an axis; got %v", ticks)
+	}
+}
