@@ -2,8 +2,10 @@ package store
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -277,10 +279,11 @@ func (r *Reader) info(stream string) streamInfo {
 
 // tooOld reports whether an event created at created is hidden by $maxAge.
 func (r *Reader) tooOld(si *streamInfo, created int64) bool {
-	if si.meta.MaxAgeSeconds <= 0 {
+	// Ages beyond ~292 years (the int64 nanosecond range) hide nothing.
+	if si.meta.MaxAgeSeconds <= 0 || si.meta.MaxAgeSeconds > math.MaxInt64/int64(time.Second) {
 		return false
 	}
-	return created < r.db.clock.Now().UnixNano()-si.meta.MaxAgeSeconds*1e9
+	return created < r.db.clock.Now().UnixNano()-si.meta.MaxAgeSeconds*int64(time.Second)
 }
 
 // ReadEvent reads one event (number -1: the last one). Spec §4.10, and the

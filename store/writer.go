@@ -27,7 +27,8 @@ import (
 // streamState is the writer's view of one stream. It is keyed by the base
 // stream name: a metastream $$x shares the state of x.
 type streamState struct {
-	last int64 // last event number; -1 none; EventNumberDeletedStream when hard-deleted
+	name string // the base stream (the map key)
+	last int64  // last event number; -1 none; EventNumberDeletedStream when hard-deleted
 	// metaLast is the last event number of $$x, metaRaw/metaJSON its data.
 	metaLast    int64
 	metaRaw     []byte
@@ -41,6 +42,10 @@ type txState struct {
 	expected int64
 	pos      []int64
 	ids      [][16]byte
+	// For a transaction on a metastream: the last event's data, which
+	// becomes the stream's metadata at commit.
+	lastData []byte
+	lastJSON bool
 }
 
 type decision uint8
@@ -75,8 +80,8 @@ type writer struct {
 	ids1    [1][16]byte
 	idsBuf  [][16]byte
 	txPos   []int64
-	// metaChanged lists base streams whose metadata changed in this batch.
-	metaChanged []string
+	// metaChanged lists the streams whose metadata changed in this batch.
+	metaChanged []*streamState
 	// Set when an append failed with ErrDiskFull in this batch: the rest of
 	// the batch fails, and a partly appended write is cut off after flush.
 	diskFull      bool
@@ -219,13 +224,13 @@ func (w *writer) state(s string) *streamState {
 	if st, ok := w.streams[s]; ok {
 		return st
 	}
-	st := &streamState{}
+	st := &streamState{name: strings.Clone(s)}
 	st.last = w.rd.lastEventNumber(s)
 	ms := MetastreamOf(s)
 	metaLast, raw, isJSON := w.rd.lastEventData(ms)
 	st.metaLast = metaLast
 	st.setMeta(raw, isJSON)
-	w.streams[strings.Clone(s)] = st
+	w.streams[st.name] = st
 	return st
 }
 
@@ -430,22 +435,21 @@ func (w *writer) processWrite(op *Op) {
 	op.Result.FirstEventNumber = c.cur + 1
 	op.Result.LastEventNumber = c.cur + int64(n)
 	op.Result.Pos = Position{pos, pos}
+	// An empty write too moves the last commit position, as its marker
+	// record does in 4.0.3.
 	w.lastCommitPos = Position{pos, pos}
-	if n == 0 {
-		// An empty write commits nothing readable but still moves the
-		// last commit position, as its marker record does in 4.0.3.
-	}
 	if meta {
 		wasSoftDeleted := st.softDeleted
 		if n > 0 {
 			last := &op.Events[n-1]
 			st.metaLast = c.cur + int64(n)
 			st.setMeta(last.Data, last.IsJSON)
-			w.noteMetaChanged(base)
+			w.noteMetaChanged(st)
 		}
-		if wasSoftDeleted && n > 0 {
-			// Writing metadata undeletes a soft-deleted stream: rewrite it
-			// with $tb = last + 1 (SoftUndeleteMetastream in 4.0.3).
+		if wasSoftDeleted {
+			// Writing metadata (even an empty write) undeletes a
+			// soft-deleted stream: rewrite it with $tb = last + 1
+			// (SoftUndeleteMetastream in 4.0.3).
 			w.softUndelete(op, base, st, st.last+1)
 		}
 		return
@@ -458,19 +462,13 @@ func (w *writer) processWrite(op *Op) {
 	}
 }
 
-func (w *writer) noteMetaChanged(base string) {
-	for _, s := range w.metaChanged {
-		if s == base {
+func (w *writer) noteMetaChanged(st *streamState) {
+	for _, x := range w.metaChanged {
+		if x == st {
 			return
 		}
 	}
-	// Use the map's own key so no new string is made.
-	for k := range w.streams {
-		if k == base {
-			w.metaChanged = append(w.metaChanged, k)
-			return
-		}
-	}
+	w.metaChanged = append(w.metaChanged, st)
 }
 
 // softUndelete appends a metadata event to $$base carrying the current
@@ -504,7 +502,7 @@ func (w *writer) appendMetadata(op *Op, base string, st *streamState, raw []byte
 	w.batchEvents++
 	st.metaLast = num
 	st.setMeta(raw, true)
-	w.noteMetaChanged(base)
+	w.noteMetaChanged(st)
 	w.lastCommitPos = Position{pos, pos}
 	return pos, true
 }
@@ -623,6 +621,10 @@ func (w *writer) processTransactionWrite(op *Op) {
 	for i := range op.Events {
 		tx.ids = append(tx.ids, op.Events[i].ID)
 	}
+	if n := len(op.Events); n > 0 && IsMetastream(tx.stream) {
+		tx.lastData = append(tx.lastData[:0], op.Events[n-1].Data...)
+		tx.lastJSON = op.Events[n-1].IsJSON
+	}
 	op.Result.Status = OpSuccess
 }
 
@@ -667,15 +669,10 @@ func (w *writer) processTransactionCommit(op *Op) {
 		wasSoftDeleted := st.softDeleted
 		if n > 0 {
 			st.metaLast = c.cur + int64(n)
-			if payload, _, err := w.log.ReadAt(tx.pos[n-1], nil); err == nil {
-				var p Prepare
-				if PeekPrepare(payload, &p) == nil {
-					st.setMeta(p.Data, p.Flags&FlagIsJSON != 0)
-				}
-			}
-			w.noteMetaChanged(base)
+			st.setMeta(tx.lastData, tx.lastJSON)
+			w.noteMetaChanged(st)
 		}
-		if wasSoftDeleted && n > 0 {
+		if wasSoftDeleted {
 			w.softUndelete(op, base, st, st.last+1)
 		}
 		return
@@ -733,13 +730,12 @@ func (w *writer) commitBatch() {
 	if w.lastCommitPos != w.announced {
 		db.lastCommit.Store(w.lastCommitPos.Commit)
 	}
-	for _, base := range w.metaChanged {
-		st := w.streams[base]
+	for _, st := range w.metaChanged {
 		m, ok := ParseMetadata(st.metaRaw, st.metaJSON)
 		if ok {
 			m.Raw = append([]byte(nil), st.metaRaw...)
 		}
-		db.meta.set(base, metaEntry{meta: m, version: st.metaLast, has: ok})
+		db.meta.set(st.name, metaEntry{meta: m, version: st.metaLast, has: ok})
 	}
 	db.stats.events.Add(uint64(w.batchEvents))
 	db.stats.bytes.Add(uint64(w.batchBytes))
@@ -778,6 +774,7 @@ func (w *writer) finishBatch(ok bool) {
 	}
 	w.batch = w.batch[:0]
 	w.entries = w.entries[:0]
+	clear(w.metaChanged)
 	w.metaChanged = w.metaChanged[:0]
 	w.batchEvents, w.batchBytes = 0, 0
 	w.diskFull, w.truncateTo = false, -1
