@@ -103,6 +103,7 @@ func New(opts *config.Options, options ...Option) (*Node, error) {
 	if opts.Index != "" {
 		n.log.Warn("the Index option is not supported yet: the index lives in <Db>/index", "index", opts.Index)
 	}
+	n.warnInertOptions(opts)
 	return n, nil
 }
 

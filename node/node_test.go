@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,4 +369,46 @@ func TestInfoOptionsServesEffectiveOptions(t *testing.T) {
 	if strings.Contains(body, "s3cret") {
 		t.Fatal("/info/options leaks the certificate password")
 	}
+}
+
+// TestInertOptionsAreReported checks that an option the node accepts but
+// does not act on yet is named in a warning when set, and that every name
+// in the inert list is a real option.
+func TestInertOptionsAreReported(t *testing.T) {
+	for _, io := range inertOptions {
+		if !config.IsOption(io.name) {
+			t.Fatalf("bad inert entry %q", io.name)
+		}
+	}
+	o := testOptions(t, "--unsafe-disable-flush-to-disk", "--chunks-cache-size", "1")
+	var buf syncBuf
+	if _, err := New(o, WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, name := range []string{"option=UnsafeDisableFlushToDisk", "option=ChunksCacheSize", "source=\"Command Line\""} {
+		if !strings.Contains(out, name) {
+			t.Errorf("no warning with %s:\n%s", name, out)
+		}
+	}
+	if strings.Contains(out, "option=WriteThrough") {
+		t.Errorf("warning for an option nobody set:\n%s", out)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
