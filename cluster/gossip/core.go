@@ -54,13 +54,13 @@ type Config struct {
 // no clock: the driver passes the time into every call and carries the
 // messages. Not safe for concurrent use; the driver owns it.
 type Core struct {
-	cfg         Config
-	self        Member
-	members     map[netip.AddrPort]*Member // excludes self
-	followed    GUID                       // the master this node follows (§3.5 rule 3, §3.6)
-	fastLeft    int
-	skewLogged  map[netip.AddrPort]time.Time
-	log         *slog.Logger
+	cfg        Config
+	self       Member
+	members    map[netip.AddrPort]*Member // excludes self
+	followed   GUID                       // the master this node follows (§3.5 rule 3, §3.6)
+	fastLeft   int
+	skewLogged map[netip.AddrPort]time.Time
+	log        *slog.Logger
 }
 
 // New builds the core with one Manager placeholder per seed (spec §3.1);

@@ -1,7 +1,7 @@
 package gossip
 
 import (
-		"errors"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
