@@ -456,7 +456,7 @@ func seedsFor(def int) int {
 	if *simSeeds > 0 {
 		return *simSeeds
 	}
-	return def * longFactor
+	return max(1, def*longFactor/raceDivisor)
 }
 
 func simulate(t *testing.T, voters, learners, def int, prios []int32) {
@@ -496,7 +496,6 @@ func TestSimulationDeterministic(t *testing.T) {
 		t.Fatal("different seeds gave the same trace: the trace does not capture the run")
 	}
 }
-
 
 // TestSimulationChaosIsReal guards the simulation itself: over a few
 // seeds the runs must see leader changes and many acknowledged writes,
