@@ -28,7 +28,7 @@ var (
 const (
 	// MaxProposalBytes bounds one proposal (one group commit of the
 	// writer: the store's largest transaction fits many times).
-	MaxProposalBytes = 16 << 20
+	MaxProposalBytes = 4 << 20
 	// MaxSizePerMsg bounds the entries of one append message.
 	MaxSizePerMsg = 1 << 20
 	// MaxInflightMsgs bounds unacknowledged append messages per follower.
