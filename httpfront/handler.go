@@ -144,6 +144,9 @@ type Deps struct {
 	// Metrics, when set, is the registry /metrics serves; nil creates a
 	// private registry.
 	Metrics *Metrics
+	// TCPConnectionStats returns the array of GET /stats/tcp (spec §4.3:
+	// one object per TCP connection), marshalled as JSON; nil serves [].
+	TCPConnectionStats func() any
 	// InfoOptions returns the option list of GET /info/options (spec
 	// §4.2), marshalled as JSON (the node passes config.Options.Info);
 	// nil serves an empty list.
@@ -167,8 +170,9 @@ type Handler struct {
 
 	// Long-poll wakeups: waiters park on commitCh until the next group
 	// commit closes it.
-	commitMu sync.Mutex
-	commitCh chan struct{}
+	commitMu       sync.Mutex
+	commitCh       chan struct{}
+	commitWatchers int
 
 	shutdownOnce sync.Once
 	statsC       statsCache
@@ -228,19 +232,33 @@ func NewHandler(d Deps) *Handler {
 func (h *Handler) RequestHandler() fasthttp.RequestHandler { return h.serve }
 
 // onCommitted runs on the store's writer goroutine after each group commit:
-// it must not block, so it only swaps the wakeup channel.
+// it must not block. It wakes parked long polls by closing the channel they
+// watch; with no watcher it does nothing (no allocation per commit).
 func (h *Handler) onCommitted(store.Position) {
 	h.commitMu.Lock()
-	close(h.commitCh)
-	h.commitCh = make(chan struct{})
+	if h.commitWatchers > 0 {
+		close(h.commitCh)
+		h.commitCh = make(chan struct{})
+	}
 	h.commitMu.Unlock()
 }
 
-func (h *Handler) commitWait() <-chan struct{} {
+// commitWatch registers a watcher and returns the channel the next commit
+// closes. REQUIRES: a matching commitUnwatch. Registering under the lock
+// before the read means a commit either happened before the read (the read
+// sees it) or will close this channel.
+func (h *Handler) commitWatch() <-chan struct{} {
 	h.commitMu.Lock()
+	h.commitWatchers++
 	ch := h.commitCh
 	h.commitMu.Unlock()
 	return ch
+}
+
+func (h *Handler) commitUnwatch() {
+	h.commitMu.Lock()
+	h.commitWatchers--
+	h.commitMu.Unlock()
 }
 
 // acquireReader takes a store reader from the bounded pool: at most
@@ -268,7 +286,7 @@ func (h *Handler) acquireReader() StoreReader {
 }
 
 func (h *Handler) releaseReader(r StoreReader) {
-	if r != nil {
+	if r != nil { // nil: none held (callers release unconditionally)
 		h.readers <- r // never blocks: the channel holds every reader made
 	}
 }

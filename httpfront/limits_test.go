@@ -237,3 +237,21 @@ func TestReaderPoolIsBounded(t *testing.T) {
 		t.Fatalf("unexpected readers made %d", made)
 	}
 }
+
+func TestParkedLongPollsHoldNoReader(t *testing.T) {
+	n := newTestNode(t, func(d *Deps) { d.ReadersMax = 1 })
+	n.writeN(t, "lpr", 1)
+	done := make(chan *resp, 1)
+	go func() { done <- n.req(t, "GET", "/streams/lpr/1/forward/1", "", acceptAtomJSON, "ES-LongPoll: 30") }()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.h.parked.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("long poll never parked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The only reader is free while the long poll waits.
+	expectStatus(t, n.req(t, "GET", "/streams/lpr/0/forward/1", "", acceptAtomJSON), 200, "")
+	n.writeN(t, "lpr", 1)
+	expectStatus(t, <-done, 200, "")
+}

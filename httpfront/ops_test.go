@@ -82,6 +82,12 @@ func TestStats(t *testing.T) {
 	expectStatus(t, n.req(t, "GET", "/stats/proc/id", ""), 404, "Not Found")
 	expectStatus(t, n.req(t, "GET", "/stats/proc?group=false", ""), 400, reasonStatsNoGroup)
 	expectStatus(t, n.req(t, "GET", "/stats/", ""), 200, "")
+	if r := n.req(t, "GET", "/stats/tcp", ""); r.code != 200 || r.body != "[]" {
+		t.Fatalf("unexpected /stats/tcp %d %q", r.code, r.body)
+	}
+	if r := n.req(t, "GET", "/stats/replication", ""); r.code != 200 || r.body != "[]" {
+		t.Fatalf("unexpected /stats/replication %d %q", r.code, r.body)
+	}
 }
 
 func TestGossipHealthMetricsAdmin(t *testing.T) {

@@ -126,7 +126,7 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		level = embedTryHarder
 	}
 	// The cache serves reads by number (immutable, "forever" responses).
-	cacheable := n >= 0 && r.ctx.Request.Header.PeekBytes(hdrXFwdHost) == nil
+	cacheable := n >= 0 && h.cache != nil
 	var metaVer int64
 	if cacheable {
 		var md store.StreamMetadata
@@ -366,32 +366,50 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 		return
 	}
 	headRead := !forward && from < 0
-	rd := h.acquireReader()
-	if rd == nil {
-		r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
-		return
-	}
-	defer h.releaseReader(rd)
+	// A parked long poll gives its reader back while it waits, so parked
+	// requests cannot exhaust the reader pool.
+	var rd StoreReader
+	defer func() { h.releaseReader(rd) }()
 	var sl *store.StreamSlice
 	var deadline time.Time
 	for {
+		if rd = h.acquireReader(); rd == nil {
+			r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+			return
+		}
 		h.metrics.reads.Inc()
-		wake := h.commitWait() // taken before the read so no commit is missed
+		var wake <-chan struct{}
+		if longPoll > 0 {
+			wake = h.commitWatch() // before the read, so no commit is missed
+		}
 		if forward {
 			sl = rd.ReadStreamForward(stream, from, count, resolve)
 		} else {
 			sl = rd.ReadStreamBackward(stream, from, count, resolve)
 		}
 		if longPoll == 0 || !(sl.Status == store.ReadNoStream || (sl.Status == store.ReadSuccess && from > sl.LastEventNumber)) {
+			if wake != nil {
+				h.commitUnwatch()
+			}
 			break
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !h.waitCommit(r, wake, deadline) {
-			// One last read after the deadline for the final answer.
+		h.releaseReader(rd)
+		rd = nil
+		woken := h.waitCommit(r, wake, deadline)
+		h.commitUnwatch()
+		if !woken {
+			// One last read after the deadline gives the final answer.
+			if rd = h.acquireReader(); rd == nil {
+				r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+				return
+			}
 			if forward {
 				sl = rd.ReadStreamForward(stream, from, count, resolve)
+			} else {
+				sl = rd.ReadStreamBackward(stream, from, count, resolve)
 			}
 			break
 		}
@@ -687,29 +705,44 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 			return
 		}
 	}
-	rd := h.acquireReader()
-	if rd == nil {
-		r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
-		return
-	}
-	defer h.releaseReader(rd)
+	var rd StoreReader
+	defer func() { h.releaseReader(rd) }()
 	var sl *store.AllSlice
 	var deadline time.Time
 	for {
+		if rd = h.acquireReader(); rd == nil {
+			r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+			return
+		}
 		h.metrics.reads.Inc()
-		wake := h.commitWait()
+		var wake <-chan struct{}
+		if longPoll > 0 {
+			wake = h.commitWatch()
+		}
 		if forward {
 			sl = rd.ReadAllForward(pos, count, true)
 		} else {
 			sl = rd.ReadAllBackward(pos, count, true)
 		}
 		if longPoll == 0 || sl.Status != store.ReadSuccess || len(sl.Events) > 0 {
+			if wake != nil {
+				h.commitUnwatch()
+			}
 			break
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !h.waitCommit(r, wake, deadline) {
+		h.releaseReader(rd)
+		rd = nil
+		woken := h.waitCommit(r, wake, deadline)
+		h.commitUnwatch()
+		if !woken {
+			if rd = h.acquireReader(); rd == nil {
+				r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+				return
+			}
+			sl = rd.ReadAllForward(pos, count, true)
 			break
 		}
 	}

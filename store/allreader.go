@@ -95,6 +95,12 @@ func (r *Reader) ReadAllForward(from Position, max int, resolveLinks bool) *AllS
 		}
 		if err != nil || len(payload) == 0 {
 			r.dropForward()
+			if it != nil {
+				// A cached iterator is void after a truncation (a disk-full
+				// cut): go on reading record by record.
+				it = nil
+				continue
+			}
 			if len(r.events) == 0 {
 				return r.allError(errTextInvalidPosition)
 			}
@@ -180,6 +186,7 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 	// whose prepares lie below from.Prepare, or an event whose own position
 	// (c,c) is below (c,p). Then walk backwards.
 	first := pos < end
+	retried := false
 	if r.back == nil || r.back.Pos() != pos {
 		r.dropBackward()
 		r.back = r.db.log.NewBackwardIterator(pos)
@@ -190,6 +197,7 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 			err     error
 			recPos  int64
 		)
+		viaIter := !first
 		if first {
 			recPos = pos
 			payload, _, err = r.db.log.ReadAt(pos, r.scratch[:0])
@@ -199,6 +207,14 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 				break
 			}
 			recPos, payload, err = r.back.Next()
+		}
+		if err != nil && viaIter && !isEnd(err) && !retried {
+			// A cached iterator is void after a truncation: start a new
+			// one where this one stood.
+			retried = true
+			r.dropBackward()
+			r.back = r.db.log.NewBackwardIterator(pos)
+			continue
 		}
 		if err != nil || len(payload) == 0 {
 			r.dropBackward()

@@ -2,11 +2,11 @@ package store
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // Read-side error texts, as the original sends them (spec §4.10).
@@ -184,7 +184,7 @@ func (r *Reader) fillEvent(rec *EventRecord, number int64, pos Position) {
 // EventNumberDeletedStream if hard-deleted), as the index and log show it.
 func (r *Reader) lastEventNumber(stream string) int64 {
 	r.cbStream, r.cbResult = stream, -1
-	r.db.ix.Last(xxhash.Sum64String(stream), r.lastFn)
+	r.db.ix.Last(streamHash(stream), r.lastFn)
 	r.cbStream = ""
 	return r.cbResult
 }
@@ -205,7 +205,7 @@ func (r *Reader) lastEventData(stream string) (int64, []byte, bool) {
 	if last < 0 || last == EventNumberDeletedStream {
 		return last, nil, false
 	}
-	pos, ok := r.findEvent(stream, xxhash.Sum64String(stream), last)
+	pos, ok := r.findEvent(stream, streamHash(stream), last)
 	if !ok {
 		return last, nil, false
 	}
@@ -218,7 +218,7 @@ func (r *Reader) lastEventData(stream string) (int64, []byte, bool) {
 
 // eventID returns the id of event number n of stream.
 func (r *Reader) eventID(stream string, n int64) ([16]byte, bool) {
-	pos, ok := r.findEvent(stream, xxhash.Sum64String(stream), n)
+	pos, ok := r.findEvent(stream, streamHash(stream), n)
 	if !ok {
 		return [16]byte{}, false
 	}
@@ -279,10 +279,11 @@ func (r *Reader) info(stream string) streamInfo {
 
 // tooOld reports whether an event created at created is hidden by $maxAge.
 func (r *Reader) tooOld(si *streamInfo, created int64) bool {
-	if si.meta.MaxAgeSeconds <= 0 {
+	// Ages beyond ~292 years (the int64 nanosecond range) hide nothing.
+	if si.meta.MaxAgeSeconds <= 0 || si.meta.MaxAgeSeconds > math.MaxInt64/int64(time.Second) {
 		return false
 	}
-	return created < r.db.clock.Now().UnixNano()-si.meta.MaxAgeSeconds*1e9
+	return created < r.db.clock.Now().UnixNano()-si.meta.MaxAgeSeconds*int64(time.Second)
 }
 
 // ReadEvent reads one event (number -1: the last one). Spec §4.10, and the
@@ -309,7 +310,7 @@ func (r *Reader) ReadEvent(stream string, number int64, resolveLinks bool) (Read
 	if number < si.min || number > si.last {
 		return ReadNotFound, nil
 	}
-	pos, ok := r.findEvent(stream, xxhash.Sum64String(stream), number)
+	pos, ok := r.findEvent(stream, streamHash(stream), number)
 	if !ok {
 		return ReadNotFound, nil
 	}
@@ -350,7 +351,7 @@ func (r *Reader) fillResolved(ev *ResolvedEvent, number int64, pos Position, res
 	if si.hardDeleted || si.softDeleted || si.last < 0 || n < si.min || n > si.last {
 		return
 	}
-	tpos, ok := r.findEvent(target, xxhash.Sum64String(target), n)
+	tpos, ok := r.findEvent(target, streamHash(target), n)
 	if !ok {
 		return
 	}
@@ -406,7 +407,7 @@ func (r *Reader) ReadStreamForward(stream string, from int64, max int, resolveLi
 		lo = si.min
 	}
 	lastReturned := int64(-1)
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	r.collect(stream, hash, lo, to, true, &si, resolveLinks, &lastReturned)
 	s.Events = r.events
 	if lastReturned >= 0 {
@@ -488,7 +489,7 @@ func (r *Reader) ReadStreamBackward(stream string, from int64, max int, resolveL
 		eos = true
 	}
 	lowest := int64(-1)
-	r.collect(stream, xxhash.Sum64String(stream), start, end, false, &si, resolveLinks, &lowest)
+	r.collect(stream, streamHash(stream), start, end, false, &si, resolveLinks, &lowest)
 	s.Events = r.events
 	// Matches ReadStreamEventsBackward in 4.0.3's IndexReader.
 	eos = eos || start == 0 || (start <= si.last && (len(r.events) == 0 || lowest != start))

@@ -177,3 +177,29 @@ func TestOnCommittedAndStats(t *testing.T) {
 		t.Fatalf("histogram holds %d flushes; %d counted", buckets, st.Fsyncs)
 	}
 }
+
+// A group commit holding more index entries than one index.Add accepts is
+// split, and a restart still finds every event.
+func TestIndexAddIsSplit(t *testing.T) {
+	old := indexAddBatchMax
+	indexAddBatchMax = 7
+	defer func() { indexAddBatchMax = old }()
+	dir := t.TempDir()
+	db, err := Open(testOptions(Options{Dir: dir}))
+	requireNoError(t, err)
+	ids := make([]int, 50)
+	for i := range ids {
+		ids[i] = i
+	}
+	mustWrite(t, db, "big", -1, evs(ids...)...)
+	if s := db.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 50 {
+		t.Fatalf("read %d events", len(s.Events))
+	}
+	requireNoError(t, db.Close())
+	db, err = Open(testOptions(Options{Dir: dir}))
+	requireNoError(t, err)
+	defer db.Close()
+	if s := db.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 50 {
+		t.Fatalf("after restart: read %d events", len(s.Events))
+	}
+}

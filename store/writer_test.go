@@ -271,7 +271,7 @@ func TestIdCacheIsBounded(t *testing.T) {
 	}
 	for i := 0; i < 100_000; i++ {
 		x := id(i)
-		c.put(&x, uint64(i), int64(i))
+		c.put(&x, uint64(i), 1, int64(i))
 	}
 	if len(c.slots) != size {
 		t.Fatalf("the table grew from %d to %d", size, len(c.slots))
@@ -285,7 +285,7 @@ func TestIdCacheIsBounded(t *testing.T) {
 		t.Fatal("the oldest id survived 100 times the capacity of puts")
 	}
 	// Re-putting an id updates it in place.
-	c.put(&last, 7, 8)
+	c.put(&last, 7, 1, 8)
 	if e, _ := c.get(&last); e.number != 8 || e.hash != 7 {
 		t.Fatalf("update in place failed: %+v", e)
 	}

@@ -22,8 +22,9 @@
 // Session.Handle runs on the connection's gnet event loop and never blocks:
 //
 //	event loop:  decode header → copy payload into a pooled request → decode DTO
-//	             → credentials from the cache (auth.AuthenticateCached)
-//	   ├─ write-type command: access check → store.DB.Submit(op) → return
+//	             → credentials from the cache (auth.AuthenticateCached; credentials
+//	               that failed recently are refused here: auth.KnownBad)
+//	   ├─ write-type command: role check → access check → store.DB.Submit(op) → return
 //	   │      writer goroutine: op.Done encodes the reply into a pooled buffer → Conn.Send
 //	   └─ read, or cache miss: enqueue on the worker queue (full → NotHandled TooBusy)
 //	          worker: authenticate if needed → access checks → read with its own
@@ -33,6 +34,21 @@
 // gnet reuses its read buffer after the callback; decoded strings and byte
 // slices are views into that copy and live until the request is released
 // (after Done for writes, after the reply for reads).
+//
+// NB: the write access check reads stream metadata through
+// store.DB.StreamMetadata, which is cached but reads the index (and, if a
+// metastream exists, the log) on a miss. That cost lands on the event loop
+// for non-admin writes to streams whose metadata fell out of the cache;
+// admins skip the lookup.
+//
+// # Limits
+//
+// Worker queue (Options.WorkQueueMax, NotHandled TooBusy beyond it), store
+// writer queue (store's, TooBusy), open-transaction table
+// (Options.TransactionsMax, oldest forgotten), read page (4096, Error), a
+// read reply over the 64 MiB frame limit (Error "read fewer events"),
+// reply buffers kept by workers and pools (1 MiB; bigger ones are
+// dropped after use). Outbound bytes per connection are the reactor's.
 //
 // # Replies to commands this server does not implement yet
 //

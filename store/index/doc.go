@@ -31,6 +31,17 @@
 //     guards the table list and the map file; the feeder takes it only when
 //     it freezes a memtable (once per MemTableMaxEntries entries).
 //
+// # Locks
+//
+// One mutex, Index.mu, guards the table list, the frozen memtables, the
+// sequence counter and the map file; it is held while the map is rewritten
+// (two fsyncs) but never during a ptable write or merge, and never by a
+// reader. Readers use only atomics: the current version pointer, version and
+// ptable reference counts (a count never comes back from zero, so a
+// superseded version cannot be revived after it unmapped its tables) and the
+// memtable's links. Nothing in the package calls out while holding mu, so
+// there is no lock order to keep.
+//
 // # Structure
 //
 // Entries go into the active memtable, a lock-free single-writer skiplist.

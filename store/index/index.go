@@ -6,6 +6,7 @@ import (
 	"github.com/eventstored/eventstored/store/vfs"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -433,10 +434,11 @@ func (ix *Index) flushLoop() {
 // frozen memtable it came from.
 func (ix *Index) installTableLocked(t *ptable, upTo int64) {
 	ix.tables = append(ix.tables, t)
+	sort.Slice(ix.tables, func(i, j int) bool { return ix.tables[i].seq < ix.tables[j].seq })
 	prev := ix.ckpt.Load()
 	ix.ckpt.Store(upTo)
 	if err := writeIndexMap(ix.fs, ix.dir, ix.mapLocked()); err != nil {
-		ix.tables = ix.tables[:len(ix.tables)-1]
+		ix.tables = slices.DeleteFunc(ix.tables, func(x *ptable) bool { return x == t })
 		ix.ckpt.Store(prev)
 		t.m.release()
 		ix.failLocked(err)
