@@ -124,7 +124,6 @@
 // writer checkpoint): 256 such writers cannot exceed about 256 ÷ 2 ms ≈
 // 130,000-250,000 events/s on this disk whatever the store does; the
 // 250,000 target needs a disk with sub-millisecond fsync or one fsync per
-// flush. The store's own share of the append path allocates nothing per
-// event (alloc_norace_test.go); tlog's frame encoder allocates 8 bytes per
-// record today.
+// flush. The append path allocates nothing per event, the store's share and
+// tlog's alike (alloc_norace_test.go).
 package store
