@@ -336,6 +336,16 @@ func TestAllFeed(t *testing.T) {
 		expectStatus(t, n.req(t, "GET", c.path, "", acceptAtomJSON, admin), 400, c.reason)
 	}
 	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/5000", "", acceptAtomJSON, admin), 500, reasonReadTooBig)
+	// Conditional GET on $all: the ETag version is the last commit position.
+	etag := r.h("ETag")
+	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/2", "", acceptAtomJSON, admin, "If-None-Match: "+etag), 304, "")
+	n.writeN(t, "a2", 1)
+	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/2", "", acceptAtomJSON, admin, "If-None-Match: "+etag), 200, "")
+	// HEAD answers like GET without a body.
+	h := n.req(t, "HEAD", "/streams/a1/0", "", acceptAtomJSON)
+	if h.code != 200 || h.body != "" || h.h("Cache-Control") != "max-age=31536000, public" {
+		t.Fatalf("unexpected HEAD reply %d %v %q", h.code, h.hdr, h.body)
+	}
 	// "/streams/$all/5" is a single-event read of a stream named $all.
 	expectStatus(t, n.req(t, "GET", "/streams/$all/5", "", acceptAtomJSON, admin), 404, "")
 }
