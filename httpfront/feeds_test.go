@@ -462,3 +462,26 @@ func TestAtomXMLIsWellFormed(t *testing.T) {
 		}
 	}
 }
+
+// TestFeedPagingWithMaxCount checks the backward "end" rule of spec §2.5.1
+// when $maxCount hides older events: the page holding the oldest visible
+// event is the end (no last/next links).
+func TestFeedPagingWithMaxCount(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "mc", 6)
+	expectStatus(t, n.req(t, "POST", "/streams/mc/metadata", `{"$maxCount":3}`, "Content-Type: application/json",
+		"ES-EventId: 6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d75"), 201, "")
+	const M = "http://127.0.0.1:2113/streams/mc"
+	f, _ := getFeed(t, n, "/streams/mc/head/backward/2")
+	if got := fmt.Sprint(f.numbers()); got != "[5 4]" || !strings.Contains(f.links(), "next "+M+"/3/backward/2") {
+		t.Fatalf("unexpected head page %s\n%s", got, f.links())
+	}
+	f, _ = getFeed(t, n, "/streams/mc/3/backward/2")
+	if got := fmt.Sprint(f.numbers()); got != "[3]" || strings.Contains(f.links(), "next ") || strings.Contains(f.links(), "last ") {
+		t.Fatalf("the page with the oldest visible event must be the end: %s\n%s", got, f.links())
+	}
+	f, _ = getFeed(t, n, "/streams/mc/0/forward/10")
+	if got := fmt.Sprint(f.numbers()); got != "[5 4 3]" || !f.HeadOfStream {
+		t.Fatalf("unexpected forward page %s", got)
+	}
+}
