@@ -267,7 +267,9 @@ func (c *conn) readLoop() {
 				}
 				off += size
 			}
-			n = copy(buf, buf[off:n])
+			if off > 0 { // NB: never memmove a partial frame onto itself on every read
+				n = copy(buf, buf[off:n])
+			}
 			// Grow to fit the next frame whole; shrink after a big one.
 			if n >= codec.LengthPrefixSize {
 				need := codec.LengthPrefixSize + int(binary.LittleEndian.Uint32(buf))
