@@ -30,9 +30,31 @@ var (
 	ErrPendingSendPackages = errors.New("reactor: connection queue size is too large")
 )
 
-// sendBufferKeepMax bounds the send buffer kept between flushes; a larger
-// one (after a burst) is dropped so idle connections stay small.
-const sendBufferKeepMax = 64 << 10
+// Send buffers: a connection keeps one small buffer (≤ sendBufferKeepMax)
+// between flushes, so idle connections stay small; larger buffers (a read
+// page of big events) go back to a shared pool after each flush and are
+// reused by whichever connection needs one next; buffers above
+// sendBufferPoolMax are left to the GC.
+const (
+	sendBufferKeepMax = 4 << 10
+	sendBufferPoolMax = 1 << 20
+)
+
+var sendBufferPool sync.Pool // of *[]byte
+
+func getSendBuffer() []byte {
+	if p, _ := sendBufferPool.Get().(*[]byte); p != nil {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+func putSendBuffer(b []byte) {
+	if cap(b) <= sendBufferPoolMax {
+		b = b[:0]
+		sendBufferPool.Put(&b)
+	}
+}
 
 // Conn is one client (or peer) connection. ID, RemoteAddr, Send,
 // BeginSend/EndSend, Close and the user-data methods are safe for
@@ -136,7 +158,11 @@ func (c *Conn) BeginSend() ([]byte, error) {
 		return nil, ErrConnClosed
 	}
 	if c.pending == nil {
-		c.pending, c.spare = c.spare, nil
+		if c.spare != nil {
+			c.pending, c.spare = c.spare, nil
+		} else {
+			c.pending = getSendBuffer()
+		}
 	}
 	return c.pending, nil
 }
@@ -145,9 +171,15 @@ func (c *Conn) BeginSend() ([]byte, error) {
 // BeginSend returned with packages whole frames appended.
 func (c *Conn) EndSend(buf []byte, packages int) error {
 	added := len(buf) - len(c.pending)
+	// NB: the limit is checked against the backlog that was already queued
+	// before this send, as Event Store's TcpConnectionManager.SendPackage
+	// does in 4.0.3: a single reply larger than the limit (a page of big
+	// events) is delivered, while a peer that lets the backlog grow past the
+	// limit is closed. The backlog stays bounded by the limit plus one send.
+	backlog := len(c.pending)
 	c.pending = buf
 	c.pendingPkgs += packages
-	if len(c.pending) > c.srv.cfg.PendingSendBytesMax {
+	if backlog > c.srv.cfg.PendingSendBytesMax {
 		err := fmt.Errorf("%w: %d", ErrPendingSendBytes, len(c.pending))
 		schedule := c.overflowLocked(err)
 		c.mu.Unlock()
@@ -242,10 +274,7 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 	}
 	c.mu.Lock()
 	buf := c.pending
-	c.pending, c.spare = c.spare, nil
-	if c.pending != nil {
-		c.pending = c.pending[:0]
-	}
+	c.pending = nil
 	c.pendingPkgs = 0
 	c.flushQueued = false
 	closing = c.closing
@@ -254,7 +283,9 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 
 	if len(buf) > 0 {
 		if !closing {
-			if backlog := c.gc.OutboundBuffered() + len(buf); backlog > c.srv.cfg.PendingSendBytesMax {
+			// As in EndSend, what the socket layer already holds is compared
+			// with the limit, so one large batch still leaves.
+			if backlog := c.gc.OutboundBuffered(); backlog > c.srv.cfg.PendingSendBytesMax {
 				err := fmt.Errorf("%w: %d", ErrPendingSendBytes, backlog)
 				c.srv.stats.SendOverflows.Inc()
 				buf = codec.AppendBadRequest(buf[:0], &codec.GUID{}, badRequestText(err))
@@ -273,12 +304,18 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 		}
 		return true
 	}
+	if buf == nil {
+		return false
+	}
 	if cap(buf) <= sendBufferKeepMax {
 		c.mu.Lock()
 		if c.spare == nil {
-			c.spare = buf[:0]
+			c.spare, buf = buf[:0], nil
 		}
 		c.mu.Unlock()
+	}
+	if buf != nil {
+		putSendBuffer(buf)
 	}
 	return false
 }

@@ -259,3 +259,37 @@ func TestLinkResolution(t *testing.T) {
 	}
 	t.Fatal("link not found in $all")
 }
+
+// Spec §4.6 rule 4: after reading the newest event, next ≥ (L, L) with L the
+// last commit position, even when the last write was an empty one (whose
+// marker record is not an event): the node client's catch-up subscription
+// loops until this holds.
+func TestReadAllNextPassesLastCommitAfterEmptyWrite(t *testing.T) {
+	db, _ := openTestDB(t)
+	mustWrite(t, db, "a", -1, evs(1, 2)...)
+	r := write(t, db, "a", 1) // empty write
+	if r.Status != OpSuccess || r.Pos.Commit < 0 {
+		t.Fatalf("empty write: %+v", r)
+	}
+	L := db.LastCommitPosition()
+	if L != r.Pos.Commit {
+		t.Fatalf("last commit %d; want the empty write's %d", L, r.Pos.Commit)
+	}
+	rd := db.NewReader()
+	for _, page := range []int{1, 2, 10} {
+		from := PositionStart
+		for i := 0; i < 10; i++ {
+			a := rd.ReadAllForward(from, page, false)
+			if len(a.Events) == 0 && a.Next == from && from.Less(Position{L, L}) {
+				t.Fatalf("page %d: stuck at %+v below (L, L) = (%d, %d)", page, from, L, L)
+			}
+			from = a.Next
+			if !from.Less(Position{L, L}) {
+				break
+			}
+		}
+		if from.Less(Position{L, L}) {
+			t.Fatalf("page %d: next %+v never reached (L, L)", page, from)
+		}
+	}
+}

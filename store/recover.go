@@ -3,8 +3,6 @@ package store
 import (
 	"fmt"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // replayBatchMax bounds the index entries replay hands to the index at once.
@@ -70,7 +68,7 @@ func (db *DB) recover() error {
 				break // continuation of a write that began before the checkpoint
 			}
 			if p.Flags&(FlagData|FlagStreamDelete) != 0 {
-				group = append(group, indexEntry{Hash: xxhash.Sum64(p.Stream), Number: p.Number, Pos: pos})
+				group = append(group, indexEntry{Hash: streamHash(bytesToString(p.Stream)), Number: p.Number, Pos: pos})
 			}
 			if p.Flags&FlagTransactionEnd != 0 {
 				entries = append(entries, group...)
@@ -82,14 +80,14 @@ func (db *DB) recover() error {
 			if err := PeekCommit(payload, &c); err != nil {
 				return fmt.Errorf("store: replay the log at %d: %w", pos, err)
 			}
-			h := xxhash.Sum64(c.Stream)
+			h := streamHash(bytesToString(c.Stream))
 			for i := 0; i < c.Count(); i++ {
-				entries = append(entries, indexEntry{Hash: h, Number: c.FirstNumber + int64(i), Pos: c.PreparePos(i)})
+				entries = append(entries, indexEntry{Hash: h, Number: c.FirstNumber + int64(i), Pos: pos})
 			}
 			lastCmt = pos
 		}
 		if len(entries) >= replayBatchMax && groupPos < 0 {
-			if err := db.ix.Add(entries, next); err != nil {
+			if err := db.indexAdd(entries, next); err != nil {
 				return fmt.Errorf("store: replay into the index: %w", err)
 			}
 			replayed += len(entries)
@@ -107,7 +105,7 @@ func (db *DB) recover() error {
 		durable = groupPos
 	}
 	if len(entries) > 0 || durable > from {
-		if err := db.ix.Add(entries, durable); err != nil {
+		if err := db.indexAdd(entries, durable); err != nil {
 			return fmt.Errorf("store: replay into the index: %w", err)
 		}
 		replayed += len(entries)
