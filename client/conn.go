@@ -346,7 +346,7 @@ func (c *conn) fail(cause error) {
 			cl.done <- struct{}{}
 		}
 		if c.onClose != nil {
-			go c.onClose(c, cause)
+			c.onClose(c, cause)
 		}
 	})
 }

@@ -2,9 +2,13 @@ package httpfront
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 const ctEvents = "Content-Type: application/vnd.eventstore.events+json"
@@ -389,4 +393,62 @@ func TestLinkResolution(t *testing.T) {
 	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON), 401, "Unauthorized")
 	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON, admin), 200, "")
 	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON), 401, "Unauthorized") // not served from a cache
+}
+
+func TestResponseCompression(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "gz", 20)
+	plain := n.req(t, "GET", "/streams/gz?embed=body", "", acceptAtomJSON)
+	for _, c := range []struct{ ae, want string }{
+		{"gzip, deflate, br", "gzip"}, {"br, deflate", "deflate"}, {"identity", ""}, {"GZIP", ""}, {"x-gzip;q=1, gzip;q=0.1", "gzip"},
+	} {
+		rq := fasthttp.AcquireRequest()
+		rs := fasthttp.AcquireResponse()
+		rq.SetRequestURI("http://127.0.0.1:2113/streams/gz?embed=body")
+		rq.Header.Set("Accept", "application/vnd.eventstore.atom+json")
+		rq.Header.Set("Accept-Encoding", c.ae)
+		if err := n.client.Do(rq, rs); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(rs.Header.Peek("Content-Encoding")); got != c.want {
+			t.Fatalf("Accept-Encoding %q: got encoding %q; want %q", c.ae, got, c.want)
+		}
+		body, err := rs.BodyUncompressed()
+		if err != nil || string(body) != plain.body {
+			t.Fatalf("Accept-Encoding %q: body differs after decompression (%v)", c.ae, err)
+		}
+		fasthttp.ReleaseRequest(rq)
+		fasthttp.ReleaseResponse(rs)
+	}
+	// Small and empty bodies are left alone.
+	r := n.req(t, "GET", "/ping", "", "Accept-Encoding: gzip")
+	if r.h("Content-Encoding") != "" {
+		t.Fatalf("small body was compressed")
+	}
+}
+
+// TestAtomXMLIsWellFormed parses every XML representation with
+// encoding/xml, including data that needs escaping.
+func TestAtomXMLIsWellFormed(t *testing.T) {
+	n := newTestNode(t)
+	body := `[{"eventId":"3b0a4f5e-2d5c-4f1e-9a57-0d6f0b3e8c11","eventType":"A<&>\"'","data":{"x":"<b>&amp;</b>","list":[1,2],"9bad name":true},"metadata":"m<>"}]`
+	expectStatus(t, n.req(t, "POST", "/streams/x%3Cml", body, ctEvents), 201, "")
+	for _, c := range []struct{ path, accept string }{
+		{"/streams/x%3Cml", "application/atom+xml"}, {"/streams/x%3Cml/0/forward/5?embed=content", "application/atom+xml"},
+		{"/streams/x%3Cml/0", "application/atom+xml"}, {"/streams/x%3Cml/0", "text/xml"},
+		{"/streams/x%3Cml/0", "application/vnd.eventstore.event+xml"}, {"/streams/%24all", "application/atom+xml"},
+	} {
+		r := n.req(t, "GET", c.path, "", "Accept: "+c.accept, admin)
+		expectStatus(t, r, 200, "")
+		dec := xml.NewDecoder(strings.NewReader(r.body))
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s as %s is not well-formed XML: %v\n%s", c.path, c.accept, err, r.body)
+			}
+		}
+	}
 }

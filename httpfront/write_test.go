@@ -68,6 +68,13 @@ func TestWriteExpectedVersion(t *testing.T) {
 	if r.h("Location") != "http://127.0.0.1:2113/streams/ev/1" {
 		t.Fatalf("unexpected Location %q", r.h("Location"))
 	}
+	// Header names are sent exactly as the original spells them.
+	raw := n.rawExchange(t, "POST /streams/ev HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.eventstore.events+json\r\n"+
+		"ES-ExpectedVersion: 9\r\nContent-Length: "+itoa(len(evBody))+"\r\nConnection: close\r\n\r\n"+evBody)
+	if !strings.HasPrefix(raw, "HTTP/1.1 400 Wrong expected EventNumber\r\n") || !strings.Contains(raw, "\r\nES-CurrentVersion: 1\r\n") ||
+		!strings.Contains(raw, "\r\nAccess-Control-Allow-Origin: *\r\n") {
+		t.Fatalf("unexpected raw reply %q", raw)
+	}
 	// An idempotent repeat answers with the original number.
 	r = n.req(t, "POST", "/streams/ev", evBody, ctEvents, "ES-ExpectedVersion: -1")
 	expectStatus(t, r, 201, "Created")
@@ -301,5 +308,44 @@ func TestLongPollWakesOnWrite(t *testing.T) {
 	json.Unmarshal([]byte(got.body), &f) //nolint:errcheck
 	if len(f.Entries) != 1 || f.Entries[0]["title"] != "1@lp" {
 		t.Fatalf("long poll did not return the new event: %s", got.body)
+	}
+}
+
+func TestLongPollAllWakesOnAnyCommit(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "lpa", 1)
+	// The forward position after the last event: follow the head page's
+	// previous link.
+	f, _ := getFeed(t, n, "/streams/%24all/head/backward/1", admin)
+	var prev string
+	for _, l := range f.Links {
+		if l.Relation == "previous" {
+			prev = strings.TrimPrefix(l.URI, "http://127.0.0.1:2113")
+		}
+	}
+	if prev == "" {
+		t.Fatalf("no previous link: %s", f.links())
+	}
+	var wg sync.WaitGroup
+	var got *resp
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		got = n.req(t, "GET", prev, "", acceptAtomJSON, admin, "ES-LongPoll: 30")
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.h.parked.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("long poll on $all never parked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n.writeN(t, "other-stream", 1)
+	wg.Wait()
+	expectStatus(t, got, 200, "")
+	var page feedJSON
+	json.Unmarshal([]byte(got.body), &page) //nolint:errcheck
+	if len(page.Entries) != 1 || page.Entries[0]["title"] != "0@other-stream" {
+		t.Fatalf("long poll on $all did not return the new event: %s", got.body)
 	}
 }

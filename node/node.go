@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventstored/eventstored/cluster/gossip"
 	"github.com/eventstored/eventstored/httpfront"
 	"github.com/eventstored/eventstored/node/auth"
 	"github.com/eventstored/eventstored/node/config"
@@ -66,6 +67,10 @@ type Node struct {
 	startTime      time.Time
 	adv            Advertised
 	state          atomic.Int32
+	clusterID      string
+	resolver       gossip.Resolver
+	// gossipDB is the store the gossip goroutine reads positions from.
+	gossipDB atomic.Pointer[store.DB]
 
 	// shutdownRequested is closed once when a client asks the node to stop
 	// (POST /admin/shutdown); the owner then calls Stop.
@@ -79,6 +84,7 @@ type Node struct {
 	tcpStats  []*reactor.Server
 	httpSrvs  map[string]*httpfront.Server
 	listeners []boundListener // all, in bind order
+	gossip    *gossip.Driver  // nil unless gossip runs
 	started   []boundListener // those bound, in bind order
 	running   bool
 	stopped   bool
@@ -103,6 +109,7 @@ func New(opts *config.Options, options ...Option) (*Node, error) {
 	if opts.Index != "" {
 		n.log.Warn("the Index option is not supported yet: the index lives in <Db>/index", "index", opts.Index)
 	}
+	n.warnInertOptions(opts)
 	return n, nil
 }
 
@@ -165,9 +172,13 @@ func (n *Node) Start() error {
 		return fail(fmt.Errorf("cannot start authentication: %w", err))
 	}
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
-		Logger: n.log, Workers: n.opts.ReaderThreadsCount})
+		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState})
 	n.tcp.Start()
 
+	n.gossipDB.Store(db)
+	if n.gossipEnabled() {
+		n.gossip = n.newGossip()
+	}
 	n.buildListenersLocked()
 	for _, l := range n.listeners {
 		if err := l.srv.Start(); err != nil {
@@ -176,6 +187,9 @@ func (n *Node) Start() error {
 		n.started = append(n.started, l)
 	}
 	n.running, n.stopped = true, false
+	if n.gossip != nil {
+		n.gossip.Start()
+	}
 	if n.opts.SingleNode() {
 		// A single node is its own master as soon as storage is up (4.0.3
 		// runs a one-node election that always elects itself).
@@ -227,8 +241,14 @@ func (n *Node) buildListenersLocked() {
 				Logger:       n.log,
 				StartTime:    n.startTime,
 				StoreFigures: figures,
+				InfoOptions:  func() any { return n.opts.Info() },
 			})
-			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, h.RequestHandler())
+			var ch httpfront.ClusterHandler
+			if n.gossip != nil {
+				ch = clusterHTTP{g: n.gossip, id: n.clusterID}
+			}
+			rh := httpfront.WithCluster(h.RequestHandler(), ch, iface, n.opts.GossipOnExt)
+			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, rh)
 			n.httpSrvs[l.Name] = hs
 			srv = hs
 		} else {
@@ -248,6 +268,22 @@ func (n *Node) buildListenersLocked() {
 		}
 		n.listeners = append(n.listeners, boundListener{cfg: l, srv: srv})
 	}
+}
+
+// tcpState maps the node state to the command service's role (spec
+// §4.3, §4.13). It runs on event loops for every command: one atomic load.
+func (n *Node) tcpState() tcpsvc.NodeState {
+	switch n.State() {
+	case StateMaster:
+		return tcpsvc.NodeState{Role: tcpsvc.RoleMaster}
+	case StateUnknown:
+		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
+	case StatePreReplica, StateCatchingUp, StateClone, StateSlave:
+		// TODO(node): the master's endpoints come with the cluster
+		// package; until then no replica state is ever entered.
+		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
+	}
+	return tcpsvc.NodeState{Role: tcpsvc.RoleNotReady}
 }
 
 // tcpConnections feeds /stats and /metrics; safe from any goroutine.
@@ -290,14 +326,28 @@ func (n *Node) Stop(ctx context.Context) error {
 // stopLocked undoes Start in reverse: listeners, command service, then
 // the store (which flushes and closes its files). REQUIRES: n.mu held.
 func (n *Node) stopLocked(ctx context.Context) error {
-	var errs []error
-	for i := len(n.started) - 1; i >= 0; i-- {
-		l := n.started[i]
-		if err := l.srv.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stopping %s listener on %s: %w", l.cfg.Name, l.cfg.Addr(), err))
-		}
+	// Listeners stop concurrently, each with the whole of ctx: a listener
+	// slow to drain (a long HTTP request) must not eat the others' time.
+	errs := make([]error, len(n.started))
+	var wg sync.WaitGroup
+	for i, l := range n.started {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if err := l.srv.Stop(ctx); err != nil {
+				errs[i] = fmt.Errorf("stopping %s listener on %s: %w", l.cfg.Name, l.cfg.Addr(), err)
+			}
+			n.log.Debug("listener stopped", "interface", l.cfg.Name, "took", time.Since(t0))
+		}()
 	}
+	wg.Wait()
 	n.started = nil
+	if n.gossip != nil {
+		n.gossip.Stop()
+		n.gossip = nil
+	}
+	n.gossipDB.Store(nil)
 	if n.tcp != nil {
 		n.tcp.Stop()
 		n.tcp = nil
