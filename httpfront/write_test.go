@@ -411,3 +411,26 @@ func TestConcurrentWritersOneWins(t *testing.T) {
 		t.Fatalf("%d writers won; want exactly 1", won)
 	}
 }
+
+// TestCachedEventHonoursACLChanges: a cached response must not be served
+// once the stream's ACL forbids the caller, and Cache-Control follows who
+// may read the stream (public vs private).
+func TestCachedEventHonoursACLChanges(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "acl", 1)
+	for i := 0; i < 2; i++ {
+		r := n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON)
+		expectStatus(t, r, 200, "")
+		if r.h("Cache-Control") != "max-age=31536000, public" {
+			t.Fatalf("unexpected Cache-Control %q", r.h("Cache-Control"))
+		}
+	}
+	expectStatus(t, n.req(t, "POST", "/streams/acl/metadata", `{"$acl":{"$r":"$admins"}}`, "Content-Type: application/json",
+		"ES-EventId: 6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d76"), 201, "")
+	expectStatus(t, n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON), 401, "Unauthorized")
+	r := n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON, admin)
+	expectStatus(t, r, 200, "")
+	if r.h("Cache-Control") != "max-age=31536000, private" {
+		t.Fatalf("a stream anonymous cannot read is private; got %q", r.h("Cache-Control"))
+	}
+}
