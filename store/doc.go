@@ -110,12 +110,12 @@
 //
 //	go test ./store -run XXX -bench 'Write|ReadAll|ReadStream' -benchtime 200000x
 //
-//	1 writer, single events           ≈    500 events/s      1 event/fsync
-//	16 writers, single events         ≈ 13,000 events/s     16 events/fsync
-//	256 writers, single events        ≈ 43,000-170,000 ev/s 247 events/fsync
-//	16 writers, 100-event batches     ≈ 175,000-235,000 ev/s 990 events/fsync
-//	$all forward, pages of 4096       ≈ 3,200,000-4,000,000 events/s, 0 allocs
-//	stream forward, pages of 100      ≈ 1,200,000 events/s, 0 allocs
+//	1 writer, single events           ≈    500-1,650 events/s     1 event/fsync
+//	16 writers, single events         ≈  8,600-13,000 events/s   16 events/fsync
+//	256 writers, single events        ≈ 43,000-170,000 events/s 243-251 events/fsync
+//	16 writers, 100-event batches     ≈ 175,000-235,000 events/s ~1,000-1,500 events/fsync
+//	$all forward, pages of 4096       ≈ 1,860,000-4,000,000 events/s, 0 allocs
+//	stream forward, pages of 100      ≈ 1,200,000-2,050,000 events/s, 0 allocs
 //	10M events, SIGKILL, reopen       Open 0.70 s, first read+write 0.70 s
 //	                                  (go test -tags long -run TestRestartTimeAfterKill10M)
 //
@@ -124,7 +124,6 @@
 // writer checkpoint): 256 such writers cannot exceed about 256 ÷ 2 ms ≈
 // 130,000-250,000 events/s on this disk whatever the store does; the
 // 250,000 target needs a disk with sub-millisecond fsync or one fsync per
-// flush. The store's own share of the append path allocates nothing per
-// event (alloc_norace_test.go); tlog's frame encoder allocates 8 bytes per
-// record today.
+// flush. The append path allocates nothing per event, the store's share and
+// tlog's alike (alloc_norace_test.go).
 package store
