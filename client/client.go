@@ -237,7 +237,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cl *call, cmd codec.Co
 	if err := cn.register(cl); err != nil {
 		return err
 	}
-	if err := cn.send(cmd, &cl.id, creds, payload); err != nil {
+	if err := cn.send(cmd, &cl.id, creds, payload, true); err != nil {
 		if !cn.unregister(cl) {
 			<-cl.done
 		}

@@ -436,3 +436,59 @@ func replyingPeerWith(c net.Conn, replies map[codec.Command][]byte) {
 		}
 	}
 }
+
+// TestLargeReplyThenSmallOnes: a 3 MiB event grows the read buffer; the
+// replies after it still parse (the buffer shrinks back once drained).
+func TestLargeReplyThenSmallOnes(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{})
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	for round := 0; round < 3; round++ {
+		errc := make(chan error, 1)
+		var res EventReadResult
+		go func() {
+			var err error
+			res, err = c.ReadEvent(context.Background(), "s", 0, false)
+			errc <- err
+		}()
+		req := readPkg(t, sc)
+		data := []byte("small")
+		if round == 1 {
+			data = big
+		}
+		reply := codec.ReadEventCompleted{Result: codec.ReadEventSuccess, Event: codec.ResolvedIndexedEvent{HasEvent: true,
+			Event: codec.EventRecord{EventStreamID: "s", EventID: make([]byte, 16), EventType: "t", Data: data, Metadata: []byte{}, CreatedEpoch: 1}}}
+		writePkg(t, sc, codec.ReadEventCompletedCommand, req.CorrelationID, codec.AppendReadEventCompleted(nil, &reply))
+		if err := <-errc; err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if got := res.Event.Event.Data; len(got) != len(data) || got[len(got)-1] != data[len(data)-1] {
+			t.Fatalf("round %d: unexpected data of %d bytes", round, len(got))
+		}
+	}
+}
+
+// TestOversizedFrameFromServerClosesTheConnection: a length prefix above
+// 64 MiB is a framing error (spec §1.2); the client drops the connection
+// instead of allocating it.
+func TestOversizedFrameFromServerClosesTheConnection(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.ReadEvent(context.Background(), "s", 0, false)
+		errc <- err
+	}()
+	readPkg(t, sc)
+	var l [4]byte
+	binary.LittleEndian.PutUint32(l[:], codec.FrameLengthMax+1)
+	if _, err := sc.Write(l[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrConnectionClosed) || !strings.Contains(err.Error(), "framing") {
+		t.Fatalf("unexpected error %v", err)
+	}
+}
