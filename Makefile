@@ -51,9 +51,14 @@ bench: build
 bench-peers:
 	bash bench/peers/install.sh
 
+# gofmt, go vet and staticcheck (pinned; installed into bin/ on first use).
+STATICCHECK_VERSION := v0.8.2
 lint: fmt-check vet
-	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
-	else echo "staticcheck not installed; ran gofmt and go vet only"; fi
+	@if [ ! -x $(BIN)/staticcheck ]; then \
+		echo "installing staticcheck $(STATICCHECK_VERSION) into $(BIN)/"; \
+		GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	fi
+	$(BIN)/staticcheck ./...
 
 fmt-check:
 	@out="$$(gofmt -l $(GOFILES))"; \
