@@ -4,7 +4,8 @@
 GO      ?= go
 BIN     ?= bin
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
-LDFLAGS := -X main.commit=$(COMMIT)
+COMMIT_TIME := $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS := -X main.commit=$(COMMIT) -X main.commitTime=$(COMMIT_TIME)
 # Extra arguments for `make run`, e.g. RUN_ARGS="--ext-http-port 2114".
 RUN_ARGS ?=
 # Go sources, excluding npm-installed trees used by interop tests.
