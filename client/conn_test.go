@@ -196,7 +196,7 @@ func TestClientAnswersServerHeartbeats(t *testing.T) {
 // close the connection and fail the operation in flight.
 func TestSilentServerIsDroppedAfterHeartbeatTimeout(t *testing.T) {
 	p := newPeer(t)
-	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 20 * time.Millisecond, HeartbeatTimeout: 40 * time.Millisecond})
+	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 200 * time.Millisecond})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
@@ -397,12 +397,20 @@ func TestMaxInFlightBoundsOutstandingRequests(t *testing.T) {
 }
 
 // replyingPeer answers every WriteEvents on c with the same
-// WriteEventsCompleted, patching in the request's correlation id, and
-// allocates nothing per request itself, so AllocsPerRun sees only the
-// client's allocations.
+// WriteEventsCompleted (see replyingPeerWith).
 func replyingPeer(c net.Conn) {
-	reply := codec.AppendFrame(nil, codec.WriteEventsCompletedCommand, &codec.GUID{}, writeCompleted(0, 0))
+	replyingPeerWith(c, map[codec.Command][]byte{
+		codec.WriteEventsCommand: codec.AppendFrame(nil, codec.WriteEventsCompletedCommand, &codec.GUID{}, writeCompleted(0, 0)),
+	})
+}
+
+// replyingPeerWith answers each request whose command is in replies with
+// that prebuilt frame, patching in the request's correlation id, and
+// answers heartbeats. It allocates nothing per request itself, so
+// AllocsPerRun sees only the client's allocations.
+func replyingPeerWith(c net.Conn, replies map[codec.Command][]byte) {
 	buf := make([]byte, 1<<16)
+	hb := codec.AppendFrame(nil, codec.HeartbeatResponseCommand, &codec.GUID{}, nil)
 	var l [4]byte
 	for {
 		if _, err := io.ReadFull(c, l[:]); err != nil {
@@ -415,15 +423,16 @@ func replyingPeer(c net.Conn) {
 		if _, err := io.ReadFull(c, buf[:n]); err != nil {
 			return
 		}
-		switch codec.Command(buf[0]) {
-		case codec.WriteEventsCommand:
-			copy(reply[4+2:4+18], buf[2:18])
-			if _, err := c.Write(reply); err != nil {
-				return
-			}
-		case codec.HeartbeatRequestCommand:
-			hb := codec.AppendFrame(nil, codec.HeartbeatResponseCommand, (*codec.GUID)(buf[2:18]), nil)
-			_, _ = c.Write(hb)
+		reply := replies[codec.Command(buf[0])]
+		if codec.Command(buf[0]) == codec.HeartbeatRequestCommand {
+			reply = hb
+		}
+		if reply == nil {
+			continue
+		}
+		copy(reply[4+2:4+18], buf[2:18])
+		if _, err := c.Write(reply); err != nil {
+			return
 		}
 	}
 }

@@ -2,7 +2,9 @@ package httpfront
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -422,5 +424,31 @@ func TestResponseCompression(t *testing.T) {
 	r := n.req(t, "GET", "/ping", "", "Accept-Encoding: gzip")
 	if r.h("Content-Encoding") != "" {
 		t.Fatalf("small body was compressed")
+	}
+}
+
+// TestAtomXMLIsWellFormed parses every XML representation with
+// encoding/xml, including data that needs escaping.
+func TestAtomXMLIsWellFormed(t *testing.T) {
+	n := newTestNode(t)
+	body := `[{"eventId":"3b0a4f5e-2d5c-4f1e-9a57-0d6f0b3e8c11","eventType":"A<&>\"'","data":{"x":"<b>&amp;</b>","list":[1,2],"9bad name":true},"metadata":"m<>"}]`
+	expectStatus(t, n.req(t, "POST", "/streams/x%3Cml", body, ctEvents), 201, "")
+	for _, c := range []struct{ path, accept string }{
+		{"/streams/x%3Cml", "application/atom+xml"}, {"/streams/x%3Cml/0/forward/5?embed=content", "application/atom+xml"},
+		{"/streams/x%3Cml/0", "application/atom+xml"}, {"/streams/x%3Cml/0", "text/xml"},
+		{"/streams/x%3Cml/0", "application/vnd.eventstore.event+xml"}, {"/streams/%24all", "application/atom+xml"},
+	} {
+		r := n.req(t, "GET", c.path, "", "Accept: "+c.accept, admin)
+		expectStatus(t, r, 200, "")
+		dec := xml.NewDecoder(strings.NewReader(r.body))
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s as %s is not well-formed XML: %v\n%s", c.path, c.accept, err, r.body)
+			}
+		}
 	}
 }

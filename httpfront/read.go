@@ -126,7 +126,7 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		level = embedTryHarder
 	}
 	// The cache serves reads by number (immutable, "forever" responses).
-	cacheable := n >= 0 && r.ctx.Request.Header.PeekBytes(hdrXFwdHost) == nil
+	cacheable := n >= 0 && h.cache != nil
 	var metaVer int64
 	if cacheable {
 		var md store.StreamMetadata

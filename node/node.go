@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventstored/eventstored/cluster/gossip"
 	"github.com/eventstored/eventstored/httpfront"
 	"github.com/eventstored/eventstored/node/auth"
 	"github.com/eventstored/eventstored/node/config"
@@ -66,6 +67,10 @@ type Node struct {
 	startTime      time.Time
 	adv            Advertised
 	state          atomic.Int32
+	clusterID      string
+	resolver       gossip.Resolver
+	// gossipDB is the store the gossip goroutine reads positions from.
+	gossipDB atomic.Pointer[store.DB]
 
 	// shutdownRequested is closed once when a client asks the node to stop
 	// (POST /admin/shutdown); the owner then calls Stop.
@@ -79,6 +84,7 @@ type Node struct {
 	tcpStats  []*reactor.Server
 	httpSrvs  map[string]*httpfront.Server
 	listeners []boundListener // all, in bind order
+	gossip    *gossip.Driver  // nil unless gossip runs
 	started   []boundListener // those bound, in bind order
 	running   bool
 	stopped   bool
@@ -169,6 +175,10 @@ func (n *Node) Start() error {
 		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState})
 	n.tcp.Start()
 
+	n.gossipDB.Store(db)
+	if n.gossipEnabled() {
+		n.gossip = n.newGossip()
+	}
 	n.buildListenersLocked()
 	for _, l := range n.listeners {
 		if err := l.srv.Start(); err != nil {
@@ -177,6 +187,9 @@ func (n *Node) Start() error {
 		n.started = append(n.started, l)
 	}
 	n.running, n.stopped = true, false
+	if n.gossip != nil {
+		n.gossip.Start()
+	}
 	if n.opts.SingleNode() {
 		// A single node is its own master as soon as storage is up (4.0.3
 		// runs a one-node election that always elects itself).
@@ -230,7 +243,12 @@ func (n *Node) buildListenersLocked() {
 				StoreFigures: figures,
 				InfoOptions:  func() any { return n.opts.Info() },
 			})
-			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, h.RequestHandler())
+			var ch httpfront.ClusterHandler
+			if n.gossip != nil {
+				ch = clusterHTTP{g: n.gossip, id: n.clusterID}
+			}
+			rh := httpfront.WithCluster(h.RequestHandler(), ch, iface, n.opts.GossipOnExt)
+			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, rh)
 			n.httpSrvs[l.Name] = hs
 			srv = hs
 		} else {
@@ -325,6 +343,11 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	n.started = nil
+	if n.gossip != nil {
+		n.gossip.Stop()
+		n.gossip = nil
+	}
+	n.gossipDB.Store(nil)
 	if n.tcp != nil {
 		n.tcp.Stop()
 		n.tcp = nil

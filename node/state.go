@@ -1,39 +1,25 @@
 package node
 
-import "strings"
+import "github.com/eventstored/eventstored/cluster"
 
 // ESVersion is the Event Store version this server presents in /info and
 // --version: the protocol level it is compatible with.
 const ESVersion = "4.0.3.0"
 
-// VNodeState is the node state of spec cluster-and-options §4.1. The
-// ordinals are Event Store's: clients rank gossip members by them.
-type VNodeState int32
+// VNodeState is the node state of spec cluster-and-options §4.1; the type
+// lives in package cluster, which derives it from consensus state.
+type VNodeState = cluster.VNodeState
 
 const (
-	StateInitializing VNodeState = iota
-	StateUnknown
-	StatePreReplica
-	StateCatchingUp
-	StateClone
-	StateSlave
-	StatePreMaster
-	StateMaster
-	StateManager
-	StateShuttingDown
-	StateShutdown
+	StateInitializing = cluster.StateInitializing
+	StateUnknown      = cluster.StateUnknown
+	StatePreReplica   = cluster.StatePreReplica
+	StateCatchingUp   = cluster.StateCatchingUp
+	StateClone        = cluster.StateClone
+	StateSlave        = cluster.StateSlave
+	StatePreMaster    = cluster.StatePreMaster
+	StateMaster       = cluster.StateMaster
+	StateManager      = cluster.StateManager
+	StateShuttingDown = cluster.StateShuttingDown
+	StateShutdown     = cluster.StateShutdown
 )
-
-var stateNames = [...]string{"Initializing", "Unknown", "PreReplica", "CatchingUp", "Clone", "Slave",
-	"PreMaster", "Master", "Manager", "ShuttingDown", "Shutdown"}
-
-// String returns the gossip name ("Master").
-func (s VNodeState) String() string {
-	if s < 0 || int(s) >= len(stateNames) {
-		return "VNodeState(?)"
-	}
-	return stateNames[s]
-}
-
-// InfoName returns the lower-case name /info reports ("master").
-func (s VNodeState) InfoName() string { return strings.ToLower(s.String()) }

@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -23,11 +25,11 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newTestService(t *testing.T) (*Service, *memBackend, *fakeClock) {
+func newTestService(t testing.TB) (*Service, *memBackend, *fakeClock) {
 	t.Helper()
 	b := newMemBackend()
 	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	s := New(Options{Backend: b, HashIterations: 1000, Now: clk.Now, CacheTTL: time.Minute})
+	s := New(Options{Backend: b, HashIterations: 1000, Now: clk.Now, CacheTTL: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}

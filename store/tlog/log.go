@@ -62,6 +62,9 @@ type Options struct {
 	// SkipVerify disables the background verification of sealed chunks
 	// (--skip-db-verify).
 	SkipVerify bool
+	// VerifyBytesPerSecond caps the read rate of the background
+	// verification so it does not crowd out serving reads; 0 means no cap.
+	VerifyBytesPerSecond int64
 	// UnsafeDisableFlushToDisk (--unsafe-disable-flush-to-disk) makes Flush
 	// write the records and the writer checkpoint without fsync: Durable
 	// then means "written to the OS", and a power cut can lose or tear what
@@ -248,6 +251,7 @@ func Open(opts Options) (*Log, error) {
 		return nil, err
 	}
 	if !opts.SkipVerify {
+		l.verify.rate = opts.VerifyBytesPerSecond
 		l.startVerify()
 	}
 	return l, nil

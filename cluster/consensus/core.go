@@ -1,0 +1,308 @@
+package consensus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
+
+	"github.com/eventstored/eventstored/cluster"
+)
+
+// Sentinel errors.
+var (
+	// ErrDiskFailed: persisting raft state failed. A failed fsync is
+	// final: the core refuses all further work and the node must stop.
+	ErrDiskFailed = errors.New("consensus: persisting the log failed; the node must stop")
+	// ErrNotLeader: a proposal on a node that is not the leader (proposals
+	// are not forwarded inside raft; forwarding is the node's job, §7).
+	ErrNotLeader = errors.New("consensus: not the leader")
+	// ErrProposalTooLarge: a proposal above MaxProposalBytes.
+	ErrProposalTooLarge = errors.New("consensus: proposal too large")
+)
+
+// Limits.
+const (
+	// MaxProposalBytes bounds one proposal (one group commit of the
+	// writer: the store's largest transaction fits many times).
+	MaxProposalBytes = 4 << 20
+	// MaxSizePerMsg bounds the entries of one append message.
+	MaxSizePerMsg = 1 << 20
+	// MaxInflightMsgs bounds unacknowledged append messages per follower.
+	MaxInflightMsgs = 256
+	// MaxUncommittedBytes bounds proposals the leader holds before they
+	// commit; beyond it proposals are dropped (raft.ErrProposalDropped).
+	MaxUncommittedBytes = 64 << 20
+)
+
+// Disk is the durable part of a node's raft state: raft reads the log
+// through raft.Storage; Save makes the entries and hard state of one
+// Ready durable (one fsync) before any message of that Ready leaves.
+// raft.MemoryStorage plus a Save on it is the simulation's disk; the
+// store's transaction log is the production one (stage 4, not built).
+type Disk interface {
+	raft.Storage
+	Save(hs *pb.HardState, ents []*pb.Entry) error
+}
+
+// IO is what the driver does with a Ready: send messages and apply
+// committed entries. Both run on the driver goroutine, in that order,
+// after the Ready's state was saved.
+type IO interface {
+	Send(msgs []*pb.Message)
+	Apply(ents []*pb.Entry)
+}
+
+// Config configures a Core.
+type Config struct {
+	ID uint64
+	// ElectionTicks and HeartbeatTicks are in driver ticks (the node ticks
+	// every 100 ms: elections after 1-2 s without a leader, heartbeats
+	// every 100 ms).
+	ElectionTicks  int
+	HeartbeatTicks int
+	// Priority is this node's --node-priority; Priorities holds the
+	// others' (learned from gossip). The leader hands leadership to an
+	// up-to-date voter of higher priority.
+	Priority int32
+	Log      *slog.Logger
+}
+
+// Core is one node's consensus state machine: raft's RawNode with PreVote
+// and CheckQuorum, plus what the node derives from it (VNodeState,
+// epoch). Pure: no clock (Tick is driven), no I/O (Disk and IO are
+// seams). Owned by one goroutine.
+type Core struct {
+	cfg        Config
+	rn         *raft.RawNode
+	disk       Disk
+	log        *slog.Logger
+	failed     error
+	learner    bool
+	priorities map[uint64]int32
+
+	appliedIndex, appliedTerm uint64
+	epochIndex                uint64 // index of the first applied entry of appliedTerm
+	commitIndex               uint64
+	ticksSinceTransfer        int
+}
+
+// Bootstrap writes the initial membership to an empty disk: voters are
+// the first --cluster-size nodes, learners the extra ones (they replicate
+// and never vote: Clone). A disk that already holds state is left alone.
+func Bootstrap(ms *raft.MemoryStorage, voters, learners []uint64) error {
+	hs, cs, err := ms.InitialState()
+	if err != nil {
+		return err
+	}
+	if !raft.IsEmptyHardState(hs) || len(cs.GetVoters()) > 0 {
+		return nil
+	}
+	return ms.ApplySnapshot(&pb.Snapshot{Metadata: &pb.SnapshotMetadata{ConfState: &pb.ConfState{Voters: voters, Learners: learners}}})
+}
+
+// New starts a core on disk (restarting from whatever it holds).
+func New(cfg Config, disk Disk) (*Core, error) {
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 1
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	_, cs, err := disk.InitialState()
+	if err != nil {
+		return nil, err
+	}
+	rc := &raft.Config{
+		ID: cfg.ID, ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks, Storage: disk,
+		MaxSizePerMsg: MaxSizePerMsg, MaxInflightMsgs: MaxInflightMsgs, MaxUncommittedEntriesSize: MaxUncommittedBytes,
+		CheckQuorum: true, PreVote: true, DisableProposalForwarding: true,
+		Logger: raftLogger{cfg.Log},
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return nil, fmt.Errorf("consensus: %w", err)
+	}
+	c := &Core{cfg: cfg, rn: rn, disk: disk, log: cfg.Log, priorities: map[uint64]int32{}}
+	for _, l := range cs.GetLearners() {
+		if l == cfg.ID {
+			c.learner = true
+		}
+	}
+	return c, nil
+}
+
+// Tick advances raft's logical clock by one tick.
+func (c *Core) Tick() {
+	if c.failed != nil {
+		return
+	}
+	c.rn.Tick()
+	c.ticksSinceTransfer++
+	c.maybeTransfer()
+}
+
+// Step feeds a message from a peer. Messages for another node or from an
+// unknown term are raft's to judge; a message the core cannot take is
+// dropped (the network may always lose messages).
+func (c *Core) Step(m *pb.Message) error {
+	if c.failed != nil {
+		return c.failed
+	}
+	if m.GetTo() != c.cfg.ID {
+		return fmt.Errorf("consensus: message for node %d delivered to node %d", m.GetTo(), c.cfg.ID)
+	}
+	if err := c.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
+		return err
+	}
+	return nil
+}
+
+// Propose appends data to the log if this node leads.
+func (c *Core) Propose(data []byte) error {
+	if c.failed != nil {
+		return c.failed
+	}
+	if len(data) > MaxProposalBytes {
+		return ErrProposalTooLarge
+	}
+	if c.rn.BasicStatus().RaftState != raft.StateLeader {
+		return ErrNotLeader
+	}
+	return c.rn.Propose(data)
+}
+
+// Drain processes every pending Ready: save (one fsync), then send, then
+// apply, then advance — etcd's Ready loop. A failed save is final.
+func (c *Core) Drain(io IO) error {
+	if c.failed != nil {
+		return c.failed
+	}
+	for c.rn.HasReady() {
+		rd := c.rn.Ready()
+		var hs *pb.HardState
+		if !raft.IsEmptyHardState(rd.HardState) {
+			hs = rd.HardState
+		}
+		if hs != nil || len(rd.Entries) > 0 {
+			if err := c.disk.Save(hs, rd.Entries); err != nil {
+				c.failed = fmt.Errorf("%w: %v", ErrDiskFailed, err)
+				c.log.Error("consensus: saving the log failed; stopping", "err", err)
+				return c.failed
+			}
+		}
+		if hs != nil {
+			c.commitIndex = max(c.commitIndex, hs.GetCommit())
+		}
+		if len(rd.Messages) > 0 {
+			io.Send(rd.Messages)
+		}
+		if len(rd.CommittedEntries) > 0 {
+			for _, e := range rd.CommittedEntries {
+				if e.GetTerm() != c.appliedTerm {
+					c.appliedTerm, c.epochIndex = e.GetTerm(), e.GetIndex()
+				}
+				c.appliedIndex = e.GetIndex()
+			}
+			io.Apply(rd.CommittedEntries)
+		}
+		c.rn.Advance(rd)
+	}
+	return nil
+}
+
+// SetPeerPriority records a peer's --node-priority (from gossip).
+func (c *Core) SetPeerPriority(id uint64, prio int32) { c.priorities[id] = prio }
+
+// maybeTransfer implements --node-priority: once per election timeout
+// the leader hands leadership to the highest-priority voter above its own
+// that has the whole log (so no write is delayed by catching up).
+func (c *Core) maybeTransfer() {
+	if c.ticksSinceTransfer < c.cfg.ElectionTicks {
+		return
+	}
+	st := c.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader || st.LeadTransferee != 0 || c.appliedTerm != st.HardState.GetTerm() {
+		return
+	}
+	last, _ := c.disk.LastIndex()
+	best, bestPrio := uint64(0), c.cfg.Priority
+	c.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
+		if id == c.cfg.ID || typ != raft.ProgressTypePeer || !pr.RecentActive || pr.Match < last {
+			return
+		}
+		if p := c.priorities[id]; p > bestPrio || (p == bestPrio && best != 0 && id < best) {
+			best, bestPrio = id, p
+		}
+	})
+	if best != 0 {
+		c.ticksSinceTransfer = 0
+		c.log.Info("consensus: handing leadership to a higher-priority node", "to", best, "priority", bestPrio, "own", c.cfg.Priority)
+		c.rn.TransferLeader(best)
+	}
+}
+
+// Status is what the node and gossip need of the consensus state.
+type Status struct {
+	ID       uint64
+	Leader   uint64 // 0 = none known
+	Term     uint64
+	State    cluster.VNodeState
+	Commit   uint64
+	Applied  uint64
+	EpochIdx uint64 // first index of the newest applied term
+}
+
+// Status derives the node state of spec §4 from raft's:
+//
+//	leader, own term's first entry applied      → Master
+//	leader, still applying older entries        → PreMaster
+//	follower of a known leader, caught up       → Slave (Clone for learners)
+//	follower of a known leader, behind          → CatchingUp
+//	candidate / pre-candidate / no leader known → Unknown
+//
+// "Caught up" = everything known committed is applied and the leader's
+// own term has reached this node's applied log.
+func (c *Core) Status() Status {
+	st := c.rn.BasicStatus()
+	s := Status{ID: c.cfg.ID, Leader: st.Lead, Term: st.HardState.GetTerm(), Commit: max(c.commitIndex, st.HardState.GetCommit()),
+		Applied: c.appliedIndex, EpochIdx: c.epochIndex}
+	switch {
+	case c.failed != nil:
+		s.State = cluster.StateShuttingDown
+	case st.RaftState == raft.StateLeader && c.appliedTerm == s.Term:
+		s.State = cluster.StateMaster
+	case st.RaftState == raft.StateLeader:
+		s.State = cluster.StatePreMaster
+	case st.RaftState == raft.StateFollower && st.Lead != 0:
+		caught := c.appliedIndex >= s.Commit && c.appliedTerm == s.Term
+		switch {
+		case !caught:
+			s.State = cluster.StateCatchingUp
+		case c.learner:
+			s.State = cluster.StateClone
+		default:
+			s.State = cluster.StateSlave
+		}
+	default:
+		s.State = cluster.StateUnknown
+	}
+	return s
+}
+
+// IsVoteTraffic reports the messages that travel over internal HTTP
+// (elections: pre-votes and votes with their answers); everything else
+// (appends, heartbeats, snapshots, timeout-now) goes over internal TCP.
+func IsVoteTraffic(t pb.MessageType) bool {
+	switch t {
+	case pb.MessageType_MsgVote, pb.MessageType_MsgVoteResp, pb.MessageType_MsgPreVote, pb.MessageType_MsgPreVoteResp:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,190 @@
+package consensus
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Transport carries raft messages between nodes. Send must not block
+// (queue or drop: raft tolerates lost messages and retries); received
+// messages are handed to Driver.Step. The simulation replaces it.
+type Transport interface {
+	Send(msgs []*pb.Message)
+}
+
+// Unreachable is optionally implemented by a Transport that learns of
+// failed sends; the driver then tells raft (faster probing afterwards).
+type Unreachable interface {
+	SetUnreachableFunc(func(id uint64))
+}
+
+// DriverConfig configures a Driver.
+type DriverConfig struct {
+	Core      Config
+	Disk      Disk
+	Transport Transport
+	// Tick is the period of one raft tick (default 100 ms: elections
+	// after 1-2 s of silence with ElectionTicks 10, heartbeats every
+	// tick).
+	Tick time.Duration
+	// OnApply receives committed entries in order, on the driver
+	// goroutine (the node's state machine).
+	OnApply func(ents []*pb.Entry)
+	// OnStatus is called on the driver goroutine whenever the derived
+	// status changes.
+	OnStatus func(Status)
+	Log      *slog.Logger
+}
+
+// ErrDriverStopped: the driver is not running.
+var ErrDriverStopped = errors.New("consensus: driver stopped")
+
+// inboxMax bounds messages queued for the driver goroutine; beyond it
+// incoming raft messages are dropped (raft retransmits).
+const inboxMax = 4096
+
+// Driver is the thin Ready loop around a Core (etcd raft's rawnode
+// pattern): one goroutine owns the core; ticks are timer messages;
+// received messages and proposals arrive on its inbox.
+type Driver struct {
+	cfg     DriverConfig
+	core    *Core
+	inbox   chan func()
+	stop    chan struct{}
+	done    chan struct{}
+	once    sync.Once
+	status  atomic.Pointer[Status]
+	dropped atomic.Uint64
+	log     *slog.Logger
+}
+
+// NewDriver starts a core on cfg.Disk (restarting from its state).
+func NewDriver(cfg DriverConfig) (*Driver, error) {
+	if cfg.Tick <= 0 {
+		cfg.Tick = 100 * time.Millisecond
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Core.Log == nil {
+		cfg.Core.Log = cfg.Log
+	}
+	c, err := New(cfg.Core, cfg.Disk)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{cfg: cfg, core: c, inbox: make(chan func(), inboxMax), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
+	st := c.Status()
+	d.status.Store(&st)
+	if u, ok := cfg.Transport.(Unreachable); ok {
+		u.SetUnreachableFunc(func(id uint64) { d.post(func() { d.core.rn.ReportUnreachable(id) }) })
+	}
+	return d, nil
+}
+
+// Start runs the driver goroutine.
+func (d *Driver) Start() { go d.run() }
+
+// Stop ends the driver goroutine and waits for it.
+func (d *Driver) Stop() {
+	d.once.Do(func() { close(d.stop) })
+	<-d.done
+}
+
+func (d *Driver) run() {
+	defer close(d.done)
+	t := time.NewTicker(d.cfg.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+			d.core.Tick()
+		case fn := <-d.inbox:
+			fn()
+		}
+		if err := d.core.Drain(driverIO{d}); err != nil {
+			d.publish()
+			d.log.Error("consensus stopped: the log cannot be persisted", "err", err)
+			return
+		}
+		d.publish()
+	}
+}
+
+func (d *Driver) publish() {
+	st := d.core.Status()
+	if old := d.status.Load(); *old != st {
+		d.status.Store(&st)
+		if old.State != st.State || old.Leader != st.Leader {
+			d.log.Info("consensus state", "state", st.State.String(), "leader", st.Leader, "term", st.Term)
+		}
+		if d.cfg.OnStatus != nil {
+			d.cfg.OnStatus(st)
+		}
+	}
+}
+
+type driverIO struct{ d *Driver }
+
+func (io driverIO) Send(msgs []*pb.Message) { io.d.cfg.Transport.Send(msgs) }
+func (io driverIO) Apply(ents []*pb.Entry) {
+	if io.d.cfg.OnApply != nil {
+		io.d.cfg.OnApply(ents)
+	}
+}
+
+func (d *Driver) post(fn func()) bool {
+	select {
+	case d.inbox <- fn:
+		return true
+	case <-d.stop:
+		return false
+	default:
+		d.dropped.Add(1)
+		return false
+	}
+}
+
+// Step hands a received message to the core. Safe from any goroutine;
+// drops the message (raft retransmits) if the inbox is full.
+func (d *Driver) Step(m *pb.Message) {
+	d.post(func() {
+		if err := d.core.Step(m); err != nil {
+			d.log.Debug("raft message refused", "err", err)
+		}
+	})
+}
+
+// Propose appends data if this node leads; the entry reaches OnApply once
+// a majority has it durable. Safe from any goroutine.
+func (d *Driver) Propose(data []byte) error {
+	errc := make(chan error, 1)
+	if !d.post(func() { errc <- d.core.Propose(data) }) {
+		return ErrDriverStopped
+	}
+	select {
+	case err := <-errc:
+		return err
+	case <-d.done:
+		return ErrDriverStopped
+	}
+}
+
+// SetPeerPriority records a peer's priority (from gossip). Safe from any
+// goroutine.
+func (d *Driver) SetPeerPriority(id uint64, prio int32) {
+	d.post(func() { d.core.SetPeerPriority(id, prio) })
+}
+
+// Status returns the latest derived status. Safe from any goroutine.
+func (d *Driver) Status() Status { return *d.status.Load() }
+
+// Dropped counts messages dropped because the inbox was full.
+func (d *Driver) Dropped() uint64 { return d.dropped.Load() }

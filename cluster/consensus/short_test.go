@@ -1,0 +1,5 @@
+//go:build !long
+
+package consensus
+
+const longFactor = 1

@@ -1,0 +1,35 @@
+// Package gossip implements Event Store 4.0.3's gossip (spec
+// cluster-and-options §3): every node keeps a view of the cluster keyed by
+// advertised internal HTTP endpoint, sends it to one random member per
+// round (100 ms apart for the first 20 rounds, then GossipIntervalMs) and
+// merges the view it gets back.
+//
+// Core is the state machine: it reads no clock and does no I/O; every
+// call takes the current time. Exactly one goroutine (the driver's) owns
+// a Core. Rules implemented: seeds as Manager placeholders (§3.1), merge
+// rules 1-4 (§3.5), liveness (§3.6: failed send, replication connection
+// lost/established, 30-minute removal of dead members), the clock-skew
+// log (rate-limited to once a minute per peer).
+//
+// Cluster identity (an extension): node-to-node messages carry the
+// cluster's identity in the ES-ClusterId HTTP header; a message or reply
+// with a different identity is refused (ErrForeignCluster, 400 with the
+// reason) and nothing of it is merged, so a mistyped seed pointing at
+// another cluster cannot join the two. The JSON body stays exactly the
+// 4.0.3 shape, which clients parse.
+//
+// Wire format (§3.4), indented JSON:
+//
+//	{ "members": [ {instanceId, timeStamp, state, isAlive,
+//	    internalTcpIp, internalTcpPort, internalSecureTcpPort,
+//	    externalTcpIp, externalTcpPort, externalSecureTcpPort,
+//	    internalHttpIp, internalHttpPort, externalHttpIp, externalHttpPort,
+//	    lastCommitPosition, writerCheckpoint, chaserCheckpoint,
+//	    epochPosition, epochNumber, epochId, nodePriority}, ... ],
+//	  "serverIp": "<advertised int HTTP ip>", "serverPort": <port> }
+//
+// Members are ordered by internal HTTP endpoint descending (ordinal IP
+// text, then port). GUIDs use the .NET layout; times have at most 7
+// fractional digits. Limits: MaxMessageBytes per body, MaxMembers per
+// message and per view.
+package gossip

@@ -1,0 +1,229 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/cluster"
+	"github.com/eventstored/eventstored/cluster/gossip"
+	"github.com/eventstored/eventstored/node/config"
+)
+
+type clusterNode struct {
+	ip                               string
+	intHTTP, extHTTP, intTCP, extTCP int
+	n                                *Node
+}
+
+func (c *clusterNode) intGossipSeed() string { return c.ip + ":" + strconv.Itoa(c.intHTTP) }
+
+func newClusterNode(i int) *clusterNode {
+	return &clusterNode{ip: fmt.Sprintf("127.0.0.%d", i)}
+}
+
+func (c *clusterNode) ports(t *testing.T) {
+	c.intHTTP, c.extHTTP, c.intTCP, c.extTCP = freePort(t, c.ip), freePort(t, c.ip), freePort(t, c.ip), freePort(t, c.ip)
+}
+
+func (c *clusterNode) start(t *testing.T, size int, seeds []string, clusterID string, log *slog.Logger, extra ...string) {
+	t.Helper()
+	args := append([]string{"--mem-db", "--tcp-event-loops", "1", "--cluster-size", strconv.Itoa(size),
+		"--int-ip", c.ip, "--ext-ip", c.ip,
+		"--int-http-port", strconv.Itoa(c.intHTTP), "--ext-http-port", strconv.Itoa(c.extHTTP),
+		"--int-tcp-port", strconv.Itoa(c.intTCP), "--ext-tcp-port", strconv.Itoa(c.extTCP),
+		"--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","),
+	}, extra...)
+	o, err := config.Loader{Args: args}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(o, WithLogger(log), WithAuthHashIterations(1), WithClusterID(clusterID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.n = n
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.Stop(ctx)
+	})
+}
+
+func getGossip(url string) (int, gossip.ClusterInfo, error) {
+	c := &http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, gossip.ClusterInfo{}, err
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return resp.StatusCode, gossip.ClusterInfo{}, nil
+	}
+	ci, err := gossip.Decode(buf.Bytes())
+	return resp.StatusCode, ci, err
+}
+
+// logSink collects log lines (safe for concurrent handlers).
+type logSink struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *logSink) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestClusterGossipOnLoopback starts three nodes on 127.0.0.1-3 (four
+// ports each) seeded with one another: every node's internal and
+// external /gossip converges to the same three alive members; advertised
+// values (not bound ones) are what gossip shows; --gossip-on-ext=false and
+// --admin-on-ext=false remove those routes from external HTTP only; a
+// fourth node of another cluster is refused and logged.
+func TestClusterGossipOnLoopback(t *testing.T) {
+	nodes := []*clusterNode{newClusterNode(1), newClusterNode(2), newClusterNode(3)}
+	for _, c := range nodes {
+		c.ports(t)
+	}
+	sink := &logSink{}
+	log := slog.New(slog.NewTextHandler(sink, nil))
+	for i, c := range nodes {
+		var seeds []string
+		for j, o := range nodes {
+			if j != i {
+				seeds = append(seeds, o.intGossipSeed())
+			}
+		}
+		var extra []string
+		switch i {
+		case 1:
+			extra = []string{"--ext-ip-advertise-as", "10.9.9.2", "--ext-tcp-port-advertise-as", "11113", "--int-http-port-advertise-as", strconv.Itoa(c.intHTTP)}
+		case 2:
+			extra = []string{"--gossip-on-ext=false", "--admin-on-ext=false"}
+		}
+		c.start(t, 3, seeds, "cluster-a", log, extra...)
+	}
+
+	deadline := time.Now().Add(15 * time.Second)
+	var last string
+	for {
+		ok := true
+		for _, c := range nodes {
+			urls := []string{fmt.Sprintf("http://%s:%d/gossip", c.ip, c.intHTTP)}
+			if c != nodes[2] {
+				urls = append(urls, fmt.Sprintf("http://%s:%d/gossip?format=json", c.ip, c.extHTTP))
+			}
+			for _, u := range urls {
+				status, ci, err := getGossip(u)
+				if err != nil || status != 200 || len(ci.Members) != 3 {
+					ok, last = false, fmt.Sprintf("%s: status %d, %d members, err %v", u, status, len(ci.Members), err)
+					continue
+				}
+				for _, m := range ci.Members {
+					if !m.IsAlive || m.State == cluster.StateManager || m.InstanceID.IsZero() {
+						ok, last = false, fmt.Sprintf("%s: member %s %v alive=%v", u, m.InternalHTTP, m.State, m.IsAlive)
+					}
+				}
+				if ci.Server.Addr().String() != c.ip || int(ci.Server.Port()) != c.intHTTP {
+					t.Fatalf("%s: serverIp/Port %s", u, ci.Server)
+				}
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gossip did not converge: %s\nlog:\n%s", last, sink.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Advertise-as: node 2 binds 127.0.0.2 but publishes 10.9.9.2:11113.
+	_, ci, err := getGossip(fmt.Sprintf("http://127.0.0.1:%d/gossip", nodes[0].intHTTP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n2 gossip.Member
+	for _, m := range ci.Members {
+		if m.InternalHTTP.Addr().String() == "127.0.0.2" {
+			n2 = m
+		}
+	}
+	if n2.ExternalTCP.String() != "10.9.9.2:11113" || n2.ExternalHTTP.String() != fmt.Sprintf("10.9.9.2:%d", nodes[1].extHTTP) ||
+		n2.InternalTCP.String() != fmt.Sprintf("127.0.0.2:%d", nodes[1].intTCP) {
+		t.Fatalf("advertised endpoints of node 2: %+v", n2)
+	}
+	if a := nodes[1].n.Advertised(); a.ExternalTCP.String() != "10.9.9.2:11113" {
+		t.Fatal(a)
+	}
+
+	// Route separation on node 3: gossip and admin gone from ext only.
+	if st, _, _ := httpGet(t, fmt.Sprintf("http://127.0.0.3:%d/gossip", nodes[2].extHTTP)); st != 404 {
+		t.Fatalf("ext /gossip with --gossip-on-ext=false: %d", st)
+	}
+	post := func(url string) int {
+		resp, err := http.Post(url, "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := post(fmt.Sprintf("http://127.0.0.3:%d/admin/shutdown", nodes[2].extHTTP)); st != 404 {
+		t.Fatalf("ext /admin/shutdown with --admin-on-ext=false: %d", st)
+	}
+	if st := post(fmt.Sprintf("http://127.0.0.3:%d/admin/shutdown", nodes[2].intHTTP)); st == 404 {
+		t.Fatal("int /admin/shutdown missing")
+	}
+	// POST /gossip is never served on external HTTP.
+	if st := post(fmt.Sprintf("http://127.0.0.1:%d/gossip", nodes[0].extHTTP)); st == 200 {
+		t.Fatal("ext POST /gossip answered")
+	}
+	// A malformed node-to-node message gets a 400 with the reason.
+	if st := post(fmt.Sprintf("http://127.0.0.1:%d/gossip", nodes[0].intHTTP)); st != 400 {
+		t.Fatalf("bad gossip body: %d", st)
+	}
+
+	// A node of another cluster, seeded with node 1, is refused and logged.
+	foreign := newClusterNode(4)
+	foreign.ports(t)
+	foreign.start(t, 3, []string{nodes[0].intGossipSeed()}, "cluster-b", log)
+	time.Sleep(1500 * time.Millisecond)
+	for _, c := range nodes {
+		_, ci, _ := getGossip(fmt.Sprintf("http://%s:%d/gossip", c.ip, c.intHTTP))
+		for _, m := range ci.Members {
+			if m.InternalHTTP.Addr().String() == "127.0.0.4" {
+				t.Fatalf("node %s merged the foreign node", c.ip)
+			}
+		}
+	}
+	if !strings.Contains(sink.String(), "gossip from another cluster refused") {
+		t.Fatal("refusal not logged")
+	}
+	fv, _ := foreign.n.Gossip()
+	for _, m := range fv.Members {
+		if m.InternalHTTP.Addr().String() == "127.0.0.1" && (m.IsAlive || m.State != cluster.StateManager) {
+			t.Fatalf("foreign node took node 1's view: %+v", m)
+		}
+	}
+}
