@@ -3,12 +3,17 @@ package node
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,5 +230,68 @@ func TestClusterGossipOnLoopback(t *testing.T) {
 		if m.InternalHTTP.Addr().String() == "127.0.0.1" && (m.IsAlive || m.State != cluster.StateManager) {
 			t.Fatalf("foreign node took node 1's view: %+v", m)
 		}
+	}
+}
+
+// readCmd reads one framed package and returns its command byte.
+func readCmd(c net.Conn, d time.Duration) (byte, []byte, error) {
+	c.SetReadDeadline(time.Now().Add(d))
+	var hdr [4]byte
+	if _, err := io.ReadFull(c, hdr[:]); err != nil {
+		return 0, nil, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[:])
+	body := make([]byte, n)
+	if _, err := io.ReadFull(c, body); err != nil {
+		return 0, nil, err
+	}
+	return body[0], body, nil
+}
+
+// TestInternalTCPHeartbeats: the internal TCP listener runs the
+// heartbeat pair of --int-tcp-heartbeat-interval/-timeout (spec §8.2),
+// independently of the external one: an idle internal connection is
+// probed with HeartbeatRequest (0x01) and closed when it does not
+// answer, while an external connection with a long interval is not.
+func TestInternalTCPHeartbeats(t *testing.T) {
+	c := newClusterNode(1)
+	c.ports(t)
+	c.start(t, 3, []string{"127.0.0.2:2112"}, "", quietLogger(),
+		"--int-tcp-heartbeat-interval", "200", "--int-tcp-heartbeat-timeout", "200",
+		"--ext-tcp-heartbeat-interval", "60000", "--ext-tcp-heartbeat-timeout", "60000")
+	in, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.intTCP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	ext, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.extTCP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	cmd, body, err := readCmd(in, 5*time.Second)
+	if err != nil || cmd != 0x01 {
+		t.Fatalf("internal: got command %#x, err %v; want HeartbeatRequest", cmd, err)
+	}
+	// Answer once (same correlation id): the connection stays.
+	resp := append([]byte{0, 0, 0, 0, 0x02, 0}, body[2:18]...)
+	binary.LittleEndian.PutUint32(resp, uint32(len(resp)-4))
+	if _, err := in.Write(resp); err != nil {
+		t.Fatal(err)
+	}
+	// Then stay silent: the server probes again and closes the connection.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, _, err := readCmd(in, time.Until(deadline))
+		if err == io.EOF || errors.Is(err, syscall.ECONNRESET) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("internal connection not closed after unanswered heartbeats: %v", err)
+		}
+	}
+	// The external connection, with a 60 s interval, saw nothing.
+	if cmd, _, err := readCmd(ext, 300*time.Millisecond); err == nil {
+		t.Fatalf("external connection got command %#x", cmd)
 	}
 }
