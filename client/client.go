@@ -224,6 +224,14 @@ func (c *Client) do(ctx context.Context, cmd codec.Command, cl *call, payload []
 			return err
 		}
 		if err := c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
+			// The connection dropped with the request in flight: with
+			// Reconnect, send it again on the next connection, as the
+			// official clients do (writes carry their event ids, so a
+			// write that did land is answered as an idempotent success,
+			// spec §4.5).
+			if c.opts.Reconnect && attempt < c.opts.MaxRetries && errors.Is(err, ErrConnectionClosed) && ctx.Err() == nil {
+				continue
+			}
 			return err
 		}
 		// NotHandled NotReady/TooBusy: retry later, as both official
