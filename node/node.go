@@ -196,8 +196,8 @@ func (n *Node) Start() error {
 		n.state.Store(int32(StateMaster))
 		n.log.Info(fmt.Sprintf("========== [%s] IS MASTER... SPARTA!", n.adv.InternalHTTP))
 	} else {
-		// TODO(node): elections and gossip arrive with the cluster
-		// package; until then a cluster node stays Unknown.
+		// TODO(node): elections arrive with cluster/consensus; until
+		// then a cluster node gossips but stays Unknown.
 		n.state.Store(int32(StateUnknown))
 		n.log.Info(fmt.Sprintf("========== [%s] IS UNKNOWN...", n.adv.InternalHTTP), "cluster_size", n.opts.ClusterSize)
 	}
