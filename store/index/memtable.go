@@ -56,7 +56,7 @@ type memTable struct {
 	// Writer-only state.
 	nodes    uint32 // nodes allocated, head included
 	tallUsed uint32 // tall slots used in the newest chunk
-	rnd   uint64
+	rnd      uint64
 	// fingers maps a hash to the node last inserted for it.
 	fingers map[uint64]uint32
 	// upTo is the exclusive log position the memtable covers: every entry
@@ -71,7 +71,7 @@ type memTable struct {
 func newMemTable(seq uint64, upTo int64) *memTable {
 	m := &memTable{rnd: 0x9E3779B97F4A7C15 ^ seq, upTo: upTo, seq: seq, fingers: map[uint64]uint32{}}
 	m.chunks[0].Store(new(mtChunk))
-	m.nodes = 1 // node 0 is the head sentinel; index 0 also means nil
+	m.nodes = 1    // node 0 is the head sentinel; index 0 also means nil
 	m.tallUsed = 1 // the head's full tower uses tall slot 0
 	m.height.Store(1)
 	return m
