@@ -27,15 +27,17 @@
 //     and everything else (appends, heartbeats, snapshots) to another —
 //     internal TCP, TCPTransport on reactor.Dialer connections, command
 //     RaftMessagesCommand (0xE0), served on the listener by TCPHandler.
-//     Both carry the same batch format:
+//     Both carry the batch format below.
+//
+// Batch format (POST /cluster/raft body; payload of command 0xE0):
 //
 //	+---------------+----------------------+---------------+-----
 //	| uvarint len n | n bytes raftpb.Msg   | uvarint len m | ...
 //	+---------------+----------------------+---------------+-----
 //
-//     Limits: MaxProposalBytes, MaxMessageBytes, MaxBatchBytes, a bounded
-//     queue per peer (overflow drops; raft retransmits), MaxInflightMsgs
-//     and MaxUncommittedBytes inside raft.
+// Limits: MaxProposalBytes, MaxMessageBytes, MaxBatchBytes, a bounded
+// queue per peer (overflow drops; raft retransmits), MaxInflightMsgs and
+// MaxUncommittedBytes inside raft, a bounded driver inbox.
 //
 // Testing: sim_test.go is a deterministic simulation — one goroutine, a
 // virtual clock, a seeded network that drops, duplicates, delays
