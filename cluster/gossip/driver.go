@@ -185,6 +185,8 @@ func (d *Driver) seeds() ([]netip.AddrPort, bool) {
 	}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// The lookup blocks this goroutine (at most 5 s); requests queue
+		// meanwhile and are answered when it returns.
 		addrs, err := d.cfg.Resolver.LookupHost(ctx, d.cfg.ClusterDNS)
 		cancel()
 		var seeds []netip.AddrPort
@@ -198,10 +200,18 @@ func (d *Driver) seeds() ([]netip.AddrPort, bool) {
 		}
 		d.log.Error("Error while retrieving cluster members through DNS.", "cluster_dns", d.cfg.ClusterDNS, "err", err,
 			"hint", "to use --gossip-seed instead, also pass --discover-via-dns=false")
-		select {
-		case <-d.stop:
-			return nil, false
-		case <-time.After(time.Second):
+		retry := time.NewTimer(time.Second)
+	wait:
+		for {
+			select {
+			case <-d.stop:
+				retry.Stop()
+				return nil, false
+			case fn := <-d.inbox:
+				fn() // no core yet: requests get ErrNotReady at once
+			case <-retry.C:
+				break wait
+			}
 		}
 	}
 }
@@ -362,6 +372,9 @@ func (d *Driver) Receive(clusterID string, body []byte) (reply []byte, err error
 // replication connections established or lost). Safe from any goroutine.
 func (d *Driver) Do(fn func(c *Core, now time.Time) (changed bool)) error {
 	return d.call(func() error {
+		if d.core == nil {
+			return ErrNotReady
+		}
 		now := d.cfg.Now()
 		if fn(d.core, now) {
 			d.changed(now)
