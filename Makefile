@@ -46,9 +46,10 @@ bench: build
 		$(GO) test -run '^$$' -bench . -benchmem ./...; \
 	fi
 
-# Comparison against other servers; filled in by the bench engineer.
+# Installs the servers `make bench` compares with (Redis, PostgreSQL, NATS
+# JetStream); see bench/README.md.
 bench-peers:
-	@echo "bench-peers: not available yet (owned by the bench/ engineer)"; exit 1
+	bash bench/peers/install.sh
 
 lint: fmt-check vet
 	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \

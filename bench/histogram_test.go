@@ -43,8 +43,8 @@ func TestRecorderPercentilesOfKnownDistribution(t *testing.T) {
 
 func TestRecorderClampsOutOfRangeSamples(t *testing.T) {
 	r := NewRecorder()
-	r.Record(0, 0)                // below 1 µs
-	r.Record(1, 2*time.Hour)      // above 60 s
+	r.Record(0, 0)                 // below 1 µs
+	r.Record(1, 2*time.Hour)       // above 60 s
 	r.Record(2, -time.Millisecond) // clock went backwards
 	l := Summarize(r.Snapshot())
 	if l.Count != 3 {

@@ -16,22 +16,22 @@ import (
 // http-api.md §2.3 writes, §2.5 reads, §2.10 $all) with fasthttp: one
 // HostClient with one connection per session.
 type HTTPTarget struct {
-	Addr           string
-	Login, Passwd  string
-	perStream      int64
-	authHeaderText string
+	Addr          string
+	Login, Passwd string
+	// perStream is set by Prepare, before any session reads it.
+	perStream int64
 }
 
 func (t *HTTPTarget) Name() string { return "eventstored-http" }
 func (t *HTTPTarget) Close() error { return nil }
 
 func (t *HTTPTarget) Dial(ctx context.Context) (Session, error) {
-	if t.Login != "" && t.authHeaderText == "" {
-		t.authHeaderText = "Basic " + base64.StdEncoding.EncodeToString([]byte(t.Login+":"+t.Passwd))
-	}
 	hc := &fasthttp.HostClient{Addr: t.Addr, MaxConns: 1, ReadTimeout: time.Minute, WriteTimeout: time.Minute,
 		MaxIdleConnDuration: time.Hour}
 	s := &httpSession{t: t, hc: hc}
+	if t.Login != "" {
+		s.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(t.Login+":"+t.Passwd))
+	}
 	// Probe, so an unreachable node fails here with a clear error.
 	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -69,8 +69,9 @@ func (t *HTTPTarget) Prepare(ctx context.Context, cfg *Config, s Session, names 
 const ExpectedAnyText = "-2"
 
 type httpSession struct {
-	t  *HTTPTarget
-	hc *fasthttp.HostClient
+	t    *HTTPTarget
+	hc   *fasthttp.HostClient
+	auth string // Authorization header value, "" for anonymous
 }
 
 func (s *httpSession) Close() error { s.hc.CloseIdleConnections(); return nil }
@@ -102,8 +103,8 @@ func (e *httpError) Kind() string {
 }
 
 func (s *httpSession) do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.Response) error {
-	if s.t.authHeaderText != "" {
-		req.Header.Set("Authorization", s.t.authHeaderText)
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
 	}
 	timeout := time.Minute
 	if d, ok := ctx.Deadline(); ok {

@@ -132,9 +132,7 @@ func StartNode(ctx context.Context, binary string, extraArgs ...string) (*Node, 
 	go func() { n.exited <- cmd.Wait() }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", n.TCPAddr, time.Second)
-		if err == nil {
-			c.Close()
+		if listening(n.TCPAddr) && listening(n.HTTPAddr) {
 			return n, nil
 		}
 		select {
@@ -151,9 +149,18 @@ func StartNode(ctx context.Context, binary string, extraArgs ...string) (*Node, 
 		if time.Now().After(deadline) {
 			tail := n.LogTail(20)
 			n.Stop()
-			return nil, fmt.Errorf("the node did not accept TCP connections on %s within 30 s; last log lines:\n%s", n.TCPAddr, tail)
+			return nil, fmt.Errorf("the node did not accept connections on %s and %s within 30 s; last log lines:\n%s", n.TCPAddr, n.HTTPAddr, tail)
 		}
 	}
+}
+
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // PID of the node process.

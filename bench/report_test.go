@@ -145,7 +145,7 @@ func TestSuiteMarkdownTable(t *testing.T) {
 }
 
 func TestRedisRatioCheck(t *testing.T) {
-	check := standardScenarios[0].check // 1 client: ≥ 1.1× Redis and p50 ≤ 0.3 ms
+	check := standardScenarios[0].check     // 1 client: ≥ 1.1× Redis and p50 ≤ 0.3 ms
 	es := sampleResult("eventstored", 1000) // p50 0.5 ms
 	ok, verdict := check(es, map[string]float64{"redis": 1.2})
 	if ok || !strings.Contains(verdict, "p50 0.500 ms > 0.3 ms") || strings.Contains(verdict, "Redis <") {
@@ -260,3 +260,17 @@ type namedKind string
 
 func (n namedKind) Error() string { return string(n) }
 func (n namedKind) Kind() string  { return string(n) }
+
+func TestDecadeTicks(t *testing.T) {
+	ticks := decadeTicks([]PlotSeries{{Y: []float64{0.05, 3, 250, 0, -1}}})
+	var got []string
+	for _, tk := range ticks {
+		got = append(got, tk.Label)
+	}
+	if want := "0.01 0.1 1 10 100 1000"; strings.Join(got, " ") != want {
+		t.Fatalf("unexpected decades %v; want %s", got, want)
+	}
+	if ticks := decadeTicks(nil); len(ticks) != 2 {
+		t.Fatalf("empty series should still give an axis; got %v", ticks)
+	}
+}

@@ -13,21 +13,24 @@ import (
 
 // Result is the outcome of one run, as written to JSON.
 type Result struct {
-	Label           string            `json:"label"`
-	Target          string            `json:"target"`
-	Config          Config            `json:"config"`
-	Started         time.Time         `json:"started"`
-	WindowSeconds   float64           `json:"window_seconds"`
-	Requests        int64             `json:"requests"`
-	Events          int64             `json:"events"`
-	EventsPerSec    float64           `json:"events_per_sec"`
-	RequestsPerSec  float64           `json:"requests_per_sec"`
-	Latency         Latency           `json:"latency"`
-	Series          []float64         `json:"events_per_sec_series"`
-	IntervalSeconds float64           `json:"interval_seconds"`
-	Errors          map[string]int64  `json:"errors,omitempty"`
-	ErrorSamples    map[string]string `json:"error_samples,omitempty"`
-	Soak            *SoakResult       `json:"soak,omitempty"`
+	Label          string    `json:"label"`
+	Target         string    `json:"target"`
+	Config         Config    `json:"config"`
+	Started        time.Time `json:"started"`
+	WindowSeconds  float64   `json:"window_seconds"`
+	Requests       int64     `json:"requests"`
+	Events         int64     `json:"events"`
+	EventsPerSec   float64   `json:"events_per_sec"`
+	RequestsPerSec float64   `json:"requests_per_sec"`
+	// Mixed runs only: EventsPerSec split into events read and written.
+	ReadEventsPerSec  float64           `json:"read_events_per_sec,omitempty"`
+	WriteEventsPerSec float64           `json:"write_events_per_sec,omitempty"`
+	Latency           Latency           `json:"latency"`
+	Series            []float64         `json:"events_per_sec_series"`
+	IntervalSeconds   float64           `json:"interval_seconds"`
+	Errors            map[string]int64  `json:"errors,omitempty"`
+	ErrorSamples      map[string]string `json:"error_samples,omitempty"`
+	Soak              *SoakResult       `json:"soak,omitempty"`
 }
 
 // SoakResult is the outcome of the connection soak.
@@ -70,6 +73,9 @@ func (r *Result) Summary() string {
 	s := fmt.Sprintf("%s: %s events/s (%s req/s) over %.1f s; latency ms p50 %s p90 %s p99 %s p99.9 %s max %s",
 		r.Label, fmtRate(r.EventsPerSec), fmtRate(r.RequestsPerSec), r.WindowSeconds,
 		fmtMs(l.P50Ms), fmtMs(l.P90Ms), fmtMs(l.P99Ms), fmtMs(l.P999Ms), fmtMs(l.MaxMs))
+	if r.Config.Kind == KindMixed {
+		s += fmt.Sprintf("; read %s events/s, wrote %s events/s", fmtRate(r.ReadEventsPerSec), fmtRate(r.WriteEventsPerSec))
+	}
 	if n := r.ErrorTotal(); n > 0 {
 		s += fmt.Sprintf("; %d errors (%s)", n, formatErrors(r.Errors))
 	}

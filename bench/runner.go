@@ -195,6 +195,7 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 		measureAt    atomic.Int64 // unix nanos when the window opened
 		events       atomic.Int64
 		requests     atomic.Int64
+		readEvents   atomic.Int64 // the part of events that was read (mixed reports both)
 		errs         errorCounts
 		rec          = NewRecorder()
 		runCtx, stop = context.WithCancel(ctx)
@@ -239,6 +240,9 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 				}
 				rec.Record(w.ID, time.Since(start))
 				events.Add(int64(n))
+				if read {
+					readEvents.Add(int64(n))
+				}
 				if r := requests.Add(1); cfg.Requests > 0 && r >= cfg.Requests {
 					stop()
 				}
@@ -291,7 +295,7 @@ loop:
 	ticker.Stop()
 	window := time.Since(windowStart)
 	phase.Store(phaseDone)
-	totalEvents, totalRequests := events.Load(), requests.Load()
+	totalEvents, totalRequests, totalRead := events.Load(), requests.Load(), readEvents.Load()
 	stop()
 	wg.Wait()
 	if bar != nil {
@@ -316,6 +320,10 @@ loop:
 		IntervalSeconds: cfg.Interval.Seconds(),
 		Errors:          errs.counts,
 		ErrorSamples:    errs.samples,
+	}
+	if cfg.Kind == KindMixed {
+		res.ReadEventsPerSec = float64(totalRead) / window.Seconds()
+		res.WriteEventsPerSec = float64(totalEvents-totalRead) / window.Seconds()
 	}
 	return res, nil
 }

@@ -154,3 +154,22 @@ func TestRunHonoursCancellation(t *testing.T) {
 		t.Fatalf("unexpected error %v; want context.Canceled", err)
 	}
 }
+
+func TestRunMixedSplitsReadsAndWrites(t *testing.T) {
+	cfg := Defaults(KindMixed)
+	cfg.Clients, cfg.Requests, cfg.Duration, cfg.Warmup, cfg.Progress = 2, 500, 0, 0, false
+	res, err := Run(context.Background(), cfg, &memTarget{perStream: map[string]int{}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// memSession reads 7 events per read and writes 1 per write.
+	if res.ReadEventsPerSec == 0 || res.WriteEventsPerSec == 0 {
+		t.Fatalf("mixed run without both reads and writes: %+v", res)
+	}
+	if sum := res.ReadEventsPerSec + res.WriteEventsPerSec; sum < res.EventsPerSec*0.999 || sum > res.EventsPerSec*1.001 {
+		t.Fatalf("split %v + %v does not add up to %v", res.ReadEventsPerSec, res.WriteEventsPerSec, res.EventsPerSec)
+	}
+	if !strings.Contains(res.Summary(), "events/s, wrote") {
+		t.Fatalf("summary lacks the split: %s", res.Summary())
+	}
+}

@@ -276,7 +276,22 @@ func RunSuite(ctx context.Context, o SuiteOptions) (*SuiteReport, error) {
 		logf("== %s", sc.Name)
 		cfg := Defaults(KindSoak)
 		cfg.Addr, cfg.Clients, cfg.Duration, cfg.Progress = addr, o.SoakConnections, o.SoakDuration, o.Progress
-		r, err := RunSoak(ctx, cfg, creds, pid, o.Log)
+		soakPID := pid
+		var r *Result
+		var err error
+		if o.Addr == "" {
+			// A fresh node: after the write and read scenarios the heap
+			// holds freed spans that new connections would reuse without
+			// growing the RSS, hiding their cost.
+			var fresh *Node
+			if fresh, err = StartNode(ctx, o.NodeBinary); err == nil {
+				cfg.Addr, soakPID = fresh.TCPAddr, fresh.PID()
+				r, err = RunSoak(ctx, cfg, creds, soakPID, o.Log)
+				fresh.Stop()
+			}
+		} else {
+			r, err = RunSoak(ctx, cfg, creds, soakPID, o.Log)
+		}
 		if err != nil {
 			sc.Error, sc.Verdict = err.Error(), "failed: "+err.Error()
 		} else {

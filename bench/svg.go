@@ -5,6 +5,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 )
 
@@ -31,6 +32,8 @@ type LinePlot struct {
 	// XTicks replaces the automatic ticks of the x axis when set (used for
 	// the percentile axis, whose positions are not the labels).
 	XTicks []Tick
+	// YLog draws the y axis in decades (latencies span 0.1 ms to seconds).
+	YLog bool
 }
 
 const (
@@ -64,12 +67,23 @@ func (p *LinePlot) WriteSVG(w io.Writer) error {
 	for _, t := range p.XTicks {
 		xmin, xmax = math.Min(xmin, t.V), math.Max(xmax, t.V)
 	}
-	yTicks := niceTicks(0, ymax, 5)
-	ytop := yTicks[len(yTicks)-1].V
 	plotW := float64(svgWidth - padLeft - padRight)
 	plotH := float64(svgHeight - padTop - padBottom)
 	px := func(x float64) float64 { return padLeft + (x-xmin)/(xmax-xmin)*plotW }
-	py := func(y float64) float64 { return padTop + plotH - y/ytop*plotH }
+	var yTicks []Tick
+	var py func(float64) float64
+	if p.YLog {
+		yTicks = decadeTicks(p.Series)
+		lo, hi := math.Log10(yTicks[0].V), math.Log10(yTicks[len(yTicks)-1].V)
+		py = func(y float64) float64 {
+			y = math.Max(y, yTicks[0].V)
+			return padTop + plotH - (math.Log10(y)-lo)/(hi-lo)*plotH
+		}
+	} else {
+		yTicks = niceTicks(0, ymax, 5)
+		ytop := yTicks[len(yTicks)-1].V
+		py = func(y float64) float64 { return padTop + plotH - y/ytop*plotH }
+	}
 
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
@@ -119,6 +133,32 @@ func (p *LinePlot) WriteSVG(w io.Writer) error {
 	b.WriteString("</svg>\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// decadeTicks returns powers of ten covering the positive y values of
+// series (at least two decades; values ≤ 0 are drawn at the bottom).
+func decadeTicks(series []PlotSeries) []Tick {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, s := range series {
+		for _, y := range s.Y {
+			if finite(y) && y > 0 {
+				lo, hi = math.Min(lo, y), math.Max(hi, y)
+			}
+		}
+	}
+	if math.IsInf(lo, 1) {
+		lo, hi = 1, 10
+	}
+	a, b := math.Floor(math.Log10(lo)), math.Ceil(math.Log10(hi))
+	if b <= a {
+		b = a + 1
+	}
+	var ticks []Tick
+	for e := a; e <= b; e++ {
+		v := math.Pow(10, e)
+		ticks = append(ticks, Tick{V: v, Label: trimZeros(strconv.FormatFloat(v, 'f', -1, 64))})
+	}
+	return ticks
 }
 
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
@@ -197,7 +237,7 @@ func ThroughputPlot(title string, results []*Result) *LinePlot {
 
 // LatencyPlot draws the latency percentile distribution of each result.
 func LatencyPlot(title string, results []*Result) *LinePlot {
-	p := &LinePlot{Title: title, XLabel: "percentile", YLabel: "latency (ms)", XTicks: ninesTicks}
+	p := &LinePlot{Title: title, XLabel: "percentile", YLabel: "latency (ms, log scale)", XTicks: ninesTicks, YLog: true}
 	for _, r := range results {
 		s := PlotSeries{Name: r.Target}
 		for _, c := range r.Latency.Curve {

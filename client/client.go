@@ -66,8 +66,7 @@ func (c *Client) connect(ctx context.Context) (*conn, error) {
 	hctx, cancel := context.WithTimeout(ctx, c.opts.OperationTimeout)
 	defer cancel()
 	if err := c.handshake(hctx, cn); err != nil {
-		cn.onClose = nil
-		cn.close()
+		cn.close() // connClosed ignores it: it is not c.cur
 		return nil, fmt.Errorf("handshake with %s failed: %w", c.addr, err)
 	}
 	return cn, nil
@@ -102,7 +101,9 @@ func (c *Client) handshake(ctx context.Context, cn *conn) error {
 	return nil
 }
 
-// connClosed runs (on its own goroutine) when a connection fails.
+// connClosed runs when a connection fails, on the failing goroutine. It
+// only swaps state under c.mu and starts the reconnect goroutine, so it
+// never blocks; once it returns no new operation picks the dead conn.
 func (c *Client) connClosed(cn *conn, cause error) {
 	c.mu.Lock()
 	if c.cur != cn || c.closed {
@@ -143,7 +144,6 @@ func (c *Client) reconnectLoop(cause error) {
 		c.mu.Lock()
 		if c.closed {
 			c.mu.Unlock()
-			cn.onClose = nil
 			cn.close()
 			return
 		}
@@ -237,7 +237,7 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cl *call, cmd codec.Co
 	if err := cn.register(cl); err != nil {
 		return err
 	}
-	if err := cn.send(cmd, &cl.id, creds, payload); err != nil {
+	if err := cn.send(cmd, &cl.id, creds, payload, true); err != nil {
 		if !cn.unregister(cl) {
 			<-cl.done
 		}

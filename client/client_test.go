@@ -266,8 +266,6 @@ func TestReadAllForwardToTheEndAndBackward(t *testing.T) {
 	}
 }
 
-
-
 func TestAuthentication(t *testing.T) {
 	addr := startNode(t)
 	_, err := client.Dial(ctx(t), addr, client.Options{Credentials: &client.Credentials{Login: "admin", Password: "wrong"}})

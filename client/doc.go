@@ -16,12 +16,15 @@
 //
 // # What it owns
 //
-// One TCP connection per Client, with three goroutines of its own: a
-// reader that splits frames and matches replies to requests by
-// correlation id, a writer that flushes every frame queued since its last
-// write in one Write call (so concurrent requests share syscalls), and a
-// heartbeat timer. Any goroutine may call any method: requests pipeline on
-// the connection up to Options.MaxInFlight outstanding.
+// One TCP connection per Client, with goroutines of its own: a reader that
+// splits frames and matches replies to requests by correlation id, a
+// writer, and a heartbeat timer. An operation writes its frame itself when
+// no write is in progress; frames queued meanwhile by other operations go
+// out with the current write's next Write call, so concurrent requests
+// share syscalls. The writer goroutine sends only what the reader and the
+// timer queue (heartbeats), since those must never block on a full socket.
+// Any goroutine may call any method: requests pipeline on the connection
+// up to Options.MaxInFlight outstanding.
 //
 // # Lifecycle (spec tcp-client-protocol §4.1, §4.2)
 //

@@ -78,12 +78,6 @@ func appendEventURL(dst, base []byte, stream string, n int64) []byte {
 	return strconv.AppendInt(dst, n, 10)
 }
 
-// urlKey writes a member whose value is a URL assembled in tmp.
-func (r *request) kURL(w *jw, k string, u []byte) {
-	w.key(k)
-	w.strB(u)
-}
-
 // writeContentJSON writes the content object of spec §2.4.
 func writeContentJSON(w *jw, rec *store.EventRecord) {
 	w.obj()
@@ -162,7 +156,6 @@ func (r *request) writeEntryJSON(w *jw, e *store.ResolvedEvent, level embedLevel
 		w.kInt("positionEventNumber", inf.posNumber)
 		w.kStr("positionStreamId", inf.posStream)
 	}
-	r.tmp = append(r.tmp[:0], "title"...)
 	w.key("title")
 	r.tmp = strconv.AppendInt(r.tmp[:0], inf.number, 10)
 	r.tmp = append(r.tmp, '@')
@@ -195,7 +188,7 @@ func (r *request) writeEntryJSON(w *jw, e *store.ResolvedEvent, level embedLevel
 	w.endObj()
 }
 
-// feedLink is one link of a feed; uri is built on the fly.
+// feedPage is everything a feed shows, in either representation.
 type feedPage struct {
 	title   string
 	stream  string // "" for $all

@@ -128,8 +128,12 @@ func (c *eventCache) put(key []byte, m mediaType, cc, body []byte) {
 	s.head = (s.head + 1) % len(s.ring)
 }
 
-// purge drops every entry (after a delete through this node).
+// purge drops every entry (after a delete through this node). A nil
+// cache (switched off) has nothing to purge.
 func (c *eventCache) purge() {
+	if c == nil {
+		return
+	}
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
@@ -141,6 +145,9 @@ func (c *eventCache) purge() {
 }
 
 func (c *eventCache) len() int {
+	if c == nil {
+		return 0
+	}
 	n := 0
 	for i := range c.shards {
 		s := &c.shards[i]

@@ -51,7 +51,11 @@
 // checked against the encoding/json reference by fuzzing).
 //
 // Limits: request body 16 MiB (Config.MaxRequestBodySize, → 413), request
-// line + headers 16 KiB (Config.ReadBufferSize, → 431), 4 MiB of data +
+// line + headers 16 KiB (Config.ReadBufferSize, → 431), 60 s to read a
+// request or write a response, 5 min keep-alive idle, 10,000 connections
+// (Config), the 10 s answer deadline (Options.RequestTimeout, → 408 for
+// writes; reads wait at most that long for a pooled reader, → 503), gzip
+// or deflate for bodies ≥ 256 bytes when asked, 4 MiB of data +
 // metadata per event (→ 413, spec §2.3.1), 10,000 events per POST, 4096
 // events per read page (→ 500, spec §2.5.1), 16 path segments, 32 Accept
 // elements considered, ES-LongPoll ≤ 3600 s, store readers pooled up to

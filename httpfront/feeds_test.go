@@ -2,9 +2,13 @@ package httpfront
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 const ctEvents = "Content-Type: application/vnd.eventstore.events+json"
@@ -332,6 +336,16 @@ func TestAllFeed(t *testing.T) {
 		expectStatus(t, n.req(t, "GET", c.path, "", acceptAtomJSON, admin), 400, c.reason)
 	}
 	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/5000", "", acceptAtomJSON, admin), 500, reasonReadTooBig)
+	// Conditional GET on $all: the ETag version is the last commit position.
+	etag := r.h("ETag")
+	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/2", "", acceptAtomJSON, admin, "If-None-Match: "+etag), 304, "")
+	n.writeN(t, "a2", 1)
+	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/2", "", acceptAtomJSON, admin, "If-None-Match: "+etag), 200, "")
+	// HEAD answers like GET without a body.
+	h := n.req(t, "HEAD", "/streams/a1/0", "", acceptAtomJSON)
+	if h.code != 200 || h.body != "" || h.h("Cache-Control") != "max-age=31536000, public" {
+		t.Fatalf("unexpected HEAD reply %d %v %q", h.code, h.hdr, h.body)
+	}
 	// "/streams/$all/5" is a single-event read of a stream named $all.
 	expectStatus(t, n.req(t, "GET", "/streams/$all/5", "", acceptAtomJSON, admin), 404, "")
 }
@@ -389,4 +403,85 @@ func TestLinkResolution(t *testing.T) {
 	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON), 401, "Unauthorized")
 	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON, admin), 200, "")
 	expectStatus(t, n.req(t, "GET", "/streams/links2/0", "", acceptAtomJSON), 401, "Unauthorized") // not served from a cache
+}
+
+func TestResponseCompression(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "gz", 20)
+	plain := n.req(t, "GET", "/streams/gz?embed=body", "", acceptAtomJSON)
+	for _, c := range []struct{ ae, want string }{
+		{"gzip, deflate, br", "gzip"}, {"br, deflate", "deflate"}, {"identity", ""}, {"GZIP", ""}, {"x-gzip;q=1, gzip;q=0.1", "gzip"},
+	} {
+		rq := fasthttp.AcquireRequest()
+		rs := fasthttp.AcquireResponse()
+		rq.SetRequestURI("http://127.0.0.1:2113/streams/gz?embed=body")
+		rq.Header.Set("Accept", "application/vnd.eventstore.atom+json")
+		rq.Header.Set("Accept-Encoding", c.ae)
+		if err := n.client.Do(rq, rs); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(rs.Header.Peek("Content-Encoding")); got != c.want {
+			t.Fatalf("Accept-Encoding %q: got encoding %q; want %q", c.ae, got, c.want)
+		}
+		body, err := rs.BodyUncompressed()
+		if err != nil || string(body) != plain.body {
+			t.Fatalf("Accept-Encoding %q: body differs after decompression (%v)", c.ae, err)
+		}
+		fasthttp.ReleaseRequest(rq)
+		fasthttp.ReleaseResponse(rs)
+	}
+	// Small and empty bodies are left alone.
+	r := n.req(t, "GET", "/ping", "", "Accept-Encoding: gzip")
+	if r.h("Content-Encoding") != "" {
+		t.Fatalf("small body was compressed")
+	}
+}
+
+// TestAtomXMLIsWellFormed parses every XML representation with
+// encoding/xml, including data that needs escaping.
+func TestAtomXMLIsWellFormed(t *testing.T) {
+	n := newTestNode(t)
+	body := `[{"eventId":"3b0a4f5e-2d5c-4f1e-9a57-0d6f0b3e8c11","eventType":"A<&>\"'","data":{"x":"<b>&amp;</b>","list":[1,2],"9bad name":true},"metadata":"m<>"}]`
+	expectStatus(t, n.req(t, "POST", "/streams/x%3Cml", body, ctEvents), 201, "")
+	for _, c := range []struct{ path, accept string }{
+		{"/streams/x%3Cml", "application/atom+xml"}, {"/streams/x%3Cml/0/forward/5?embed=content", "application/atom+xml"},
+		{"/streams/x%3Cml/0", "application/atom+xml"}, {"/streams/x%3Cml/0", "text/xml"},
+		{"/streams/x%3Cml/0", "application/vnd.eventstore.event+xml"}, {"/streams/%24all", "application/atom+xml"},
+	} {
+		r := n.req(t, "GET", c.path, "", "Accept: "+c.accept, admin)
+		expectStatus(t, r, 200, "")
+		dec := xml.NewDecoder(strings.NewReader(r.body))
+		for {
+			_, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s as %s is not well-formed XML: %v\n%s", c.path, c.accept, err, r.body)
+			}
+		}
+	}
+}
+
+// TestFeedPagingWithMaxCount checks the backward "end" rule of spec §2.5.1
+// when $maxCount hides older events: the page holding the oldest visible
+// event is the end (no last/next links).
+func TestFeedPagingWithMaxCount(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "mc", 6)
+	expectStatus(t, n.req(t, "POST", "/streams/mc/metadata", `{"$maxCount":3}`, "Content-Type: application/json",
+		"ES-EventId: 6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d75"), 201, "")
+	const M = "http://127.0.0.1:2113/streams/mc"
+	f, _ := getFeed(t, n, "/streams/mc/head/backward/2")
+	if got := fmt.Sprint(f.numbers()); got != "[5 4]" || !strings.Contains(f.links(), "next "+M+"/3/backward/2") {
+		t.Fatalf("unexpected head page %s\n%s", got, f.links())
+	}
+	f, _ = getFeed(t, n, "/streams/mc/3/backward/2")
+	if got := fmt.Sprint(f.numbers()); got != "[3]" || strings.Contains(f.links(), "next ") || strings.Contains(f.links(), "last ") {
+		t.Fatalf("the page with the oldest visible event must be the end: %s\n%s", got, f.links())
+	}
+	f, _ = getFeed(t, n, "/streams/mc/0/forward/10")
+	if got := fmt.Sprint(f.numbers()); got != "[5 4 3]" || !f.HeadOfStream {
+		t.Fatalf("unexpected forward page %s", got)
+	}
 }

@@ -144,6 +144,9 @@ type Deps struct {
 	// Metrics, when set, is the registry /metrics serves; nil creates a
 	// private registry.
 	Metrics *Metrics
+	// TCPConnectionStats returns the array of GET /stats/tcp (spec §4.3:
+	// one object per TCP connection), marshalled as JSON; nil serves [].
+	TCPConnectionStats func() any
 	// InfoOptions returns the option list of GET /info/options (spec
 	// §4.2), marshalled as JSON (the node passes config.Options.Info);
 	// nil serves an empty list.
@@ -167,14 +170,16 @@ type Handler struct {
 
 	// Long-poll wakeups: waiters park on commitCh until the next group
 	// commit closes it.
-	commitMu sync.Mutex
-	commitCh chan struct{}
+	commitMu       sync.Mutex
+	commitCh       chan struct{}
+	commitWatchers int
 
 	shutdownOnce sync.Once
 	statsC       statsCache
 	names        internTable
 	inflight     atomic.Int64
 	parked       atomic.Int64 // long polls waiting for a commit
+	readersMade  atomic.Int64
 }
 
 // NewHandler builds the request handler for d.Interface with the route
@@ -227,34 +232,62 @@ func NewHandler(d Deps) *Handler {
 func (h *Handler) RequestHandler() fasthttp.RequestHandler { return h.serve }
 
 // onCommitted runs on the store's writer goroutine after each group commit:
-// it must not block, so it only swaps the wakeup channel.
+// it must not block. It wakes parked long polls by closing the channel they
+// watch; with no watcher it does nothing (no allocation per commit).
 func (h *Handler) onCommitted(store.Position) {
 	h.commitMu.Lock()
-	close(h.commitCh)
-	h.commitCh = make(chan struct{})
+	if h.commitWatchers > 0 {
+		close(h.commitCh)
+		h.commitCh = make(chan struct{})
+	}
 	h.commitMu.Unlock()
 }
 
-func (h *Handler) commitWait() <-chan struct{} {
+// commitWatch registers a watcher and returns the channel the next commit
+// closes. REQUIRES: a matching commitUnwatch. Registering under the lock
+// before the read means a commit either happened before the read (the read
+// sees it) or will close this channel.
+func (h *Handler) commitWatch() <-chan struct{} {
 	h.commitMu.Lock()
+	h.commitWatchers++
 	ch := h.commitCh
 	h.commitMu.Unlock()
 	return ch
 }
 
+func (h *Handler) commitUnwatch() {
+	h.commitMu.Lock()
+	h.commitWatchers--
+	h.commitMu.Unlock()
+}
+
+// acquireReader takes a store reader from the bounded pool: at most
+// Deps.ReadersMax readers exist, so at most that many store reads run at
+// once; further requests wait for one (back-pressure) until the request
+// deadline, then get nil (the caller answers 503 Server Is Too Busy).
 func (h *Handler) acquireReader() StoreReader {
 	select {
 	case r := <-h.readers:
 		return r
 	default:
+	}
+	if n := h.readersMade.Add(1); n <= int64(h.d.ReadersMax) {
 		return h.d.DB.NewReader()
+	}
+	h.readersMade.Add(-1)
+	t := time.NewTimer(h.timeout)
+	defer t.Stop()
+	select {
+	case r := <-h.readers:
+		return r
+	case <-t.C:
+		return nil
 	}
 }
 
 func (h *Handler) releaseReader(r StoreReader) {
-	select {
-	case h.readers <- r:
-	default: // pool full: drop it
+	if r != nil { // nil: none held (callers release unconditionally)
+		h.readers <- r // never blocks: the channel holds every reader made
 	}
 }
 
@@ -282,6 +315,7 @@ type request struct {
 	evs    []store.NewEvent
 	key    []byte // cache key scratch
 	tmp    []byte
+	lbuf   []byte // feed link URIs (views of it live until the page is rendered)
 	body   []byte // request body copy / parse scratch
 	// abandoned is set when the store still owns op after the handler
 	// returned (a write that outlived the request deadline): the request
@@ -295,6 +329,9 @@ func (r *request) param(i int) []byte { return r.mr.params[i] }
 func (h *Handler) serve(ctx *fasthttp.RequestCtx) {
 	r := h.reqPool.Get().(*request)
 	r.ctx = ctx
+	// Header names go out exactly as the original spells them
+	// ("ES-CurrentVersion", "ETag", "WWW-Authenticate").
+	ctx.Response.Header.DisableNormalizing()
 	h.metrics.httpRequests.Inc()
 	h.inflight.Add(1)
 	keep := h.serveRequest(r)
@@ -350,7 +387,6 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 		statusOnly(ctx, fasthttp.StatusMethodNotAllowed, "Method Not Allowed")
 		return true
 	}
-	allow = rt.allow
 	// 5. Request media type.
 	if rt.accepts != nil && (r.m == mPOST || r.m == mPUT || r.m == mDELETE) {
 		if _, ok := requestMedia(ctx.Request.Header.ContentType(), rt.accepts); !ok {
@@ -381,6 +417,7 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 	r.base = appendBase(r.base[:0], ctx, h.d.Options.AdvertiseIP, h.d.Options.AdvertiseHTTPPort, h.d.Options.ListenAddr)
 	// 8. Handler.
 	rt.fn(h, r)
+	r.maybeCompress()
 	if ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {
 		ctx.Response.Header.SetBytesKV(hdrWWWAuthenticate, wwwAuthenticate)
 	}
@@ -488,15 +525,13 @@ func (r *request) reply(code int, reason string, m mediaType, body []byte) {
 	if reason != "" {
 		ctx.Response.Header.SetStatusMessage(s2b(reason))
 	}
-	if m == mNone || m == mtNone {
+	if m == mtNone {
 		ctx.Response.Header.SetContentTypeBytes(textPlainUTF8)
 	} else {
 		ctx.Response.Header.SetContentTypeBytes(contentTypes[m])
 	}
 	ctx.SetBody(body)
 }
-
-const mNone = mtNone
 
 // status writes a status-only reply.
 func (r *request) status(code int, reason string) { statusOnly(r.ctx, code, reason) }

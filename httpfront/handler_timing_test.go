@@ -65,7 +65,9 @@ func BenchmarkGetEventInmem(b *testing.B) {
 }
 
 // loopbackNode is a real server on a free loopback port over a disk store.
-func loopbackNode(b *testing.B) (*Server, *store.DB) {
+func loopbackNode(b *testing.B) (*Server, *store.DB) { return loopbackNodeT(b) }
+
+func loopbackNodeT(b testing.TB) (*Server, *store.DB) {
 	db, err := store.Open(store.Options{Dir: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
@@ -170,6 +172,39 @@ func BenchmarkLoopbackPostDurable(b *testing.B) {
 				rq.Header.SetContentType("application/vnd.eventstore.events+json")
 				rq.SetBodyString(benchEventBody(i))
 			}, 201)
+		})
+	}
+}
+
+// BenchmarkServeEventHandlerOnly measures the handler alone (no network,
+// no HTTP parsing): GET /streams/{s}/{n}, cached and uncached (the
+// response cache switched off).
+func BenchmarkServeEventHandlerOnly(b *testing.B) {
+	n := newTestNode(b)
+	expectStatus(b, n.req(b, "POST", "/streams/h-only", benchEventBody(1), "Content-Type: application/vnd.eventstore.events+json"), 201, "")
+	for _, cached := range []bool{true, false} {
+		b.Run(fmt.Sprintf("cached=%v", cached), func(b *testing.B) {
+			var req fasthttp.Request
+			req.SetRequestURI("/streams/h-only/0")
+			req.Header.SetHost("127.0.0.1:2113")
+			req.Header.Set("Accept", "application/vnd.eventstore.atom+json")
+			if !cached {
+				saved := n.h.cache
+				n.h.cache = nil
+				defer func() { n.h.cache = saved }()
+			}
+			var ctx fasthttp.RequestCtx
+			ctx.Init(&req, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 5000}, nil)
+			serve := n.h.RequestHandler()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				ctx.Response.Reset()
+				serve(&ctx)
+			}
+			if ctx.Response.StatusCode() != 200 {
+				b.Fatalf("status %d", ctx.Response.StatusCode())
+			}
 		})
 	}
 }

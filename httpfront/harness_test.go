@@ -3,11 +3,11 @@ package httpfront
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -133,22 +133,23 @@ func TestMain(m *testing.M) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// rawRequest sends one request with net/http's client (a different HTTP
-// implementation from the server's) and returns status code and reason.
-func rawRequest(t *testing.T, url, method, body string, hdrs map[string]string) (int, string) {
+// rawExchange writes a raw HTTP/1.1 request on a new in-memory connection
+// and returns everything the server sends until it closes.
+func (n *testNode) rawExchange(t *testing.T, request string) string {
 	t.Helper()
-	rq, err := http.NewRequest(method, url, strings.NewReader(body))
+	c, err := n.ln.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, v := range hdrs {
-		rq.Header.Set(k, v)
+	defer c.Close()
+	if _, err := io.WriteString(c, request); err != nil {
+		t.Fatal(err)
 	}
-	rs, err := http.DefaultClient.Do(rq)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer rs.Body.Close()
-	io.Copy(io.Discard, rs.Body) //nolint:errcheck
-	return rs.StatusCode, strings.TrimPrefix(rs.Status, strconv.Itoa(rs.StatusCode)+" ")
+	c.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+	b, _ := io.ReadAll(c)
+	return string(b)
 }
+
+func itoa64(n int64) string { return strconv.FormatInt(n, 10) }
+
+func jsonValidString(b []byte) bool { return json.Valid(b) }

@@ -220,3 +220,38 @@ func TestRouterPrecedence(t *testing.T) {
 	f(mGET, "/stats/proc/tcp", "/stats/{*path}")
 	f(mDELETE, "/streams/s/metadata", "")
 }
+
+func TestReaderPoolIsBounded(t *testing.T) {
+	n := newTestNode(t, func(d *Deps) { d.ReadersMax = 2; d.Options.RequestTimeout = 50 * time.Millisecond })
+	n.writeN(t, "rp", 1)
+	a, b := n.h.acquireReader(), n.h.acquireReader()
+	if a == nil || b == nil {
+		t.Fatal("the pool should hand out ReadersMax readers")
+	}
+	// Pool exhausted: a read waits, then answers 503.
+	expectStatus(t, n.req(t, "GET", "/streams/rp/0/forward/1", "", acceptAtomJSON), 503, reasonTooBusy)
+	n.h.releaseReader(a)
+	expectStatus(t, n.req(t, "GET", "/streams/rp/0/forward/1", "", acceptAtomJSON), 200, "")
+	n.h.releaseReader(b)
+	if made := n.h.readersMade.Load(); made != 2 {
+		t.Fatalf("unexpected readers made %d", made)
+	}
+}
+
+func TestParkedLongPollsHoldNoReader(t *testing.T) {
+	n := newTestNode(t, func(d *Deps) { d.ReadersMax = 1 })
+	n.writeN(t, "lpr", 1)
+	done := make(chan *resp, 1)
+	go func() { done <- n.req(t, "GET", "/streams/lpr/1/forward/1", "", acceptAtomJSON, "ES-LongPoll: 30") }()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.h.parked.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("long poll never parked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// The only reader is free while the long poll waits.
+	expectStatus(t, n.req(t, "GET", "/streams/lpr/0/forward/1", "", acceptAtomJSON), 200, "")
+	n.writeN(t, "lpr", 1)
+	expectStatus(t, <-done, 200, "")
+}

@@ -498,3 +498,27 @@ func (h *Handler) subsystems(r *request) {
 	}
 	r.reply(fasthttp.StatusOK, "", mtJSON, body)
 }
+
+// statsTCP serves GET /stats/tcp (§4.3) from Deps.TCPConnectionStats.
+func (h *Handler) statsTCP(r *request) {
+	var v any = []struct{}{}
+	if h.d.TCPConnectionStats != nil {
+		v = h.d.TCPConnectionStats()
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		r.status(fasthttp.StatusInternalServerError, "Internal Server Error")
+		return
+	}
+	r.reply(fasthttp.StatusOK, "", mtJSON, b)
+	r.ctx.Response.Header.SetBytesKV(hdrCacheControl, ccStats)
+	r.ctx.Response.Header.SetBytesKV(hdrVary, valAccept)
+}
+
+// statsReplication serves GET /stats/replication: a single node has no
+// replicas subscribed (§4.3).
+func (h *Handler) statsReplication(r *request) {
+	r.reply(fasthttp.StatusOK, "", mtJSON, []byte("[]"))
+	r.ctx.Response.Header.SetBytesKV(hdrCacheControl, ccStats)
+	r.ctx.Response.Header.SetBytesKV(hdrVary, valAccept)
+}

@@ -51,8 +51,10 @@ type jsonEvent struct {
 	Metadata  json.RawMessage `json:"metadata"`
 }
 
-// parseJSONEvents parses the events+json array form. Member names match
-// case-insensitively (encoding/json's rule, as the original's).
+// parseJSONEvents parses the events+json array form with encoding/json.
+// Member names match case-insensitively (encoding/json's rule, as the
+// original's). It is the reference the hand-written parser
+// (parseJSONEventsInto, used on the request path) is tested against.
 func parseJSONEvents(body []byte, out []store.NewEvent) ([]store.NewEvent, error) {
 	var evs []jsonEvent
 	if err := json.Unmarshal(body, &evs); err != nil {

@@ -126,7 +126,7 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		level = embedTryHarder
 	}
 	// The cache serves reads by number (immutable, "forever" responses).
-	cacheable := n >= 0 && r.ctx.Request.Header.PeekBytes(hdrXFwdHost) == nil
+	cacheable := n >= 0 && h.cache != nil
 	var metaVer int64
 	if cacheable {
 		var md store.StreamMetadata
@@ -147,18 +147,16 @@ func (h *Handler) readEvent(r *request, stream string, evParam []byte, meta bool
 		}
 	}
 	rd := h.acquireReader()
+	if rd == nil {
+		r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+		return
+	}
 	defer h.releaseReader(rd)
 	h.metrics.reads.Inc()
 	st, ev := rd.ReadEvent(stream, n, resolve)
 	switch st {
 	case store.ReadSuccess:
 	case store.ReadNotFound, store.ReadNoStream:
-		if meta && st == store.ReadNoStream || meta && st == store.ReadNotFound {
-			if h.metaOfExisting(rd, stream[2:]) {
-				h.emptyMetadata(r)
-				return
-			}
-		}
 		r.status(fasthttp.StatusNotFound, "Not Found")
 		return
 	case store.ReadStreamDeleted:
@@ -232,13 +230,6 @@ func (h *Handler) canReadTargets(r *request, evs []store.ResolvedEvent) bool {
 		last = e.Event.Stream
 	}
 	return true
-}
-
-// metaOfExisting reports whether stream exists (for the metastream rule of
-// §2.4: metadata of an existing stream without metadata is an empty 200).
-func (h *Handler) metaOfExisting(rd StoreReader, stream string) bool {
-	st, _ := rd.ReadEvent(stream, -1, false)
-	return st == store.ReadSuccess
 }
 
 func (h *Handler) emptyMetadata(r *request) {
@@ -375,28 +366,50 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 		return
 	}
 	headRead := !forward && from < 0
-	rd := h.acquireReader()
-	defer h.releaseReader(rd)
+	// A parked long poll gives its reader back while it waits, so parked
+	// requests cannot exhaust the reader pool.
+	var rd StoreReader
+	defer func() { h.releaseReader(rd) }()
 	var sl *store.StreamSlice
 	var deadline time.Time
 	for {
+		if rd = h.acquireReader(); rd == nil {
+			r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+			return
+		}
 		h.metrics.reads.Inc()
-		wake := h.commitWait() // taken before the read so no commit is missed
+		var wake <-chan struct{}
+		if longPoll > 0 {
+			wake = h.commitWatch() // before the read, so no commit is missed
+		}
 		if forward {
 			sl = rd.ReadStreamForward(stream, from, count, resolve)
 		} else {
 			sl = rd.ReadStreamBackward(stream, from, count, resolve)
 		}
 		if longPoll == 0 || !(sl.Status == store.ReadNoStream || (sl.Status == store.ReadSuccess && from > sl.LastEventNumber)) {
+			if wake != nil {
+				h.commitUnwatch()
+			}
 			break
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !h.waitCommit(wake, deadline) {
-			// One last read after the deadline for the final answer.
+		h.releaseReader(rd)
+		rd = nil
+		woken := h.waitCommit(r, wake, deadline)
+		h.commitUnwatch()
+		if !woken {
+			// One last read after the deadline gives the final answer.
+			if rd = h.acquireReader(); rd == nil {
+				r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+				return
+			}
 			if forward {
 				sl = rd.ReadStreamForward(stream, from, count, resolve)
+			} else {
+				sl = rd.ReadStreamBackward(stream, from, count, resolve)
 			}
 			break
 		}
@@ -440,33 +453,34 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 	if r.media == mtHTML {
 		p.level = embedPrettyBody
 	}
-	r.tmp = append(r.tmp[:0], r.base...)
-	r.tmp = append(r.tmp, "/streams/"...)
-	r.tmp = appendEscaped(r.tmp, stream)
-	selfEnd := len(r.tmp)
-	S := r.tmp[:selfEnd]
+	r.lbuf = append(r.lbuf[:0], r.base...)
+	r.lbuf = append(r.lbuf, "/streams/"...)
+	r.lbuf = appendEscaped(r.lbuf, stream)
+	selfEnd := len(r.lbuf)
+	S := r.lbuf[:selfEnd]
 	p.selfURL = S
 	addLink := func(rel string, n int64, dir string, head bool) {
-		start := len(r.tmp)
-		r.tmp = append(r.tmp, S...)
+		start := len(r.lbuf)
+		r.lbuf = append(r.lbuf, S...)
 		if head {
-			r.tmp = append(r.tmp, "/head"...)
+			r.lbuf = append(r.lbuf, "/head"...)
 		} else if n >= 0 {
-			r.tmp = append(r.tmp, '/')
-			r.tmp = strconv.AppendInt(r.tmp, n, 10)
+			r.lbuf = append(r.lbuf, '/')
+			r.lbuf = strconv.AppendInt(r.lbuf, n, 10)
 		}
 		if dir != "" {
-			r.tmp = append(r.tmp, '/')
-			r.tmp = append(r.tmp, dir...)
-			r.tmp = append(r.tmp, '/')
-			r.tmp = strconv.AppendInt(r.tmp, int64(count), 10)
+			r.lbuf = append(r.lbuf, '/')
+			r.lbuf = append(r.lbuf, dir...)
+			r.lbuf = append(r.lbuf, '/')
+			r.lbuf = strconv.AppendInt(r.lbuf, int64(count), 10)
 		}
-		p.addLink(rel, r.tmp[start:len(r.tmp):len(r.tmp)])
+		p.addLink(rel, r.lbuf[start:len(r.lbuf):len(r.lbuf)])
 	}
-	// NB: r.tmp may be reallocated while links are added; reserve first so
-	// the slices handed to addLink stay valid.
-	r.tmp = reserve(r.tmp, 6*(len(S)+48)+32)
-	S = r.tmp[:selfEnd]
+	// NB: link URIs are views of r.lbuf, which nothing else writes while
+	// the page renders; should an append outgrow it, earlier views keep
+	// pointing at the old (unchanged) array.
+	r.lbuf = reserve(r.lbuf, 6*(len(S)+48)+32)
+	S = r.lbuf[:selfEnd]
 	p.selfURL = S
 	C := int64(count)
 	addLink("self", -1, "", false)
@@ -508,10 +522,10 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 	}
 	// The metadata link is always present (quirk of §2.5.4).
 	{
-		start := len(r.tmp)
-		r.tmp = append(r.tmp, S...)
-		r.tmp = append(r.tmp, "/metadata"...)
-		p.addLink("metadata", r.tmp[start:len(r.tmp):len(r.tmp)])
+		start := len(r.lbuf)
+		r.lbuf = append(r.lbuf, S...)
+		r.lbuf = append(r.lbuf, "/metadata"...)
+		p.addLink("metadata", r.lbuf[start:len(r.lbuf):len(r.lbuf)])
 	}
 	r.buf = h.renderFeed(r, r.buf[:0], p)
 	r.reply(fasthttp.StatusOK, "", r.media, r.buf)
@@ -556,7 +570,11 @@ func entryNumber(e *store.ResolvedEvent) int64 {
 }
 
 // waitCommit waits for the next commit or the deadline; false on deadline.
-func (h *Handler) waitCommit(wake <-chan struct{}, deadline time.Time) bool {
+//
+// NB: it also returns false when the server shuts down (the RequestCtx's
+// Done closes then), so a parked long poll gets its final answer at once
+// instead of holding the node's shutdown for up to ES-LongPoll seconds.
+func (h *Handler) waitCommit(r *request, wake <-chan struct{}, deadline time.Time) bool {
 	h.parked.Add(1)
 	defer h.parked.Add(-1)
 	d := time.Until(deadline)
@@ -569,6 +587,8 @@ func (h *Handler) waitCommit(wake <-chan struct{}, deadline time.Time) bool {
 	case <-wake:
 		return true
 	case <-t.C:
+		return false
+	case <-r.ctx.Done():
 		return false
 	}
 }
@@ -685,25 +705,44 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 			return
 		}
 	}
-	rd := h.acquireReader()
-	defer h.releaseReader(rd)
+	var rd StoreReader
+	defer func() { h.releaseReader(rd) }()
 	var sl *store.AllSlice
 	var deadline time.Time
 	for {
+		if rd = h.acquireReader(); rd == nil {
+			r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+			return
+		}
 		h.metrics.reads.Inc()
-		wake := h.commitWait()
+		var wake <-chan struct{}
+		if longPoll > 0 {
+			wake = h.commitWatch()
+		}
 		if forward {
 			sl = rd.ReadAllForward(pos, count, true)
 		} else {
 			sl = rd.ReadAllBackward(pos, count, true)
 		}
 		if longPoll == 0 || sl.Status != store.ReadSuccess || len(sl.Events) > 0 {
+			if wake != nil {
+				h.commitUnwatch()
+			}
 			break
 		}
 		if deadline.IsZero() {
 			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
 		}
-		if !h.waitCommit(wake, deadline) {
+		h.releaseReader(rd)
+		rd = nil
+		woken := h.waitCommit(r, wake, deadline)
+		h.commitUnwatch()
+		if !woken {
+			if rd = h.acquireReader(); rd == nil {
+				r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+				return
+			}
+			sl = rd.ReadAllForward(pos, count, true)
 			break
 		}
 	}
@@ -746,28 +785,28 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 	if r.media == mtHTML {
 		p.level = embedPrettyBody
 	}
-	r.tmp = reserve(r.tmp[:0], len(r.base)*8+512)
-	r.tmp = append(r.tmp, r.base...)
-	r.tmp = append(r.tmp, "/streams/%24all"...)
-	A := r.tmp[:len(r.tmp):len(r.tmp)]
+	r.lbuf = reserve(r.lbuf[:0], len(r.base)*8+512)
+	r.lbuf = append(r.lbuf, r.base...)
+	r.lbuf = append(r.lbuf, "/streams/%24all"...)
+	A := r.lbuf[:len(r.lbuf):len(r.lbuf)]
 	p.selfURL = A
 	addLink := func(rel string, pos []byte, head bool, cp *store.Position, dir string) {
-		start := len(r.tmp)
-		r.tmp = append(r.tmp, A...)
-		r.tmp = append(r.tmp, '/')
+		start := len(r.lbuf)
+		r.lbuf = append(r.lbuf, A...)
+		r.lbuf = append(r.lbuf, '/')
 		switch {
 		case head:
-			r.tmp = append(r.tmp, "head"...)
+			r.lbuf = append(r.lbuf, "head"...)
 		case cp != nil:
-			r.tmp = appendPosition(r.tmp, cp.Commit, cp.Prepare)
+			r.lbuf = appendPosition(r.lbuf, cp.Commit, cp.Prepare)
 		default:
-			r.tmp = append(r.tmp, pos...)
+			r.lbuf = append(r.lbuf, pos...)
 		}
-		r.tmp = append(r.tmp, '/')
-		r.tmp = append(r.tmp, dir...)
-		r.tmp = append(r.tmp, '/')
-		r.tmp = strconv.AppendInt(r.tmp, int64(count), 10)
-		p.addLink(rel, r.tmp[start:len(r.tmp):len(r.tmp)])
+		r.lbuf = append(r.lbuf, '/')
+		r.lbuf = append(r.lbuf, dir...)
+		r.lbuf = append(r.lbuf, '/')
+		r.lbuf = strconv.AppendInt(r.lbuf, int64(count), 10)
+		p.addLink(rel, r.lbuf[start:len(r.lbuf):len(r.lbuf)])
 	}
 	p.addLink("self", A)
 	addLink("first", nil, true, nil, "backward")
@@ -787,10 +826,10 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 		addLink("previous", nil, false, &prevPos, "forward")
 	}
 	{
-		start := len(r.tmp)
-		r.tmp = append(r.tmp, A...)
-		r.tmp = append(r.tmp, "/metadata"...)
-		p.addLink("metadata", r.tmp[start:len(r.tmp):len(r.tmp)])
+		start := len(r.lbuf)
+		r.lbuf = append(r.lbuf, A...)
+		r.lbuf = append(r.lbuf, "/metadata"...)
+		p.addLink("metadata", r.lbuf[start:len(r.lbuf):len(r.lbuf)])
 	}
 	if n > 0 {
 		if forward {

@@ -61,6 +61,8 @@ func (h *Handler) routes() []*route {
 	if !ext || o.StatsOnExt {
 		add(mGET, "/stats", (*Handler).stats, statsCodecs, nil)
 		add(mGET, "/stats/{*path}", (*Handler).stats, statsCodecs, nil)
+		add(mGET, "/stats/tcp", (*Handler).statsTCP, statsCodecs, nil)
+		add(mGET, "/stats/replication", (*Handler).statsReplication, statsCodecs, nil)
 	}
 	if !ext || o.AdminOnExt {
 		add(mPOST, "/admin/shutdown", (*Handler).adminShutdown, adminCodecs, nil)

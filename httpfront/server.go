@@ -28,6 +28,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// Concurrency bounds the connections served at once (default 10,000).
 	Concurrency int
+	// ReadTimeout bounds reading one request, WriteTimeout writing one
+	// response (defaults 60 s), so slow peers cannot hold connections.
+	ReadTimeout, WriteTimeout time.Duration
 }
 
 // Server is one fasthttp server bound to one address.
@@ -52,6 +55,7 @@ const (
 	DefaultReadBufferSize     = 16 << 10
 	DefaultIdleTimeout        = 5 * time.Minute
 	DefaultConcurrency        = 10_000
+	DefaultReadWriteTimeout   = 60 * time.Second
 )
 
 func newFastHTTPServer(cfg Config, h fasthttp.RequestHandler) *fasthttp.Server {
@@ -67,6 +71,12 @@ func newFastHTTPServer(cfg Config, h fasthttp.RequestHandler) *fasthttp.Server {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadWriteTimeout
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultReadWriteTimeout
+	}
 	return &fasthttp.Server{
 		Handler:               h,
 		Name:                  "EventStore",
@@ -76,6 +86,8 @@ func newFastHTTPServer(cfg Config, h fasthttp.RequestHandler) *fasthttp.Server {
 		ReadBufferSize:        cfg.ReadBufferSize,
 		IdleTimeout:           cfg.IdleTimeout,
 		Concurrency:           cfg.Concurrency,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
 		// Bodies are decompressed and parsed by the handlers; forms and
 		// multipart are never used.
 		DisablePreParseMultipartForm: true,

@@ -15,7 +15,7 @@ import (
 // Write-side stream routes: append (§2.3), incoming (§2.3.5), metadata
 // write (§2.11) and delete (§2.12). Each handler validates headers in the
 // spec's order, copies the body into events it owns, and waits for the
-// store's reply (db.Do) within the request deadline.
+// store's reply (Submit, then the Done signal) within the request deadline.
 
 type writeKind uint8
 
@@ -31,7 +31,7 @@ func (h *Handler) postMetadata(r *request) { h.handleWrite(r, writeMetadata) }
 
 func (h *Handler) handleWrite(r *request, kind writeKind) {
 	ctx := r.ctx
-	stream := string(r.param(0))
+	stream := h.names.get(r.param(0))
 	reqMedia, _ := requestMedia(ctx.Request.Header.ContentType(), r.mr.r.accepts)
 	// 1. Stream name.
 	if kind == writeMetadata {
@@ -55,18 +55,10 @@ func (h *Handler) handleWrite(r *request, kind writeKind) {
 		id, hasID = g, true
 	}
 	evType := r.header(hdrEventType)
-	switch kind {
-	case writeAppend:
-		// 3. A single-event media type needs ES-EventType.
-		if !carriesEvents(reqMedia) && reqMedia != mtStreamDescJSON && len(evType) == 0 {
-			r.status(fasthttp.StatusBadRequest, reasonNeedEventType)
-			return
-		}
-	case writeMetadata:
-		// Metadata events are typed $metadata; another type is refused.
-		if evType != nil && string(evType) != "$metadata" {
-			// Checked after ES-EventId below, to keep the spec's order.
-		}
+	// 3. A single-event media type needs ES-EventType.
+	if kind == writeAppend && !carriesEvents(reqMedia) && reqMedia != mtStreamDescJSON && len(evType) == 0 {
+		r.status(fasthttp.StatusBadRequest, reasonNeedEventType)
+		return
 	}
 	if kind != writeIncoming {
 		// 4. ES-EventId syntax.
@@ -79,6 +71,8 @@ func (h *Handler) handleWrite(r *request, kind writeKind) {
 			id, hasID = g, true
 		}
 	}
+	// Metadata events are typed $metadata; another type is refused (after
+	// the ES-EventId check, in the spec's order, §2.11).
 	if kind == writeMetadata && evType != nil && string(evType) != "$metadata" {
 		r.status(fasthttp.StatusBadRequest, reasonMetaEventType)
 		return

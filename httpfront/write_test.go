@@ -68,6 +68,13 @@ func TestWriteExpectedVersion(t *testing.T) {
 	if r.h("Location") != "http://127.0.0.1:2113/streams/ev/1" {
 		t.Fatalf("unexpected Location %q", r.h("Location"))
 	}
+	// Header names are sent exactly as the original spells them.
+	raw := n.rawExchange(t, "POST /streams/ev HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.eventstore.events+json\r\n"+
+		"ES-ExpectedVersion: 9\r\nContent-Length: "+itoa(len(evBody))+"\r\nConnection: close\r\n\r\n"+evBody)
+	if !strings.HasPrefix(raw, "HTTP/1.1 400 Wrong expected EventNumber\r\n") || !strings.Contains(raw, "\r\nES-CurrentVersion: 1\r\n") ||
+		!strings.Contains(raw, "\r\nAccess-Control-Allow-Origin: *\r\n") {
+		t.Fatalf("unexpected raw reply %q", raw)
+	}
 	// An idempotent repeat answers with the original number.
 	r = n.req(t, "POST", "/streams/ev", evBody, ctEvents, "ES-ExpectedVersion: -1")
 	expectStatus(t, r, 201, "Created")
@@ -301,5 +308,129 @@ func TestLongPollWakesOnWrite(t *testing.T) {
 	json.Unmarshal([]byte(got.body), &f) //nolint:errcheck
 	if len(f.Entries) != 1 || f.Entries[0]["title"] != "1@lp" {
 		t.Fatalf("long poll did not return the new event: %s", got.body)
+	}
+}
+
+func TestLongPollAllWakesOnAnyCommit(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "lpa", 1)
+	// The forward position after the last event: follow the head page's
+	// previous link.
+	f, _ := getFeed(t, n, "/streams/%24all/head/backward/1", admin)
+	var prev string
+	for _, l := range f.Links {
+		if l.Relation == "previous" {
+			prev = strings.TrimPrefix(l.URI, "http://127.0.0.1:2113")
+		}
+	}
+	if prev == "" {
+		t.Fatalf("no previous link: %s", f.links())
+	}
+	var wg sync.WaitGroup
+	var got *resp
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		got = n.req(t, "GET", prev, "", acceptAtomJSON, admin, "ES-LongPoll: 30")
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.h.parked.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("long poll on $all never parked")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	n.writeN(t, "other-stream", 1)
+	wg.Wait()
+	expectStatus(t, got, 200, "")
+	var page feedJSON
+	json.Unmarshal([]byte(got.body), &page) //nolint:errcheck
+	if len(page.Entries) != 1 || page.Entries[0]["title"] != "0@other-stream" {
+		t.Fatalf("long poll on $all did not return the new event: %s", got.body)
+	}
+}
+
+// TestConcurrentWritersOneWins races 16 writers with the same expected
+// version: exactly one write succeeds, the others see the new version.
+// Readers run alongside and must always see a consistent prefix.
+func TestConcurrentWritersOneWins(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "race", 1)
+	var wg sync.WaitGroup
+	codes := make([]*resp, 16)
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := n.req(t, "GET", "/streams/race/0/forward/10", "", acceptAtomJSON)
+				var f feedJSON
+				if r.code != 200 || json.Unmarshal([]byte(r.body), &f) != nil {
+					t.Errorf("read during writes: %d %q", r.code, r.body)
+					return
+				}
+				for k, num := range f.numbers() {
+					if num != len(f.Entries)-1-k {
+						t.Errorf("inconsistent page %v", f.numbers())
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range codes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := newGUID()
+			body := `[{"eventId":"` + string(appendGUID(nil, &id)) + `","eventType":"Race","data":{}}]`
+			codes[i] = n.req(t, "POST", "/streams/race", body, ctEvents, "ES-ExpectedVersion: 0")
+		}(i)
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	won := 0
+	for _, r := range codes {
+		switch {
+		case r.code == 201:
+			won++
+		case r.code == 400 && r.reason == reasonWrongExpected && r.h("ES-CurrentVersion") == "1":
+		default:
+			t.Fatalf("unexpected reply %d %q %v", r.code, r.reason, r.hdr)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d writers won; want exactly 1", won)
+	}
+}
+
+// TestCachedEventHonoursACLChanges: a cached response must not be served
+// once the stream's ACL forbids the caller, and Cache-Control follows who
+// may read the stream (public vs private).
+func TestCachedEventHonoursACLChanges(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "acl", 1)
+	for i := 0; i < 2; i++ {
+		r := n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON)
+		expectStatus(t, r, 200, "")
+		if r.h("Cache-Control") != "max-age=31536000, public" {
+			t.Fatalf("unexpected Cache-Control %q", r.h("Cache-Control"))
+		}
+	}
+	expectStatus(t, n.req(t, "POST", "/streams/acl/metadata", `{"$acl":{"$r":"$admins"}}`, "Content-Type: application/json",
+		"ES-EventId: 6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d76"), 201, "")
+	expectStatus(t, n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON), 401, "Unauthorized")
+	r := n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON, admin)
+	expectStatus(t, r, 200, "")
+	if r.h("Cache-Control") != "max-age=31536000, private" {
+		t.Fatalf("a stream anonymous cannot read is private; got %q", r.h("Cache-Control"))
 	}
 }

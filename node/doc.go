@@ -1,25 +1,28 @@
-// Package node is the composition root of eventstored: New builds every
-// service of one node from a *config.Options and connects them; Start
-// opens the database and binds the listeners; Stop takes the node down.
+// Package node is the composition root of eventstored: New builds one node
+// from a *config.Options, Start opens the database and binds the
+// listeners, Stop takes the node down. The wiring of every service is in
+// node.go, in one place.
 //
 // What it owns: the order of start-up and shutdown, the set of listeners
 // per mode (spec cluster-and-options §2.1: a single node opens external
 // TCP and external HTTP on ExtIp; a cluster node also opens internal TCP
-// and internal HTTP on IntIp), the process logger, and the node's
-// externally visible state (reported by /info).
+// and internal HTTP on IntIp), the advertised endpoints (§2.4), the
+// process logger, and the node's state (§4.1).
 //
-// What it leaves to others: the wire protocol and connections (reactor,
-// codec), the TCP command service (node/tcpsvc), HTTP routing (httpfront),
-// storage (store), clustering (cluster). Until those land, external HTTP
-// is served by a small handler of this package that answers /ping and
-// /info, and TCP listeners accept connections and discard their input.
+// What it leaves to others: framing, heartbeats and connections (reactor,
+// codec), the meaning of TCP commands (node/tcpsvc), users and ACLs
+// (node/auth), HTTP routing and rendering (httpfront), storage (store).
+// Clustering (gossip, elections, replication) does not exist yet: a
+// cluster node opens its four listeners and stays Unknown.
 //
 // Goroutines: New, Start and Stop are called by the owner (cmd/eventstored
-// or a test) from one goroutine, Stop at most once after Start. Start
-// binds listeners strictly in the order of Options.Listeners; if any bind
-// fails, everything started so far is stopped before Start returns, so a
-// failed Start leaves no port open and no goroutine running.
+// or a test) from one goroutine; Stop at most once after a successful
+// Start. State and ShutdownRequested are safe from any goroutine. If Start
+// fails, everything it started is stopped before it returns, so a failed
+// Start leaves no port bound, no file open and no goroutine running.
 //
-//	Start:  open store → ext TCP → ext HTTP → [int TCP → int HTTP]
-//	Stop:   listeners in reverse (stop accepting, finish in-flight) → store (flush, close)
+//	Start:  store.Open → auth.Start (default users) → tcpsvc workers
+//	        → ext TCP → ext HTTP → [int TCP → int HTTP]
+//	Stop:   all listeners at once (stop accepting, finish in-flight)
+//	        → tcpsvc workers → store.Close (flush, close files)
 package node

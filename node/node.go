@@ -109,6 +109,7 @@ func New(opts *config.Options, options ...Option) (*Node, error) {
 	if opts.Index != "" {
 		n.log.Warn("the Index option is not supported yet: the index lives in <Db>/index", "index", opts.Index)
 	}
+	n.warnInertOptions(opts)
 	return n, nil
 }
 
@@ -171,7 +172,7 @@ func (n *Node) Start() error {
 		return fail(fmt.Errorf("cannot start authentication: %w", err))
 	}
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
-		Logger: n.log, Workers: n.opts.ReaderThreadsCount})
+		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState})
 	n.tcp.Start()
 
 	n.gossipDB.Store(db)
@@ -240,6 +241,7 @@ func (n *Node) buildListenersLocked() {
 				Logger:       n.log,
 				StartTime:    n.startTime,
 				StoreFigures: figures,
+				InfoOptions:  func() any { return n.opts.Info() },
 			})
 			var ch httpfront.ClusterHandler
 			if n.gossip != nil {
@@ -266,6 +268,22 @@ func (n *Node) buildListenersLocked() {
 		}
 		n.listeners = append(n.listeners, boundListener{cfg: l, srv: srv})
 	}
+}
+
+// tcpState maps the node state to the command service's role (spec
+// §4.3, §4.13). It runs on event loops for every command: one atomic load.
+func (n *Node) tcpState() tcpsvc.NodeState {
+	switch n.State() {
+	case StateMaster:
+		return tcpsvc.NodeState{Role: tcpsvc.RoleMaster}
+	case StateUnknown:
+		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
+	case StatePreReplica, StateCatchingUp, StateClone, StateSlave:
+		// TODO(node): the master's endpoints come with the cluster
+		// package; until then no replica state is ever entered.
+		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
+	}
+	return tcpsvc.NodeState{Role: tcpsvc.RoleNotReady}
 }
 
 // tcpConnections feeds /stats and /metrics; safe from any goroutine.
@@ -308,13 +326,22 @@ func (n *Node) Stop(ctx context.Context) error {
 // stopLocked undoes Start in reverse: listeners, command service, then
 // the store (which flushes and closes its files). REQUIRES: n.mu held.
 func (n *Node) stopLocked(ctx context.Context) error {
-	var errs []error
-	for i := len(n.started) - 1; i >= 0; i-- {
-		l := n.started[i]
-		if err := l.srv.Stop(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stopping %s listener on %s: %w", l.cfg.Name, l.cfg.Addr(), err))
-		}
+	// Listeners stop concurrently, each with the whole of ctx: a listener
+	// slow to drain (a long HTTP request) must not eat the others' time.
+	errs := make([]error, len(n.started))
+	var wg sync.WaitGroup
+	for i, l := range n.started {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			if err := l.srv.Stop(ctx); err != nil {
+				errs[i] = fmt.Errorf("stopping %s listener on %s: %w", l.cfg.Name, l.cfg.Addr(), err)
+			}
+			n.log.Debug("listener stopped", "interface", l.cfg.Name, "took", time.Since(t0))
+		}()
 	}
+	wg.Wait()
 	n.started = nil
 	if n.gossip != nil {
 		n.gossip.Stop()

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,10 +11,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/config"
 )
 
@@ -287,6 +290,24 @@ func TestClusterModeListeners(t *testing.T) {
 	if n.State() != StateUnknown {
 		t.Errorf("unexpected state of a cluster node without elections: %v", n.State())
 	}
+	// In state Unknown writes are refused with NotHandled NotReady and
+	// reads are served (spec §4.3).
+	c, err := client.Dial(context.Background(), o.Listeners()[0].Addr(),
+		client.Options{Credentials: &client.Credentials{Login: "admin", Password: "changeit"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err = c.AppendToStream(ctx, "s", -2, client.EventData{ID: client.NewGUID(), Type: "T", Data: []byte("x")})
+	var nh *client.NotHandledError
+	if !errors.As(err, &nh) || nh.Reason != codec.NotHandledNotReady {
+		t.Errorf("unexpected write result on an Unknown node: %v", err)
+	}
+	if _, err := c.ReadStreamForward(ctx, "s", 0, 10, false); err != nil {
+		t.Errorf("read refused on an Unknown node: %v", err)
+	}
+	c.Close()
 	if err := n.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -321,4 +342,73 @@ func TestStartFailsOnUnusableDb(t *testing.T) {
 			t.Errorf("%s bound although the database failed", l.Name)
 		}
 	}
+}
+
+// TestInfoOptionsServesEffectiveOptions checks GET /info/options (admins)
+// lists every option with its effective value, the password blanked.
+func TestInfoOptionsServesEffectiveOptions(t *testing.T) {
+	o := testOptions(t, "--certificate-password", "s3cret", "--gossip-seed", "10.0.0.2:2112")
+	n := mustStart(t, o)
+	defer stop(t, n)
+	code, _, body := httpGetAuth(t, "http://127.0.0.1:"+strconv.Itoa(o.ExtHttpPort)+"/info/options", "application/json")
+	if code != 200 {
+		t.Fatalf("unexpected /info/options status %d: %s", code, body)
+	}
+	var list []config.OptionInfo
+	if err := json.Unmarshal([]byte(body), &list); err != nil {
+		t.Fatalf("/info/options is not a JSON list: %v\n%s", err, body)
+	}
+	got := map[string]string{}
+	for _, e := range list {
+		got[e.Name] = e.Value
+	}
+	if len(list) != len(o.Info()) || got["ExtHttpPort"] != strconv.Itoa(o.ExtHttpPort) || got["GossipSeed"] != "10.0.0.2:2112" ||
+		got["CertificatePassword"] != "" || got["MemDb"] != "true" {
+		t.Fatalf("unexpected /info/options: %s", body)
+	}
+	if strings.Contains(body, "s3cret") {
+		t.Fatal("/info/options leaks the certificate password")
+	}
+}
+
+// TestInertOptionsAreReported checks that an option the node accepts but
+// does not act on yet is named in a warning when set, and that every name
+// in the inert list is a real option.
+func TestInertOptionsAreReported(t *testing.T) {
+	for _, io := range inertOptions {
+		if !config.IsOption(io.name) {
+			t.Fatalf("bad inert entry %q", io.name)
+		}
+	}
+	o := testOptions(t, "--unsafe-disable-flush-to-disk", "--chunks-cache-size", "1")
+	var buf syncBuf
+	if _, err := New(o, WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, name := range []string{"option=UnsafeDisableFlushToDisk", "option=ChunksCacheSize", "source=\"Command Line\""} {
+		if !strings.Contains(out, name) {
+			t.Errorf("no warning with %s:\n%s", name, out)
+		}
+	}
+	if strings.Contains(out, "option=WriteThrough") {
+		t.Errorf("warning for an option nobody set:\n%s", out)
+	}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

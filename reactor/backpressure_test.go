@@ -67,7 +67,7 @@ func TestPendingBytesLimitInOneBatch(t *testing.T) {
 	h := newTestHandler()
 	s := startServer(t, Config{PendingSendBytesMax: 64 << 10}, h)
 	c := dial(t, s)
-	c.send(cmdFlood, codec.NewGUID(), floodPayload(3, 30<<10)) // 3 × 30 KiB in one callback
+	c.send(cmdFlood, codec.NewGUID(), floodPayload(4, 30<<10)) // 4 × 30 KiB in one callback: the 4th finds 90 KiB queued
 	pongs, bad := c.drainUntilClosed()
 	if pongs != 0 || len(bad) != 1 || !strings.HasPrefix(string(bad[0].Payload), "Connection pending send bytes is too large: ") {
 		t.Fatalf("pongs %d, bad requests %s", pongs, describe(bad))
@@ -153,4 +153,22 @@ func TestLargeRepliesDoNotPinMemoryPerConnection(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestSingleReplyLargerThanLimitIsDelivered: the limit applies to the
+// backlog already queued, so one reply bigger than the whole limit (a page
+// of large events) still reaches a reading peer and the connection stays
+// open.
+func TestSingleReplyLargerThanLimitIsDelivered(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{PendingSendBytesMax: 64 << 10}, h)
+	c := dial(t, s)
+	c.send(cmdFlood, codec.NewGUID(), floodPayload(1, 200<<10))
+	if p := c.expect(codec.Pong); len(p.Payload) != 200<<10 {
+		t.Fatalf("pong of %d bytes", len(p.Payload))
+	}
+	c.ping("still open")
+	if st := s.Stats(); st.SendOverflows != 0 {
+		t.Fatalf("stats %+v", st)
+	}
 }

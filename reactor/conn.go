@@ -171,9 +171,15 @@ func (c *Conn) BeginSend() ([]byte, error) {
 // BeginSend returned with packages whole frames appended.
 func (c *Conn) EndSend(buf []byte, packages int) error {
 	added := len(buf) - len(c.pending)
+	// NB: the limit is checked against the backlog that was already queued
+	// before this send, as Event Store's TcpConnectionManager.SendPackage
+	// does in 4.0.3: a single reply larger than the limit (a page of big
+	// events) is delivered, while a peer that lets the backlog grow past the
+	// limit is closed. The backlog stays bounded by the limit plus one send.
+	backlog := len(c.pending)
 	c.pending = buf
 	c.pendingPkgs += packages
-	if len(c.pending) > c.srv.cfg.PendingSendBytesMax {
+	if backlog > c.srv.cfg.PendingSendBytesMax {
 		err := fmt.Errorf("%w: %d", ErrPendingSendBytes, len(c.pending))
 		schedule := c.overflowLocked(err)
 		c.mu.Unlock()
@@ -277,7 +283,9 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 
 	if len(buf) > 0 {
 		if !closing {
-			if backlog := c.gc.OutboundBuffered() + len(buf); backlog > c.srv.cfg.PendingSendBytesMax {
+			// As in EndSend, what the socket layer already holds is compared
+			// with the limit, so one large batch still leaves.
+			if backlog := c.gc.OutboundBuffered(); backlog > c.srv.cfg.PendingSendBytesMax {
 				err := fmt.Errorf("%w: %d", ErrPendingSendBytes, backlog)
 				c.srv.stats.SendOverflows.Inc()
 				buf = codec.AppendBadRequest(buf[:0], &codec.GUID{}, badRequestText(err))

@@ -72,6 +72,7 @@ func (r *Reader) ReadAllForward(from Position, max int, resolveLinks bool) *AllS
 		return a
 	}
 	pos := from.Commit
+	partial := false
 	var it logIterator
 	if r.fwd != nil && r.fwd.Pos() == pos {
 		it = r.fwd
@@ -94,6 +95,12 @@ func (r *Reader) ReadAllForward(from Position, max int, resolveLinks bool) *AllS
 		}
 		if err != nil || len(payload) == 0 {
 			r.dropForward()
+			if it != nil {
+				// A cached iterator is void after a truncation (a disk-full
+				// cut): go on reading record by record.
+				it = nil
+				continue
+			}
 			if len(r.events) == 0 {
 				return r.allError(errTextInvalidPosition)
 			}
@@ -112,7 +119,6 @@ func (r *Reader) ReadAllForward(from Position, max int, resolveLinks bool) *AllS
 			_ = PeekPrepare(r.arena[mark:], &r.pr)
 			r.events = append(r.events, ResolvedEvent{})
 			r.fillResolved(&r.events[len(r.events)-1], r.pr.Number, Position{pos, pos}, resolveLinks)
-			a.Next = Position{next, 0}
 		case RecordCommit:
 			r.arena = append(r.arena, payload...)
 			if PeekCommit(r.arena[mark:], &r.cm) != nil {
@@ -120,23 +126,33 @@ func (r *Reader) ReadAllForward(from Position, max int, resolveLinks bool) *AllS
 				break
 			}
 			cm := r.cm
-			for i := 0; i < cm.Count() && len(r.events) < max; i++ {
+			for i := 0; i < cm.Count(); i++ {
 				p := cm.PreparePos(i)
 				if pos == from.Commit && p < from.Prepare {
 					continue
+				}
+				if len(r.events) == max {
+					// The page is full inside this commit: continue at its
+					// next event.
+					partial = true
+					a.Next = Position{pos, p}
+					break
 				}
 				if _, ok := r.readPrepare(p); !ok {
 					continue
 				}
 				r.events = append(r.events, ResolvedEvent{})
 				r.fillResolved(&r.events[len(r.events)-1], cm.FirstNumber+int64(i), Position{pos, p}, resolveLinks)
-				if i == cm.Count()-1 {
-					a.Next = Position{next, 0}
-				} else {
-					a.Next = Position{pos, p + 1}
-				}
 			}
 		}
+		if partial {
+			break
+		}
+		// As AllReader.ReadAllEventsForward in 4.0.3, next moves past every
+		// record read, returned or not; so after the newest event next is
+		// at the end of the log, beyond (L, L) for the last commit L
+		// (spec §4.6 rule 4), even when the last write was an empty one.
+		a.Next = Position{next, 0}
 		pos = next
 	}
 	a.Events = r.events
@@ -170,6 +186,7 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 	// whose prepares lie below from.Prepare, or an event whose own position
 	// (c,c) is below (c,p). Then walk backwards.
 	first := pos < end
+	retried := false
 	if r.back == nil || r.back.Pos() != pos {
 		r.dropBackward()
 		r.back = r.db.log.NewBackwardIterator(pos)
@@ -180,6 +197,7 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 			err     error
 			recPos  int64
 		)
+		viaIter := !first
 		if first {
 			recPos = pos
 			payload, _, err = r.db.log.ReadAt(pos, r.scratch[:0])
@@ -189,6 +207,14 @@ func (r *Reader) ReadAllBackward(from Position, max int, resolveLinks bool) *All
 				break
 			}
 			recPos, payload, err = r.back.Next()
+		}
+		if err != nil && viaIter && !isEnd(err) && !retried {
+			// A cached iterator is void after a truncation: start a new
+			// one where this one stood.
+			retried = true
+			r.dropBackward()
+			r.back = r.db.log.NewBackwardIterator(pos)
+			continue
 		}
 		if err != nil || len(payload) == 0 {
 			r.dropBackward()

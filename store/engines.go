@@ -75,7 +75,8 @@ func (db *DB) openEngines() error {
 	if db.opts.testLog != nil {
 		l = db.opts.testLog
 	} else {
-		tl, err := tlog.Open(tlog.Options{FS: fsys, Dir: dir, ChunkSizeBytes: db.opts.ChunkSizeBytes, Logger: db.logger})
+		tl, err := tlog.Open(tlog.Options{FS: fsys, Dir: dir, ChunkSizeBytes: db.opts.ChunkSizeBytes, Logger: db.logger,
+			UnsafeDisableFlushToDisk: db.opts.UnsafeDisableFlushToDisk})
 		if err != nil {
 			return fmt.Errorf("store: open the log: %w", err)
 		}
@@ -116,3 +117,20 @@ func (db *DB) openEngines() error {
 
 // isEnd reports a read at or past the durable end.
 func isEnd(err error) bool { return errors.Is(err, io.EOF) }
+
+// indexAddBatchMax bounds one index.Add (the index refuses larger batches).
+var indexAddBatchMax = index.MaxAddBatchEntries
+
+// indexAdd hands entries (in log order) to the index in batches it accepts.
+// A partial batch claims to cover the log only up to the first entry not yet
+// added, so the index's persisted checkpoint never skips an entry.
+func (db *DB) indexAdd(entries []indexEntry, upTo int64) error {
+	for len(entries) > indexAddBatchMax {
+		k := indexAddBatchMax
+		if err := db.ix.Add(entries[:k], entries[k].Pos); err != nil {
+			return err
+		}
+		entries = entries[k:]
+	}
+	return db.ix.Add(entries, upTo)
+}

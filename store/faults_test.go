@@ -381,3 +381,61 @@ func (c cloneFS) SyncDir(dir string) error {
 	defer c.mu.RUnlock()
 	return c.MemFS.SyncDir(dir)
 }
+
+// A disk-full cut truncates the log, which voids the log iterators readers
+// keep between pages; paging must go on without an error.
+func TestReadersSurviveTruncation(t *testing.T) {
+	mem := vfs.NewMem()
+	efs := errorfs.Wrap(mem, nil)
+	db, err := Open(testOptions(Options{FS: efs, Dir: "/db", ChunkSizeBytes: 16 << 10}))
+	requireNoError(t, err)
+	defer db.Close()
+	for i := 0; i < 40; i++ {
+		mustWrite(t, db, "s", int64(i)-1, evs(i)...)
+	}
+	fwd, back := db.NewReader(), db.NewReader()
+	a := fwd.ReadAllForward(PositionStart, 40, false) // caches an iterator at its end
+	if len(a.Events) != 40 {
+		t.Fatalf("read %d events", len(a.Events))
+	}
+	next := a.Next
+	b := back.ReadAllBackward(PositionEnd, 35, false)
+	prev := b.Next
+	// Fill the disk, then write two events: the first fits in what is left
+	// of the chunk, the second needs a new chunk and is refused, so the
+	// first is cut off again (a real truncation).
+	efs.SetCapacityBytes(efs.UsedBytes())
+	const chunk = 16 << 10
+	rem := chunk - db.Stats().DurablePosition%chunk
+	if rem < 200 {
+		t.Fatalf("the test needs room left in the chunk; %d bytes", rem)
+	}
+	fill := int(rem) - 12 - prepareHeaderSize - len("s") - len("t") - 16 // frame + header + names + spare
+	op := &Op{Kind: OpWrite, Stream: "s", ExpectedVersion: ExpectedVersionAny,
+		Events: []NewEvent{{ID: id(1000), Type: "t", Data: make([]byte, fill)}, {ID: id(1001), Type: "t", Data: make([]byte, 3000)}}}
+	if err := db.Do(t.Context(), op); !errors.Is(err, ErrDiskFull) {
+		t.Fatalf("unexpected error; got %v; want ErrDiskFull", err)
+	}
+	efs.SetCapacityBytes(-1)
+	mustWrite(t, db, "after", -1, evs(5000)...)
+	seen := false
+	for i := 0; i < 100; i++ {
+		a := fwd.ReadAllForward(next, 40, false)
+		if a.Status != ReadSuccess {
+			t.Fatalf("forward read after the cut: %d %s", a.Status, a.Error)
+		}
+		if len(a.Events) == 0 {
+			break
+		}
+		for _, e := range a.Events {
+			seen = seen || e.Event.Stream == "after"
+		}
+		next = a.Next
+	}
+	if !seen {
+		t.Fatal("the forward reader did not reach the write after the cut")
+	}
+	if b := back.ReadAllBackward(prev, 35, false); b.Status != ReadSuccess || len(b.Events) != 5 {
+		t.Fatalf("backward read after the cut: %d, %d events", b.Status, len(b.Events))
+	}
+}

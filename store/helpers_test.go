@@ -43,7 +43,11 @@ func requireNoError(t testing.TB, err error) {
 func openTestDB(t testing.TB) (*DB, *manualClock) {
 	t.Helper()
 	clk := newManualClock()
-	db, err := Open(testOptions(Options{MemDB: true, Clock: clk}))
+	opts := Options{MemDB: true, Clock: clk}
+	if testOnDisk {
+		opts = Options{Dir: t.TempDir(), Clock: clk}
+	}
+	db, err := Open(testOptions(opts))
 	requireNoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	return db, clk
@@ -136,3 +140,7 @@ func testOptions(o Options) Options {
 	}
 	return o
 }
+
+// testOnDisk makes openTestDB use a real directory instead of --mem-db (see
+// TestSemanticsOnDisk).
+var testOnDisk bool

@@ -2,11 +2,11 @@ package store
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"sync"
+	"time"
 	"unsafe"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // Read-side error texts, as the original sends them (spec §4.10).
@@ -117,15 +117,53 @@ func (r *Reader) readPrepare(pos int64) (next int64, ok bool) {
 	return next, true
 }
 
-// peekStreamAt reports whether the record at pos belongs to stream, without
-// copying anything (index collision check).
+// recordIsOf reports whether the record at pos (a prepare, or the commit
+// record of a transaction) belongs to stream, without copying anything
+// (index collision check).
 func (r *Reader) recordIsOf(pos int64, stream string) bool {
 	payload, _, err := r.db.log.ReadAt(pos, r.scratch[:0])
 	if err != nil {
 		return false
 	}
-	s, ok := peekPrepareStream(payload)
+	s, ok := peekRecordStream(payload)
 	return ok && string(s) == stream
+}
+
+// readIndexed reads the event an index entry (pos, number) points at into
+// r.pr (bytes in the arena) and returns its $all position. An implicitly
+// committed event is indexed at its own record: (pos, pos). The events of
+// an explicit transaction are indexed at their commit record C, which lists
+// their records, so a stream read reports the same (C, P_i) as $all.
+func (r *Reader) readIndexed(pos, number int64) (Position, bool) {
+	payload, _, err := r.db.log.ReadAt(pos, r.scratch[:0])
+	if err != nil || len(payload) == 0 {
+		return Position{}, false
+	}
+	if cap(payload) > cap(r.scratch) && len(payload) <= 1<<20 {
+		r.scratch = payload[:0]
+	}
+	if RecordType(payload[0]) != RecordCommit {
+		start := len(r.arena)
+		r.arena = append(r.arena, payload...)
+		if PeekPrepare(r.arena[start:], &r.pr) != nil {
+			r.arena = r.arena[:start]
+			return Position{}, false
+		}
+		return Position{pos, pos}, true
+	}
+	var c Commit
+	if PeekCommit(payload, &c) != nil {
+		return Position{}, false
+	}
+	i := number - c.FirstNumber
+	if i < 0 || i >= int64(c.Count()) {
+		return Position{}, false
+	}
+	p := c.PreparePos(int(i))
+	if _, ok := r.readPrepare(p); !ok {
+		return Position{}, false
+	}
+	return Position{pos, p}, true
 }
 
 // fillEvent converts r.pr (read at pos, numbered number) into rec.
@@ -146,7 +184,7 @@ func (r *Reader) fillEvent(rec *EventRecord, number int64, pos Position) {
 // EventNumberDeletedStream if hard-deleted), as the index and log show it.
 func (r *Reader) lastEventNumber(stream string) int64 {
 	r.cbStream, r.cbResult = stream, -1
-	r.db.ix.Last(xxhash.Sum64String(stream), r.lastFn)
+	r.db.ix.Last(streamHash(stream), r.lastFn)
 	r.cbStream = ""
 	return r.cbResult
 }
@@ -167,12 +205,12 @@ func (r *Reader) lastEventData(stream string) (int64, []byte, bool) {
 	if last < 0 || last == EventNumberDeletedStream {
 		return last, nil, false
 	}
-	pos, ok := r.findEvent(stream, xxhash.Sum64String(stream), last)
+	pos, ok := r.findEvent(stream, streamHash(stream), last)
 	if !ok {
 		return last, nil, false
 	}
 	r.reset()
-	if _, ok := r.readPrepare(pos); !ok {
+	if _, ok := r.readIndexed(pos, last); !ok {
 		return last, nil, false
 	}
 	return last, append([]byte(nil), r.pr.Data...), r.pr.Flags&FlagIsJSON != 0
@@ -180,15 +218,12 @@ func (r *Reader) lastEventData(stream string) (int64, []byte, bool) {
 
 // eventID returns the id of event number n of stream.
 func (r *Reader) eventID(stream string, n int64) ([16]byte, bool) {
-	pos, ok := r.findEvent(stream, xxhash.Sum64String(stream), n)
+	pos, ok := r.findEvent(stream, streamHash(stream), n)
 	if !ok {
 		return [16]byte{}, false
 	}
-	payload, _, err := r.db.log.ReadAt(pos, r.scratch[:0])
-	if err != nil {
-		return [16]byte{}, false
-	}
-	if PeekPrepare(payload, &r.pr) != nil {
+	r.reset()
+	if _, ok := r.readIndexed(pos, n); !ok {
 		return [16]byte{}, false
 	}
 	return r.pr.EventID, true
@@ -244,10 +279,11 @@ func (r *Reader) info(stream string) streamInfo {
 
 // tooOld reports whether an event created at created is hidden by $maxAge.
 func (r *Reader) tooOld(si *streamInfo, created int64) bool {
-	if si.meta.MaxAgeSeconds <= 0 {
+	// Ages beyond ~292 years (the int64 nanosecond range) hide nothing.
+	if si.meta.MaxAgeSeconds <= 0 || si.meta.MaxAgeSeconds > math.MaxInt64/int64(time.Second) {
 		return false
 	}
-	return created < r.db.clock.Now().UnixNano()-si.meta.MaxAgeSeconds*1e9
+	return created < r.db.clock.Now().UnixNano()-si.meta.MaxAgeSeconds*int64(time.Second)
 }
 
 // ReadEvent reads one event (number -1: the last one). Spec §4.10, and the
@@ -274,11 +310,12 @@ func (r *Reader) ReadEvent(stream string, number int64, resolveLinks bool) (Read
 	if number < si.min || number > si.last {
 		return ReadNotFound, nil
 	}
-	pos, ok := r.findEvent(stream, xxhash.Sum64String(stream), number)
+	pos, ok := r.findEvent(stream, streamHash(stream), number)
 	if !ok {
 		return ReadNotFound, nil
 	}
-	if _, ok := r.readPrepare(pos); !ok {
+	epos, ok := r.readIndexed(pos, number)
+	if !ok {
 		return ReadNotFound, nil
 	}
 	if r.tooOld(&si, r.pr.CreatedUnixNano) {
@@ -286,7 +323,7 @@ func (r *Reader) ReadEvent(stream string, number int64, resolveLinks bool) (Read
 	}
 	r.events = append(r.events, ResolvedEvent{})
 	ev := &r.events[0]
-	r.fillResolved(ev, number, Position{pos, pos}, resolveLinks)
+	r.fillResolved(ev, number, epos, resolveLinks)
 	return ReadSuccess, ev
 }
 
@@ -314,14 +351,15 @@ func (r *Reader) fillResolved(ev *ResolvedEvent, number int64, pos Position, res
 	if si.hardDeleted || si.softDeleted || si.last < 0 || n < si.min || n > si.last {
 		return
 	}
-	tpos, ok := r.findEvent(target, xxhash.Sum64String(target), n)
+	tpos, ok := r.findEvent(target, streamHash(target), n)
 	if !ok {
 		return
 	}
-	if _, ok := r.readPrepare(tpos); !ok || r.tooOld(&si, r.pr.CreatedUnixNano) {
+	tepos, ok := r.readIndexed(tpos, n)
+	if !ok || r.tooOld(&si, r.pr.CreatedUnixNano) {
 		return
 	}
-	r.fillEvent(&ev.Event, n, Position{tpos, tpos})
+	r.fillEvent(&ev.Event, n, tepos)
 	ev.HasEvent = true
 }
 
@@ -369,7 +407,7 @@ func (r *Reader) ReadStreamForward(stream string, from int64, max int, resolveLi
 		lo = si.min
 	}
 	lastReturned := int64(-1)
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	r.collect(stream, hash, lo, to, true, &si, resolveLinks, &lastReturned)
 	s.Events = r.events
 	if lastReturned >= 0 {
@@ -391,7 +429,8 @@ func (r *Reader) collect(stream string, hash uint64, lo, to int64, forward bool,
 			continue // a colliding stream's entry for the same number was already confirmed
 		}
 		mark := len(r.arena)
-		if _, ok := r.readPrepare(e.Pos); !ok {
+		epos, ok := r.readIndexed(e.Pos, e.Number)
+		if !ok {
 			continue
 		}
 		if string(r.pr.Stream) != stream {
@@ -404,7 +443,7 @@ func (r *Reader) collect(stream string, hash uint64, lo, to int64, forward bool,
 		}
 		prev = e.Number
 		r.events = append(r.events, ResolvedEvent{})
-		r.fillResolved(&r.events[len(r.events)-1], e.Number, Position{e.Pos, e.Pos}, resolveLinks)
+		r.fillResolved(&r.events[len(r.events)-1], e.Number, epos, resolveLinks)
 		*edge = e.Number
 	}
 }
@@ -450,7 +489,7 @@ func (r *Reader) ReadStreamBackward(stream string, from int64, max int, resolveL
 		eos = true
 	}
 	lowest := int64(-1)
-	r.collect(stream, xxhash.Sum64String(stream), start, end, false, &si, resolveLinks, &lowest)
+	r.collect(stream, streamHash(stream), start, end, false, &si, resolveLinks, &lowest)
 	s.Events = r.events
 	// Matches ReadStreamEventsBackward in 4.0.3's IndexReader.
 	eos = eos || start == 0 || (start <= si.last && (len(r.events) == 0 || lowest != start))

@@ -259,3 +259,68 @@ func TestLinkResolution(t *testing.T) {
 	}
 	t.Fatal("link not found in $all")
 }
+
+// Spec §4.6 rule 4: after reading the newest event, next ≥ (L, L) with L the
+// last commit position, even when the last write was an empty one (whose
+// marker record is not an event): the node client's catch-up subscription
+// loops until this holds.
+func TestReadAllNextPassesLastCommitAfterEmptyWrite(t *testing.T) {
+	db, _ := openTestDB(t)
+	mustWrite(t, db, "a", -1, evs(1, 2)...)
+	r := write(t, db, "a", 1) // empty write
+	if r.Status != OpSuccess || r.Pos.Commit < 0 {
+		t.Fatalf("empty write: %+v", r)
+	}
+	L := db.LastCommitPosition()
+	if L != r.Pos.Commit {
+		t.Fatalf("last commit %d; want the empty write's %d", L, r.Pos.Commit)
+	}
+	rd := db.NewReader()
+	for _, page := range []int{1, 2, 10} {
+		from := PositionStart
+		for i := 0; i < 10; i++ {
+			a := rd.ReadAllForward(from, page, false)
+			if len(a.Events) == 0 && a.Next == from && from.Less(Position{L, L}) {
+				t.Fatalf("page %d: stuck at %+v below (L, L) = (%d, %d)", page, from, L, L)
+			}
+			from = a.Next
+			if !from.Less(Position{L, L}) {
+				break
+			}
+		}
+		if from.Less(Position{L, L}) {
+			t.Fatalf("page %d: next %+v never reached (L, L)", page, from)
+		}
+	}
+}
+
+// Arbitrary positions and numbers from clients never crash a read: they
+// get a result or a clear error.
+func TestReadsWithArbitraryArgumentsDoNotPanic(t *testing.T) {
+	db, _ := openTestDB(t)
+	for i := 0; i < 30; i++ {
+		mustWrite(t, db, fmt.Sprintf("s%d", i%3), -2, evs(i)...)
+	}
+	end := db.Stats().DurablePosition
+	rd := db.NewReader()
+	vals := []int64{-3, -2, -1, 0, 1, 7, 59, 60, 61, end - 1, end, end + 1, 1 << 40, 1<<63 - 1}
+	for _, c := range vals {
+		for _, p := range vals {
+			a := rd.ReadAllForward(Position{c, p}, 10, true)
+			if a.Status != ReadSuccess && a.Status != ReadError {
+				t.Fatalf("forward from (%d,%d): status %d", c, p, a.Status)
+			}
+			a = rd.ReadAllBackward(Position{c, p}, 10, true)
+			if a.Status != ReadSuccess && a.Status != ReadError {
+				t.Fatalf("backward from (%d,%d): status %d", c, p, a.Status)
+			}
+		}
+		for _, n := range []int{-1, 0, 1, 4096} {
+			rd.ReadStreamForward("s1", c, n, true)
+			rd.ReadStreamBackward("s1", c, n, true)
+		}
+		rd.ReadEvent("s1", c, true)
+		rd.ReadEvent("", c, true)
+		rd.ReadEvent("$$s1", c, true)
+	}
+}

@@ -199,17 +199,31 @@ func PeekPrepare(payload []byte, p *Prepare) error {
 	return nil
 }
 
-// peekPrepareStream returns only the stream name of a prepare payload (index
-// collision checks read nothing else).
-func peekPrepareStream(payload []byte) ([]byte, bool) {
-	if len(payload) < prepareHeaderSize || RecordType(payload[0]) != RecordPrepare {
+// peekRecordStream returns only the stream name of a prepare or commit
+// payload (index collision checks read nothing else).
+func peekRecordStream(payload []byte) ([]byte, bool) {
+	if len(payload) < 2 || payload[1] != recordVersion {
 		return nil, false
 	}
-	s := int(binary.LittleEndian.Uint32(payload[44:]))
-	if prepareHeaderSize+s > len(payload) {
+	var s, h int
+	switch RecordType(payload[0]) {
+	case RecordPrepare:
+		if len(payload) < prepareHeaderSize {
+			return nil, false
+		}
+		s, h = int(binary.LittleEndian.Uint32(payload[44:])), prepareHeaderSize
+	case RecordCommit:
+		if len(payload) < commitHeaderSize {
+			return nil, false
+		}
+		s, h = int(binary.LittleEndian.Uint32(payload[28:])), commitHeaderSize
+	default:
 		return nil, false
 	}
-	return payload[prepareHeaderSize : prepareHeaderSize+s], true
+	if s > len(payload)-h {
+		return nil, false
+	}
+	return payload[h : h+s], true
 }
 
 // Commit is a decoded commit record: it commits the explicit transaction

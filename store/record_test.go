@@ -48,8 +48,8 @@ func TestPrepareRecordFormat(t *testing.T) {
 	if !bytes.Equal(alt, got) {
 		t.Fatalf("appendPrepareStrings differs:\n%x\n%x", alt, got)
 	}
-	if s, ok := peekPrepareStream(got); !ok || string(s) != "st" {
-		t.Fatalf("peekPrepareStream: %q %v", s, ok)
+	if s, ok := peekRecordStream(got); !ok || string(s) != "st" {
+		t.Fatalf("peekRecordStream: %q %v", s, ok)
 	}
 }
 
@@ -68,6 +68,9 @@ func TestCommitRecordFormat(t *testing.T) {
 	}
 	var c Commit
 	requireNoError(t, PeekCommit(got, &c))
+	if s, ok := peekRecordStream(got); !ok || string(s) != "tx" {
+		t.Fatalf("peekRecordStream: %q %v", s, ok)
+	}
 	if c.TransactionPos != 0x10 || c.FirstNumber != 3 || c.CreatedUnixNano != 0x20 || string(c.Stream) != "tx" ||
 		c.Count() != 2 || c.PreparePos(0) != 0x100 || c.PreparePos(1) != 0x200 {
 		t.Fatalf("round trip: %+v", c)
@@ -144,6 +147,6 @@ func FuzzRecordDecode(f *testing.F) {
 			}
 		}
 		_, _ = PeekSystemBody(b)
-		_, _ = peekPrepareStream(b)
+		_, _ = peekRecordStream(b)
 	})
 }

@@ -3,8 +3,6 @@ package store
 import (
 	"fmt"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // replayBatchMax bounds the index entries replay hands to the index at once.
@@ -67,10 +65,16 @@ func (db *DB) recover() error {
 				group = group[:0]
 				groupPos = pos
 			} else if groupPos < 0 {
-				break // continuation of a write that began before the checkpoint
+				if pos != from {
+					break // an orphan continuation (never written by this store)
+				}
+				// The index checkpoint can fall inside a write whose first
+				// entries it already holds (indexAdd splits big batches):
+				// the rest of that write starts the replay.
+				groupPos = pos
 			}
 			if p.Flags&(FlagData|FlagStreamDelete) != 0 {
-				group = append(group, indexEntry{Hash: xxhash.Sum64(p.Stream), Number: p.Number, Pos: pos})
+				group = append(group, indexEntry{Hash: streamHash(bytesToString(p.Stream)), Number: p.Number, Pos: pos})
 			}
 			if p.Flags&FlagTransactionEnd != 0 {
 				entries = append(entries, group...)
@@ -82,14 +86,14 @@ func (db *DB) recover() error {
 			if err := PeekCommit(payload, &c); err != nil {
 				return fmt.Errorf("store: replay the log at %d: %w", pos, err)
 			}
-			h := xxhash.Sum64(c.Stream)
+			h := streamHash(bytesToString(c.Stream))
 			for i := 0; i < c.Count(); i++ {
-				entries = append(entries, indexEntry{Hash: h, Number: c.FirstNumber + int64(i), Pos: c.PreparePos(i)})
+				entries = append(entries, indexEntry{Hash: h, Number: c.FirstNumber + int64(i), Pos: pos})
 			}
 			lastCmt = pos
 		}
 		if len(entries) >= replayBatchMax && groupPos < 0 {
-			if err := db.ix.Add(entries, next); err != nil {
+			if err := db.indexAdd(entries, next); err != nil {
 				return fmt.Errorf("store: replay into the index: %w", err)
 			}
 			replayed += len(entries)
@@ -107,7 +111,7 @@ func (db *DB) recover() error {
 		durable = groupPos
 	}
 	if len(entries) > 0 || durable > from {
-		if err := db.ix.Add(entries, durable); err != nil {
+		if err := db.indexAdd(entries, durable); err != nil {
 			return fmt.Errorf("store: replay into the index: %w", err)
 		}
 		replayed += len(entries)

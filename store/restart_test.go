@@ -1,9 +1,13 @@
 package store
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/store/vfs"
 )
 
 // Restarts on the real disk: a clean close, a lost index (rebuilt from the
@@ -22,6 +26,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 	mustWrite(t, db, "$$s", -1, NewEvent{ID: id(500), Type: "$metadata", IsJSON: true, Data: []byte(`{"$maxCount":10}`)})
 	mustWrite(t, db, "gone", -1, evs(600)...)
 	deleteStream(t, db, "gone", 0, true)
+	ctx := do(t, db, &Op{Kind: OpTransactionStart, Stream: "ctx", ExpectedVersion: -1}).TransactionID
+	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: ctx, Events: evs(800, 801)})
+	do(t, db, &Op{Kind: OpTransactionCommit, TransactionID: ctx})
 	tx := do(t, db, &Op{Kind: OpTransactionStart, Stream: "tx", ExpectedVersion: -1}).TransactionID
 	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: evs(700)})
 	last := db.LastCommitPosition()
@@ -33,6 +40,9 @@ func TestReopenKeepsEverything(t *testing.T) {
 		s := rd.ReadStreamForward("s", 0, 100, false)
 		if s.Status != ReadSuccess || !eqInts(numbers(s.Events), []int64{20, 21, 22, 23, 24, 25, 26, 27, 28, 29}) {
 			t.Fatalf("stream after restart: %d %v", s.Status, numbers(s.Events))
+		}
+		if s := rd.ReadStreamForward("ctx", 0, 10, false); len(s.Events) != 2 || s.Events[1].Event.ID != id(801) || s.Events[1].Pos.Commit == s.Events[1].Pos.Prepare {
+			t.Fatalf("committed transaction after restart: %+v", s.Events)
 		}
 		if st, _ := rd.ReadEvent("gone", 0, false); st != ReadStreamDeleted {
 			t.Fatalf("hard delete lost: %d", st)
@@ -130,5 +140,102 @@ func TestQueueLimit(t *testing.T) {
 	}
 	if db.Stats().QueueMax != 4 {
 		t.Fatalf("QueueMax %d", db.Stats().QueueMax)
+	}
+}
+
+// OnCommitted callbacks run after each group commit becomes readable, in
+// commit order, with the last committed position; Stats counts the work.
+func TestOnCommittedAndStats(t *testing.T) {
+	db, _ := openTestDB(t)
+	var got []Position
+	visible := true
+	rd := db.NewReader()
+	db.OnCommitted(func(last Position) {
+		got = append(got, last)
+		// Everything up to last is readable when the callback runs.
+		if a := rd.ReadAllBackward(PositionEnd, 1, false); len(a.Events) == 0 || a.Events[0].Pos != last {
+			visible = false
+		}
+	})
+	var want []Position
+	for i := 0; i < 5; i++ {
+		want = append(want, mustWrite(t, db, "c", int64(i)-1, evs(i)...).Pos)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("OnCommitted positions %v; want %v", got, want)
+	}
+	if !visible {
+		t.Fatal("a commit was announced before it was readable")
+	}
+	st := db.Stats()
+	if st.EventsWritten != 5 || st.Ops != 5 || st.Fsyncs < 1 || st.Fsyncs > 5 || st.BytesWritten == 0 || st.ChunkCount < 1 ||
+		st.LastCommitPosition != want[4].Commit || st.WriterErr != nil {
+		t.Fatalf("unexpected stats %+v", st)
+	}
+	var buckets uint64
+	for _, b := range st.FsyncLatencyBuckets {
+		buckets += b
+	}
+	if buckets != st.Fsyncs {
+		t.Fatalf("histogram holds %d flushes; %d counted", buckets, st.Fsyncs)
+	}
+}
+
+// A group commit holding more index entries than one index.Add accepts is
+// split, and a restart still finds every event.
+func TestIndexAddIsSplit(t *testing.T) {
+	old := indexAddBatchMax
+	indexAddBatchMax = 7
+	defer func() { indexAddBatchMax = old }()
+	dir := t.TempDir()
+	db, err := Open(testOptions(Options{Dir: dir}))
+	requireNoError(t, err)
+	ids := make([]int, 50)
+	for i := range ids {
+		ids[i] = i
+	}
+	mustWrite(t, db, "big", -1, evs(ids...)...)
+	if s := db.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 50 {
+		t.Fatalf("read %d events", len(s.Events))
+	}
+	requireNoError(t, db.Close())
+	db, err = Open(testOptions(Options{Dir: dir}))
+	requireNoError(t, err)
+	defer db.Close()
+	if s := db.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 50 {
+		t.Fatalf("after restart: read %d events", len(s.Events))
+	}
+}
+
+// When the index persisted a checkpoint inside a multi-event write (a split
+// index add), a crash and replay still index the rest of that write.
+func TestReplayFromCheckpointInsideAWrite(t *testing.T) {
+	old := indexAddBatchMax
+	indexAddBatchMax = 7
+	defer func() { indexAddBatchMax = old }()
+	mem := vfs.NewMem()
+	db, err := Open(testOptions(Options{FS: mem, Dir: "/db", IndexMemTableMax: 5}))
+	requireNoError(t, err)
+	defer db.Close()
+	ids := make([]int, 30)
+	for i := range ids {
+		ids[i] = i
+	}
+	mustWrite(t, db, "big", -1, evs(ids...)...)
+	durable := db.Stats().DurablePosition
+	// Wait for the index's background flush to persist a checkpoint.
+	deadline := time.Now().Add(10 * time.Second)
+	for db.ix.CheckpointPos() == 0 || db.ix.CheckpointPos() == durable {
+		if time.Now().After(deadline) {
+			t.Fatalf("the index never persisted a checkpoint inside the write (checkpoint %d, durable %d)", db.ix.CheckpointPos(), durable)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clone := mem.CrashClone()
+	db2, err := Open(testOptions(Options{FS: clone, Dir: "/db"}))
+	requireNoError(t, err)
+	defer db2.Close()
+	if s := db2.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 30 {
+		t.Fatalf("after replay from a checkpoint inside the write: %d events", len(s.Events))
 	}
 }

@@ -226,6 +226,10 @@ func TestMetadataAppliesToReads(t *testing.T) {
 	if st, _ := rd.ReadEvent("s", 9, false); st != ReadNotFound {
 		t.Fatalf("ReadEvent older than $maxAge: %d", st)
 	}
+	meta(`{"$maxAge":9223372036854775807}`)
+	if s := rd.ReadStreamForward("s", 0, 100, false); len(s.Events) != 11 {
+		t.Fatalf("a huge $maxAge must hide nothing: %v", numbers(s.Events))
+	}
 	meta(`{"$maxCount":"bad"}`)
 	if _, _, ok := db.StreamMetadata("s"); ok {
 		t.Fatal("invalid metadata reported as valid")
@@ -234,7 +238,7 @@ func TestMetadataAppliesToReads(t *testing.T) {
 		t.Fatalf("invalid metadata must mean no metadata: %v", numbers(s.Events))
 	}
 	// The metastream itself behaves as if $maxCount were 1.
-	if s := rd.ReadStreamForward("$$s", 0, 100, false); len(s.Events) != 1 || s.Events[0].Event.Number != 3 {
+	if s := rd.ReadStreamForward("$$s", 0, 100, false); len(s.Events) != 1 || s.Events[0].Event.Number != 4 {
 		t.Fatalf("metastream read: %v", numbers(s.Events))
 	}
 }
@@ -276,6 +280,16 @@ func TestTransactions(t *testing.T) {
 		if e.Event.Stream == "s" && e.Event.Number >= 1 {
 			got = append(got, e.Pos)
 		}
+	}
+	// Stream reads and ReadEvent report the same positions as $all.
+	s = db.NewReader().ReadStreamForward("s", 0, 10, false)
+	for i, e := range s.Events[1:] {
+		if i < len(got) && e.Pos != got[i] {
+			t.Fatalf("stream read position %+v differs from $all's %+v", e.Pos, got[i])
+		}
+	}
+	if st, ev := rd.ReadEvent("s", 2, false); st != ReadSuccess || len(got) < 2 || ev.Event.Pos != got[1] || ev.Event.ID != id(2) {
+		t.Fatalf("ReadEvent of a transaction event: %d %+v", st, ev)
 	}
 	if len(got) != 3 || got[0].Commit != c.Pos.Commit || got[2].Commit != c.Pos.Commit || !got[0].Less(got[1]) || !got[1].Less(got[2]) || got[2].Prepare >= c.Pos.Commit {
 		t.Fatalf("transaction positions in $all: %+v (commit %d)", got, c.Pos.Commit)
@@ -327,5 +341,42 @@ func TestTransactionLimits(t *testing.T) {
 	op := &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: evs(3, 4)}
 	if err := db.Do(t.Context(), op); err == nil {
 		t.Fatal("a transaction grew beyond TransactionEventsMax")
+	}
+}
+
+// Metadata written by a transaction on a metastream takes effect at commit,
+// and a transaction on a soft-deleted stream recreates it.
+func TestTransactionsOnMetastreamsAndSoftDeletedStreams(t *testing.T) {
+	db, _ := openTestDB(t)
+	for i := 0; i < 5; i++ {
+		mustWrite(t, db, "m", int64(i)-1, evs(i)...)
+	}
+	tx := do(t, db, &Op{Kind: OpTransactionStart, Stream: "$$m", ExpectedVersion: -1}).TransactionID
+	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: []NewEvent{{ID: id(50), Type: "$metadata", IsJSON: true, Data: []byte(`{"$maxCount":2}`)}}})
+	if r := do(t, db, &Op{Kind: OpTransactionCommit, TransactionID: tx}); r.Status != OpSuccess || r.FirstEventNumber != 0 {
+		t.Fatalf("commit: %+v", r)
+	}
+	if m, v, ok := db.StreamMetadata("m"); !ok || m.MaxCount != 2 || v != 0 {
+		t.Fatalf("metadata after commit: %+v %d %v", m, v, ok)
+	}
+	if s := db.NewReader().ReadStreamForward("m", 0, 10, false); !eqInts(numbers(s.Events), []int64{3, 4}) {
+		t.Fatalf("read: %v", numbers(s.Events))
+	}
+	deleteStream(t, db, "m", -2, false)
+	tx = do(t, db, &Op{Kind: OpTransactionStart, Stream: "m", ExpectedVersion: -2}).TransactionID
+	do(t, db, &Op{Kind: OpTransactionWrite, TransactionID: tx, Events: evs(60, 61)})
+	if r := do(t, db, &Op{Kind: OpTransactionCommit, TransactionID: tx}); r.Status != OpSuccess || r.FirstEventNumber != 5 {
+		t.Fatalf("commit on a soft-deleted stream: %+v", r)
+	}
+	if s := db.NewReader().ReadStreamForward("m", 0, 10, false); s.Status != ReadSuccess || !eqInts(numbers(s.Events), []int64{5, 6}) {
+		t.Fatalf("recreated by a transaction: %d %v", s.Status, numbers(s.Events))
+	}
+	// An empty write to the metastream of a soft-deleted stream undeletes
+	// it too (SoftUndeleteMetastream in 4.0.3).
+	mustWrite(t, db, "k", -1, evs(70)...)
+	deleteStream(t, db, "k", -2, false)
+	write(t, db, "$$k", -2)
+	if s := db.NewReader().ReadStreamForward("k", 0, 10, false); s.Status != ReadSuccess || len(s.Events) != 0 || s.LastEventNumber != 0 {
+		t.Fatalf("after an empty metadata write: %d %v", s.Status, numbers(s.Events))
 	}
 }

@@ -114,3 +114,34 @@ func BenchmarkReadAllForward(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkReadStreamForward reads pages of 100 events of one stream among
+// 100 (1,000 events each), round robin.
+func BenchmarkReadStreamForward(b *testing.B) {
+	db := openBenchDB(b)
+	data := make([]byte, 100)
+	events := make([]NewEvent, 100)
+	for i := 0; i < 100_000; i += len(events) {
+		for k := range events {
+			events[k] = NewEvent{ID: id(i + k), Type: "bench", Data: data}
+		}
+		op := &Op{Kind: OpWrite, Stream: fmt.Sprintf("s-%d", (i/100)%100), ExpectedVersion: ExpectedVersionAny, Events: events}
+		if err := db.Do(b.Context(), op); err != nil {
+			b.Fatal(err)
+		}
+	}
+	streams := make([]string, 100)
+	for i := range streams {
+		streams[i] = fmt.Sprintf("s-%d", i)
+	}
+	rd := db.NewReader()
+	b.ReportAllocs()
+	b.ResetTimer()
+	read := 0
+	for i := 0; read < b.N; i++ {
+		s := rd.ReadStreamForward(streams[i%100], int64((i/100)%10)*100, 100, false)
+		read += len(s.Events)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(read)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,14 +1,12 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // The writer goroutine owns every append to the log and the state the
@@ -29,7 +27,8 @@ import (
 // streamState is the writer's view of one stream. It is keyed by the base
 // stream name: a metastream $$x shares the state of x.
 type streamState struct {
-	last int64 // last event number; -1 none; EventNumberDeletedStream when hard-deleted
+	name string // the base stream (the map key)
+	last int64  // last event number; -1 none; EventNumberDeletedStream when hard-deleted
 	// metaLast is the last event number of $$x, metaRaw/metaJSON its data.
 	metaLast    int64
 	metaRaw     []byte
@@ -43,6 +42,10 @@ type txState struct {
 	expected int64
 	pos      []int64
 	ids      [][16]byte
+	// For a transaction on a metastream: the last event's data, which
+	// becomes the stream's metadata at commit.
+	lastData []byte
+	lastJSON bool
 }
 
 type decision uint8
@@ -77,8 +80,8 @@ type writer struct {
 	ids1    [1][16]byte
 	idsBuf  [][16]byte
 	txPos   []int64
-	// metaChanged lists base streams whose metadata changed in this batch.
-	metaChanged []string
+	// metaChanged lists the streams whose metadata changed in this batch.
+	metaChanged []*streamState
 	// Set when an append failed with ErrDiskFull in this batch: the rest of
 	// the batch fails, and a partly appended write is cut off after flush.
 	diskFull      bool
@@ -86,6 +89,8 @@ type writer struct {
 	batchEvents   int
 	batchBytes    int
 	lastCommitPos Position
+	// announced is the last position given to OnCommitted callbacks.
+	announced Position
 }
 
 func newWriter(db *DB) *writer {
@@ -97,12 +102,19 @@ func newWriter(db *DB) *writer {
 		txs:        make(map[int64]*txState),
 		truncateTo: -1,
 	}
+	last := db.lastCommit.Load()
+	w.lastCommitPos = Position{last, last}
+	w.announced = w.lastCommitPos
 	w.ids.init(db.opts.IdempotencyCacheMax)
 	return w
 }
 
 func (w *writer) run() {
 	defer close(w.db.writerDone)
+	gather := time.NewTimer(time.Hour)
+	gather.Stop()
+	prevOps := 0
+	var lastFlush time.Duration
 	for {
 		op, ok := <-w.db.queue
 		if !ok {
@@ -111,21 +123,62 @@ func (w *writer) run() {
 		w.batch = append(w.batch[:0], op)
 		started := time.Now()
 		w.process(op)
-	drain:
-		for time.Since(started) < w.db.opts.FlushDelayMax {
-			select {
-			case op, ok := <-w.db.queue:
-				if !ok {
-					break drain
+		open := w.drain(started)
+		// Closed-loop clients (each waiting for its previous ack) come back
+		// a few microseconds after their Done, one by one; flushing at the
+		// first empty queue then splits them into cohorts that alternate
+		// fsyncs, halving throughput. So when the last batch held more ops
+		// than this one, wait a little for them: at most half the last
+		// flush's duration and within FlushDelayMax. A single client
+		// (last batch of one op) never waits.
+		if target := prevOps; open && target >= 2 && len(w.batch) < target {
+			wait := min(lastFlush/2, w.db.opts.FlushDelayMax-time.Since(started))
+			if wait > 0 {
+				gather.Reset(wait)
+			gathering:
+				for len(w.batch) < target {
+					select {
+					case op, ok := <-w.db.queue:
+						if !ok {
+							open = false
+							break gathering
+						}
+						w.batch = append(w.batch, op)
+						w.process(op)
+					case <-gather.C:
+						break gathering
+					}
 				}
-				w.batch = append(w.batch, op)
-				w.process(op)
-			default:
-				break drain
+				gather.Stop()
+				if open {
+					w.drain(started)
+				}
 			}
 		}
+		prevOps = len(w.batch)
+		t0 := time.Now()
 		w.commitBatch()
+		lastFlush = time.Since(t0)
 	}
+}
+
+// drain processes queued ops without waiting, until the queue is empty or
+// FlushDelayMax has passed since started. It returns false once the queue
+// is closed.
+func (w *writer) drain(started time.Time) bool {
+	for time.Since(started) < w.db.opts.FlushDelayMax {
+		select {
+		case op, ok := <-w.db.queue:
+			if !ok {
+				return false
+			}
+			w.batch = append(w.batch, op)
+			w.process(op)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 // process checks op and appends its records. It fills op.Result; Done is
@@ -171,13 +224,13 @@ func (w *writer) state(s string) *streamState {
 	if st, ok := w.streams[s]; ok {
 		return st
 	}
-	st := &streamState{}
+	st := &streamState{name: strings.Clone(s)}
 	st.last = w.rd.lastEventNumber(s)
 	ms := MetastreamOf(s)
 	metaLast, raw, isJSON := w.rd.lastEventData(ms)
 	st.metaLast = metaLast
 	st.setMeta(raw, isJSON)
-	w.streams[strings.Clone(s)] = st
+	w.streams[st.name] = st
 	return st
 }
 
@@ -221,10 +274,11 @@ func (w *writer) checkCommit(stream string, hash uint64, st *streamState, meta b
 		if len(ids) == 0 {
 			return checkResult{dec: decOK, cur: cur, softDeleted: softDeleted}
 		}
+		alt := streamAltHash(stream)
 		var first, last int64
 		for k := range ids {
 			e, ok := w.ids.get(&ids[k])
-			if !ok || e.hash != hash {
+			if !ok || e.hash != hash || e.alt != alt {
 				if k == 0 {
 					return checkResult{dec: decOK, cur: cur, softDeleted: softDeleted}
 				}
@@ -262,7 +316,7 @@ func (w *writer) checkCommit(stream string, hash uint64, st *streamState, meta b
 // storedIDIs reports whether event n of stream has id: from the recent-id
 // cache (which covers this batch's unflushed writes) or the readable store.
 func (w *writer) storedIDIs(stream string, hash uint64, n int64, id *[16]byte) bool {
-	if e, ok := w.ids.get(id); ok && e.hash == hash && e.number == n {
+	if e, ok := w.ids.get(id); ok && e.hash == hash && e.alt == streamAltHash(stream) && e.number == n {
 		return true
 	}
 	got, ok := w.rd.eventID(stream, n)
@@ -319,7 +373,7 @@ func (w *writer) latch(err error) {
 
 func (w *writer) processWrite(op *Op) {
 	stream := op.Stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	ids := w.idsBuf[:0]
@@ -374,29 +428,28 @@ func (w *writer) processWrite(op *Op) {
 	}
 	// The write is in the log buffer as a whole: update the state.
 	for i := range op.Events {
-		w.ids.put(&op.Events[i].ID, hash, c.cur+1+int64(i))
+		w.ids.put(&op.Events[i].ID, hash, streamAltHash(stream), c.cur+1+int64(i))
 	}
 	w.batchEvents += n
 	op.Result.Status = OpSuccess
 	op.Result.FirstEventNumber = c.cur + 1
 	op.Result.LastEventNumber = c.cur + int64(n)
 	op.Result.Pos = Position{pos, pos}
+	// An empty write too moves the last commit position, as its marker
+	// record does in 4.0.3.
 	w.lastCommitPos = Position{pos, pos}
-	if n == 0 {
-		// An empty write commits nothing readable but still moves the
-		// last commit position, as its marker record does in 4.0.3.
-	}
 	if meta {
 		wasSoftDeleted := st.softDeleted
 		if n > 0 {
 			last := &op.Events[n-1]
 			st.metaLast = c.cur + int64(n)
 			st.setMeta(last.Data, last.IsJSON)
-			w.noteMetaChanged(base)
+			w.noteMetaChanged(st)
 		}
-		if wasSoftDeleted && n > 0 {
-			// Writing metadata undeletes a soft-deleted stream: rewrite it
-			// with $tb = last + 1 (SoftUndeleteMetastream in 4.0.3).
+		if wasSoftDeleted {
+			// Writing metadata (even an empty write) undeletes a
+			// soft-deleted stream: rewrite it with $tb = last + 1
+			// (SoftUndeleteMetastream in 4.0.3).
 			w.softUndelete(op, base, st, st.last+1)
 		}
 		return
@@ -409,19 +462,13 @@ func (w *writer) processWrite(op *Op) {
 	}
 }
 
-func (w *writer) noteMetaChanged(base string) {
-	for _, s := range w.metaChanged {
-		if s == base {
+func (w *writer) noteMetaChanged(st *streamState) {
+	for _, x := range w.metaChanged {
+		if x == st {
 			return
 		}
 	}
-	// Use the map's own key so no new string is made.
-	for k := range w.streams {
-		if k == base {
-			w.metaChanged = append(w.metaChanged, k)
-			return
-		}
-	}
+	w.metaChanged = append(w.metaChanged, st)
 }
 
 // softUndelete appends a metadata event to $$base carrying the current
@@ -449,13 +496,13 @@ func (w *writer) appendMetadata(op *Op, base string, st *streamState, raw []byte
 	if !ok {
 		return 0, false
 	}
-	h := xxhash.Sum64String(ms)
+	h := streamHash(ms)
 	w.entries = append(w.entries, indexEntry{Hash: h, Number: num, Pos: pos})
-	w.ids.put(&id, h, num)
+	w.ids.put(&id, h, streamAltHash(ms), num)
 	w.batchEvents++
 	st.metaLast = num
 	st.setMeta(raw, true)
-	w.noteMetaChanged(base)
+	w.noteMetaChanged(st)
 	w.lastCommitPos = Position{pos, pos}
 	return pos, true
 }
@@ -472,7 +519,7 @@ func randomID() [16]byte {
 
 func (w *writer) processDelete(op *Op) {
 	stream := op.Stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	// A delete is checked like a write of one fresh event id, so it is
@@ -574,6 +621,10 @@ func (w *writer) processTransactionWrite(op *Op) {
 	for i := range op.Events {
 		tx.ids = append(tx.ids, op.Events[i].ID)
 	}
+	if n := len(op.Events); n > 0 && IsMetastream(tx.stream) {
+		tx.lastData = append(tx.lastData[:0], op.Events[n-1].Data...)
+		tx.lastJSON = op.Events[n-1].IsJSON
+	}
 	op.Result.Status = OpSuccess
 }
 
@@ -585,7 +636,7 @@ func (w *writer) processTransactionCommit(op *Op) {
 		return
 	}
 	stream := tx.stream
-	hash := xxhash.Sum64String(stream)
+	hash := streamHash(stream)
 	base, meta := baseStream(stream)
 	st := w.state(base)
 	c := w.checkCommit(stream, hash, st, meta, tx.expected, tx.ids)
@@ -601,9 +652,11 @@ func (w *writer) processTransactionCommit(op *Op) {
 		return
 	}
 	n := len(tx.pos)
-	for i, p := range tx.pos {
-		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: p})
-		w.ids.put(&tx.ids[i], hash, first+int64(i))
+	for i := range tx.pos {
+		// Indexed at the commit record, which lists the events' records:
+		// stream reads then report (C, P_i) like $all (reader.readIndexed).
+		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: pos})
+		w.ids.put(&tx.ids[i], hash, streamAltHash(stream), first+int64(i))
 	}
 	w.batchEvents += n
 	op.Result.Status = OpSuccess
@@ -616,15 +669,10 @@ func (w *writer) processTransactionCommit(op *Op) {
 		wasSoftDeleted := st.softDeleted
 		if n > 0 {
 			st.metaLast = c.cur + int64(n)
-			if payload, _, err := w.log.ReadAt(tx.pos[n-1], nil); err == nil {
-				var p Prepare
-				if PeekPrepare(payload, &p) == nil {
-					st.setMeta(p.Data, p.Flags&FlagIsJSON != 0)
-				}
-			}
-			w.noteMetaChanged(base)
+			st.setMeta(tx.lastData, tx.lastJSON)
+			w.noteMetaChanged(st)
 		}
-		if wasSoftDeleted && n > 0 {
+		if wasSoftDeleted {
 			w.softUndelete(op, base, st, st.last+1)
 		}
 		return
@@ -670,7 +718,7 @@ func (w *writer) commitBatch() {
 	}
 	durable := w.log.Durable()
 	if len(w.entries) > 0 {
-		if err := db.ix.Add(w.entries, durable); err != nil {
+		if err := db.indexAdd(w.entries, durable); err != nil {
 			// The index is derived from the log and is rebuilt at restart;
 			// but readers would now miss acknowledged events, so stop.
 			w.latch(fmt.Errorf("add to the index: %w", err))
@@ -679,16 +727,15 @@ func (w *writer) commitBatch() {
 		}
 	}
 	db.visibleEnd.Store(durable)
-	if w.lastCommitPos.Commit >= 0 && w.batchBytes > 0 {
+	if w.lastCommitPos != w.announced {
 		db.lastCommit.Store(w.lastCommitPos.Commit)
 	}
-	for _, base := range w.metaChanged {
-		st := w.streams[base]
+	for _, st := range w.metaChanged {
 		m, ok := ParseMetadata(st.metaRaw, st.metaJSON)
 		if ok {
 			m.Raw = append([]byte(nil), st.metaRaw...)
 		}
-		db.meta.set(base, metaEntry{meta: m, version: st.metaLast, has: ok})
+		db.meta.set(st.name, metaEntry{meta: m, version: st.metaLast, has: ok})
 	}
 	db.stats.events.Add(uint64(w.batchEvents))
 	db.stats.bytes.Add(uint64(w.batchBytes))
@@ -708,8 +755,17 @@ func (w *writer) failBatch() {
 }
 
 func (w *writer) finishBatch(ok bool) {
-	committed := w.batchBytes > 0 && ok
+	// Only batches that committed something (not, say, a lone transaction
+	// start) announce a commit.
 	last := w.lastCommitPos
+	committed := ok && last != w.announced
+	w.announced = last
+	// Subscribers hear of the commit before the writers get their acks.
+	if committed {
+		for _, fn := range *w.db.committed.Load() {
+			fn(last)
+		}
+	}
 	for i, op := range w.batch {
 		if op.Done != nil {
 			op.Done(op)
@@ -718,14 +774,10 @@ func (w *writer) finishBatch(ok bool) {
 	}
 	w.batch = w.batch[:0]
 	w.entries = w.entries[:0]
+	clear(w.metaChanged)
 	w.metaChanged = w.metaChanged[:0]
 	w.batchEvents, w.batchBytes = 0, 0
 	w.diskFull, w.truncateTo = false, -1
-	if committed {
-		for _, fn := range *w.db.committed.Load() {
-			fn(last)
-		}
-	}
 	if len(w.streams) > w.db.opts.StreamCacheMax {
 		// Every state is now readable from the index; start afresh rather
 		// than track recency on the hot path.
@@ -737,45 +789,89 @@ func (w *writer) finishBatch(ok bool) {
 }
 
 // idCache is the bounded recent-event-id cache of spec §4.5 table A: event
-// id → (stream hash, event number). A ring of ids evicts the oldest.
+// id → (stream hash, event number), best effort like the original's 8 MiB
+// cache. It is a 4-way set-associative table of fixed size: a put evicts
+// the oldest entry of its set. NB: a Go map under constant insert/delete
+// churn cost about 1 µs per put in the writer's profile; this costs a few
+// cache misses and never allocates.
 type idCache struct {
-	m    map[[16]byte]idEntry
-	ring [][16]byte
-	seq  []uint64
-	head int
-	n    uint64
+	slots []idSlot
+	mask  uint64 // of set indexes
+	seq   uint64
+}
+
+// The stream is identified by two independent 64-bit hashes of its name
+// (the index's xxhash and FNV-1a), so that neither an index hash collision
+// nor any realistic double collision confuses two streams; the cache keeps
+// no strings (it would have to copy them).
+type idSlot struct {
+	id     [16]byte
+	hash   uint64
+	alt    uint64
+	number int64
+	seq    uint64 // 0 = empty; higher = newer
 }
 
 type idEntry struct {
-	hash   uint64
-	number int64
-	seq    uint64
+	hash, alt uint64
+	number    int64
 }
 
+// streamAltHash is FNV-1a 64 of the stream name.
+func streamAltHash(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+const idCacheWays = 4
+
 func (c *idCache) init(max int) {
-	c.m = make(map[[16]byte]idEntry, max)
-	c.ring = make([][16]byte, max)
-	c.seq = make([]uint64, max)
+	sets := 1
+	for sets*idCacheWays < max {
+		sets <<= 1
+	}
+	c.slots = make([]idSlot, sets*idCacheWays)
+	c.mask = uint64(sets - 1)
+}
+
+func (c *idCache) set(id *[16]byte) []idSlot {
+	lo := binary.LittleEndian.Uint64(id[0:8])
+	hi := binary.LittleEndian.Uint64(id[8:16])
+	h := lo ^ (hi * 0x9E3779B97F4A7C15)
+	h ^= h >> 29
+	h *= 0xBF58476D1CE4E5B9
+	h ^= h >> 32
+	i := (h & c.mask) * idCacheWays
+	return c.slots[i : i+idCacheWays : i+idCacheWays]
 }
 
 func (c *idCache) get(id *[16]byte) (idEntry, bool) {
-	e, ok := c.m[*id]
-	return e, ok
+	set := c.set(id)
+	for i := range set {
+		s := &set[i]
+		if s.seq != 0 && s.id == *id {
+			return idEntry{hash: s.hash, alt: s.alt, number: s.number}, true
+		}
+	}
+	return idEntry{}, false
 }
 
-func (c *idCache) put(id *[16]byte, hash uint64, number int64) {
-	c.n++
-	old := c.ring[c.head]
-	if e, ok := c.m[old]; ok && e.seq == c.seq[c.head] {
-		delete(c.m, old)
+func (c *idCache) put(id *[16]byte, hash, alt uint64, number int64) {
+	set := c.set(id)
+	victim := 0
+	for i := range set {
+		if set[i].seq != 0 && set[i].id == *id {
+			victim = i
+			break
+		}
+		if set[i].seq < set[victim].seq {
+			victim = i
+		}
 	}
-	c.ring[c.head] = *id
-	c.seq[c.head] = c.n
-	c.m[*id] = idEntry{hash: hash, number: number, seq: c.n}
-	c.head++
-	if c.head == len(c.ring) {
-		c.head = 0
-	}
+	c.seq++
+	set[victim] = idSlot{id: *id, hash: hash, alt: alt, number: number, seq: c.seq}
 }
-
-var _ = math.MaxInt64

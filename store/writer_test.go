@@ -259,3 +259,44 @@ func TestValidateOpRejectsBadRequests(t *testing.T) {
 		t.Fatalf("Submit accepted a bad request: %v", err)
 	}
 }
+
+// The recent-id cache is bounded: its table never grows, the newest ids of
+// a set survive, and the oldest are evicted.
+func TestIdCacheIsBounded(t *testing.T) {
+	var c idCache
+	c.init(1000)
+	size := len(c.slots)
+	if size < 1000 || size > 2*1000+idCacheWays {
+		t.Fatalf("unexpected table size %d for a limit of 1000", size)
+	}
+	for i := 0; i < 100_000; i++ {
+		x := id(i)
+		c.put(&x, uint64(i), 1, int64(i))
+	}
+	if len(c.slots) != size {
+		t.Fatalf("the table grew from %d to %d", size, len(c.slots))
+	}
+	// The last id put is always present; the first is long gone.
+	last, first := id(99_999), id(0)
+	if e, ok := c.get(&last); !ok || e.number != 99_999 || e.hash != 99_999 {
+		t.Fatalf("the newest id is missing: %+v %v", e, ok)
+	}
+	if _, ok := c.get(&first); ok {
+		t.Fatal("the oldest id survived 100 times the capacity of puts")
+	}
+	// Re-putting an id updates it in place.
+	c.put(&last, 7, 1, 8)
+	if e, _ := c.get(&last); e.number != 8 || e.hash != 7 {
+		t.Fatalf("update in place failed: %+v", e)
+	}
+	hits := 0
+	for i := 99_000; i < 100_000; i++ {
+		x := id(i)
+		if _, ok := c.get(&x); ok {
+			hits++
+		}
+	}
+	if hits < 600 {
+		t.Fatalf("only %d of the 1000 newest ids are cached", hits)
+	}
+}

@@ -112,6 +112,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case <-n.ShutdownRequested():
 		log.Info("shutdown requested over HTTP")
 	}
+	// A second SIGINT/SIGTERM during shutdown takes the default action
+	// (the process ends at once), so an operator can always force it.
+	stopSignals()
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	code := 0
@@ -120,7 +123,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	if report {
-		stopSignals()
 		fmt.Fprintf(stderr, "goroutines after shutdown: %d\n", node.WaitGoroutines(before, 2*time.Second))
 	}
 	return code

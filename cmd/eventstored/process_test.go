@@ -372,6 +372,8 @@ func TestBadConfigurationExitsBeforeBinding(t *testing.T) {
 			[]string{"The specified config file /nonexistent/es.yaml could not be found"}},
 		{"no seeds without dns", []string{"--cluster-size", "3", "--discover-via-dns=false"}, "", nil,
 			[]string{"no gossip seed endpoints have been specified"}},
+		{"what-if of an invalid configuration", []string{"--what-if", "--db", "~/data"}, "", []string{"EVENTSTORE_MEM_DB=false"},
+			[]string{"Invalid configuration", "starts with a '~'"}},
 		{"port out of range", []string{"--ext-tcp-port", "0"}, "", nil,
 			[]string{"ExtTcpPort must be between 1 and 65535"}},
 		{"colliding ports", []string{"--ext-http-port", "{tcp}"}, "", nil,
@@ -642,8 +644,8 @@ func TestMakeRunServesPing(t *testing.T) {
 	}
 }
 
-// copyTree copies the repository's files (not .git, bin, data or npm
-// trees) so that make can build there.
+// copyTree copies the repository's files (not .git, bin, data, benchmark
+// results or npm trees) so that make can build there.
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -652,7 +654,7 @@ func copyTree(src, dst string) error {
 		rel, _ := filepath.Rel(src, path)
 		if d.IsDir() {
 			switch d.Name() {
-			case ".git", "bin", "data", "node_modules":
+			case ".git", "bin", "data", "node_modules", "results":
 				if rel != "." {
 					return filepath.SkipDir
 				}
@@ -765,4 +767,116 @@ func TestRestartRightAfterShutdownWithClients(t *testing.T) {
 		c.Close()
 		hc.CloseIdleConnections()
 	}
+}
+
+// TestSecondNodeOnSameDbFails starts a node and then a second one on the
+// same --db with other ports: the second must fail start-up naming the
+// database and leave its ports unbound; the first keeps serving.
+func TestSecondNodeOnSameDbFails(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	db := filepath.Join(dir, "data")
+	tcp1, http1 := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	p1 := startProc(t, dir, []string{"--db", db, "--ext-tcp-port", strconv.Itoa(tcp1), "--ext-http-port", strconv.Itoa(http1)})
+	url1 := "http://" + addr("127.0.0.1", http1) + "/ping"
+	waitHTTP(t, p1, url1, 30*time.Second)
+
+	tcp2, http2 := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	code, _, errOut := runProc(t, dir, []string{"--db", db, "--ext-tcp-port", strconv.Itoa(tcp2), "--ext-http-port", strconv.Itoa(http2)})
+	if code != 1 {
+		t.Fatalf("unexpected exit code %d for a second node on one database; stderr:\n%s", code, errOut)
+	}
+	for _, w := range []string{"Start-up failed", "cannot open the database in " + db, "locked"} {
+		if !strings.Contains(errOut, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, errOut)
+		}
+	}
+	portsFree(t, addr("127.0.0.1", tcp2), addr("127.0.0.1", http2))
+	waitHTTP(t, p1, url1, 5*time.Second)
+	_ = p1.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p1.wait(t, 10*time.Second); code != 0 {
+		t.Fatalf("first node exited %d", code)
+	}
+}
+
+// TestShutdownAnswersParkedLongPoll parks an HTTP long poll (ES-LongPoll:
+// 60 on a stream with no events) and sends SIGTERM: the poll must get its
+// final answer and the process exit 0 within the 5 s budget, instead of
+// shutdown waiting out the poll.
+func TestShutdownAnswersParkedLongPoll(t *testing.T) {
+	t.Parallel()
+	tcp, httpPort := freePort(t, "127.0.0.1"), freePort(t, "127.0.0.1")
+	p := startProc(t, t.TempDir(), []string{"--mem-db", "--ext-tcp-port", strconv.Itoa(tcp), "--ext-http-port", strconv.Itoa(httpPort)})
+	base := "http://" + addr("127.0.0.1", httpPort)
+	waitHTTP(t, p, base+"/ping", 30*time.Second)
+	type result struct {
+		code int
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		req, _ := http.NewRequest("GET", base+"/streams/parked/0/forward/20", nil)
+		req.SetBasicAuth("admin", "changeit")
+		req.Header.Set("Accept", "application/vnd.eventstore.atom+json")
+		req.Header.Set("ES-LongPoll", "60")
+		resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+		if err != nil {
+			done <- result{0, err}
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- result{resp.StatusCode, nil}
+	}()
+	// Wait until the request's connection is up. Whether the handler has
+	// parked yet does not matter: without the fix it parks for 60 s either
+	// way and the exit below times out.
+	deadline := time.Now().Add(10 * time.Second)
+	for !hasEstablished(t, p.cmd.Process.Pid, httpPort) {
+		if time.Now().After(deadline) {
+			t.Fatal("the long poll never reached the server")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t, 5*time.Second); code != 0 {
+		t.Fatalf("unexpected exit code %d; stderr:\n%s", code, p.stderr)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.code != 404 {
+			t.Fatalf("the parked long poll did not get its final answer (404): %d %v", r.code, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the long poll was never answered")
+	}
+}
+
+// hasEstablished reports whether pid has an established TCP connection on
+// local port.
+func hasEstablished(t *testing.T, pid, port int) bool {
+	t.Helper()
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	inodes := map[string]bool{}
+	for _, fd := range fds {
+		if link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name())); err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	for _, file := range []string{"tcp", "tcp6"} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/%s", pid, file))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) >= 10 && f[3] == "01" && inodes[f[9]] && strings.HasSuffix(f[1], fmt.Sprintf(":%04X", port)) {
+				return true
+			}
+		}
+	}
+	return false
 }

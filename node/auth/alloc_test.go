@@ -21,3 +21,17 @@ func TestAuthenticateCachedAllocatesNothing(t *testing.T) {
 		t.Fatalf("unexpected allocations; got %v; want 0", allocs)
 	}
 }
+
+func TestKnownBadAllocatesNothing(t *testing.T) {
+	s, _, _ := newTestService(t)
+	s.Authenticate("admin", "wrong")
+	login, pw := []byte("admin"), []byte("wrong")
+	allocs := testing.AllocsPerRun(1000, func() {
+		if !s.KnownBad(login, pw) {
+			t.Fatal("not known bad")
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("unexpected allocations; got %v; want 0", allocs)
+	}
+}

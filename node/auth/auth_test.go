@@ -3,6 +3,8 @@ package auth
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -23,11 +25,11 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.mu.Unlock()
 }
 
-func newTestService(t *testing.T) (*Service, *memBackend, *fakeClock) {
+func newTestService(t testing.TB) (*Service, *memBackend, *fakeClock) {
 	t.Helper()
 	b := newMemBackend()
 	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	s := New(Options{Backend: b, HashIterations: 1000, Now: clk.Now, CacheTTL: time.Minute})
+	s := New(Options{Backend: b, HashIterations: 1000, Now: clk.Now, CacheTTL: time.Minute, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -391,4 +393,73 @@ func TestParseACL(t *testing.T) {
 	f(`null`, true, nil)
 	f(`{"$r":1}`, false, nil)
 	f(`[`, false, nil)
+}
+
+func TestFailedCredentialsAreRememberedBriefly(t *testing.T) {
+	s, b, clk := newTestService(t)
+	if _, err := s.Authenticate("admin", "wrong"); !errors.Is(err, ErrNotAuthenticated) {
+		t.Fatal(err)
+	}
+	if !s.KnownBad([]byte("admin"), []byte("wrong")) {
+		t.Fatal("failed credentials not remembered")
+	}
+	if s.KnownBad([]byte("admin"), []byte("changeit")) {
+		t.Fatal("another password is not known bad")
+	}
+	reads := b.reads.Load()
+	if _, err := s.Authenticate("admin", "wrong"); !errors.Is(err, ErrNotAuthenticated) {
+		t.Fatal(err)
+	}
+	if b.reads.Load() != reads {
+		t.Fatal("a remembered failure read the store again")
+	}
+	// The right password still works and clears the failure.
+	if _, err := s.Authenticate("admin", "changeit"); err != nil {
+		t.Fatal(err)
+	}
+	if s.KnownBad([]byte("admin"), []byte("wrong")) {
+		t.Fatal("a success did not clear the failure")
+	}
+	// Failures expire.
+	s.Authenticate("nobody", "x")
+	if !s.KnownBad([]byte("nobody"), []byte("x")) {
+		t.Fatal("unknown user failure not remembered")
+	}
+	clk.Add(6 * time.Second)
+	if s.KnownBad([]byte("nobody"), []byte("x")) {
+		t.Fatal("failure outlived FailedCacheTTL")
+	}
+	// Creating the user clears its failures at once.
+	s.Authenticate("carol", "pw")
+	admin, _ := s.Authenticate("admin", "changeit")
+	if err := s.CreateUser(context.Background(), admin, "carol", "", nil, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate("carol", "pw"); err != nil {
+		t.Fatalf("new user refused after an earlier failure: %v", err)
+	}
+}
+
+// TestCheckStreamAccessAgreesWithEvaluateACL checks the admin shortcut of
+// CheckStreamAccess against the pure evaluation, over a grid of principals,
+// streams, actions and ACLs.
+func TestCheckStreamAccessAgreesWithEvaluateACL(t *testing.T) {
+	s, b, _ := newTestService(t)
+	acl := &store.StreamACL{Read: []string{"alice"}, Write: []string{}, Delete: []string{"$admins"}, MetaRead: []string{"bob"}, MetaWrite: []string{RoleAll}}
+	b.setACL("guarded", acl)
+	principals := []*Principal{nil, NewPrincipal("alice", nil), NewPrincipal("bob", []string{RoleOps}), NewPrincipal("admin", []string{RoleAdmins})}
+	streams := []string{"guarded", "open", "$sys", StreamAll}
+	for _, p := range principals {
+		for _, st := range streams {
+			var sacl *store.StreamACL
+			if st == "guarded" {
+				sacl = acl
+			}
+			for a := ActionRead; a <= ActionMetaWrite; a++ {
+				if got, want := s.CheckStreamAccess(p, st, a), EvaluateACL(p, st, a, sacl, s.Settings()); got != want {
+					t.Fatalf("%q %s on %q: CheckStreamAccess %v, EvaluateACL %v", p.Name(), a, st, got, want)
+				}
+			}
+		}
+	}
 }

@@ -24,7 +24,10 @@
 //     at most Options.CacheEntriesMax logins. A cache hit allocates nothing
 //     and takes a read lock only, so a gnet loop may call
 //     AuthenticateCached; a miss costs one PBKDF2 and a store read and must
-//     run off the event loops (Authenticate).
+//     run off the event loops (Authenticate). Credentials that failed are
+//     remembered the same way for Options.FailedCacheTTL (default 5 s;
+//     KnownBad), so a client repeating wrong credentials costs no PBKDF2
+//     after the first failure.
 //   - ACL evaluation (CheckStreamAccess) per spec §4.3: metastream mapping to
 //     $mr/$mw, per-stream $acl from metadata, $settings defaults
 //     ($userStreamAcl / $systemStreamAcl), built-in defaults, $admins

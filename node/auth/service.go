@@ -73,8 +73,15 @@ type Options struct {
 	// CacheTTL is how long a verified (login, password) pair is trusted
 	// without a store read. Default 60 s.
 	CacheTTL time.Duration
-	// CacheEntriesMax bounds the credential cache. Default 10,000 logins.
+	// CacheEntriesMax bounds the credential cache, and separately the cache
+	// of recently failed credentials. Default 10,000 logins each.
 	CacheEntriesMax int
+	// FailedCacheTTL is how long a (login, password) pair that failed is
+	// refused without another PBKDF2: a client with wrong default
+	// credentials repeats them on every request, and each check would
+	// otherwise cost a worker tens of milliseconds. Any change to the user
+	// through this package clears it. Default 5 s.
+	FailedCacheTTL time.Duration
 	// HashIterations for new password hashes. Default HashIterationsDefault.
 	HashIterations int
 	// SettingsRefreshInterval bounds how stale the cached $settings ACLs
@@ -99,8 +106,9 @@ type Service struct {
 
 	ready atomic.Bool
 
-	mu    sync.RWMutex
-	cache map[string]*cacheEntry
+	mu     sync.RWMutex
+	cache  map[string]*cacheEntry
+	failed map[string]*cacheEntry // principal nil: credentials that failed
 
 	settings        atomic.Pointer[SystemSettings]
 	settingsAtNano  atomic.Int64
@@ -123,6 +131,9 @@ func New(opts Options) *Service {
 	if opts.CacheEntriesMax <= 0 {
 		opts.CacheEntriesMax = 10_000
 	}
+	if opts.FailedCacheTTL <= 0 {
+		opts.FailedCacheTTL = 5 * time.Second
+	}
 	if opts.HashIterations <= 0 {
 		opts.HashIterations = HashIterationsDefault
 	}
@@ -132,7 +143,8 @@ func New(opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Service{opts: opts, log: opts.Logger.With("component", "auth"), cache: make(map[string]*cacheEntry)}
+	s := &Service{opts: opts, log: opts.Logger.With("component", "auth"), cache: make(map[string]*cacheEntry),
+		failed: make(map[string]*cacheEntry)}
 	if _, err := rand.Read(s.cacheKey[:]); err != nil {
 		panic("BUG: crypto/rand failed: " + err.Error())
 	}
@@ -209,6 +221,21 @@ func (s *Service) AuthenticateCached(login, password []byte) (p *Principal, ok b
 	return e.principal, true
 }
 
+// KnownBad reports whether these exact credentials failed within the last
+// Options.FailedCacheTTL (and the user has not changed since). Like
+// AuthenticateCached it never blocks and allocates nothing, so the TCP
+// service answers NotAuthenticated on the event loop.
+func (s *Service) KnownBad(login, password []byte) bool {
+	s.mu.RLock()
+	e := s.failed[string(login)]
+	s.mu.RUnlock()
+	if e == nil || s.opts.Now().UnixNano() >= e.expiresNano {
+		return false
+	}
+	v := s.verifier(password)
+	return subtle.ConstantTimeCompare(v[:], e.verifier[:]) == 1
+}
+
 // Authenticate verifies login and password against the user store (or the
 // cache). Errors: ErrNotReady before Start, ErrNotAuthenticated for an
 // unknown or disabled user or a wrong password, ErrInternal (wrapped) when
@@ -224,14 +251,19 @@ func (s *Service) Authenticate(login, password string) (*Principal, error) {
 	if login == "" || len(login) > loginBytesMax {
 		return nil, ErrNotAuthenticated
 	}
+	if s.KnownBad([]byte(login), []byte(password)) {
+		return nil, ErrNotAuthenticated
+	}
 	rec, _, err := s.readUser(login)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
+			s.rememberFailed(login, password)
 			return nil, ErrNotAuthenticated
 		}
 		return nil, err
 	}
 	if rec.Disabled || !verifyPassword(password, rec) {
+		s.rememberFailed(login, password)
 		return nil, ErrNotAuthenticated
 	}
 	p := NewPrincipal(rec.LoginName, rec.Groups)
@@ -242,31 +274,48 @@ func (s *Service) Authenticate(login, password string) (*Principal, error) {
 func (s *Service) remember(login, password string, p *Principal) {
 	e := &cacheEntry{principal: p, verifier: s.verifier([]byte(password)),
 		expiresNano: s.opts.Now().Add(s.opts.CacheTTL).UnixNano()}
-	now := s.opts.Now().UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, exists := s.cache[login]; !exists && len(s.cache) >= s.opts.CacheEntriesMax {
-		for k, old := range s.cache {
+	delete(s.failed, login)
+	s.putLocked(s.cache, login, e)
+}
+
+// rememberFailed notes credentials that failed, so that repeating them
+// costs no PBKDF2 for a while.
+func (s *Service) rememberFailed(login, password string) {
+	e := &cacheEntry{verifier: s.verifier([]byte(password)),
+		expiresNano: s.opts.Now().Add(s.opts.FailedCacheTTL).UnixNano()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.putLocked(s.failed, login, e)
+}
+
+// putLocked inserts into a bounded cache map. REQUIRES: s.mu held.
+func (s *Service) putLocked(m map[string]*cacheEntry, login string, e *cacheEntry) {
+	now := s.opts.Now().UnixNano()
+	if _, exists := m[login]; !exists && len(m) >= s.opts.CacheEntriesMax {
+		for k, old := range m {
 			if now >= old.expiresNano {
-				delete(s.cache, k)
+				delete(m, k)
 			}
 		}
 		// Still full: drop arbitrary entries (map order is random), which
 		// costs those users one more PBKDF2, never correctness.
-		for k := range s.cache {
-			if len(s.cache) < s.opts.CacheEntriesMax {
+		for k := range m {
+			if len(m) < s.opts.CacheEntriesMax {
 				break
 			}
-			delete(s.cache, k)
+			delete(m, k)
 		}
 	}
-	s.cache[login] = e
+	m[login] = e
 }
 
 // Invalidate drops the cached credentials of login.
 func (s *Service) Invalidate(login string) {
 	s.mu.Lock()
 	delete(s.cache, login)
+	delete(s.failed, login)
 	s.mu.Unlock()
 }
 
@@ -344,6 +393,12 @@ func (s *Service) CheckStreamAccess(p *Principal, stream string, a Action) bool 
 			return false
 		}
 		stream = stream[2:]
+	}
+	if p.IsAdmin() {
+		// Admins pass every ACL (only $all writes and deletes stay
+		// refused): skip the metadata lookup, which may read the log on a
+		// cache miss.
+		return !(stream == StreamAll && (a == ActionWrite || a == ActionDelete))
 	}
 	if s.opts.Now().UnixNano()-s.settingsAtNano.Load() > int64(s.opts.SettingsRefreshInterval) {
 		s.refreshSettingsAsync()

@@ -231,3 +231,10 @@ func (o *Options) IndexPath() string {
 	}
 	return o.Db + "/index"
 }
+
+// IsOption reports whether name is an option's property name (compared
+// like the command line: case-insensitive, dashes ignored).
+func IsOption(name string) bool {
+	_, ok := optionIndex[normalizeName(name)]
+	return ok
+}

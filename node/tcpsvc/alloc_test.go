@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/store"
 )
 
 // TestReadStreamForwardReplyEncodeAllocatesNothing proves that turning a
@@ -49,4 +50,54 @@ func TestReadStreamForwardReplyEncodeAllocatesNothing(t *testing.T) {
 	w.execRead(r)
 	full := testing.AllocsPerRun(200, func() { w.execRead(r) })
 	t.Logf("allocations per ReadStreamEventsForward on a worker (20 events, incl. store read): %v", full)
+}
+
+// instantDB completes every op at once on the caller's goroutine, so the
+// allocation test below measures only this package's write path: copy,
+// decode, access check, op construction, Submit, reply encode, release.
+type instantDB struct{ next int64 }
+
+func (d *instantDB) Submit(op *store.Op) error {
+	op.Result = store.OpResult{Status: store.OpSuccess, FirstEventNumber: d.next, LastEventNumber: d.next,
+		Pos: store.Position{Commit: d.next * 100, Prepare: d.next * 100}}
+	d.next++
+	op.Done(op)
+	return nil
+}
+
+func (d *instantDB) LastCommitPosition() int64 { return d.next * 100 }
+
+// TestWriteEventsPathAllocatesNothing proves the event-loop side of a
+// WriteEvents (with default credentials from the cache) and its reply
+// allocate nothing in steady state.
+func TestWriteEventsPathAllocatesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	svc := New(Options{DB: &instantDB{}, NewReader: func() Reader { return e.db.NewReader() }, Auth: e.auth, Logger: quietLogger()})
+	conn := &discardConn{}
+	sess := svc.Open(conn)
+	// Default credentials, verified once (the slow path), then cached.
+	if _, err := e.auth.Authenticate("admin", "changeit"); err != nil {
+		t.Fatal(err)
+	}
+	id := codec.NewGUID()
+	frame, err := codec.AppendFrameAuth(nil, codec.Authenticate, &id, "admin", "changeit", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg, _, _ := codec.SplitFrame(frame)
+	p, _ := codec.DecodePackage(pkg)
+	sess.Handle(&p)
+	ev := newEvent("OrderPlaced", `{"orderId":"12345","amount":100}`)
+	m := codec.WriteEvents{EventStreamID: "alloc-w", ExpectedVersion: -2, Events: []codec.NewEvent{ev, ev, ev}}
+	frame = codec.AppendFrame(nil, codec.WriteEventsCommand, &id, codec.AppendWriteEvents(nil, &m))
+	pkg, _, _ = codec.SplitFrame(frame)
+	p, _ = codec.DecodePackage(pkg)
+	sess.Handle(&p)
+	before := conn.n
+	if allocs := testing.AllocsPerRun(1000, func() { sess.Handle(&p) }); allocs != 0 {
+		t.Fatalf("unexpected allocations per WriteEvents; got %v; want 0", allocs)
+	}
+	if conn.n == before {
+		t.Fatal("no replies were sent")
+	}
 }

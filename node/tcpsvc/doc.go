@@ -22,8 +22,9 @@
 // Session.Handle runs on the connection's gnet event loop and never blocks:
 //
 //	event loop:  decode header → copy payload into a pooled request → decode DTO
-//	             → credentials from the cache (auth.AuthenticateCached)
-//	   ├─ write-type command: access check → store.DB.Submit(op) → return
+//	             → credentials from the cache (auth.AuthenticateCached; credentials
+//	               that failed recently are refused here: auth.KnownBad)
+//	   ├─ write-type command: role check → access check → store.DB.Submit(op) → return
 //	   │      writer goroutine: op.Done encodes the reply into a pooled buffer → Conn.Send
 //	   └─ read, or cache miss: enqueue on the worker queue (full → NotHandled TooBusy)
 //	          worker: authenticate if needed → access checks → read with its own
@@ -33,6 +34,21 @@
 // gnet reuses its read buffer after the callback; decoded strings and byte
 // slices are views into that copy and live until the request is released
 // (after Done for writes, after the reply for reads).
+//
+// NB: the write access check reads stream metadata through
+// store.DB.StreamMetadata, which is cached but reads the index (and, if a
+// metastream exists, the log) on a miss. That cost lands on the event loop
+// for non-admin writes to streams whose metadata fell out of the cache;
+// admins skip the lookup.
+//
+// # Limits
+//
+// Worker queue (Options.WorkQueueMax, NotHandled TooBusy beyond it), store
+// writer queue (store's, TooBusy), open-transaction table
+// (Options.TransactionsMax, oldest forgotten), read page (4096, Error), a
+// read reply over the 64 MiB frame limit (Error "read fewer events"),
+// reply buffers kept by workers and pools (1 MiB; bigger ones are
+// dropped after use). Outbound bytes per connection are the reactor's.
 //
 // # Replies to commands this server does not implement yet
 //
@@ -49,9 +65,24 @@
 // $admins/$ops, else Failed "Scavenging is not supported by this server
 // yet.".
 //
-// # Single node
+// # Master, slave, not ready
 //
-// The node is always the master: require_master is accepted and ignored
-// (spec §4.13). Until auth has created the default users, every command
+// Options.State reports the node's role; decide (role.go) is the one
+// table of spec §4.13 that turns (command kind, require_master, role) into
+// execute, NotHandled NotMaster with the master's endpoints, or NotHandled
+// NotReady. It runs after authentication, as in the original. Without a
+// State (a single node) the node is always the master. Writes are not
+// forwarded from a slave yet: they get NotMaster, which sends the client
+// to the master. Until auth has created the default users, every command
 // except the connection-level ones gets NotHandled NotReady.
+//
+// # Client protocol version
+//
+// A client that identifies with version 0 (V1) gets the conversion of spec
+// §4.14: int64 max becomes int32 max, other event numbers are truncated to
+// 32 bits, in ReadStreamEventsCompleted.last_event_number and the event
+// numbers of $all reads (ReadEvent replies are never converted). A client
+// that never identifies gets V2 replies; the original assumes V1 there,
+// but every client of the 4.x line identifies, and V2 cannot corrupt a
+// number.
 package tcpsvc

@@ -31,7 +31,7 @@ func TestNodeClientInterop(t *testing.T) {
 	ensureNodeModules(t, dir)
 	addr := startTestServer(t)
 	_, port, _ := net.SplitHostPort(addr)
-	for _, script := range []string{"auth.js", "write.js", "read.js", "delete.js", "tx.js", "meta.js", "unsupported.js"} {
+	for _, script := range []string{"auth.js", "write.js", "read.js", "delete.js", "tx.js", "meta.js", "concurrent.js", "unsupported.js"} {
 		t.Run(script, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()

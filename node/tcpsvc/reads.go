@@ -1,6 +1,8 @@
 package tcpsvc
 
 import (
+	"math"
+
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/auth"
 	"github.com/eventstored/eventstored/store"
@@ -15,6 +17,11 @@ const (
 	errReadSizeTooBig = "Read size too big, should be less than 4096 items"
 	errReplyTooLarge  = "Read result does not fit in one 64 MiB frame; read fewer events"
 )
+
+// replyFrameBytesMax is the largest reply package a read may produce: the
+// protocol's frame limit (clients refuse bigger frames). A variable only so
+// that the limit's test need not write 64 MiB.
+var replyFrameBytesMax = codec.FrameLengthMax
 
 // scratch holds a worker's reusable reply messages, so encoding a read
 // reply allocates nothing once the slices have grown.
@@ -72,6 +79,9 @@ func (s *Service) linkAllowed(p *auth.Principal, e *store.ResolvedEvent) bool {
 
 // execRead runs a read-type request on worker w and sends the reply.
 func (w *worker) execRead(r *request) {
+	if !w.s.admit(r) {
+		return
+	}
 	switch r.cmd {
 	case codec.ReadEventCommand:
 		w.readEvent(r)
@@ -89,6 +99,9 @@ func (w *worker) execRead(r *request) {
 // send finishes the frame started at offset 0 of w.buf and sends it.
 // It reports false if the frame is over the 64 MiB limit (nothing sent).
 func (w *worker) send(r *request) bool {
+	if len(w.buf)-codec.LengthPrefixSize > replyFrameBytesMax {
+		return false
+	}
 	if err := codec.FinishFrame(w.buf, 0); err != nil {
 		return false
 	}
@@ -215,6 +228,20 @@ func (w *worker) encodeStreamSlice(r *request, m *codec.ReadStreamEventsComplete
 		return
 	}
 	fillStreamReply(m, sl)
+	if r.v1 {
+		m.LastEventNumber = v1EventNumber(m.LastEventNumber)
+	}
+}
+
+// v1EventNumber converts an event number for a client that identified
+// with protocol version 0 (spec §4.14, StreamVersionConverter in the
+// original): the hard-delete number becomes int32 max, others are
+// truncated to 32 bits.
+func v1EventNumber(n int64) int64 {
+	if n == store.EventNumberDeletedStream {
+		return math.MaxInt32
+	}
+	return int64(int32(n))
 }
 
 // fillStreamReply makes m the reply for sl, reusing m.Events. Events are
@@ -294,6 +321,10 @@ func (w *worker) readAll(r *request) {
 				fillRecord(&dst.Link, &src.Link)
 			}
 			dst.CommitPosition, dst.PreparePosition = src.Pos.Commit, src.Pos.Prepare
+			if r.v1 {
+				dst.Event.EventNumber = v1EventNumber(dst.Event.EventNumber)
+				dst.Link.EventNumber = v1EventNumber(dst.Link.EventNumber)
+			}
 		}
 		m.Events = events
 	}

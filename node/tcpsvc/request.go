@@ -20,6 +20,8 @@ type request struct {
 
 	hasCreds  bool
 	needsAuth bool
+	// v1 is set for clients that identified with protocol version 0.
+	v1        bool
 	principal *auth.Principal
 	login     []byte
 	password  []byte
@@ -58,6 +60,7 @@ func init() {
 func acquireRequest(s *Service, sess *Session, p *codec.Package, login, password []byte, hasCreds bool) *request {
 	r := requestPool.Get().(*request)
 	r.s, r.sess, r.cmd, r.corr, r.hasCreds = s, sess, p.Command, p.CorrelationID, hasCreds
+	r.v1 = sess.identified && sess.clientVersion == codec.ClientVersionV1
 	n := len(p.Payload) + len(login) + len(password)
 	if cap(r.buf) < n {
 		r.buf = make([]byte, 0, n)
@@ -86,7 +89,7 @@ func (r *request) release() {
 	done := r.op.Done
 	r.op = store.Op{Done: done}
 	r.s, r.sess, r.principal = nil, nil, nil
-	r.needsAuth, r.hasCreds = false, false
+	r.needsAuth, r.hasCreds, r.v1 = false, false, false
 	r.login, r.password, r.payload = nil, nil, nil
 	r.txStream = ""
 	requestPool.Put(r)

@@ -68,6 +68,10 @@ type Options struct {
 	WorkQueueMax int
 	// TransactionsMax bounds the open-transaction table.
 	TransactionsMax int
+	// State reports the node's role for each command (spec §4.13); nil
+	// means a single node, always master. Must not block: it runs on
+	// event loops.
+	State func() NodeState
 }
 
 // Service handles client packages. Create it with New, call Start before
@@ -127,6 +131,21 @@ func (s *Service) Stop() {
 
 // TooBusyCount is the number of requests refused with NotHandled TooBusy.
 func (s *Service) TooBusyCount() uint64 { return s.count.tooBusy.Load() }
+
+// Stats is a snapshot of the service's queues and counters, for /stats.
+type Stats struct {
+	Workers          int
+	WorkQueueLen     int
+	WorkQueueMax     int
+	TooBusy          uint64
+	OpenTransactions int
+}
+
+// Stats returns a snapshot. Safe from any goroutine.
+func (s *Service) Stats() Stats {
+	return Stats{Workers: s.opts.Workers, WorkQueueLen: len(s.work), WorkQueueMax: cap(s.work),
+		TooBusy: s.count.tooBusy.Load(), OpenTransactions: s.txs.len()}
+}
 
 // enqueue hands r to a worker, or answers TooBusy and releases it.
 func (s *Service) enqueue(r *request) {

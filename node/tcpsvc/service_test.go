@@ -1,6 +1,7 @@
 package tcpsvc
 
 import (
+	"math"
 	"strings"
 	"testing"
 
@@ -604,5 +605,146 @@ func TestNotReadyBeforeAuthStarts(t *testing.T) {
 	p = c.call(codec.Authenticate, admin, nil, codec.NotAuthenticated)
 	if string(p.Payload) != "Server not yet ready" {
 		t.Fatalf("text %q", p.Payload)
+	}
+}
+
+func TestReplyOverFrameLimitIsReadError(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	big := strings.Repeat("x", 4000)
+	c.write(anon, "huge", -1, newEvent("a", `"`+big+`"`), newEvent("b", `"`+big+`"`), newEvent("c", `"`+big+`"`))
+	old := replyFrameBytesMax
+	replyFrameBytesMax = 10_000
+	defer func() { replyFrameBytesMax = old }()
+	// Two events fit, three do not.
+	if r := c.readStream(anon, "huge", 0, 2, true, false); r.Result != codec.ReadStreamSuccess || len(r.Events) != 2 {
+		t.Fatalf("read of 2: %v %d", r.Result, len(r.Events))
+	}
+	r := c.readStream(anon, "huge", 0, 3, true, false)
+	if r.Result != codec.ReadStreamError || r.Error != errReplyTooLarge || len(r.Events) != 0 {
+		t.Fatalf("read of 3: %v %q %d", r.Result, r.Error, len(r.Events))
+	}
+	a := c.readAll(admin, store.PositionStart, 4096, true)
+	if a.Result != codec.ReadAllError || a.Error != errReplyTooLarge {
+		t.Fatalf("read all: %v %q", a.Result, a.Error)
+	}
+	re := c.readEvent(anon, "huge", 0, false)
+	if re.Result != codec.ReadEventSuccess {
+		t.Fatalf("read event: %v", re.Result)
+	}
+	if st := e.svc.Stats(); st.Workers != WorkersDefault || st.WorkQueueMax != WorkQueueMaxDefault {
+		t.Fatalf("stats: %+v", st)
+	}
+}
+
+func TestTransactionStartRejectsStreamExists(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	m := codec.TransactionStart{EventStreamID: "s", ExpectedVersion: -4}
+	p := c.call(codec.TransactionStartCommand, anon, codec.AppendTransactionStart(nil, &m), codec.BadRequest)
+	if !strings.Contains(strings.ToLower(string(p.Payload)), "expected version") {
+		t.Fatalf("reason %q", p.Payload)
+	}
+}
+
+func TestRepeatedBadCredentialsAreRefusedWithoutAWorker(t *testing.T) {
+	// No workers run: only the first failure needs one (it is served by
+	// hand below); repeats are refused on the event loop.
+	e := newEnv(t, func(o *Options) { o.Workers = -1 })
+	c := e.client(t)
+	bad := &creds{"admin", "bad"}
+	m := codec.ReadEvent{EventStreamID: "s", EventNumber: 0}
+	c.send(codec.ReadEventCommand, codec.NewGUID(), bad, codec.AppendReadEvent(nil, &m))
+	w := &worker{s: e.svc, rd: e.db.NewReader()}
+	w.serve(<-e.svc.work)
+	if p := c.reply(); p.Command != codec.NotAuthenticated {
+		t.Fatalf("first failure: %s", p.Command)
+	}
+	for i := 0; i < 3; i++ {
+		p := c.call(codec.ReadEventCommand, bad, codec.AppendReadEvent(nil, &m), codec.NotAuthenticated)
+		if string(p.Payload) != "Not Authenticated" {
+			t.Fatalf("text %q", p.Payload)
+		}
+	}
+	c.call(codec.Authenticate, bad, nil, codec.NotAuthenticated)
+	if n := len(e.svc.work); n != 0 {
+		t.Fatalf("%d requests queued for workers; want 0", n)
+	}
+}
+
+// TestStateTable checks the require_master table of spec §4.13 through
+// the State seam a cluster will provide.
+func TestStateTable(t *testing.T) {
+	var state NodeState
+	master := &codec.MasterInfo{ExternalTCPAddress: "10.0.0.1", ExternalTCPPort: 1113, ExternalHTTPAddress: "10.0.0.1", ExternalHTTPPort: 2113}
+	e := newEnv(t, func(o *Options) { o.State = func() NodeState { return state } })
+	c := e.client(t)
+	write := func(requireMaster bool) []byte {
+		m := codec.WriteEvents{EventStreamID: "s", ExpectedVersion: -2, Events: []codec.NewEvent{newEvent("t", "{}")}, RequireMaster: requireMaster}
+		return codec.AppendWriteEvents(nil, &m)
+	}
+	read := func(requireMaster bool) []byte {
+		m := codec.ReadEvent{EventStreamID: "s", EventNumber: -1, RequireMaster: requireMaster}
+		return codec.AppendReadEvent(nil, &m)
+	}
+	f := func(role Role, cmd codec.Command, payload []byte, want codec.Command, wantReason codec.NotHandledReason) {
+		t.Helper()
+		state = NodeState{Role: role, Master: master}
+		p := c.call(cmd, anon, payload, want)
+		if want != codec.NotHandledCommand {
+			return
+		}
+		var nh codec.NotHandled
+		if err := codec.DecodeNotHandled(p.Payload, &nh); err != nil || nh.Reason != wantReason {
+			t.Fatalf("role %d %s: NotHandled %+v %v; want reason %d", role, cmd, nh, err, wantReason)
+		}
+		if wantReason == codec.NotHandledNotMaster {
+			var mi codec.MasterInfo
+			if err := codec.DecodeMasterInfo(nh.AdditionalInfo, &mi); err != nil || mi.ExternalTCPAddress != "10.0.0.1" || mi.ExternalTCPPort != 1113 {
+				t.Fatalf("MasterInfo %+v %v", mi, err)
+			}
+		}
+	}
+	const nh = codec.NotHandledCommand
+	f(RoleMaster, codec.WriteEventsCommand, write(true), codec.WriteEventsCompletedCommand, 0)
+	f(RoleMaster, codec.ReadEventCommand, read(true), codec.ReadEventCompletedCommand, 0)
+	f(RoleSlave, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotMaster)
+	f(RoleSlave, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotMaster)
+	f(RoleSlave, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotMaster)
+	f(RoleSlave, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
+	f(RoleUnknown, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotReady)
+	f(RoleUnknown, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotReady)
+	f(RoleUnknown, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
+	f(RoleNotReady, codec.ReadEventCommand, read(false), nh, codec.NotHandledNotReady)
+	f(RoleNotReady, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotReady)
+	// A slave that does not know the master's endpoints cannot redirect.
+	state = NodeState{Role: RoleSlave}
+	p := c.call(codec.WriteEventsCommand, anon, write(true), nh)
+	var m codec.NotHandled
+	if codec.DecodeNotHandled(p.Payload, &m); m.Reason != codec.NotHandledNotReady {
+		t.Fatalf("slave without master info: %+v", m)
+	}
+}
+
+func TestVersion1ClientsGet32BitEventNumbers(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.client(t)
+	m := codec.IdentifyClient{Version: codec.ClientVersionV1}
+	c.call(codec.IdentifyClientCommand, anon, codec.AppendIdentifyClient(nil, &m), codec.ClientIdentifiedCommand)
+	c.write(anon, "v1", -1, newEvent("a", "{}"))
+	c.deleteStream(anon, "v1", -2, true)
+	if r := c.readStream(anon, "v1", 0, 10, true, false); r.Result != codec.ReadStreamStreamDeleted || r.LastEventNumber != math.MaxInt32 {
+		t.Fatalf("V1 read of a hard-deleted stream: %v last %d; want %d", r.Result, r.LastEventNumber, math.MaxInt32)
+	}
+	all := c.readAll(admin, store.PositionEnd, 1, false)
+	if len(all.Events) != 1 || all.Events[0].Event.EventNumber != math.MaxInt32 {
+		t.Fatalf("V1 $all read of a tombstone: %+v", all.Events)
+	}
+	// ReadEvent is never converted; V2 clients see the full number.
+	c2 := e.client(t)
+	m.Version = codec.ClientVersionV2
+	c2.call(codec.IdentifyClientCommand, anon, codec.AppendIdentifyClient(nil, &m), codec.ClientIdentifiedCommand)
+	if r := c2.readStream(anon, "v1", 0, 10, true, false); r.LastEventNumber != store.EventNumberDeletedStream {
+		t.Fatalf("V2 last event number %d", r.LastEventNumber)
 	}
 }

@@ -113,6 +113,10 @@ func (ss *Session) handleAuthenticate(p *codec.Package) {
 		ss.sendFrame(codec.Authenticated, &p.CorrelationID, nil)
 		return
 	}
+	if ss.s.auth.KnownBad(p.Login, p.Password) {
+		ss.sendFrame(codec.NotAuthenticated, &p.CorrelationID, []byte("Unauthorized"))
+		return
+	}
 	r := acquireRequest(ss.s, ss, p, p.Login, p.Password, true)
 	r.needsAuth = true
 	ss.s.enqueue(r)
@@ -143,6 +147,13 @@ func (ss *Session) handleOperation(p *codec.Package) {
 	}
 	if hasCreds {
 		pr, ok := ss.s.auth.AuthenticateCached(r.login, r.password)
+		if !ok && ss.s.auth.KnownBad(r.login, r.password) {
+			// Wrong credentials repeated (typically bad connection
+			// defaults): refuse on the loop, no worker, no PBKDF2.
+			ss.sendFrame(codec.NotAuthenticated, &r.corr, []byte("Not Authenticated"))
+			r.release()
+			return
+		}
 		if !ok {
 			r.needsAuth = true
 			ss.s.enqueue(r)
@@ -217,7 +228,10 @@ func (ss *Session) sendNotHandled(id *codec.GUID, reason codec.NotHandledReason)
 	}
 	m := codec.NotHandled{Reason: reason}
 	b := smallBufPool.Get().(*[]byte)
-	*b = codec.AppendMessageFrame((*b)[:0], codec.NotHandledCommand, id, &m, codec.AppendNotHandled)
+	buf, start := codec.AppendFrameStart((*b)[:0], codec.NotHandledCommand, codec.FlagNone, id)
+	buf = codec.AppendNotHandled(buf, &m)
+	_ = codec.FinishFrame(buf, start) // a few bytes: cannot exceed the limit
+	*b = buf
 	_ = ss.conn.Send(*b)
 	smallBufPool.Put(b)
 }

@@ -2,6 +2,7 @@ package tcpsvc
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -58,6 +59,32 @@ func (r *rawClient) next() codec.Package {
 		}
 		if p.Command == codec.HeartbeatRequestCommand {
 			r.send(codec.AppendFrame(nil, codec.HeartbeatResponseCommand, &p.CorrelationID, nil))
+			continue
+		}
+		return p
+	}
+}
+
+// nextNoFatal is next for goroutines other than the test's: it returns
+// an empty package instead of failing the test.
+func (r *rawClient) nextNoFatal() codec.Package {
+	for {
+		_ = r.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var hdr [4]byte
+		if _, err := io.ReadFull(r.rd, hdr[:]); err != nil {
+			return codec.Package{}
+		}
+		n := int(hdr[0]) | int(hdr[1])<<8 | int(hdr[2])<<16 | int(hdr[3])<<24
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.rd, body); err != nil {
+			return codec.Package{}
+		}
+		p, err := codec.DecodePackage(body)
+		if err != nil {
+			return codec.Package{}
+		}
+		if p.Command == codec.HeartbeatRequestCommand {
+			_, _ = r.c.Write(codec.AppendFrame(nil, codec.HeartbeatResponseCommand, &p.CorrelationID, nil))
 			continue
 		}
 		return p
@@ -148,5 +175,64 @@ func TestPipelinedRequestsAllAnswered(t *testing.T) {
 			t.Fatalf("reply %s; want %s (%q)", p.Command, cmd, truncate(p.Payload, 100))
 		}
 		delete(want, p.CorrelationID)
+	}
+}
+
+// TestConcurrentConnections writes from several connections at once
+// (through the reactor, several event loops) and checks every event is
+// stored exactly once and readable by every connection.
+func TestConcurrentConnections(t *testing.T) {
+	addr := startTestServer(t)
+	const conns, writes = 8, 100
+	errs := make(chan error, conns)
+	for i := 0; i < conns; i++ {
+		go func() {
+			r := dialRaw(t, addr)
+			for j := 0; j < writes; j++ {
+				w := codec.WriteEvents{EventStreamID: "conc", ExpectedVersion: -2, Events: []codec.NewEvent{newEvent("t", "{}")}}
+				id := codec.NewGUID()
+				if _, err := r.c.Write(codec.AppendFrame(nil, codec.WriteEventsCommand, &id, codec.AppendWriteEvents(nil, &w))); err != nil {
+					errs <- err
+					return
+				}
+			}
+			for j := 0; j < writes; j++ {
+				p := r.nextNoFatal()
+				var wc codec.WriteEventsCompleted
+				if p.Command != codec.WriteEventsCompletedCommand || codec.DecodeWriteEventsCompleted(p.Payload, &wc) != nil || wc.Result != codec.OperationSuccess {
+					errs <- fmt.Errorf("reply %s %+v", p.Command, wc)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := 0; i < conns; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := dialRaw(t, addr)
+	seen := map[int64]bool{}
+	for from := int64(0); ; {
+		rs := codec.ReadStreamEvents{EventStreamID: "conc", FromEventNumber: from, MaxCount: 256}
+		_, p := r.call(codec.ReadStreamEventsForwardCommand, codec.AppendReadStreamEvents(nil, &rs))
+		var m codec.ReadStreamEventsCompleted
+		if err := codec.DecodeReadStreamEventsCompleted(p.Payload, &m); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range m.Events {
+			if seen[e.Event.EventNumber] {
+				t.Fatalf("event %d twice", e.Event.EventNumber)
+			}
+			seen[e.Event.EventNumber] = true
+		}
+		if m.IsEndOfStream {
+			break
+		}
+		from = m.NextEventNumber
+	}
+	if len(seen) != conns*writes {
+		t.Fatalf("stored %d events; want %d", len(seen), conns*writes)
 	}
 }

@@ -1,6 +1,12 @@
 package tcpsvc
 
 import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
 	"testing"
 
 	"github.com/eventstored/eventstored/codec"
@@ -51,4 +57,76 @@ func BenchmarkHandleWriteEvents(b *testing.B) {
 		c.send(codec.WriteEventsCommand, id, anon, codec.AppendWriteEvents(nil, &m))
 		<-c.conn.ch
 	}
+}
+
+// BenchmarkTCPPipelinedWrites drives one loopback connection through the
+// reactor with up to 1,000 single-event WriteEvents in flight, against a
+// store on the real disk (t.TempDir(), group commit). It reports events/s.
+func BenchmarkTCPPipelinedWrites(b *testing.B) {
+	addr := startTestServer(b)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	const window = 1000
+	ev := newEvent("OrderPlaced", `{"orderId":"12345","amount":100}`)
+	m := codec.WriteEvents{EventStreamID: "bench-tcp", ExpectedVersion: -2, Events: []codec.NewEvent{ev}}
+	payload := codec.AppendWriteEvents(nil, &m)
+	// Offset of the event id inside the payload, to make every event new.
+	idOff := bytes.Index(payload, ev.EventID)
+	done := make(chan error, 1)
+	tokens := make(chan struct{}, window)
+	go func() {
+		rd := bufio.NewReaderSize(conn, 1<<16)
+		var hdr [4]byte
+		body := make([]byte, 0, 256)
+		for got := 0; got < b.N; {
+			if _, err := io.ReadFull(rd, hdr[:]); err != nil {
+				done <- err
+				return
+			}
+			n := int(binary.LittleEndian.Uint32(hdr[:]))
+			body = body[:n]
+			if _, err := io.ReadFull(rd, body); err != nil {
+				done <- err
+				return
+			}
+			switch codec.Command(body[0]) {
+			case codec.WriteEventsCompletedCommand:
+				got++
+				<-tokens
+			case codec.HeartbeatRequestCommand:
+			default:
+				done <- fmt.Errorf("unexpected reply %s", codec.Command(body[0]))
+				return
+			}
+		}
+		done <- nil
+	}()
+	b.ReportAllocs()
+	b.ResetTimer()
+	var batch []byte
+	for i := 0; i < b.N; i++ {
+		if len(batch) > 0 && len(tokens) == cap(tokens) {
+			if _, err := conn.Write(batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+		tokens <- struct{}{}
+		id := codec.NewGUID()
+		copy(payload[idOff:], id[:])
+		batch = codec.AppendFrame(batch, codec.WriteEventsCommand, &id, payload)
+		if len(batch) > 64<<10 || i == b.N-1 {
+			if _, err := conn.Write(batch); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }

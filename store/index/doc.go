@@ -31,6 +31,17 @@
 //     guards the table list and the map file; the feeder takes it only when
 //     it freezes a memtable (once per MemTableMaxEntries entries).
 //
+// # Locks
+//
+// One mutex, Index.mu, guards the table list, the frozen memtables, the
+// sequence counter and the map file; it is held while the map is rewritten
+// (two fsyncs) but never during a ptable write or merge, and never by a
+// reader. Readers use only atomics: the current version pointer, version and
+// ptable reference counts (a count never comes back from zero, so a
+// superseded version cannot be revived after it unmapped its tables) and the
+// memtable's links. Nothing in the package calls out while holding mu, so
+// there is no lock order to keep.
+//
 // # Structure
 //
 // Entries go into the active memtable, a lock-free single-writer skiplist.
@@ -60,6 +71,46 @@
 //
 // File formats are drawn in ptable.go and indexmap.go; file names are in
 // filenames.go.
+//
+// # Why our own ptables and not Pebble
+//
+// Both were measured on the same workload (store/index/pebblebench, a
+// separate module so Pebble stays out of the server's go.mod): 10M entries
+// over 100k streams added in batches of 64, closed, reopened, then 200k
+// random point Gets, Range(100)s and Lasts. Pebble ran with its WAL
+// disabled (the transaction log is the WAL) and a Flush before Close. On
+// the shared 2-core development machine (load average ~9, so absolute
+// figures are pessimistic; both ran back to back):
+//
+//	                     ours        Pebble v2.1.7
+//	add (entries/s)      315k        152k
+//	reopen               119 ms      2995 ms
+//	Get                  14.5 µs     101 µs
+//	Range(100)           18.3 µs     147 µs
+//	Last                 13.1 µs     97 µs
+//
+// Ours is faster on every operation, allocates nothing per lookup (Pebble
+// allocates an iterator per lookup), needs no dependency, and its files are
+// simple enough to verify completely at open. So the index keeps its own
+// ptables.
+//
+// Figures of the package's own benchmarks (index_timing_test.go, 10M
+// entries over 100k streams on the real disk, 4 ptables after merges),
+// measured on a quieter moment of the same machine:
+//
+//	go test -run '^$' -bench . ./store/index/
+//
+//	Add (flushes and merges included)   ~2.0 µs/entry, ~500k entries/s, 0 allocs
+//	Open with every checksum verified   45-61 ms for 10M entries
+//	Get                                 2.9 µs, 0 allocs
+//	Get of an absent stream (bloom)     0.2 µs, 0 allocs
+//	Range(100), forward or backward     5.3 µs, 0 allocs
+//	Last                                2.7 µs, 0 allocs
+//
+// Memory: a memtable node takes 80 bytes, so the default 1M-entry memtable
+// takes ~80 MB, and up to 1 + MaxFrozenMemTables of them may exist at once.
+// Ptables are mapped (page cache), not copied into the heap, except on file
+// systems without descriptors (the in-memory FS of the tests).
 //
 // # Limits
 //

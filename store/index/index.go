@@ -6,6 +6,7 @@ import (
 	"github.com/eventstored/eventstored/store/vfs"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -118,14 +119,13 @@ func (o *Options) fill() error {
 // memtable inside it changes (by insertion, which readers tolerate).
 type version struct {
 	refs   atomic.Int32
-	dead   atomic.Bool
 	mem    *memTable
 	frozen []*memTable // oldest first
 	tables []*ptable
 }
 
 func (v *version) release() {
-	if v.refs.Add(-1) == 0 && v.dead.CompareAndSwap(false, true) {
+	if v.refs.Add(-1) == 0 {
 		for _, t := range v.tables {
 			t.unref()
 		}
@@ -307,12 +307,14 @@ func (ix *Index) installLocked() {
 func (ix *Index) acquire() *version {
 	for {
 		v := ix.cur.Load()
-		if v.refs.Add(1) > 1 {
-			return v
+		// NB: never increment from zero: a version whose count reached zero
+		// has released its tables and must not come back. A zero count
+		// means v was superseded after the load; retry with the new one.
+		for r := v.refs.Load(); r > 0; r = v.refs.Load() {
+			if v.refs.CompareAndSwap(r, r+1) {
+				return v
+			}
 		}
-		// v lost its last reference between the load and the increment:
-		// it is superseded. Undo and retry with the new current version.
-		v.release()
 	}
 }
 
@@ -432,10 +434,11 @@ func (ix *Index) flushLoop() {
 // frozen memtable it came from.
 func (ix *Index) installTableLocked(t *ptable, upTo int64) {
 	ix.tables = append(ix.tables, t)
+	sort.Slice(ix.tables, func(i, j int) bool { return ix.tables[i].seq < ix.tables[j].seq })
 	prev := ix.ckpt.Load()
 	ix.ckpt.Store(upTo)
 	if err := writeIndexMap(ix.fs, ix.dir, ix.mapLocked()); err != nil {
-		ix.tables = ix.tables[:len(ix.tables)-1]
+		ix.tables = slices.DeleteFunc(ix.tables, func(x *ptable) bool { return x == t })
 		ix.ckpt.Store(prev)
 		t.m.release()
 		ix.failLocked(err)
@@ -479,11 +482,14 @@ func (ix *Index) finishTable(f vfs.File, name string, err error) (*ptable, error
 		ix.fs.Remove(join(ix.dir, name))
 		return nil, fmt.Errorf("cannot write ptable %s: %w", name, err)
 	}
-	// The table was checksummed as it was written; mapping it back only
-	// checks the footer.
-	t, err := openPtable(ix.fs, ix.dir, name, false)
+	// Read the table back with every checksum verified before it replaces
+	// anything (a merge deletes its inputs): a pair assertion around the
+	// disk. It costs a CRC pass over data that is still in the page cache,
+	// off the feeder's path.
+	t, err := openPtable(ix.fs, ix.dir, name, true)
 	if err != nil {
-		return nil, err
+		ix.fs.Remove(join(ix.dir, name))
+		return nil, fmt.Errorf("cannot read back ptable %s: %w", name, err)
 	}
 	t.ix = ix
 	return t, nil

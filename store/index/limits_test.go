@@ -156,3 +156,60 @@ func TestMergeConcurrencyIsBounded(t *testing.T) {
 		})
 	}
 }
+
+func TestIndexMapTableLimit(t *testing.T) {
+	m := indexMap{nextSeq: maxMapTables + 10}
+	for i := 0; i <= maxMapTables; i++ {
+		m.tables = append(m.tables, mapTable{seq: uint64(i)})
+	}
+	if _, err := decodeIndexMap(appendIndexMap(nil, m)); err == nil {
+		t.Fatalf("unexpected success decoding a map of %d tables; limit %d", len(m.tables), maxMapTables)
+	}
+	m.tables = m.tables[:maxMapTables]
+	if _, err := decodeIndexMap(appendIndexMap(nil, m)); err != nil {
+		t.Fatalf("unexpected error decoding a map of %d tables: %v", len(m.tables), err)
+	}
+}
+
+// TestCloseAbortsARunningMerge: Close does not wait for a merge to finish:
+// the merge stops, its partial output is removed, and the index reopens
+// with the unmerged tables.
+func TestCloseAbortsARunningMerge(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan int, 16)
+	fsys := newMemFS()
+	opts := Options{FS: fsys, Dir: "/a", MemTableMaxEntries: 4, MergeFanIn: 2, MaxTables: 10,
+		testMergeStarted: func(n int) { started <- n }, testMergeRelease: release}
+	ix, err := Open(opts)
+	requireNoError(t, err)
+	ref := &refIndex{}
+	pos := int64(0)
+	for i := 0; i < 2; i++ {
+		es := seqEntries(1, 4*i, 4, &pos)
+		requireNoError(t, ix.Add(es, pos))
+		ref.add(es)
+	}
+	<-started // a merge of the two tables is about to write
+	closed := make(chan error)
+	go func() { closed <- ix.Close() }()
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		if !ix.closing.Load() {
+			return errors.New("Close has not started")
+		}
+		return nil
+	})
+	close(release)
+	requireNoError(t, <-closed)
+	if got := ix.stats.merges.Load(); got != 0 {
+		t.Fatalf("unexpected completed merges %d; want the merge aborted", got)
+	}
+	tables := fileNames(fsys, "/a", ptablePrefix)
+	if len(tables) != 2 {
+		t.Fatalf("unexpected ptable files after an aborted merge: %v; want the 2 inputs", tables)
+	}
+	opts.testMergeStarted, opts.testMergeRelease = nil, nil
+	ix, err = Open(opts)
+	requireNoError(t, err)
+	requireSameAs(t, ix, ref, 1)
+	requireNoError(t, ix.Close())
+}

@@ -187,8 +187,22 @@ func (m *memTable) findLT(k Entry) uint32 {
 }
 
 // findGE returns the first node whose entry is >= k, or 0 if none.
+// NB: it returns the successor seen by the search itself. Loading the
+// predecessor's next link again would race with the writer inserting an
+// entry < k right after the predecessor, and return that entry.
 func (m *memTable) findGE(k Entry) uint32 {
-	return m.node(m.findLT(k)).next[0].Load()
+	x := uint32(0)
+	nx := uint32(0)
+	for lvl := int(m.height.Load()) - 1; lvl >= 0; lvl-- {
+		for {
+			nx = m.node(x).next[lvl].Load()
+			if nx == 0 || !less(m.node(nx).e, k) {
+				break
+			}
+			x = nx
+		}
+	}
+	return nx
 }
 
 func (m *memTable) nextOf(i uint32) uint32 { return m.node(i).next[0].Load() }

@@ -104,27 +104,68 @@ func (t *ptable) sparseEntry(i int) Entry {
 
 func (t *ptable) mayContain(h uint64) bool { return bloomMayContain(t.bloom, h) }
 
-// search returns the first index i in [0, count] such that !before(entry(i)),
-// where before is monotone (true for a prefix). It binary-searches the
-// sparse index first, then one block.
-func (t *ptable) lowerBound(k Entry) int {
-	// Find the last block whose first entry is < k; the answer lies in it
-	// or at the start of the next one.
+// sparseCount returns how many sparse-index entries (block first entries)
+// are < k, or <= k with orEqual. Stream hashes are uniformly distributed
+// (xxhash), so it starts from an interpolated guess and gallops outwards:
+// about 2·log2(error) probes within a few pages, instead of log2(blocks)
+// probes across the whole sparse index. A stream spanning many blocks skews
+// the guess; the gallop then costs at most about twice a binary search.
+func (t *ptable) sparseCount(k Entry, orEqual bool) int {
 	nb := len(t.sparse) / ptEntrySize
-	lo, hi := 0, nb
+	if nb == 0 {
+		return 0
+	}
+	pred := func(i int) bool {
+		if orEqual {
+			return !less(k, t.sparseEntry(i))
+		}
+		return less(t.sparseEntry(i), k)
+	}
+	g := int(float64(k.Hash) / (1 << 64) * float64(nb))
+	g = min(max(g, 0), nb-1)
+	var lo, hi int // the count lies in [lo, hi]
+	if pred(g) {
+		lo, hi = g+1, nb
+		for step := 1; lo+step-1 < nb; step *= 2 {
+			if p := lo + step - 1; !pred(p) {
+				hi = p
+				break
+			} else {
+				lo = p + 1
+			}
+		}
+	} else {
+		lo, hi = 0, g
+		for step := 1; hi-step >= 0; step *= 2 {
+			if p := hi - step; pred(p) {
+				lo = p + 1
+				break
+			} else {
+				hi = p
+			}
+		}
+	}
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
-		if less(t.sparseEntry(mid), k) {
+		if pred(mid) {
 			lo = mid + 1
 		} else {
 			hi = mid
 		}
 	}
-	if lo == 0 {
+	return lo
+}
+
+// lowerBound returns the index of the first entry >= k (count if none).
+func (t *ptable) lowerBound(k Entry) int {
+	// The answer lies in the last block whose first entry is < k, or at
+	// the start of the next one.
+	nb := t.sparseCount(k, false)
+	if nb == 0 {
 		return 0
 	}
-	blk := lo - 1
-	lo, hi = blk*ptBlockEntries, min((blk+1)*ptBlockEntries, t.count)
+	blk := nb - 1
+	lo, hi := blk*ptBlockEntries, min((blk+1)*ptBlockEntries, t.count)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if less(t.entry(mid), k) {
@@ -136,23 +177,14 @@ func (t *ptable) lowerBound(k Entry) int {
 	return lo
 }
 
-// upperBound returns the first index whose entry is > k.
+// upperBound returns the index of the first entry > k (count if none).
 func (t *ptable) upperBound(k Entry) int {
-	nb := len(t.sparse) / ptEntrySize
-	lo, hi := 0, nb
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		if !less(k, t.sparseEntry(mid)) {
-			lo = mid + 1
-		} else {
-			hi = mid
-		}
-	}
-	if lo == 0 {
+	nb := t.sparseCount(k, true)
+	if nb == 0 {
 		return 0
 	}
-	blk := lo - 1
-	lo, hi = blk*ptBlockEntries, min((blk+1)*ptBlockEntries, t.count)
+	blk := nb - 1
+	lo, hi := blk*ptBlockEntries, min((blk+1)*ptBlockEntries, t.count)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
 		if !less(k, t.entry(mid)) {

@@ -29,6 +29,7 @@ type Checkpoint struct {
 
 	mu      sync.Mutex // guards f, seq, failed, buf against Close
 	f       vfs.File
+	noSync  bool // --unsafe-disable-flush-to-disk, writer checkpoint only
 	seq     uint64
 	failed  error
 	buf     [checkpointSlotBytes]byte
@@ -132,7 +133,9 @@ func (c *Checkpoint) Flush() error {
 		c.failed = fmt.Errorf("%w: cannot write checkpoint %s: %w", ErrLogFailed, filepath.Base(c.path), err)
 		return c.failed
 	}
-	if err := c.f.Sync(); err != nil {
+	if c.noSync {
+		// NB: unsafe by request; see Options.UnsafeDisableFlushToDisk.
+	} else if err := c.f.Sync(); err != nil {
 		c.failed = fmt.Errorf("%w: cannot sync checkpoint %s: %w", ErrLogFailed, filepath.Base(c.path), err)
 		return c.failed
 	}

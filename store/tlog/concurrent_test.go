@@ -315,3 +315,31 @@ func TestNoGoroutineLeft(t *testing.T) {
 		})
 	}
 }
+
+// TestIteratorReleasesLargeFrameBuffers: after a frame above bigKeepBytes
+// the iterator lets its buffer go on the next call.
+func TestIteratorReleasesLargeFrameBuffers(t *testing.T) {
+	l := mustOpen(t, testOpts(vfs.NewMem(), 8<<20))
+	defer l.Close()
+	want := appendN(t, l, 0, 3, func(i int) int { return []int{10, 3 << 20, 10}[i] })
+	requireNoError(t, l.Flush())
+	it := l.NewIterator(0)
+	defer it.Close()
+	bit := l.NewBackwardIterator(l.Durable())
+	defer bit.Close()
+	for i := range want {
+		_, p, err := it.Next()
+		requireNoError(t, err)
+		if !bytes.Equal(p, want[i].payload) {
+			t.Fatalf("record %d differs", i)
+		}
+		_, p, err = bit.Next()
+		requireNoError(t, err)
+		if !bytes.Equal(p, want[len(want)-1-i].payload) {
+			t.Fatalf("backward record %d differs", i)
+		}
+		if i == 2 && (cap(it.big) > bigKeepBytes || cap(bit.big) > bigKeepBytes) {
+			t.Fatalf("iterators kept %d/%d bytes after a large frame", cap(it.big), cap(bit.big))
+		}
+	}
+}

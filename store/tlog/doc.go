@@ -14,7 +14,7 @@
 //
 // Writer methods (Append, Flush, Truncate, Close) are called from one
 // goroutine only, the storage writer. Reader methods (Durable, ReadAt,
-// NewIterator, NewBackwardIterator, Stats, Checkpoint, Failed) may be called
+// NewIterator, NewBackwardIterator, ChunkID, Stats, Checkpoint, Failed) may be called
 // from any goroutine at any time; an Iterator belongs to one goroutine.
 // Readers never block the writer: the durable end is an atomic, the chunk
 // list is copy-on-write behind an atomic pointer, and each chunk is
@@ -108,7 +108,8 @@
 //     record that ends at the checkpoint to be whole (else ErrCorrupt:
 //     data declared durable is damaged).
 //  3. Scans records from the writer checkpoint onwards. Whole records are
-//     kept (they were written, just not yet checkpointed); the first torn,
+//     kept (they were written, just not yet checkpointed) and fsynced
+//     before the checkpoint is advanced over them; the first torn,
 //     zeroed or mismatching frame ends the log: the chunk file is truncated
 //     there (stale bytes beyond could otherwise pass for records later),
 //     later chunk files are removed, and the cut is logged and reported by
@@ -119,6 +120,26 @@
 //
 // Reads below Durable() never see a torn frame; a checksum failure there is
 // ErrCorrupt.
+//
+// # Reads
+//
+// ReadAt checks one frame in place through a read-only mapping of the chunk
+// (vfs.Mappable; pread where the filesystem cannot map, or with
+// Options.NoMmap) and copies the payload into the caller's scratch.
+// Iterators read Options.IteratorBlockBytes at a time with pread and hand
+// out payloads inside their block. Readers only touch bytes below the
+// durable end, which every chunk file holds (sealed chunks are full size:
+// their footer was read at open), so a mapped read never meets the end of
+// a file.
+//
+// # Truncation
+//
+// Truncate (a replica whose log diverged from the master's) records the
+// target in truncate.chk, lowers the durable end, removes later chunk files
+// and erases the cut records and footer of the target chunk by writing
+// zeros in place (never by shrinking the file, which would make mapped
+// readers fault), then clears truncate.chk. Open completes a truncation
+// that a crash interrupted. Readers racing a truncation get ErrTruncated.
 //
 // # Failures
 //

@@ -374,3 +374,53 @@ func TestDiskFull(t *testing.T) {
 	requireNoError(t, l.Close())
 	checkConsistent(t, mem.CrashClone(), chunkSize, all, len(all))
 }
+
+// TestUnsafeDisableFlushToDisk: Flush publishes records without a single
+// fsync, so a crash may lose them (it does, on the in-memory FS).
+func TestUnsafeDisableFlushToDisk(t *testing.T) {
+	mem := vfs.NewMem()
+	var syncs int
+	count := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpFileSync {
+			syncs++
+		}
+		return nil
+	})
+	o := testOpts(errorfs.Wrap(mem, count), 1<<20)
+	o.UnsafeDisableFlushToDisk = true
+	o.SkipVerify = true
+	l := mustOpen(t, o)
+	appendN(t, l, 0, 1, func(int) int { return 10 }) // creates the chunk (synced)
+	requireNoError(t, l.Flush())
+	before := syncs
+	want := appendN(t, l, 1, 50, func(int) int { return 10 })
+	for i := 0; i < 5; i++ {
+		appendN(t, l, 100+i, 1, func(int) int { return 10 })
+		requireNoError(t, l.Flush())
+	}
+	if syncs != before {
+		t.Fatalf("Flush synced %d times with flushing to disk disabled", syncs-before)
+	}
+	if got := readAll(t, l); len(got) != 56 {
+		t.Fatalf("unexpected records visible; got %d; want 56", len(got))
+	}
+	crashed := checkConsistent(t, mem.CrashClone(), 1<<20, append([]rec{{0, payloadFor(0, 10)}}, want...), 0)
+	if len(crashed) >= 56 {
+		t.Fatalf("unsynced records survived a crash on the in-memory FS: %d", len(crashed))
+	}
+	requireNoError(t, l.Close())
+}
+
+func TestFlushMetrics(t *testing.T) {
+	l := mustOpen(t, testOpts(vfs.NewMem(), 1<<20))
+	defer l.Close()
+	for i := 0; i < 3; i++ {
+		appendN(t, l, i, 2, func(int) int { return 10 })
+		requireNoError(t, l.Flush())
+		requireNoError(t, l.Flush()) // nothing new: no I/O, not counted
+	}
+	st := l.Stats()
+	if st.Flushes != 3 || st.BytesFlushed != 6*22 || st.FlushNanosTotal == 0 || st.FlushNanosMax == 0 || st.FlushNanosMax > st.FlushNanosTotal {
+		t.Fatalf("unexpected flush metrics %+v", st)
+	}
+}

@@ -233,3 +233,31 @@ func TestParseChunkFileName(t *testing.T) {
 		t.Fatalf("unexpected name %q", chunkFileName(42, 1))
 	}
 }
+
+func TestChunkIDs(t *testing.T) {
+	fsys := vfs.NewMem()
+	l := mustOpen(t, testOpts(fsys, 256))
+	appendN(t, l, 0, 10, func(int) int { return 30 })
+	requireNoError(t, l.Flush())
+	id0, ok0 := l.ChunkID(0)
+	id1, ok1 := l.ChunkID(256)
+	if !ok0 || !ok1 || id0 == id1 || id0 == [16]byte{} {
+		t.Fatalf("unexpected chunk ids %x %v, %x %v", id0, ok0, id1, ok1)
+	}
+	if _, ok := l.ChunkID(10 * 256); ok {
+		t.Fatalf("an id for a chunk that does not exist")
+	}
+	requireNoError(t, l.Close())
+	l = mustOpen(t, testOpts(fsys, 256))
+	defer l.Close()
+	if again, _ := l.ChunkID(100); again != id0 {
+		t.Fatalf("chunk id changed across a reopen: %x, was %x", again, id0)
+	}
+	// Truncating chunk 1 away and growing into it again makes a new chunk.
+	requireNoError(t, l.Truncate(252))
+	appendN(t, l, 20, 3, func(int) int { return 30 })
+	requireNoError(t, l.Flush())
+	if again, _ := l.ChunkID(256); again == id1 {
+		t.Fatalf("a recreated chunk kept its old id")
+	}
+}

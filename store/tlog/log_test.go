@@ -176,7 +176,13 @@ func TestBackwardIteration(t *testing.T) {
 }
 
 func testBackwardIteration(t *testing.T, mk func(int64) Options) {
-	for _, cs := range []int64{64, 256, 4096, 1 << 20} {
+	sizes := []int64{64, 256, 4096, 1 << 20}
+	if mk(256).FS == vfs.Default {
+		// One chunk per record costs three fsyncs each on a real disk; the
+		// in-memory run covers the tiny chunks.
+		sizes = sizes[1:]
+	}
+	for _, cs := range sizes {
 		t.Run(fmt.Sprintf("chunk size %d", cs), func(t *testing.T) {
 			l := mustOpen(t, mk(cs))
 			defer l.Close()

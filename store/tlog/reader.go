@@ -178,6 +178,7 @@ func (it *Iterator) Next() (pos int64, payload []byte, err error) {
 	if l.truncGen.Load() != it.gen {
 		return it.stop(ErrTruncated)
 	}
+	it.big = dropBig(it.big)
 	for {
 		d := l.durable.Load()
 		if it.pos >= d {
@@ -236,6 +237,20 @@ func (it *Iterator) Next() (pos int64, payload []byte, err error) {
 		}
 		return it.emit(frame, n, off, de)
 	}
+}
+
+// bigKeepBytes is the largest frame buffer an iterator keeps between calls:
+// a long-lived iterator (the chaser) that met one 16 MiB event must not pin
+// 16 MiB for the rest of its life.
+const bigKeepBytes = 1 << 20
+
+// dropBig releases a frame buffer above bigKeepBytes; the payload it held
+// was valid only until this call.
+func dropBig(b []byte) []byte {
+	if cap(b) > bigKeepBytes {
+		return nil
+	}
+	return b
 }
 
 func (it *Iterator) emit(frame []byte, n, off, de int64) (int64, []byte, error) {
@@ -322,6 +337,7 @@ func (it *BackIterator) Next() (pos int64, payload []byte, err error) {
 	if l.truncGen.Load() != it.gen {
 		return it.stop(ErrTruncated)
 	}
+	it.big = dropBig(it.big)
 	for {
 		if d := l.durable.Load(); it.pos > d {
 			it.pos = d
@@ -431,4 +447,21 @@ func (it *BackIterator) Close() {
 	if it.err == nil {
 		it.err = ErrClosed
 	}
+}
+
+// ChunkID returns the random id in the header of the chunk holding pos
+// (replication names a replica's position by it, spec cluster-and-options
+// §6.2), and false when no chunk holds pos. A chunk created again after a
+// truncation removed it gets a new id. Any goroutine.
+func (l *Log) ChunkID(pos int64) ([16]byte, bool) {
+	if pos < 0 {
+		return [16]byte{}, false
+	}
+	c := l.acquireChunk(pos / l.ds)
+	if c == nil {
+		return [16]byte{}, false
+	}
+	id := c.id
+	c.release()
+	return id, true
 }

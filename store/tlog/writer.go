@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 )
 
 // Append frames payload and buffers it; it returns the record's logical
@@ -66,25 +67,32 @@ func (l *Log) Flush() error {
 }
 
 func (l *Log) flush() error {
+	if l.writePos == l.durable.Load() && len(l.buf) == 0 && (l.cur == nil || l.fileOff == l.syncedOff) {
+		return nil
+	}
+	start := time.Now()
 	if l.cur != nil {
 		if err := l.writeOut(); err != nil {
 			return err
 		}
 		if l.fileOff > l.syncedOff {
-			if err := l.cur.f.Sync(); err != nil {
-				return l.fail(fmt.Errorf("cannot sync chunk %s: %w", l.cur.name, err))
+			if !l.noSync {
+				if err := l.cur.f.Sync(); err != nil {
+					return l.fail(fmt.Errorf("cannot sync chunk %s: %w", l.cur.name, err))
+				}
 			}
 			l.syncedOff = l.fileOff
 		}
 	}
-	if l.writePos == l.durable.Load() {
-		return nil
+	if l.writePos != l.durable.Load() {
+		l.wchk.Write(l.writePos)
+		if err := l.wchk.Flush(); err != nil {
+			return l.fail(err)
+		}
+		l.metrics.bytesFlushed.Add(uint64(l.writePos - l.durable.Load()))
+		l.durable.Store(l.writePos)
 	}
-	l.wchk.Write(l.writePos)
-	if err := l.wchk.Flush(); err != nil {
-		return l.fail(err)
-	}
-	l.durable.Store(l.writePos)
+	l.metrics.observeFlush(time.Since(start))
 	return nil
 }
 
@@ -256,7 +264,7 @@ func (l *Log) seal() error {
 	if err := c.f.Sync(); err != nil {
 		return l.fail(fmt.Errorf("cannot sync chunk %s: %w", c.name, err))
 	}
-	c.hash = ft.Hash
+	c.hash.Store(ft.Hash)
 	c.dataEnd.Store(ft.DataEndBytes)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -96,6 +97,7 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 	startPeer := fs.Bool("start-peer", false, "start the --target peer with bench/peers/<target>.sh")
 	peersDir := fs.String("peers-dir", "bench/peers", "directory of the peer scripts")
 	pid := fs.Int("pid", 0, "soak: pid of the server, to read its RSS (set automatically with --start-node)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the tool (client side) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -151,6 +153,19 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 		cfg.Addr = p.Addr()
 	}
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "esbench: %v\n", err)
+			return 1
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "esbench: %v\n", err)
+			return 1
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var creds *client.Credentials
 	if cfg.User != "" {
 		creds = &client.Credentials{Login: cfg.User, Password: cfg.Password}

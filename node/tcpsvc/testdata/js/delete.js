@@ -12,12 +12,17 @@ main(async () => {
   assert.equal(sl.status, 'streamNotFound');
   let r = await c.readEvent('del-soft', 0);
   assert.equal(r.status, 'noStream');
+  let meta = await c.getStreamMetadataRaw('del-soft');
+  assert.equal(meta.isStreamDeleted, false);
+  assert.ok(meta.streamMetadata.$tb > 9e18, `soft delete writes $tb = max int64, got ${JSON.stringify(meta.streamMetadata)}`);
   // Recreate: numbering continues.
   const w = await c.appendToStream('del-soft', es.expectedVersion.noStream, [jsonEvent('c', {})]);
   assert.equal(num(w.nextExpectedVersion), 2);
   sl = await c.readStreamEventsForward('del-soft', 0, 10);
   assert.equal(sl.status, 'success');
   assert.deepEqual(sl.events.map((e) => num(e.event.eventNumber)), [2]);
+  meta = await c.getStreamMetadataRaw('del-soft');
+  assert.equal(meta.streamMetadata.$tb, 2, 'recreating rewrites $tb to the first new number');
 
   await c.appendToStream('del-hard', es.expectedVersion.noStream, [jsonEvent('a', {})]);
   await c.deleteStream('del-hard', es.expectedVersion.any, true);
