@@ -27,6 +27,9 @@ var (
 	// ErrNotReady: the seeds are still being resolved (spec §3.3: GET
 	// /gossip is not answered until then).
 	ErrNotReady = errors.New("gossip: still resolving the cluster's seeds")
+	// ErrNotGossipEndpoint: a gossip target answered 404/405, typically
+	// a seed naming a peer's external HTTP port (spec §9 pitfall 1).
+	ErrNotGossipEndpoint = errors.New("gossip: target does not accept POST /gossip")
 	// ErrStopped: the driver was stopped.
 	ErrStopped = errors.New("gossip: stopped")
 )
@@ -78,6 +81,8 @@ type Driver struct {
 	log     *slog.Logger
 	sends   sync.WaitGroup
 	warnd   time.Time
+	// misconf rate-limits the misconfigured-seed warning per target.
+	misconf map[netip.AddrPort]time.Time
 }
 
 // inboxSize bounds queued work; HTTP handlers that find it full get
@@ -241,8 +246,10 @@ func (d *Driver) round() time.Duration {
 		var info ClusterInfo
 		if err == nil && status != http.StatusOK {
 			err = fmt.Errorf("HTTP %d: %s", status, strings.TrimSpace(string(reply[:min(len(reply), 200)])))
-			if status == http.StatusNotFound {
-				err = fmt.Errorf("%w (is %s the peer's internal HTTP endpoint? gossip seeds must be)", err, target)
+			if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+				// Typical of a seed that names a peer's external HTTP port
+				// (spec §9 pitfall 1).
+				err = fmt.Errorf("%w: %w (is %s the peer's internal HTTP endpoint? gossip seeds must be)", ErrNotGossipEndpoint, err, target)
 			}
 		}
 		if err == nil {
@@ -257,6 +264,13 @@ func (d *Driver) sendDone(target netip.AddrPort, cid string, info ClusterInfo, e
 	now := d.cfg.Now()
 	var changed bool
 	if err != nil {
+		if errors.Is(err, ErrNotGossipEndpoint) && now.Sub(d.misconf[target]) >= time.Minute {
+			if d.misconf == nil {
+				d.misconf = map[netip.AddrPort]time.Time{}
+			}
+			d.misconf[target] = now
+			d.log.Warn("gossip target is not a node's internal HTTP endpoint", "target", target, "err", err)
+		}
 		d.log.Debug("gossip send failed", "target", target, "err", err)
 		changed = d.core.SendFailed(now, target)
 	} else {

@@ -87,15 +87,26 @@ func TestDriverDNSDiscovery(t *testing.T) {
 	if !strings.Contains(logs.String(), "Error while retrieving cluster members through DNS.") {
 		t.Fatal("DNS error not logged")
 	}
-	v, err := d.Members()
-	if err != nil || len(v.Members) != 3 {
-		t.Fatalf("view %v %v", v, err)
-	}
-	// Failed sends mark the placeholders dead.
-	for _, m := range v.Members {
-		if m.InternalHTTP != node(1).InternalHTTP && m.IsAlive {
-			t.Fatalf("unreachable seed still alive: %+v", m)
+	// Failed sends mark the placeholders dead (results arrive as
+	// messages, so poll).
+	for {
+		v, err := d.Members()
+		if err != nil || len(v.Members) != 3 {
+			t.Fatalf("view %v %v", v, err)
 		}
+		dead := 0
+		for _, m := range v.Members {
+			if m.InternalHTTP != node(1).InternalHTTP && !m.IsAlive {
+				dead++
+			}
+		}
+		if dead == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unreachable seeds still alive: %+v", v.Members)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	r.mu.Lock()
 	calls := r.calls
@@ -152,5 +163,42 @@ func TestDriverExchangesViews(t *testing.T) {
 	}
 	if _, err := ds[1].Receive("c", []byte("{")); !errors.Is(err, ErrBadMessage) {
 		t.Fatalf("bad body: %v", err)
+	}
+}
+
+// TestDriverWarnsOnExternalSeed: a seed that answers 405 (a node's
+// external HTTP port) is reported once, at warning level, with the hint.
+func TestDriverWarnsOnExternalSeed(t *testing.T) {
+	logs := &syncBuf{}
+	var mu sync.Mutex
+	n := 0
+	d := NewDriver(DriverConfig{
+		Core: Config{Self: node(1), Seeds: []netip.AddrPort{ep("127.0.0.2:2113")}, Log: quiet},
+		Post: func(context.Context, string, string, []byte) (int, string, []byte, error) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			return 405, "", []byte("Method Not Allowed"), nil
+		},
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	d.Start()
+	defer d.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		sent := n
+		mu.Unlock()
+		if sent >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no gossip sent")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := logs.String()
+	if strings.Count(out, "is not a node's internal HTTP endpoint") != 1 || !strings.Contains(out, "gossip seeds must be") {
+		t.Fatalf("log:\n%s", out)
 	}
 }
