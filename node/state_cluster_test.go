@@ -129,7 +129,8 @@ func TestClusterGossipOnLoopback(t *testing.T) {
 		c.start(t, 3, seeds, "cluster-a", log, extra...)
 	}
 
-	deadline := time.Now().Add(15 * time.Second)
+	started := time.Now()
+	deadline := started.Add(15 * time.Second)
 	var last string
 	for {
 		ok := true
@@ -155,6 +156,7 @@ func TestClusterGossipOnLoopback(t *testing.T) {
 			}
 		}
 		if ok {
+			t.Logf("gossip converged on every interface %v after the last start", time.Since(started))
 			break
 		}
 		if time.Now().After(deadline) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/panjf2000/gnet/v2"
 )
@@ -75,17 +76,23 @@ func (d *Dialer) Dial(ctx context.Context, addr string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot connect to %s: %w", d.srv.cfg.Name, addr, err)
 	}
-	// Enroll duplicates the descriptor into the event loop and closes nc.
-	gc, err := cli.Enroll(nc)
-	if err != nil {
+	// EnrollContext duplicates the descriptor into an event loop, closes
+	// nc and returns after OnOpen ran there; OnOpen leaves the Conn in
+	// slot (the gnet.Conn itself belongs to the loop from now on).
+	slot := &dialSlot{}
+	if _, err := cli.EnrollContext(nc, slot); err != nil {
 		return nil, fmt.Errorf("%s: cannot serve the connection to %s: %w", d.srv.cfg.Name, addr, err)
 	}
-	c, _ := gc.Context().(*Conn)
+	c := slot.c.Load()
 	if c == nil {
 		return nil, fmt.Errorf("%s: connection to %s closed while opening", d.srv.cfg.Name, addr)
 	}
 	return c, nil
 }
+
+// dialSlot is the gnet context of a connection being dialed until
+// OnOpen replaces it with the Conn.
+type dialSlot struct{ c atomic.Pointer[Conn] }
 
 // Stop closes every dialed connection and stops the event loops.
 func (d *Dialer) Stop() error {

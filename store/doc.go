@@ -127,7 +127,9 @@
 //	16 writers, 100-event batches     ≈ 175,000-235,000 events/s ~1,000-1,500 events/fsync
 //	$all forward, pages of 4096       ≈ 1,860,000-4,000,000 events/s, 0 allocs
 //	stream forward, pages of 100      ≈ 1,200,000-2,050,000 events/s, 0 allocs
-//	10M events, SIGKILL, reopen       Open 0.70 s, first read+write 0.70 s
+//	10M events, SIGKILL, reopen       first read+write served 0.70-2.43 s (replays
+//	                                  at most the unflushed index memtables)
+//	10M events written by the child   37-83 s (8 goroutines x 100-event batches)
 //	                                  (go test -tags long -run TestRestartTimeAfterKill10M)
 //
 // Writers that wait for their acknowledgement are bounded by writers ÷

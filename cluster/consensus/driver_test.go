@@ -43,7 +43,7 @@ func (n *loopNode) applied(i uint64) (string, bool) {
 	return v, ok
 }
 
-func (n *loopNode) start(t *testing.T, addr string) {
+func (n *loopNode) start(t testing.TB, addr string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -168,7 +168,7 @@ func TestDriversOnLoopbackHTTP(t *testing.T) { loopback(t, false) }
 // layout: votes over HTTP, appends and heartbeats over internal TCP.
 func TestDriversOnLoopbackSplit(t *testing.T) { loopback(t, true) }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

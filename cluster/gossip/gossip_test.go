@@ -196,6 +196,14 @@ func TestMergeRules(t *testing.T) {
 	if s := c.Self(t0); s.State != cluster.StateUnknown {
 		t.Fatal("rule 1 broken")
 	}
+	// Rule 1 also covers an entry of a former process of ours (another
+	// instance id) that lists our internal HTTP endpoint among its own.
+	ghost := node(7)
+	ghost.ExternalHTTP = self.InternalHTTP
+	c.Received(t0, "", ClusterInfo{Members: []Member{ghost}, Server: n2.InternalHTTP})
+	if _, ok := find(c.View(t0), ghost.InternalHTTP); ok {
+		t.Fatal("an entry naming our internal HTTP endpoint was merged")
+	}
 	// Rule 3: stale third-party info about n3 (lower epoch) is ignored...
 	stale := n3
 	stale.EpochNumber, stale.State = 0, cluster.StateShutdown
