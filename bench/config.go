@@ -54,7 +54,7 @@ var ErrInvalidConfig = errors.New("invalid workload")
 
 // ErrSubscriptionsUnavailable is returned by the subscription fan-out
 // workload: the server has no volatile subscriptions yet.
-var ErrSubscriptionsUnavailable = errors.New("subscription fan-out is not available until subscriptions land in the server and the Go client")
+var ErrSubscriptionsUnavailable = errors.New("subscription fan-out is not available until subscriptions land in the Go client (client/); the server has volatile subscriptions")
 
 // Config describes one run. Zero values are replaced by Defaults.
 type Config struct {
