@@ -196,7 +196,7 @@ func TestClientAnswersServerHeartbeats(t *testing.T) {
 // close the connection and fail the operation in flight.
 func TestSilentServerIsDroppedAfterHeartbeatTimeout(t *testing.T) {
 	p := newPeer(t)
-	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 200 * time.Millisecond})
+	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 300 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
