@@ -65,9 +65,31 @@ func dialWith(ctx context.Context, addr string, o Options, dial func(context.Con
 	if err != nil {
 		return nil, err
 	}
+	if !c.install(cn) {
+		cn.close()
+		return nil, connectionError(errors.New("dropped right after the handshake"))
+	}
+	return c, nil
+}
+
+// install makes cn the live connection unless the client was closed or cn
+// already died (then connClosed, which ran while cn was not yet c.cur,
+// ignored it). On false the caller closes cn and treats the attempt as
+// failed.
+func (c *Client) install(cn *conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return false
+	}
+	select {
+	case <-cn.closed:
+		return false
+	default:
+	}
 	c.cur = cn
 	close(c.ready)
-	return c, nil
+	return true
 }
 
 // connect opens a TCP connection and runs the handshake.
@@ -155,21 +177,26 @@ func (c *Client) reconnectLoop(cause error) {
 			slog.Warn("reconnect failed", "addr", c.addr, "attempt", attempt, "err", err)
 			continue
 		}
-		c.mu.Lock()
-		if c.closed {
-			c.mu.Unlock()
+		if !c.install(cn) {
 			cn.close()
-			return
+			c.mu.Lock()
+			closed = c.closed
+			c.mu.Unlock()
+			if closed {
+				return
+			}
+			err = errors.New("dropped right after the handshake")
+			continue
 		}
-		c.cur = cn
-		close(c.ready)
-		c.mu.Unlock()
 		return
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return // Close already released the waiters
+	}
 	c.fatal = connectionError(fmt.Errorf("gave up after %d reconnections: %v", c.opts.MaxReconnections, err))
 	close(c.ready)
-	c.mu.Unlock()
 }
 
 // Close closes the connection. Operations in flight fail with

@@ -535,3 +535,25 @@ func TestNotReadyIsRetried(t *testing.T) {
 		t.Fatalf("unexpected error %v; want NotHandled NotReady after 2 retries", err)
 	}
 }
+
+// TestCloseWhileReconnecting: Close during the reconnect loop returns,
+// releases waiting operations with ErrClosed, and leaves no goroutine
+// closing a channel twice.
+func TestCloseWhileReconnecting(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{Reconnect: true, ReconnectionDelay: 5 * time.Millisecond, MaxReconnections: 1000})
+	p.ln.Close() // reconnects keep failing
+	sc.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // let a few attempts fail
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrClosed) && !errors.Is(err, ErrConnectionClosed) {
+		t.Fatalf("unexpected error %v", err)
+	}
+}
