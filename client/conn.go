@@ -365,6 +365,9 @@ func (c *conn) heartbeat() {
 }
 
 // fail closes the connection once with cause and fails every pending call.
+// NB: the client is told (onClose) before the pending calls wake up, so an
+// operation that retries finds the client reconnecting instead of this
+// dead connection.
 func (c *conn) fail(cause error) {
 	c.closeOnce.Do(func() {
 		c.pmu.Lock()
@@ -378,13 +381,13 @@ func (c *conn) fail(cause error) {
 			t.Stop()
 		}
 		c.nc.Close()
+		if c.onClose != nil {
+			c.onClose(c, cause)
+		}
 		err := connectionError(cause)
 		for _, cl := range pending {
 			cl.err = err
 			cl.done <- struct{}{}
-		}
-		if c.onClose != nil {
-			c.onClose(c, cause)
 		}
 	})
 }
