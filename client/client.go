@@ -218,11 +218,39 @@ func (c *Client) do(ctx context.Context, cmd codec.Command, cl *call, payload []
 		ctx, cancel = context.WithTimeout(ctx, c.opts.OperationTimeout)
 		defer cancel()
 	}
-	cn, err := c.conn(ctx)
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		cn, err := c.conn(ctx)
+		if err != nil {
+			return err
+		}
+		if err := c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
+			return err
+		}
+		// NotHandled NotReady/TooBusy: retry later, as both official
+		// clients do (spec §2.2); the payload is unchanged in cl.
+		if cl.cmd != codec.NotHandledCommand || attempt >= c.opts.MaxRetries || !retryableNotHandled(cl) {
+			return nil
+		}
+		t := time.NewTimer(c.opts.RetryDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctxError(ctx, cmd.String())
+		}
 	}
-	return c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload)
+}
+
+func retryableNotHandled(cl *call) bool {
+	p, err := codec.DecodePackage(cl.reply)
+	if err != nil {
+		return false
+	}
+	var nh codec.NotHandled
+	if codec.DecodeNotHandled(p.Payload, &nh) != nil {
+		return false
+	}
+	return nh.Reason == codec.NotHandledNotReady || nh.Reason == codec.NotHandledTooBusy
 }
 
 // roundTrip sends a request on cn and waits for the reply, ctx's end, or

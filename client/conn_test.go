@@ -492,3 +492,40 @@ func TestOversizedFrameFromServerClosesTheConnection(t *testing.T) {
 		t.Fatalf("unexpected error %v", err)
 	}
 }
+
+// TestNotReadyIsRetried: NotHandled NotReady makes the client send the
+// same request again; other NotHandled reasons are returned at once.
+func TestNotReadyIsRetried(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{RetryDelay: time.Millisecond, MaxRetries: 2})
+	notReady := codec.AppendNotHandled(nil, &codec.NotHandled{Reason: codec.NotHandledNotReady})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
+		errc <- err
+	}()
+	first := readPkg(t, sc)
+	firstPayload := append([]byte(nil), first.Payload...)
+	writePkg(t, sc, codec.NotHandledCommand, first.CorrelationID, notReady)
+	second := readPkg(t, sc)
+	if second.Command != codec.WriteEventsCommand || string(second.Payload) != string(firstPayload) {
+		t.Fatalf("the retry differs from the request: %v", second.Command)
+	}
+	writePkg(t, sc, codec.WriteEventsCompletedCommand, second.CorrelationID, writeCompleted(0, 0))
+	if err := <-errc; err != nil {
+		t.Fatalf("after a retry: %v", err)
+	}
+	// Retries run out: the NotHandled error comes back.
+	go func() {
+		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
+		errc <- err
+	}()
+	for i := 0; i < 3; i++ {
+		r := readPkg(t, sc)
+		writePkg(t, sc, codec.NotHandledCommand, r.CorrelationID, notReady)
+	}
+	var nh *NotHandledError
+	if err := <-errc; !errors.As(err, &nh) || nh.Kind() != "not_ready" {
+		t.Fatalf("unexpected error %v; want NotHandled NotReady after 2 retries", err)
+	}
+}

@@ -38,6 +38,8 @@
 // Options.Reconnect, a dropped connection is re-established (new
 // handshake); requests in flight at the drop fail with ErrConnectionClosed
 // (a retry of a write with the same event ids is idempotent, spec §4.5).
+// An operation answered NotHandled NotReady or TooBusy is sent again up to
+// Options.MaxRetries times (spec §2.2); no other outcome is retried.
 //
 // # Errors
 //

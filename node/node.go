@@ -14,6 +14,7 @@ import (
 	"github.com/eventstored/eventstored/httpfront"
 	"github.com/eventstored/eventstored/node/auth"
 	"github.com/eventstored/eventstored/node/config"
+	"github.com/eventstored/eventstored/node/subscriptions"
 	"github.com/eventstored/eventstored/node/tcpsvc"
 	"github.com/eventstored/eventstored/reactor"
 	"github.com/eventstored/eventstored/store"
@@ -81,6 +82,7 @@ type Node struct {
 	db        *store.DB
 	auth      *auth.Service
 	tcp       *tcpsvc.Service
+	subs      *subscriptions.Service
 	tcpStats  []*reactor.Server
 	httpSrvs  map[string]*httpfront.Server
 	listeners []boundListener // all, in bind order
@@ -171,8 +173,10 @@ func (n *Node) Start() error {
 	if err != nil {
 		return fail(fmt.Errorf("cannot start authentication: %w", err))
 	}
+	n.subs = subscriptions.New(subscriptions.Options{DB: db, Logger: n.log})
+	n.subs.Start()
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
-		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState})
+		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState, Subscriptions: n.subs})
 	n.tcp.Start()
 
 	n.gossipDB.Store(db)
@@ -196,8 +200,8 @@ func (n *Node) Start() error {
 		n.state.Store(int32(StateMaster))
 		n.log.Info(fmt.Sprintf("========== [%s] IS MASTER... SPARTA!", n.adv.InternalHTTP))
 	} else {
-		// TODO(node): elections and gossip arrive with the cluster
-		// package; until then a cluster node stays Unknown.
+		// TODO(node): elections arrive with cluster/consensus; until
+		// then a cluster node gossips but stays Unknown.
 		n.state.Store(int32(StateUnknown))
 		n.log.Info(fmt.Sprintf("========== [%s] IS UNKNOWN...", n.adv.InternalHTTP), "cluster_size", n.opts.ClusterSize)
 	}
@@ -326,6 +330,12 @@ func (n *Node) Stop(ctx context.Context) error {
 // stopLocked undoes Start in reverse: listeners, command service, then
 // the store (which flushes and closes its files). REQUIRES: n.mu held.
 func (n *Node) stopLocked(ctx context.Context) error {
+	if n.subs != nil {
+		// First, while connections are open: every volatile subscriber
+		// gets SubscriptionDropped{Unsubscribed} (spec §4.12).
+		n.subs.Stop()
+		n.subs = nil
+	}
 	// Listeners stop concurrently, each with the whole of ctx: a listener
 	// slow to drain (a long HTTP request) must not eat the others' time.
 	errs := make([]error, len(n.started))

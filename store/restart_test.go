@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -237,5 +238,25 @@ func TestReplayFromCheckpointInsideAWrite(t *testing.T) {
 	defer db2.Close()
 	if s := db2.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 30 {
 		t.Fatalf("after replay from a checkpoint inside the write: %d events", len(s.Events))
+	}
+}
+
+// Close stops every goroutine Open started (writer, index workers, log
+// verifier).
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 3; i++ {
+		db, err := Open(testOptions(Options{Dir: t.TempDir()}))
+		requireNoError(t, err)
+		mustWrite(t, db, "g", -1, evs(1)...)
+		db.NewReader().ReadAllForward(PositionStart, 100, false)
+		requireNoError(t, db.Close())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines before, %d after closing", before, runtime.NumGoroutine())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

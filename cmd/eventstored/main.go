@@ -128,9 +128,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// commit is set by the Makefile (-ldflags "-X main.commit=...") for builds
-// where Go's own VCS stamp is unavailable.
-var commit string
+// commit and commitTime are set by the Makefile (-ldflags "-X
+// main.commit=...") for builds where Go's own VCS stamp is unavailable.
+var commit, commitTime string
 
 // buildInfo returns "eventstored/<revision>, <commit time>" from the Go
 // build stamp or the Makefile's commit, or "development build".
@@ -139,7 +139,7 @@ func buildInfo() string {
 	if !ok {
 		bi = &debug.BuildInfo{}
 	}
-	rev, at := commit, ""
+	rev, at := commit, commitTime
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
@@ -147,7 +147,9 @@ func buildInfo() string {
 				rev = s.Value
 			}
 		case "vcs.time":
-			at = s.Value
+			if at == "" {
+				at = s.Value
+			}
 		}
 	}
 	if rev == "" {

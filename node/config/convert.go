@@ -52,7 +52,6 @@ func isFalse(s string) bool {
 // name as 4.0.3 does; the caller adds the option and source.
 func setValue(op *option, o *Options, text string, items []string) error {
 	bad := func() error {
-		//lint:ignore ST1005 Event Store 4.0.3's message, verbatim (spec §1.5)
 		return fmt.Errorf("The value %s could not be converted to %s", text, op.Kind.typeName())
 	}
 	trimmed := strings.TrimSpace(text)
@@ -117,7 +116,6 @@ func setValue(op *option, o *Options, text string, items []string) error {
 		for _, it := range list {
 			ep, err := netip.ParseAddrPort(it)
 			if err != nil || ep.Port() == 0 {
-				//lint:ignore ST1005 Event Store 4.0.3's message, verbatim (spec §1.5)
 				return fmt.Errorf("The value %s could not be converted to %s", it, op.Kind.typeName())
 			}
 			eps = append(eps, netip.AddrPortFrom(ep.Addr().Unmap(), ep.Port()))

@@ -50,17 +50,27 @@
 // reply buffers kept by workers and pools (1 MiB; bigger ones are
 // dropped after use). Outbound bytes per connection are the reactor's.
 //
+// # Subscriptions
+//
+// SubscribeToStream is decoded and authenticated like a read and runs on a
+// worker: the read access check (stream, or $all for "") happens there at
+// subscribe time (SubscriptionDropped{AccessDenied} if refused), then the
+// subscription goes to Options.Subscriptions, whose goroutine sends the
+// confirmation and the pushes. The session maps correlation ids to its
+// subscriptions for UnsubscribeFromStream (unknown id: no reply) and
+// removes them silently when the connection closes.
+//
 // # Replies to commands this server does not implement yet
 //
-// Volatile and persistent subscriptions are not implemented yet.
-// SubscribeToStream, ConnectToPersistentSubscription and the persistent
-// subscription management commands are answered with BadRequest carrying
-// the request's correlation id and the text "<command> is not supported by
-// this server yet". Both clients then fail that one operation with that
-// message and keep the connection: NotHandled would make them retry for
-// ever, and SubscriptionDropped would look like a legitimate server-side
-// drop. Acks, naks and UnsubscribeFromStream (which get no reply in the
-// protocol) are ignored. ScavengeDatabase answers the 4.x
+// ConnectToPersistentSubscription and the persistent subscription
+// management commands (and SubscribeToStream when no Subscriptions service
+// is configured) are answered with BadRequest carrying the request's
+// correlation id and the text "<command> is not supported by this server
+// yet". Both clients then fail that one operation with that message and
+// keep the connection: NotHandled would make them retry for ever, and
+// SubscriptionDropped would look like a legitimate server-side drop. Acks
+// and naks (which get no reply in the protocol) are ignored.
+// ScavengeDatabase answers the 4.x
 // ScavengeDatabaseCompleted: Failed "Access denied." for users outside
 // $admins/$ops, else Failed "Scavenging is not supported by this server
 // yet.".

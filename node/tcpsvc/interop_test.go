@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/node/subscriptions"
 	"github.com/eventstored/eventstored/reactor"
 	"github.com/eventstored/eventstored/store"
 )
@@ -31,7 +32,7 @@ func TestNodeClientInterop(t *testing.T) {
 	ensureNodeModules(t, dir)
 	addr := startTestServer(t)
 	_, port, _ := net.SplitHostPort(addr)
-	for _, script := range []string{"auth.js", "write.js", "read.js", "delete.js", "tx.js", "meta.js", "concurrent.js", "unsupported.js"} {
+	for _, script := range []string{"auth.js", "write.js", "read.js", "delete.js", "tx.js", "meta.js", "concurrent.js", "subscribe.js", "unsupported.js"} {
 		t.Run(script, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -79,7 +80,10 @@ func startTestServer(t testing.TB) string {
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatalf("auth.Start: %v", err)
 	}
-	svc := New(Options{DB: db, NewReader: func() Reader { return db.NewReader() }, Auth: a, Logger: quietLogger()})
+	subs := subscriptions.New(subscriptions.Options{DB: db, Logger: quietLogger()})
+	subs.Start()
+	svc := New(Options{DB: db, NewReader: func() Reader { return db.NewReader() }, Auth: a, Logger: quietLogger(),
+		Subscriptions: subs})
 	svc.Start()
 	srv := reactor.NewServer(reactor.Config{Name: "external TCP", Addr: "127.0.0.1:0", Logger: quietLogger()}, svc.Handler())
 	if err := srv.Start(); err != nil {
@@ -89,6 +93,7 @@ func startTestServer(t testing.TB) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		subs.Stop()
 		_ = srv.Stop(ctx)
 		svc.Stop()
 		db.Close()

@@ -91,6 +91,8 @@ func (w *worker) execRead(r *request) {
 		w.readAll(r)
 	case codec.ScavengeDatabaseCommand:
 		w.scavenge(r)
+	case codec.SubscribeToStreamCommand:
+		w.subscribe(r)
 	default:
 		panic("BUG: tcpsvc: execRead of " + r.cmd.String())
 	}

@@ -37,6 +37,7 @@ type request struct {
 	re codec.ReadEvent
 	rs codec.ReadStreamEvents
 	ra codec.ReadAllEvents
+	ss codec.SubscribeToStream
 
 	op     store.Op
 	events []store.NewEvent
@@ -124,6 +125,8 @@ func (r *request) decode() error {
 		return codec.DecodeReadStreamEvents(r.payload, &r.rs)
 	case codec.ReadAllEventsForwardCommand, codec.ReadAllEventsBackwardCommand:
 		return codec.DecodeReadAllEvents(r.payload, &r.ra)
+	case codec.SubscribeToStreamCommand:
+		return codec.DecodeSubscribeToStream(r.payload, &r.ss)
 	case codec.ScavengeDatabaseCommand:
 		// No fields; any payload is ignored (spec §3.7).
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/node/subscriptions"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -72,6 +73,9 @@ type Options struct {
 	// means a single node, always master. Must not block: it runs on
 	// event loops.
 	State func() NodeState
+	// Subscriptions serves SubscribeToStream / UnsubscribeFromStream;
+	// nil answers SubscribeToStream with BadRequest "not supported".
+	Subscriptions *subscriptions.Service
 }
 
 // Service handles client packages. Create it with New, call Start before

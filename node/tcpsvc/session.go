@@ -9,6 +9,7 @@ import (
 
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/node/subscriptions"
 )
 
 // Session is the service's state for one client connection. Handle must be
@@ -29,6 +30,11 @@ type Session struct {
 	identified    bool
 
 	closed atomic.Bool
+
+	// subs maps a volatile subscription's correlation id to it. Added by
+	// workers, removed on the event loop: guarded by subsMu.
+	subsMu sync.Mutex
+	subs   map[codec.GUID]*subscriptions.Sub
 }
 
 // Open returns the session for a new connection.
@@ -36,7 +42,45 @@ func (s *Service) Open(c Conn) *Session { return &Session{s: s, conn: c} }
 
 // Close marks the session closed; later replies are dropped. Transactions
 // started on it survive (spec §4.1).
-func (ss *Session) Close() { ss.closed.Store(true) }
+func (ss *Session) Close() {
+	ss.closed.Store(true)
+	ss.subsMu.Lock()
+	for id, sub := range ss.subs {
+		sub.Close() // connection close: silent removal (spec §4.12)
+		delete(ss.subs, id)
+	}
+	ss.subsMu.Unlock()
+}
+
+// addSub records sub under id; on a session already closed it closes sub.
+func (ss *Session) addSub(id codec.GUID, sub *subscriptions.Sub) {
+	ss.subsMu.Lock()
+	defer ss.subsMu.Unlock()
+	if ss.closed.Load() {
+		sub.Close()
+		return
+	}
+	if ss.subs == nil {
+		ss.subs = make(map[codec.GUID]*subscriptions.Sub)
+	}
+	if old := ss.subs[id]; old != nil {
+		// A client reusing a live correlation id: the newer one wins, as
+		// in the original's per-connection dictionary.
+		old.Close()
+	}
+	ss.subs[id] = sub
+}
+
+// unsubscribe serves UnsubscribeFromStream: an unknown id gets no reply.
+func (ss *Session) unsubscribe(id codec.GUID) {
+	ss.subsMu.Lock()
+	sub := ss.subs[id]
+	delete(ss.subs, id)
+	ss.subsMu.Unlock()
+	if sub != nil {
+		sub.Unsubscribe()
+	}
+}
 
 // ClientName returns the name given by IdentifyClient ("" if none).
 // Event-loop goroutine only.
@@ -65,12 +109,20 @@ func (ss *Session) Handle(p *codec.Package) {
 		codec.ReadStreamEventsForwardCommand, codec.ReadStreamEventsBackwardCommand,
 		codec.ReadAllEventsForwardCommand, codec.ReadAllEventsBackwardCommand, codec.ScavengeDatabaseCommand:
 		ss.handleOperation(p)
-	case codec.SubscribeToStreamCommand, codec.ConnectToPersistentSubscriptionCommand,
+	case codec.SubscribeToStreamCommand:
+		if ss.s.opts.Subscriptions == nil {
+			ss.sendBadRequest(&p.CorrelationID, p.Command.String()+" "+errNotSupported.Error())
+			return
+		}
+		ss.handleOperation(p)
+	case codec.UnsubscribeFromStreamCommand:
+		ss.unsubscribe(p.CorrelationID)
+	case codec.ConnectToPersistentSubscriptionCommand,
 		codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand,
 		codec.DeletePersistentSubscriptionCommand:
 		// See the package doc: a clear per-operation failure.
 		ss.sendBadRequest(&p.CorrelationID, p.Command.String()+" "+errNotSupported.Error())
-	case codec.UnsubscribeFromStreamCommand, codec.PersistentSubscriptionAckEventsCommand,
+	case codec.PersistentSubscriptionAckEventsCommand,
 		codec.PersistentSubscriptionNakEventsCommand:
 		// No reply in the protocol; there is no subscription they could
 		// refer to (an unknown subscription id gets no reply, spec §4.12).

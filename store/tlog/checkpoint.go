@@ -168,11 +168,13 @@ func (l *Log) Checkpoint(name string, initial int64) (*Checkpoint, error) {
 	if name == writerCheckpointName || name == truncateCheckpointName {
 		return nil, fmt.Errorf("tlog: checkpoint name %q is reserved by the log", name)
 	}
+	l.ckMu.Lock()
+	defer l.ckMu.Unlock()
+	// NB: checked under ckMu: Close sets closed before closeFiles takes
+	// ckMu, so a checkpoint is either refused here or closed by Close.
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	l.ckMu.Lock()
-	defer l.ckMu.Unlock()
 	if c, ok := l.checkpoints[name]; ok {
 		return c, nil
 	}

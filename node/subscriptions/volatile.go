@@ -1,0 +1,425 @@
+package subscriptions
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/store"
+)
+
+// DB is what the service needs of store.DB (which satisfies it).
+type DB interface {
+	// OnCommitted registers a callback run on the writer goroutine after
+	// each group commit becomes readable; it must not block.
+	OnCommitted(fn func(last store.Position))
+	// LastCommitPosition is the last readable commit position, -1 if none.
+	LastCommitPosition() int64
+	NewReader() *store.Reader
+}
+
+// Conn is the push side of a client connection (*reactor.Conn satisfies
+// it): Send must not block, must be safe from any goroutine and must be
+// done with frame when it returns. An error means the connection is gone
+// or over its send limit (the reactor then closes it).
+type Conn interface {
+	Send(frame []byte) error
+}
+
+// Defaults for Options.
+const (
+	// SubscriptionsMaxDefault bounds the volatile subscriptions of the
+	// node; Subscribe returns ErrTooManySubscriptions beyond it.
+	SubscriptionsMaxDefault = 100_000
+	// ReadBatchDefault is the $all page the service reads per step.
+	ReadBatchDefault = 512
+	// frameBufKeepBytesMax: encode buffers that grew past this (a huge
+	// event) are dropped after use.
+	frameBufKeepBytesMax = 1 << 20
+)
+
+// Sentinel errors.
+var (
+	ErrTooManySubscriptions = errors.New("subscriptions: too many volatile subscriptions")
+	ErrStopped              = errors.New("subscriptions: service stopped")
+)
+
+// Options configures a Service.
+type Options struct {
+	DB               DB
+	Logger           *slog.Logger
+	SubscriptionsMax int
+	ReadBatch        int
+}
+
+// Service pushes newly committed events to volatile subscribers. One
+// goroutine (run) owns the registry and the reader; other goroutines only
+// append to the pending list (under mu) and flip flags on a Sub.
+type Service struct {
+	opts Options
+	db   DB
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	pending []*Sub
+	stopped bool
+
+	count atomic.Int64 // live + pending subscriptions
+	dirty atomic.Bool  // some Sub was closed or unsubscribed
+	wake  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+
+	// Owned by run.
+	byStream map[string][]*Sub
+	all      []*Sub
+	frame    []byte
+	payload  []byte
+	payloadR []byte
+	last     int64 // commit position of the last event pushed (or start point)
+	resolver *store.Reader
+
+	pushed atomic.Uint64
+}
+
+// Sub is one volatile subscription. Its methods are safe from any
+// goroutine.
+type Sub struct {
+	conn    Conn
+	corr    codec.GUID
+	stream  string // "" = $all
+	resolve bool
+	// unsub asks for SubscriptionDropped{Unsubscribed}; closed drops it
+	// silently (the connection is gone).
+	unsub, closed atomic.Bool
+	s             *Service
+}
+
+// New returns a stopped service.
+func New(opts Options) *Service {
+	if opts.DB == nil {
+		panic("BUG: subscriptions.New needs DB")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.SubscriptionsMax <= 0 {
+		opts.SubscriptionsMax = SubscriptionsMaxDefault
+	}
+	if opts.ReadBatch <= 0 || opts.ReadBatch > store.MaxReadCount {
+		opts.ReadBatch = ReadBatchDefault
+	}
+	return &Service{opts: opts, db: opts.DB, log: opts.Logger.With("component", "subscriptions"),
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		byStream: make(map[string][]*Sub)}
+}
+
+// Start registers with the store and starts the push goroutine. Events
+// committed before Start are never pushed.
+func (s *Service) Start() {
+	rd := s.db.NewReader()
+	s.resolver = s.db.NewReader()
+	// The end of the log first, then the last commit: every event not
+	// pushed later is at or below s.last (spec §4.6 rule 4).
+	from := rd.ReadAllForward(store.PositionEnd, 0, false).Next
+	s.last = s.db.LastCommitPosition()
+	s.db.OnCommitted(func(store.Position) { s.poke() })
+	go s.run(rd, from)
+}
+
+// Stop drops every subscription with SubscriptionDropped{Unsubscribed}
+// (spec §4.12, server shutdown) and ends the goroutine.
+func (s *Service) Stop() {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return
+	}
+	s.stopped = true
+	s.mu.Unlock()
+	close(s.stop)
+	<-s.done
+}
+
+// Count is the number of volatile subscriptions (live and pending).
+func (s *Service) Count() int { return int(s.count.Load()) }
+
+// Pushed is the number of StreamEventAppeared frames sent.
+func (s *Service) Pushed() uint64 { return s.pushed.Load() }
+
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Subscribe registers a subscription to stream ("" = $all) whose pushes
+// carry corr. The caller has checked read access. The confirmation and
+// the pushes are sent by the service goroutine, in that order. stream must
+// not alias a buffer the caller reuses.
+func (s *Service) Subscribe(conn Conn, corr codec.GUID, stream string, resolveLinks bool) (*Sub, error) {
+	if s.count.Add(1) > int64(s.opts.SubscriptionsMax) {
+		s.count.Add(-1)
+		return nil, ErrTooManySubscriptions
+	}
+	sub := &Sub{conn: conn, corr: corr, stream: stream, resolve: resolveLinks, s: s}
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		s.count.Add(-1)
+		return nil, ErrStopped
+	}
+	s.pending = append(s.pending, sub)
+	s.mu.Unlock()
+	s.poke()
+	return sub, nil
+}
+
+// Unsubscribe ends the subscription with SubscriptionDropped{Unsubscribed}
+// (sent by the service goroutine after any push already under way).
+func (sub *Sub) Unsubscribe() {
+	if sub.unsub.CompareAndSwap(false, true) {
+		sub.s.dirty.Store(true)
+		sub.s.poke()
+	}
+}
+
+// Close ends the subscription silently (its connection closed).
+func (sub *Sub) Close() {
+	if sub.closed.CompareAndSwap(false, true) {
+		sub.s.dirty.Store(true)
+		sub.s.poke()
+	}
+}
+
+func (s *Service) run(rd *store.Reader, pos store.Position) {
+	defer close(s.done)
+	defer rd.Close()
+	defer s.resolver.Close()
+	for {
+		// Drain to the end of the log, admitting new subscribers between
+		// pages so a steady write load cannot starve them.
+		for {
+			s.admit()
+			if s.dirty.Load() {
+				s.prune()
+			}
+			sl := rd.ReadAllForward(pos, s.opts.ReadBatch, false)
+			if sl.Status != store.ReadSuccess {
+				// Retried on the next commit; the position is unchanged so
+				// nothing is skipped.
+				s.log.Error("reading $all for subscriptions failed", "pos", pos, "err", sl.Error)
+				break
+			}
+			for i := range sl.Events {
+				s.dispatch(&sl.Events[i])
+			}
+			pos = sl.Next
+			if len(sl.Events) == 0 {
+				break
+			}
+			if cap(s.frame) > frameBufKeepBytesMax {
+				s.frame = nil
+			}
+		}
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			s.shutdown()
+			return
+		}
+	}
+}
+
+// admit confirms pending subscriptions and adds them to the registry.
+// Their confirmation reports s.last: every event above it is pushed to
+// them, every event at or below it was committed before (and is readable).
+func (s *Service) admit() {
+	s.mu.Lock()
+	p := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+	for _, sub := range p {
+		if sub.closed.Load() {
+			s.count.Add(-1)
+			continue
+		}
+		m := codec.SubscriptionConfirmation{LastCommitPosition: s.last}
+		if sub.stream != "" {
+			m.HasLastEventNumber = true
+			m.LastEventNumber = s.resolver.ReadStreamBackward(sub.stream, -1, 1, false).LastEventNumber
+		}
+		s.frame = codec.AppendMessageFrame(s.frame[:0], codec.SubscriptionConfirmationCommand, &sub.corr, &m,
+			codec.AppendSubscriptionConfirmation)
+		if sub.conn.Send(s.frame) != nil {
+			s.count.Add(-1)
+			continue
+		}
+		if sub.stream == "" {
+			s.all = append(s.all, sub)
+		} else {
+			s.byStream[sub.stream] = append(s.byStream[sub.stream], sub)
+		}
+	}
+}
+
+// prune removes closed and unsubscribed subscriptions.
+func (s *Service) prune() {
+	s.dirty.Store(false)
+	s.all = s.pruneList(s.all)
+	for k, l := range s.byStream {
+		if l = s.pruneList(l); len(l) == 0 {
+			delete(s.byStream, k)
+		} else {
+			s.byStream[k] = l
+		}
+	}
+}
+
+func (s *Service) pruneList(l []*Sub) []*Sub {
+	out := l[:0]
+	for _, sub := range l {
+		switch {
+		case sub.closed.Load():
+			s.count.Add(-1)
+		case sub.unsub.Load():
+			s.sendDropped(sub, codec.DropUnsubscribed)
+			s.count.Add(-1)
+		default:
+			out = append(out, sub)
+		}
+	}
+	clear(l[len(out):])
+	return out
+}
+
+func (s *Service) sendDropped(sub *Sub, reason codec.SubscriptionDropReason) {
+	m := codec.SubscriptionDropped{Reason: reason}
+	s.frame = codec.AppendMessageFrame(s.frame[:0], codec.SubscriptionDroppedCommand, &sub.corr, &m,
+		codec.AppendSubscriptionDropped)
+	_ = sub.conn.Send(s.frame)
+}
+
+func (s *Service) shutdown() {
+	s.admit()
+	for _, l := range s.byStream {
+		for _, sub := range l {
+			if !sub.closed.Load() {
+				s.sendDropped(sub, codec.DropUnsubscribed)
+			}
+		}
+	}
+	for _, sub := range s.all {
+		if !sub.closed.Load() {
+			s.sendDropped(sub, codec.DropUnsubscribed)
+		}
+	}
+	s.byStream, s.all = map[string][]*Sub{}, nil
+	s.count.Store(0)
+}
+
+// dispatch pushes one committed event to the subscribers of its stream
+// and of $all. The payload is encoded once per variant (as stored, and
+// with its link resolved) and framed per subscriber.
+func (s *Service) dispatch(ev *store.ResolvedEvent) {
+	s.last = ev.Pos.Commit
+	subs := s.byStream[ev.Event.Stream]
+	if len(subs) == 0 && len(s.all) == 0 {
+		return
+	}
+	var plain, resolved codec.ResolvedEvent
+	plain.HasEvent = true
+	fillRecord(&plain.Event, &ev.Event)
+	plain.CommitPosition, plain.PreparePosition = ev.Pos.Commit, ev.Pos.Prepare
+	s.payload = codec.AppendStreamEventAppeared(s.payload[:0], &codec.StreamEventAppeared{Event: plain})
+	haveResolved := false
+	for _, l := range [2][]*Sub{subs, s.all} {
+		for _, sub := range l {
+			if sub.closed.Load() || sub.unsub.Load() {
+				s.dirty.Store(true)
+				continue
+			}
+			p := s.payload
+			if sub.resolve && ev.Event.Type == linkEventType {
+				if !haveResolved {
+					s.resolveLink(ev, &resolved)
+					s.payloadR = codec.AppendStreamEventAppeared(s.payloadR[:0], &codec.StreamEventAppeared{Event: resolved})
+					haveResolved = true
+				}
+				p = s.payloadR
+			}
+			s.frame = codec.AppendFrame(s.frame[:0], codec.StreamEventAppearedCommand, &sub.corr, p)
+			if err := sub.conn.Send(s.frame); err != nil {
+				// Closed, or over the reactor's send limit (which closes
+				// the connection): this subscriber could not keep up.
+				sub.closed.Store(true)
+				s.dirty.Store(true)
+				continue
+			}
+			s.pushed.Add(1)
+		}
+	}
+}
+
+// resolveLink fills dst with the link ev resolved to its target (spec
+// §4.11): target in Event and the link in Link; a target that cannot be
+// read leaves the link alone.
+func (s *Service) resolveLink(ev *store.ResolvedEvent, dst *codec.ResolvedEvent) {
+	*dst = codec.ResolvedEvent{HasLink: true, CommitPosition: ev.Pos.Commit, PreparePosition: ev.Pos.Prepare}
+	fillRecord(&dst.Link, &ev.Event)
+	num, stream, ok := parseLink(ev.Event.Data)
+	if !ok {
+		return
+	}
+	st, target := s.resolver.ReadEvent(stream, num, false)
+	if st == store.ReadSuccess && target != nil && target.HasEvent {
+		dst.HasEvent = true
+		fillRecord(&dst.Event, &target.Event)
+	}
+}
+
+// parseLink splits a link's data "<number>@<stream>".
+func parseLink(data []byte) (int64, string, bool) {
+	s := string(data)
+	i := strings.IndexByte(s, '@')
+	if i <= 0 || i == len(s)-1 {
+		return 0, "", false
+	}
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if err != nil || n < 0 {
+		return 0, "", false
+	}
+	return n, s[i+1:], true
+}
+
+// ticksAtUnixEpoch is 1970-01-01 in .NET ticks, for EventRecord.created.
+const ticksAtUnixEpoch = 621355968000000000
+
+// fillRecord makes dst a view of src (as tcpsvc does for reads, so pushes
+// and reads report identical records, spec §4.6 rule 2).
+func fillRecord(dst *codec.EventRecord, src *store.EventRecord) {
+	ct := int32(0)
+	if src.IsJSON {
+		ct = 1
+	}
+	*dst = codec.EventRecord{
+		EventStreamID:       src.Stream,
+		EventNumber:         src.Number,
+		EventID:             src.ID[:],
+		EventType:           src.Type,
+		DataContentType:     ct,
+		MetadataContentType: ct,
+		Data:                src.Data,
+		Metadata:            src.Metadata,
+		Created:             src.CreatedUnixNano/100 + ticksAtUnixEpoch,
+		CreatedEpoch:        src.CreatedUnixNano / 1e6,
+	}
+}
+
+// linkEventType is the type of link events (spec §4.11).
+const linkEventType = "$>"

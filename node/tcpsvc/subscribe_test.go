@@ -1,0 +1,87 @@
+package tcpsvc
+
+import (
+	"testing"
+
+	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/node/subscriptions"
+)
+
+func newSubsEnv(t *testing.T) *env {
+	var subs *subscriptions.Service
+	e := newEnv(t, func(o *Options) {
+		subs = subscriptions.New(subscriptions.Options{DB: o.DB.(subscriptionsDB), Logger: quietLogger()})
+		subs.Start()
+		o.Subscriptions = subs
+	})
+	t.Cleanup(subs.Stop)
+	return e
+}
+
+type subscriptionsDB = subscriptions.DB
+
+func TestSubscribeToStreamPushesUnsubscribeDrops(t *testing.T) {
+	e := newSubsEnv(t)
+	c, w := e.client(t), e.client(t)
+	w.write(admin, "s", -2, newEvent("before", "{}"))
+	sub := codec.SubscribeToStream{EventStreamID: "s"}
+	id := codec.NewGUID()
+	c.send(codec.SubscribeToStreamCommand, id, anon, codec.AppendSubscribeToStream(nil, &sub))
+	p := c.reply()
+	var conf codec.SubscriptionConfirmation
+	if p.Command != codec.SubscriptionConfirmationCommand || p.CorrelationID != id ||
+		codec.DecodeSubscriptionConfirmation(p.Payload, &conf) != nil || conf.LastEventNumber != 0 {
+		t.Fatalf("got %s %+v; want SubscriptionConfirmation with last event 0", p.Command, conf)
+	}
+	w.write(admin, "s", -2, newEvent("live", "{}"))
+	p = c.reply()
+	var ev codec.StreamEventAppeared
+	if p.Command != codec.StreamEventAppearedCommand || p.CorrelationID != id ||
+		codec.DecodeStreamEventAppeared(p.Payload, &ev) != nil || ev.Event.Event.EventType != "live" || ev.Event.Event.EventNumber != 1 {
+		t.Fatalf("got %s %+v; want StreamEventAppeared live #1", p.Command, ev)
+	}
+	c.send(codec.UnsubscribeFromStreamCommand, codec.NewGUID(), anon, nil) // unknown id: no reply
+	c.send(codec.UnsubscribeFromStreamCommand, id, anon, nil)
+	p = c.reply()
+	var d codec.SubscriptionDropped
+	if p.Command != codec.SubscriptionDroppedCommand || p.CorrelationID != id ||
+		codec.DecodeSubscriptionDropped(p.Payload, &d) != nil || d.Reason != codec.DropUnsubscribed {
+		t.Fatalf("got %s %+v; want SubscriptionDropped Unsubscribed", p.Command, d)
+	}
+	w.write(admin, "s", -2, newEvent("after", "{}"))
+	c.noReply()
+}
+
+func TestSubscribeChecksAccessAtSubscribeTime(t *testing.T) {
+	e := newSubsEnv(t)
+	c := e.client(t)
+	// $all is readable by $admins only by default; anonymous is refused.
+	id := codec.NewGUID()
+	c.send(codec.SubscribeToStreamCommand, id, anon, codec.AppendSubscribeToStream(nil, &codec.SubscribeToStream{}))
+	p := c.reply()
+	var d codec.SubscriptionDropped
+	if p.Command != codec.SubscriptionDroppedCommand || codec.DecodeSubscriptionDropped(p.Payload, &d) != nil ||
+		d.Reason != codec.DropAccessDenied {
+		t.Fatalf("got %s %+v; want SubscriptionDropped AccessDenied", p.Command, d)
+	}
+	c.send(codec.SubscribeToStreamCommand, id, admin, codec.AppendSubscribeToStream(nil, &codec.SubscribeToStream{}))
+	if p := c.reply(); p.Command != codec.SubscriptionConfirmationCommand {
+		t.Fatalf("admin $all subscription: got %s", p.Command)
+	}
+	c.send(codec.SubscribeToStreamCommand, codec.NewGUID(), anon, []byte{0xff})
+	wantBadRequest(t, c.reply(), "Invalid SubscribeToStream")
+}
+
+func TestSessionCloseRemovesSubscriptionsSilently(t *testing.T) {
+	e := newSubsEnv(t)
+	c, w := e.client(t), e.client(t)
+	c.send(codec.SubscribeToStreamCommand, codec.NewGUID(), anon, codec.AppendSubscribeToStream(nil, &codec.SubscribeToStream{EventStreamID: "s"}))
+	if p := c.reply(); p.Command != codec.SubscriptionConfirmationCommand {
+		t.Fatalf("got %s", p.Command)
+	}
+	subs := e.svc.opts.Subscriptions
+	c.sess.Close()
+	w.write(admin, "s", -2, newEvent("x", "{}"))
+	waitFor(t, func() bool { return subs.Count() == 0 })
+	c.noReply()
+}
