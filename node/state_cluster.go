@@ -3,7 +3,6 @@ package node
 import (
 	"errors"
 	"net/http"
-	"net/netip"
 
 	"github.com/eventstored/eventstored/cluster/gossip"
 	"github.com/eventstored/eventstored/httpfront"
@@ -101,4 +100,4 @@ func (n *Node) Gossip() (gossip.ClusterInfo, error) {
 // Advertised returns the endpoints this node publishes.
 func (n *Node) Advertised() Advertised { return n.adv }
 
-var _ = netip.AddrPort{}
+

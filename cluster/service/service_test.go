@@ -58,7 +58,7 @@ func (n *testNode) start(t *testing.T, seeds []netip.AddrPort) {
 		if r.Method == http.MethodGet {
 			b, err := svc.Gossip().View()
 			if err != nil {
-				http.Error(w, err.Error(), 503)
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
 				return
 			}
 			w.Write(b)
@@ -67,7 +67,7 @@ func (n *testNode) start(t *testing.T, seeds []netip.AddrPort) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, gossip.MaxMessageBytes+1))
 		b, err := svc.Gossip().Receive(r.Header.Get(gossip.ClusterIDHeader), body)
 		if err != nil {
-			http.Error(w, err.Error(), 400)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 		w.Header().Set(gossip.ClusterIDHeader, "c")
@@ -76,7 +76,7 @@ func (n *testNode) start(t *testing.T, seeds []netip.AddrPort) {
 	mux.HandleFunc(consensus.RaftPath, func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, consensus.MaxBatchBytes+1))
 		if err := consensus.DecodeBatch(body, svc.StepRaft); err != nil {
-			http.Error(w, err.Error(), 400)
+			http.Error(w, err.Error(), http.StatusBadRequest)
 		}
 	})
 	ln, err := net.Listen("tcp", n.self.InternalHTTP.String())
