@@ -99,5 +99,3 @@ func (n *Node) Gossip() (gossip.ClusterInfo, error) {
 
 // Advertised returns the endpoints this node publishes.
 func (n *Node) Advertised() Advertised { return n.adv }
-
-
