@@ -81,6 +81,7 @@ type Driver struct {
 	log     *slog.Logger
 	sends   sync.WaitGroup
 	warnd   time.Time
+	nudged  bool // a round was asked for (driver goroutine only)
 	// misconf rate-limits the misconfigured-seed warning per target.
 	misconf map[netip.AddrPort]time.Time
 }
@@ -176,6 +177,15 @@ func (d *Driver) run() {
 			return
 		case fn := <-d.inbox:
 			fn()
+			if d.nudged {
+				// Run a round now (a state change worth spreading); the
+				// pending timer is dropped.
+				d.nudged = false
+				if !timer.Stop() {
+					<-timer.C
+				}
+				timer.Reset(d.round())
+			}
 		case <-timer.C:
 			timer.Reset(d.round())
 		}
@@ -380,6 +390,17 @@ func (d *Driver) Receive(clusterID string, body []byte) (reply []byte, err error
 		return nil
 	})
 	return reply, err
+}
+
+// Nudge asks for a gossip round now, e.g. after this node's state
+// changed, so peers learn it without waiting for the interval. Safe from
+// any goroutine; nudges while one is pending coalesce.
+func (d *Driver) Nudge() {
+	d.post(func() {
+		if d.core != nil {
+			d.nudged = true
+		}
+	})
 }
 
 // Do runs fn on the driver goroutine with the core (for events such as

@@ -83,6 +83,7 @@ type Service struct {
 	members map[uint64]gossip.Member
 	// lastLeader is the consensus leader last seen by consensusChanged.
 	lastLeader uint64
+	lastState  cluster.VNodeState
 }
 
 // New builds the service; nothing runs until Start.
@@ -238,6 +239,10 @@ func (s *Service) peerLost(id uint64) {
 // the master gossip exempts from send-failure liveness (spec §3.6).
 func (s *Service) consensusChanged(st consensus.Status) {
 	s.mu.Lock()
+	if st.State != s.lastState {
+		s.lastState = st.State
+		s.gossip.Nudge()
+	}
 	if st.Leader == s.lastLeader {
 		s.mu.Unlock()
 		return
