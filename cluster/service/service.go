@@ -82,8 +82,9 @@ type Service struct {
 	stopped bool
 	members map[uint64]gossip.Member
 	// lastLeader is the consensus leader last seen by consensusChanged.
-	lastLeader uint64
-	lastState  cluster.VNodeState
+	lastLeader  uint64
+	lastState   cluster.VNodeState
+	warnedSeeds bool
 }
 
 // New builds the service; nothing runs until Start.
@@ -179,8 +180,10 @@ func (s *Service) viewChanged(v gossip.ClusterInfo) {
 	if s.cons != nil {
 		st = s.cons.Status()
 	}
+	placeholders := 0
 	for _, m := range v.Members {
 		if m.State == cluster.StateManager || m.InstanceID.IsZero() {
+			placeholders++
 			continue
 		}
 		id := RaftID(m.InternalHTTP)
@@ -195,7 +198,15 @@ func (s *Service) viewChanged(v gossip.ClusterInfo) {
 			leaderInstance = m.InstanceID
 		}
 	}
-	bootstrap := s.cons == nil && alive == s.cfg.ClusterSize
+	// Bootstrap only from a settled view: every seed has reported (no
+	// placeholder left) and exactly --cluster-size nodes are alive, so all
+	// nodes of a correctly configured cluster pick the same voters.
+	bootstrap := s.cons == nil && alive == s.cfg.ClusterSize && placeholders == 0
+	if s.cons == nil && alive == s.cfg.ClusterSize && placeholders > 0 && !s.warnedSeeds {
+		s.warnedSeeds = true
+		s.log.Warn("consensus waits for every gossip seed to report before choosing the voters; a seed that never answers is probably mistyped",
+			"unanswered_seeds", placeholders)
+	}
 	if s.cons == nil && alive > s.cfg.ClusterSize {
 		s.log.Error("more alive database nodes than --cluster-size; not bootstrapping consensus", "alive", alive, "cluster_size", s.cfg.ClusterSize)
 	}
