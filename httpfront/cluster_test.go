@@ -18,6 +18,8 @@ func (f *fakeCluster) GossipPost(id string, body []byte) (int, string, []byte) {
 	return 200, "c1", body
 }
 
+func (f *fakeCluster) RaftPost(body []byte) (int, []byte) { return 200, nil }
+
 func serve(h fasthttp.RequestHandler, method, path, clusterID string, body []byte) *fasthttp.RequestCtx {
 	var ctx fasthttp.RequestCtx
 	ctx.Request.Header.SetMethod(method)
@@ -51,6 +53,8 @@ func TestWithClusterRoutesPerInterface(t *testing.T) {
 		{External, true, "POST", "/gossip", 404, true},
 		{Internal, true, "GET", "/ping", 404, true},
 		{Internal, true, "PUT", "/gossip", 404, true},
+		{Internal, false, "POST", "/cluster/raft", 200, false},
+		{External, true, "POST", "/cluster/raft", 404, true},
 	}
 	for _, c := range cases {
 		fc := &fakeCluster{}

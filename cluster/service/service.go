@@ -64,7 +64,16 @@ type Config struct {
 	TCP reactor.Config
 	// OnApply receives committed entries on the consensus goroutine.
 	OnApply func([]*pb.Entry)
-	Log     *slog.Logger
+	// OnState is called on the consensus goroutine when the derived node
+	// state changes.
+	OnState func(cluster.VNodeState)
+	// DiscoverViaDNS, ClusterDNS, GossipPort and Resolver select DNS
+	// discovery instead of Seeds (spec §3.1).
+	DiscoverViaDNS bool
+	ClusterDNS     string
+	GossipPort     int
+	Resolver       gossip.Resolver
+	Log            *slog.Logger
 }
 
 // Service is one node's cluster services. Start/Stop and the accessors
@@ -102,6 +111,7 @@ func New(cfg Config) (*Service, error) {
 	s.gossip = gossip.NewDriver(gossip.DriverConfig{
 		Core: gossip.Config{Self: cfg.Self, ClusterID: cfg.ClusterID, Seeds: cfg.Seeds,
 			Interval: cfg.GossipInterval, Log: cfg.Log},
+		DiscoverViaDNS: cfg.DiscoverViaDNS, ClusterDNS: cfg.ClusterDNS, GossipPort: cfg.GossipPort, Resolver: cfg.Resolver,
 		Timeout: cfg.GossipTimeout, Status: s.status, OnChange: s.viewChanged,
 		MaxClusterSize: cfg.ClusterSize, Log: cfg.Log,
 	})
@@ -253,6 +263,9 @@ func (s *Service) consensusChanged(st consensus.Status) {
 	if st.State != s.lastState {
 		s.lastState = st.State
 		s.gossip.Nudge()
+		if s.cfg.OnState != nil {
+			s.cfg.OnState(st.State)
+		}
 	}
 	if st.Leader == s.lastLeader {
 		s.mu.Unlock()
