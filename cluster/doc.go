@@ -16,8 +16,8 @@
 //     simulation.
 //   - service: one node's composition of the two (raft ids from advertised
 //     endpoints, voters bootstrapped from gossip, consensus state and epoch
-//     published in gossip, TCP loss marks peers dead). Tested on loopback;
-//     not yet run by the node (see below).
+//     published in gossip, TCP loss marks peers dead). The node runs it
+//     only with node.WithConsensus (tests) for now (see below).
 //
 // Goroutines: each core is owned by exactly one goroutine (its driver);
 // everything else talks to it through the driver's bounded inbox.
@@ -31,15 +31,14 @@
 //  2. Gossip — done (cores, driver, HTTP routes, identity check), tested
 //     with fake time and on loopback.
 //  3. Consensus — core, driver, transports, simulation and the per-node
-//     composition (service) done; NOT yet run by the node: the node stays
-//     Unknown in a cluster until stage 4 gives raft a durable log. With an
-//     in-memory raft log a restarted process could vote twice in a term,
-//     and two restarted nodes could elect a leader missing committed
-//     entries (raft then panics on the third node). The next step is the
-//     consensus.Disk on the store's transaction log; then node.Start builds
-//     a service.Service instead of the bare gossip driver, serves
-//     POST /cluster/raft on internal HTTP and wraps the internal TCP
-//     handler in consensus.TCPHandler, and n.state follows Service.State.
+//     composition (service) done, and wired into the node behind
+//     node.WithConsensus (node.TestClusterConsensusOnLoopback: one Master
+//     and two Slaves on every interface's /gossip, failover, rejoin). Off
+//     by default because the raft log is still in memory: a restarted
+//     process could vote twice in one term, and two restarted nodes could
+//     elect a leader missing committed entries (raft then panics on the
+//     third). The next step is consensus.Disk on the store's transaction
+//     log; then WithConsensus becomes the default for clusters.
 //  4. Replication through the store's log, 5. forwarding (NotHandled
 //     NotMaster / forward over int TCP / HTTP proxy), 6. process-level
 //     failover tests — not started. tcpsvc does not consult the node
