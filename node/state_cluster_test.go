@@ -353,6 +353,7 @@ func clusterStates(nodes []*clusterNode) (string, string) {
 // elect a new one; a new process at the old master's addresses rejoins as
 // a Slave.
 func TestClusterConsensusOnLoopback(t *testing.T) {
+	base := NodeGoroutines()
 	nodes := []*clusterNode{newClusterNode(1), newClusterNode(2), newClusterNode(3)}
 	for _, c := range nodes {
 		c.ports(t)
@@ -418,4 +419,13 @@ func TestClusterConsensusOnLoopback(t *testing.T) {
 		}
 	}
 	wait("the old master back as a Slave", 20*time.Second, func() bool { m, _ := clusterStates(nodes); return m != "" && m != master })
+
+	// Everything the cluster services started ends with the nodes.
+	for _, c := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.n.Stop(ctx)
+		cancel()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	checkNoGoroutineLeak(t, base)
 }

@@ -81,7 +81,8 @@ type Driver struct {
 	log     *slog.Logger
 	sends   sync.WaitGroup
 	warnd   time.Time
-	nudged  bool // a round was asked for (driver goroutine only)
+	nudged  bool         // a round was asked for (driver goroutine only)
+	client  *http.Client // the default poster's pool, nil with a custom Post
 	// misconf rate-limits the misconfigured-seed warning per target.
 	misconf map[netip.AddrPort]time.Time
 }
@@ -107,10 +108,13 @@ func NewDriver(cfg DriverConfig) *Driver {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	var client *http.Client
 	if cfg.Post == nil {
-		cfg.Post = DefaultPoster(&http.Client{})
+		// An own connection pool, closed by Stop.
+		client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
+		cfg.Post = DefaultPoster(client)
 	}
-	return &Driver{cfg: cfg, inbox: make(chan func(), inboxSize), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
+	return &Driver{cfg: cfg, client: client, inbox: make(chan func(), inboxSize), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
 }
 
 // DefaultPoster posts with c; bodies larger than MaxMessageBytes fail.
@@ -157,6 +161,9 @@ func (d *Driver) Stop() {
 	}
 	<-d.done
 	d.sends.Wait()
+	if d.client != nil {
+		d.client.CloseIdleConnections()
+	}
 }
 
 func (d *Driver) run() {
