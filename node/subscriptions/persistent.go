@@ -845,17 +845,19 @@ func (s *PersistentService) deliverAll() {
 	}
 }
 
-// fill reads the group's stream into its buffer while there is room.
-func (s *PersistentService) fill(g *group) {
+// fill reads the group's stream into its buffer while there is room; it
+// reports whether it added anything.
+func (s *PersistentService) fill(g *group) (added bool) {
 	for {
 		room := g.cfg.buffer() - len(g.queue) - len(g.retry) - len(g.inflight)
 		if room <= 0 {
-			return
+			return added
 		}
 		sl := s.rd.ReadStreamForward(g.cfg.Stream, g.nextRead, min(room, g.cfg.batch()), g.cfg.ResolveLinkTos)
 		if sl.Status != store.ReadSuccess || len(sl.Events) == 0 {
-			return
+			return added
 		}
+		added = true
 		for i := range sl.Events {
 			m := copyMessage(&sl.Events[i])
 			g.queue = append(g.queue, m)
@@ -864,7 +866,7 @@ func (s *PersistentService) fill(g *group) {
 		}
 		g.nextRead = sl.NextEventNumber
 		if sl.IsEndOfStream {
-			return
+			return added
 		}
 	}
 }
@@ -895,17 +897,25 @@ func copyMessage(e *store.ResolvedEvent) *Message {
 }
 
 // deliver hands buffered events to consumers with free slots: retries
-// first (in event-number order), then new events (spec §5.3).
+// first (in event-number order), then new events (spec §5.3). Consumers
+// whose Deliver failed are only marked gone during dispatch and removed
+// afterwards, so their re-queued events never race the lists being
+// dispatched.
 func (s *PersistentService) deliver(g *group) {
-	if len(g.consumers) == 0 {
-		return
-	}
-	s.fill(g)
-	g.retry = s.dispatchList(g, g.retry)
-	g.queue = s.dispatchList(g, g.queue)
-	if len(g.queue) == 0 {
-		s.fill(g)
+	for len(g.consumers) > 0 {
+		added := s.fill(g)
+		g.retry = s.dispatchList(g, g.retry)
 		g.queue = s.dispatchList(g, g.queue)
+		reaped := false
+		for i := len(g.consumers) - 1; i >= 0; i-- {
+			if g.consumers[i].gone {
+				s.removeConsumer(g, i)
+				reaped = true
+			}
+		}
+		if !reaped && !(added && len(g.queue) == 0) {
+			return
+		}
 	}
 }
 
@@ -916,18 +926,14 @@ func (s *PersistentService) dispatchList(g *group, l []*Message) []*Message {
 		m := l[i]
 		c := s.pick(g, m)
 		if c == nil {
-			if g.cfg.Strategy != StrategyPinned || len(kept) >= len(l) {
+			if g.cfg.Strategy != StrategyPinned {
 				break
 			}
 			kept = append(kept, m) // its bucket's consumer is full; later buckets may go
 			continue
 		}
 		if !s.send(g, c, m) {
-			kept = append(kept, m)
-			if len(g.consumers) == 0 {
-				i++
-				break
-			}
+			i-- // c is gone now: offer m to the others, keeping stream order
 		}
 	}
 	kept = append(kept, l[i:]...)
@@ -940,12 +946,7 @@ func (s *PersistentService) send(g *group, c *pconsumer, m *Message) bool {
 	m.deadline = s.clock.Now().Add(time.Duration(g.cfg.MessageTimeoutMs) * time.Millisecond)
 	if err := c.c.Deliver(m); err != nil {
 		m.consumer = nil
-		for i, x := range g.consumers {
-			if x == c {
-				s.removeConsumer(g, i)
-				break
-			}
-		}
+		c.gone = true
 		return false
 	}
 	c.inflight++
@@ -958,10 +959,11 @@ func (s *PersistentService) send(g *group, c *pconsumer, m *Message) bool {
 // has a free slot.
 func (s *PersistentService) pick(g *group, m *Message) *pconsumer {
 	n := len(g.consumers)
+	free := func(c *pconsumer) bool { return !c.gone && c.inflight < c.max }
 	switch g.cfg.Strategy {
 	case StrategyDispatchToSingle:
 		for _, c := range g.consumers {
-			if c.inflight < c.max {
+			if free(c) {
 				return c
 			}
 		}
@@ -971,18 +973,27 @@ func (s *PersistentService) pick(g *group, m *Message) *pconsumer {
 		h.Write([]byte(m.stream))
 		b := h.Sum32() % pinnedBuckets
 		c := g.buckets[b]
-		if c == nil {
-			c = g.consumers[int(b)%n]
+		if c == nil || c.gone {
+			c = nil
+			for k := 0; k < n; k++ {
+				if x := g.consumers[(int(b)+k)%n]; !x.gone {
+					c = x
+					break
+				}
+			}
+			if c == nil {
+				return nil
+			}
 			g.buckets[b] = c
 		}
-		if c.inflight < c.max {
+		if free(c) {
 			return c
 		}
 		return nil
 	default: // RoundRobin
 		for k := 0; k < n; k++ {
 			c := g.consumers[(g.rr+k)%n]
-			if c.inflight < c.max {
+			if free(c) {
 				g.rr = (g.rr + k + 1) % n
 				return c
 			}
