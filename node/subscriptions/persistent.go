@@ -1058,3 +1058,44 @@ func (s *PersistentService) dbMeta(stream string) (store.StreamMetadata, int64, 
 	}
 	return store.StreamMetadata{}, 0, false
 }
+
+// PullMax bounds one Pull (the HTTP API's 1…100).
+const PullMax = 100
+
+// Pull hands out up to count messages to a pull consumer (HTTP, spec
+// http-api §3.4): they become in flight exactly as if pushed, with the
+// group's message timeout, and must be acked or nacked by id. reply runs
+// on the service goroutine with copies of the messages.
+func (s *PersistentService) Pull(stream, groupName string, count int, reply func([]Message, error)) {
+	if !s.post(func() { s.pull(GroupID(stream, groupName), count, reply) }) {
+		reply(nil, ErrBusy)
+	}
+}
+
+func (s *PersistentService) pull(id string, count int, reply func([]Message, error)) {
+	g := s.groups[id]
+	if g == nil {
+		reply(nil, ErrGroupNotFound)
+		return
+	}
+	count = max(1, min(count, PullMax))
+	s.fill(g)
+	out := make([]Message, 0, count)
+	take := func(l []*Message) []*Message {
+		n := 0
+		for ; n < len(l) && len(out) < count; n++ {
+			m := l[n]
+			m.consumer = nil
+			m.deadline = s.clock.Now().Add(time.Duration(g.cfg.MessageTimeoutMs) * time.Millisecond)
+			g.inflight[m.ID] = m
+			g.stats.Delivered++
+			out = append(out, *m)
+		}
+		rest := append(l[:0], l[n:]...)
+		clear(l[len(rest):])
+		return rest
+	}
+	g.retry = take(g.retry)
+	g.queue = take(g.queue)
+	reply(out, nil)
+}

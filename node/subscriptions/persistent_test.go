@@ -410,3 +410,43 @@ func TestPersistentDeliverErrorRemovesConsumer(t *testing.T) {
 		t.Fatalf("consumers %d; want 1", n)
 	}
 }
+
+func TestPersistentPullIsInFlightUntilAckedOrTimedOut(t *testing.T) {
+	db := openDB(t)
+	clk := &fakeClock{t: time.Unix(1000, 0)}
+	ps := newPersistent(t, db, clk)
+	writeN(t, db, "pull", 5)
+	c := cfg("pull", "g", StrategyRoundRobin)
+	c.MessageTimeoutMs = 1000
+	mustDo(t, func(r func(error)) { ps.Create(c, r) })
+	pull := func(n int) []Message {
+		ch := make(chan []Message, 1)
+		ps.Pull("pull", "g", n, func(m []Message, err error) {
+			if err != nil {
+				t.Error(err)
+			}
+			ch <- m
+		})
+		return <-ch
+	}
+	first := pull(3)
+	second := pull(3)
+	if len(first) != 3 || first[0].Number != 0 || len(second) != 2 || second[0].Number != 3 {
+		t.Fatalf("pulls %d %d", len(first), len(second))
+	}
+	if got := pull(3); len(got) != 0 {
+		t.Fatalf("in-flight messages handed out again: %d", len(got))
+	}
+	ps.Ack("pull::g", nil, [][16]byte{first[0].ID, first[1].ID, first[2].ID, second[0].ID})
+	clk.Add(2 * time.Second)
+	ps.Tick()
+	again := pull(10)
+	if len(again) != 1 || again[0].Number != 4 || again[0].RetryCount != 1 {
+		t.Fatalf("after the timeout: %+v", again)
+	}
+	ch := make(chan error, 1)
+	ps.Pull("nope", "g", 1, func(_ []Message, err error) { ch <- err })
+	if err := <-ch; !errors.Is(err, ErrGroupNotFound) {
+		t.Fatalf("pull from a missing group: %v", err)
+	}
+}
