@@ -86,6 +86,7 @@ type Node struct {
 	auth      *auth.Service
 	tcp       *tcpsvc.Service
 	subs      *subscriptions.Service
+	psubs     *subscriptions.PersistentService
 	tcpStats  []*reactor.Server
 	httpSrvs  map[string]*httpfront.Server
 	listeners []boundListener  // all, in bind order
@@ -179,8 +180,14 @@ func (n *Node) Start() error {
 	}
 	n.subs = subscriptions.New(subscriptions.Options{DB: db, Logger: n.log})
 	n.subs.Start()
+	n.psubs = subscriptions.NewPersistent(subscriptions.PersistentOptions{DB: db, Logger: n.log})
+	if err := n.psubs.Start(); err != nil {
+		n.psubs = nil
+		return fail(fmt.Errorf("cannot load persistent subscriptions: %w", err))
+	}
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
-		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState, Subscriptions: n.subs})
+		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState, Subscriptions: n.subs,
+		Persistent: n.psubs})
 	n.tcp.Start()
 
 	n.gossipDB.Store(db)
@@ -356,6 +363,10 @@ func (n *Node) stopLocked(ctx context.Context) error {
 		// gets SubscriptionDropped{Unsubscribed} (spec §4.12).
 		n.subs.Stop()
 		n.subs = nil
+	}
+	if n.psubs != nil {
+		n.psubs.Stop()
+		n.psubs = nil
 	}
 	// Listeners stop concurrently, each with the whole of ctx: a listener
 	// slow to drain (a long HTTP request) must not eat the others' time.
