@@ -1,0 +1,57 @@
+package client_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/codec"
+)
+
+func TestVolatileSubscription(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin})
+	if _, err := c.AppendToStream(ctx(t), "sub-1", client.ExpectedAny, events(2, "Old")...); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int64, 16)
+	drop := make(chan error, 1)
+	sub, err := c.SubscribeToStream(ctx(t), "sub-1", false, func(e *codec.ResolvedEvent) { got <- e.Event.EventNumber },
+		func(err error) { drop <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.LastEventNumber != 1 || sub.LastCommitPosition <= 0 {
+		t.Fatalf("confirmation %d / %d", sub.LastEventNumber, sub.LastCommitPosition)
+	}
+	if _, err := c.AppendToStream(ctx(t), "sub-1", client.ExpectedAny, events(3, "New")...); err != nil {
+		t.Fatal(err)
+	}
+	for want := int64(2); want < 5; want++ {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("pushed #%d; want #%d", n, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no push")
+		}
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-drop:
+		if !errors.Is(err, client.ErrUnsubscribed) {
+			t.Fatalf("drop %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no drop")
+	}
+	// $all needs $admins: anonymous is refused with AccessDenied.
+	anon := dial(t, addr, client.Options{})
+	if _, err := anon.SubscribeToStream(ctx(t), "", false, func(*codec.ResolvedEvent) {}, nil); !errors.Is(err, client.ErrAccessDenied) {
+		t.Fatalf("anonymous $all: %v", err)
+	}
+}
