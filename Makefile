@@ -4,7 +4,8 @@
 GO      ?= go
 BIN     ?= bin
 COMMIT  := $(shell git rev-parse --short=12 HEAD 2>/dev/null)
-LDFLAGS := -X main.commit=$(COMMIT)
+COMMIT_TIME := $(shell git log -1 --format=%cI 2>/dev/null)
+LDFLAGS := -X main.commit=$(COMMIT) -X main.commitTime=$(COMMIT_TIME)
 # Extra arguments for `make run`, e.g. RUN_ARGS="--ext-http-port 2114".
 RUN_ARGS ?=
 # Go sources, excluding npm-installed trees used by interop tests.
@@ -51,9 +52,14 @@ bench: build
 bench-peers:
 	bash bench/peers/install.sh
 
+# gofmt, go vet and staticcheck (pinned; installed into bin/ on first use).
+STATICCHECK_VERSION := v0.8.2
 lint: fmt-check vet
-	@if command -v staticcheck >/dev/null 2>&1; then staticcheck ./...; \
-	else echo "staticcheck not installed; ran gofmt and go vet only"; fi
+	@if [ ! -x $(BIN)/staticcheck ]; then \
+		echo "installing staticcheck $(STATICCHECK_VERSION) into $(BIN)/"; \
+		GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	fi
+	$(BIN)/staticcheck ./...
 
 fmt-check:
 	@out="$$(gofmt -l $(GOFILES))"; \

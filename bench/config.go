@@ -290,7 +290,10 @@ func (c *Config) Label() string {
 	case KindMixed:
 		fmt.Fprintf(&b, "(%.0f%% %s reads)", c.ReadRatio*100, c.ReadMode)
 	}
-	fmt.Fprintf(&b, " %d clients", c.Clients)
+	fmt.Fprintf(&b, " %d client", c.Clients)
+	if c.Clients != 1 {
+		b.WriteString("s")
+	}
 	if c.InFlight > 1 {
 		fmt.Fprintf(&b, "×%d in flight", c.InFlight)
 	}

@@ -117,7 +117,7 @@ func TestWriteJSONReportsUnwritableDir(t *testing.T) {
 func TestSuiteMarkdownTable(t *testing.T) {
 	es, redis, pg := sampleResult("eventstored", 60000), sampleResult("redis", 20000), sampleResult("postgres", 10000)
 	rep := &SuiteReport{Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Node: "bin/eventstored", GoVersion: "go1.26", CPUs: 2,
-		PeerNotes: map[string]string{"nats": "skipped: not installed"},
+		PeerNotes: map[string]string{"nats": "skipped: not installed"}, DiskSync: &DiskSync{Samples: 200, P50Ms: 1.25, P99Ms: 3.5},
 		Scenarios: []Scenario{
 			{Name: "write 16 clients × 1 event", Goal: "≥ 1.5× Redis", Results: []*Result{es, redis, pg},
 				Ratios: map[string]float64{"redis": 3, "postgres": 6}, Met: true, Verdict: "met"},
@@ -136,6 +136,7 @@ func TestSuiteMarkdownTable(t *testing.T) {
 		"| read $all forward | – | – | – | – |",
 		"failed: boom",
 		"- nats: skipped: not installed",
+		"fdatasync p50 1.250 ms, p99 3.500 ms (200 samples)",
 		"## Runs",
 	} {
 		if !strings.Contains(md, want) {
@@ -272,5 +273,18 @@ func TestDecadeTicks(t *testing.T) {
 	}
 	if ticks := decadeTicks(nil); len(ticks) != 2 {
 		t.Fatalf("empty series should still give an axis; got %v", ticks)
+	}
+}
+
+func TestMeasureDiskSync(t *testing.T) {
+	d, err := MeasureDiskSync(t.TempDir(), 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Samples != 5 || d.P50Ms <= 0 || d.P99Ms < d.P50Ms {
+		t.Fatalf("unexpected measurement %+v", d)
+	}
+	if _, err := MeasureDiskSync(filepath.Join(t.TempDir(), "missing"), 1); err == nil {
+		t.Fatal("expected an error for a missing directory")
 	}
 }

@@ -2,11 +2,14 @@ package client_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/eventstored/eventstored/client"
 )
@@ -376,5 +379,73 @@ func TestInvalidOptions(t *testing.T) {
 	_, err := client.Dial(ctx(t), "127.0.0.1:1", client.Options{})
 	if !errors.Is(err, client.ErrConnectionClosed) || !strings.Contains(err.Error(), "127.0.0.1:1") {
 		t.Fatalf("unreachable server: unexpected error %v", err)
+	}
+}
+
+// TestCancellationStorm: many goroutines issue writes and reads whose
+// deadlines expire at random points (before sending, in flight, as the
+// reply arrives). Pooled calls must never mix replies up: every operation
+// that succeeds returns its own stream's data, and the client keeps
+// working afterwards. Run with -race.
+func TestCancellationStorm(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin, MaxInFlight: 8})
+	var wg sync.WaitGroup
+	var timeouts, successes atomic.Int64
+	errs := make(chan error, 20)
+	for g := 0; g < 20; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprintf("storm-%d", g)
+			count := func(err error) {
+				if err == nil {
+					successes.Add(1)
+				} else if errors.Is(err, client.ErrTimeout) {
+					timeouts.Add(1)
+				}
+			}
+			for i := 0; i < 100; i++ {
+				d := time.Duration((g*7+i*13)%10000) * time.Microsecond
+				if i%10 == 9 {
+					d = 10 * time.Second // some always succeed, however loaded the machine
+				}
+				opCtx, cancel := context.WithTimeout(context.Background(), d)
+				if i%2 == 0 {
+					_, err := c.AppendToStream(opCtx, stream, client.ExpectedAny, events(1, "e")...)
+					count(err)
+					if err != nil && !errors.Is(err, client.ErrTimeout) {
+						errs <- fmt.Errorf("append: %w", err)
+					}
+				} else {
+					s, err := c.ReadStreamBackward(opCtx, stream, -1, 5, false)
+					count(err)
+					if err == nil && s.Status == client.ReadSuccess {
+						for _, e := range s.Events {
+							if e.Event.Stream != stream {
+								errs <- fmt.Errorf("read of %s returned an event of %s", stream, e.Event.Stream)
+							}
+						}
+					} else if err != nil && !errors.Is(err, client.ErrTimeout) {
+						errs <- fmt.Errorf("read: %w", err)
+					}
+				}
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	// NB: not a timing assertion: deadlines of 0 µs always expire and
+	// those of 10 s never do, so both outcomes occur.
+	if timeouts.Load() == 0 || successes.Load() == 0 {
+		t.Fatalf("the storm did not mix outcomes: %d timeouts, %d successes", timeouts.Load(), successes.Load())
+	}
+	t.Logf("%d timeouts, %d successes", timeouts.Load(), successes.Load())
+	if _, err := c.AppendToStream(ctx(t), "after-storm", client.ExpectedNoStream, events(1, "e")...); err != nil {
+		t.Fatalf("after the storm: %v", err)
 	}
 }

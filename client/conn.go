@@ -69,8 +69,9 @@ type conn struct {
 	opts *Options
 
 	wmu     sync.Mutex
-	wbuf    []byte // frames waiting for the writer
-	wspare  []byte
+	wbuf    []byte        // frames waiting for the writer
+	wspare  []byte        // under wmu; the other buffer, while a batch is written
+	writing bool          // under wmu: a goroutine is in drainLocked
 	wsignal chan struct{} // cap 1
 
 	pmu     sync.Mutex
@@ -130,6 +131,9 @@ func (c *conn) register(cl *call) error {
 	if !cl.fixedID {
 		cl.id = c.newID()
 	}
+	// NB: a call may be sent again (retries); a failure from an earlier
+	// attempt must not stick to this one.
+	cl.err = nil
 	c.pmu.Lock()
 	if c.dead {
 		c.pmu.Unlock()
@@ -153,9 +157,14 @@ func (c *conn) unregister(cl *call) bool {
 	return false
 }
 
-// send appends one frame built from the arguments to the outgoing buffer
-// and wakes the writer.
-func (c *conn) send(cmd codec.Command, id *codec.GUID, creds *Credentials, payload []byte) error {
+// send appends one frame built from the arguments to the outgoing
+// buffer. With direct set and no write in progress, the caller then
+// writes the pending bytes itself, saving a goroutine hand-off per
+// request (operations wait for their reply anyway). Otherwise the goroutine
+// already writing, or the writer goroutine, sends them: the reader and the
+// heartbeat timer pass direct=false because they must never block on a
+// full socket buffer.
+func (c *conn) send(cmd codec.Command, id *codec.GUID, creds *Credentials, payload []byte, direct bool) error {
 	c.wmu.Lock()
 	orig := len(c.wbuf)
 	var start int
@@ -175,14 +184,55 @@ func (c *conn) send(cmd codec.Command, id *codec.GUID, creds *Credentials, paylo
 		c.wmu.Unlock()
 		return invalidArg("%v", err)
 	}
+	if direct && !c.writing {
+		c.writing = true
+		c.drainLocked()
+		return nil
+	}
+	writing := c.writing
 	c.wmu.Unlock()
-	select {
-	case c.wsignal <- struct{}{}:
-	default:
+	if !writing {
+		select {
+		case c.wsignal <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
 
+// drainLocked writes the outgoing buffer until it is empty, swapping it
+// with a spare so that other goroutines keep appending while a batch is on
+// the wire. REQUIRES: c.wmu held and c.writing set by the caller; returns
+// with c.wmu released and c.writing cleared.
+func (c *conn) drainLocked() {
+	for {
+		batch := c.wbuf
+		if len(batch) == 0 {
+			c.writing = false
+			c.wmu.Unlock()
+			return
+		}
+		c.wbuf, c.wspare = c.wspare[:0], nil
+		c.wmu.Unlock()
+		var err error
+		for off := 0; off < len(batch) && err == nil; off += writeBatchMax {
+			_, err = c.nc.Write(batch[off:min(off+writeBatchMax, len(batch))])
+		}
+		if cap(batch) > readBufShrinkCap {
+			batch = nil
+		}
+		c.wmu.Lock()
+		c.wspare = batch[:0]
+		if err != nil {
+			c.writing = false
+			c.wmu.Unlock()
+			c.fail(fmt.Errorf("write: %w", err))
+			return
+		}
+	}
+}
+
+// writeLoop sends what non-direct senders queued.
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
 	for {
@@ -191,27 +241,13 @@ func (c *conn) writeLoop() {
 		case <-c.closed:
 			return
 		}
-		for {
-			c.wmu.Lock()
-			batch := c.wbuf
-			c.wbuf = c.wspare[:0]
-			c.wmu.Unlock()
-			if len(batch) == 0 {
-				c.wspare = batch
-				break
-			}
-			for off := 0; off < len(batch); off += writeBatchMax {
-				end := min(off+writeBatchMax, len(batch))
-				if _, err := c.nc.Write(batch[off:end]); err != nil {
-					c.fail(fmt.Errorf("write: %w", err))
-					return
-				}
-			}
-			if cap(batch) > readBufShrinkCap {
-				batch = nil
-			}
-			c.wspare = batch[:0]
+		c.wmu.Lock()
+		if c.writing {
+			c.wmu.Unlock() // the goroutine writing picks the new bytes up
+			continue
 		}
+		c.writing = true
+		c.drainLocked()
 	}
 }
 
@@ -241,7 +277,9 @@ func (c *conn) readLoop() {
 				}
 				off += size
 			}
-			n = copy(buf, buf[off:n])
+			if off > 0 { // NB: never memmove a partial frame onto itself on every read
+				n = copy(buf, buf[off:n])
+			}
 			// Grow to fit the next frame whole; shrink after a big one.
 			if n >= codec.LengthPrefixSize {
 				need := codec.LengthPrefixSize + int(binary.LittleEndian.Uint32(buf))
@@ -275,7 +313,7 @@ func (c *conn) dispatch(pkg []byte) error {
 	}
 	switch p.Command {
 	case codec.HeartbeatRequestCommand:
-		return c.send(codec.HeartbeatResponseCommand, &p.CorrelationID, nil, nil)
+		return c.send(codec.HeartbeatResponseCommand, &p.CorrelationID, nil, nil, false)
 	case codec.HeartbeatResponseCommand:
 		return nil
 	case codec.BadRequest:
@@ -325,7 +363,7 @@ func (c *conn) heartbeat() {
 	} else if quiet := time.Duration(now - c.lastRecv.Load()); quiet >= interval {
 		id := c.newID()
 		c.hbSentAt.Store(now)
-		if err := c.send(codec.HeartbeatRequestCommand, &id, nil, nil); err != nil {
+		if err := c.send(codec.HeartbeatRequestCommand, &id, nil, nil, false); err != nil {
 			c.fail(err)
 			return
 		}

@@ -196,7 +196,7 @@ func TestClientAnswersServerHeartbeats(t *testing.T) {
 // close the connection and fail the operation in flight.
 func TestSilentServerIsDroppedAfterHeartbeatTimeout(t *testing.T) {
 	p := newPeer(t)
-	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 200 * time.Millisecond})
+	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 300 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
@@ -323,9 +323,9 @@ func TestNotHandledNotMasterCarriesMasterInfo(t *testing.T) {
 	}
 }
 
-// TestReconnectAfterDrop: the server drops the connection; with Reconnect
-// the in-flight operation fails with ErrConnectionClosed and the next one
-// runs on a new, freshly identified connection.
+// TestReconnectAfterDrop: the server drops the connection with a write in
+// flight; with Reconnect the client reconnects (new handshake) and sends
+// the same write again on the new connection.
 func TestReconnectAfterDrop(t *testing.T) {
 	p := newPeer(t)
 	c, sc := dialPeer(t, p, Options{Reconnect: true, ReconnectionDelay: time.Millisecond})
@@ -334,19 +334,25 @@ func TestReconnectAfterDrop(t *testing.T) {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
 		errc <- err
 	}()
-	readPkg(t, sc)
+	first := readPkg(t, sc)
+	firstPayload := append([]byte(nil), first.Payload...)
 	sc.Close()
-	if err := <-errc; !errors.Is(err, ErrConnectionClosed) {
-		t.Fatalf("in-flight operation: unexpected error %v", err)
-	}
 	sc2 := p.accept()
 	serveHandshake(t, sc2)
+	again := readPkg(t, sc2)
+	if again.Command != codec.WriteEventsCommand || string(again.Payload) != string(firstPayload) {
+		t.Fatalf("the resent request differs: %v", again.Command)
+	}
+	writePkg(t, sc2, codec.WriteEventsCompletedCommand, again.CorrelationID, writeCompleted(0, 0))
+	if err := <-errc; err != nil {
+		t.Fatalf("the in-flight write was not resent: %v", err)
+	}
 	go func() {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
 		errc <- err
 	}()
 	req := readPkg(t, sc2)
-	writePkg(t, sc2, codec.WriteEventsCompletedCommand, req.CorrelationID, writeCompleted(0, 0))
+	writePkg(t, sc2, codec.WriteEventsCompletedCommand, req.CorrelationID, writeCompleted(1, 1))
 	if err := <-errc; err != nil {
 		t.Fatalf("after reconnecting: %v", err)
 	}
@@ -434,5 +440,98 @@ func replyingPeerWith(c net.Conn, replies map[codec.Command][]byte) {
 		if _, err := c.Write(reply); err != nil {
 			return
 		}
+	}
+}
+
+// TestLargeReplyThenSmallOnes: a 3 MiB event grows the read buffer; the
+// replies after it still parse (the buffer shrinks back once drained).
+func TestLargeReplyThenSmallOnes(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{})
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = byte(i)
+	}
+	for round := 0; round < 3; round++ {
+		errc := make(chan error, 1)
+		var res EventReadResult
+		go func() {
+			var err error
+			res, err = c.ReadEvent(context.Background(), "s", 0, false)
+			errc <- err
+		}()
+		req := readPkg(t, sc)
+		data := []byte("small")
+		if round == 1 {
+			data = big
+		}
+		reply := codec.ReadEventCompleted{Result: codec.ReadEventSuccess, Event: codec.ResolvedIndexedEvent{HasEvent: true,
+			Event: codec.EventRecord{EventStreamID: "s", EventID: make([]byte, 16), EventType: "t", Data: data, Metadata: []byte{}, CreatedEpoch: 1}}}
+		writePkg(t, sc, codec.ReadEventCompletedCommand, req.CorrelationID, codec.AppendReadEventCompleted(nil, &reply))
+		if err := <-errc; err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if got := res.Event.Event.Data; len(got) != len(data) || got[len(got)-1] != data[len(data)-1] {
+			t.Fatalf("round %d: unexpected data of %d bytes", round, len(got))
+		}
+	}
+}
+
+// TestOversizedFrameFromServerClosesTheConnection: a length prefix above
+// 64 MiB is a framing error (spec §1.2); the client drops the connection
+// instead of allocating it.
+func TestOversizedFrameFromServerClosesTheConnection(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.ReadEvent(context.Background(), "s", 0, false)
+		errc <- err
+	}()
+	readPkg(t, sc)
+	var l [4]byte
+	binary.LittleEndian.PutUint32(l[:], codec.FrameLengthMax+1)
+	if _, err := sc.Write(l[:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, ErrConnectionClosed) || !strings.Contains(err.Error(), "framing") {
+		t.Fatalf("unexpected error %v", err)
+	}
+}
+
+// TestNotReadyIsRetried: NotHandled NotReady makes the client send the
+// same request again; other NotHandled reasons are returned at once.
+func TestNotReadyIsRetried(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{RetryDelay: time.Millisecond, MaxRetries: 2})
+	notReady := codec.AppendNotHandled(nil, &codec.NotHandled{Reason: codec.NotHandledNotReady})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
+		errc <- err
+	}()
+	first := readPkg(t, sc)
+	firstPayload := append([]byte(nil), first.Payload...)
+	writePkg(t, sc, codec.NotHandledCommand, first.CorrelationID, notReady)
+	second := readPkg(t, sc)
+	if second.Command != codec.WriteEventsCommand || string(second.Payload) != string(firstPayload) {
+		t.Fatalf("the retry differs from the request: %v", second.Command)
+	}
+	writePkg(t, sc, codec.WriteEventsCompletedCommand, second.CorrelationID, writeCompleted(0, 0))
+	if err := <-errc; err != nil {
+		t.Fatalf("after a retry: %v", err)
+	}
+	// Retries run out: the NotHandled error comes back.
+	go func() {
+		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
+		errc <- err
+	}()
+	for i := 0; i < 3; i++ {
+		r := readPkg(t, sc)
+		writePkg(t, sc, codec.NotHandledCommand, r.CorrelationID, notReady)
+	}
+	var nh *NotHandledError
+	if err := <-errc; !errors.As(err, &nh) || nh.Kind() != "not_ready" {
+		t.Fatalf("unexpected error %v; want NotHandled NotReady after 2 retries", err)
 	}
 }

@@ -16,12 +16,15 @@
 //
 // # What it owns
 //
-// One TCP connection per Client, with three goroutines of its own: a
-// reader that splits frames and matches replies to requests by
-// correlation id, a writer that flushes every frame queued since its last
-// write in one Write call (so concurrent requests share syscalls), and a
-// heartbeat timer. Any goroutine may call any method: requests pipeline on
-// the connection up to Options.MaxInFlight outstanding.
+// One TCP connection per Client, with goroutines of its own: a reader that
+// splits frames and matches replies to requests by correlation id, a
+// writer, and a heartbeat timer. An operation writes its frame itself when
+// no write is in progress; frames queued meanwhile by other operations go
+// out with the current write's next Write call, so concurrent requests
+// share syscalls. The writer goroutine sends only what the reader and the
+// timer queue (heartbeats), since those must never block on a full socket.
+// Any goroutine may call any method: requests pipeline on the connection
+// up to Options.MaxInFlight outstanding.
 //
 // # Lifecycle (spec tcp-client-protocol §4.1, §4.2)
 //
@@ -33,8 +36,11 @@
 // answers the server's heartbeat requests. A BadRequest with the all-zero
 // correlation id closes the connection (spec §4.15). With
 // Options.Reconnect, a dropped connection is re-established (new
-// handshake); requests in flight at the drop fail with ErrConnectionClosed
-// (a retry of a write with the same event ids is idempotent, spec §4.5).
+// handshake) and requests in flight at the drop are sent again on it (a
+// write resent with the same event ids is idempotent, spec §4.5); without
+// it they fail with ErrConnectionClosed.
+// An operation answered NotHandled NotReady or TooBusy is sent again up to
+// Options.MaxRetries times (spec §2.2); no other outcome is retried.
 //
 // # Errors
 //

@@ -34,11 +34,20 @@ type Options struct {
 	DialTimeout time.Duration
 	// Reconnect makes the client reconnect after the connection drops,
 	// up to MaxReconnections times ReconnectionDelay apart. Operations in
-	// flight when the connection drops fail with ErrConnectionClosed;
-	// operations issued while reconnecting wait for the new connection.
+	// flight when the connection drops are sent again on the new
+	// connection (up to MaxRetries times); operations issued while
+	// reconnecting wait for it. Without Reconnect they fail with
+	// ErrConnectionClosed.
 	Reconnect         bool
 	MaxReconnections  int           // default 10
 	ReconnectionDelay time.Duration // default 100 ms
+	// MaxRetries is how often an operation answered NotHandled NotReady
+	// or TooBusy is sent again, RetryDelay apart, and (with Reconnect) how
+	// often one cut off by a dropped connection is resent (defaults 10 and
+	// 100 ms; negative MaxRetries: never). Other outcomes are never
+	// retried.
+	MaxRetries int
+	RetryDelay time.Duration
 	// MaxInFlight bounds the requests outstanding on the connection;
 	// further requests wait for a slot (default 5,000).
 	MaxInFlight int
@@ -77,6 +86,14 @@ func (o *Options) withDefaults() (Options, error) {
 	if r.ReconnectionDelay == 0 {
 		r.ReconnectionDelay = 100 * time.Millisecond
 	}
+	if r.MaxRetries == 0 {
+		r.MaxRetries = 10
+	} else if r.MaxRetries < 0 {
+		r.MaxRetries = 0
+	}
+	if r.RetryDelay == 0 {
+		r.RetryDelay = 100 * time.Millisecond
+	}
 	if r.MaxInFlight == 0 {
 		r.MaxInFlight = 5000
 	}
@@ -86,7 +103,7 @@ func (o *Options) withDefaults() (Options, error) {
 	switch {
 	case r.HeartbeatInterval < minHeartbeat || r.HeartbeatTimeout < minHeartbeat:
 		return bad("heartbeat interval and timeout must be at least %v", minHeartbeat)
-	case r.OperationTimeout < 0 || r.DialTimeout < 0 || r.ReconnectionDelay < 0:
+	case r.OperationTimeout < 0 || r.DialTimeout < 0 || r.ReconnectionDelay < 0 || r.RetryDelay < 0:
 		return bad("timeouts and delays must not be negative")
 	case r.MaxInFlight < 1 || r.MaxInFlight > maxInFlightLimit:
 		return bad("MaxInFlight %d out of range 1..%d", r.MaxInFlight, maxInFlightLimit)

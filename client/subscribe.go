@@ -100,7 +100,7 @@ func (c *Client) SubscribeToStream(ctx context.Context, stream string, resolveLi
 // Close unsubscribes; onDrop then gets ErrUnsubscribed when the server
 // confirms (or the connection's error if it fails first).
 func (s *Subscription) Close() error {
-	return s.cn.send(codec.UnsubscribeFromStreamCommand, &s.id, nil, nil)
+	return s.cn.send(codec.UnsubscribeFromStreamCommand, &s.id, nil, nil, false) // may run in onEvent, on the reader
 }
 
 func (s *Subscription) remove() {

@@ -1,21 +1,46 @@
 // Package cluster holds what the clustered node's parts share: the node
-// state (VNodeState, spec cluster-and-options §4.1) with Event Store's
-// ordinals. Its sub-packages are the cluster services:
+// state (VNodeState, spec cluster-and-options §4.1, Event Store's
+// ordinals, which clients rank by) and the request acceptance table of
+// §4.3 (Decide: serve, forward, NotReady, NotMaster by state, request
+// kind and require-master). Its sub-packages are the cluster services:
 //
-//   - gossip: membership view, merge rules and liveness (spec §3) as a
-//     pure state machine (Core, fed time and messages) plus a thin HTTP
-//     driver (Driver) that runs rounds and serves GET/POST /gossip.
-//   - consensus: leader election and log agreement on go.etcd.io/raft/v3
-//     (PreVote, CheckQuorum) as a pure core driven through raft's Ready
-//     loop, the node-state table derived from raft state, and a
-//     deterministic simulation (one goroutine, virtual clock, seeded
-//     network faults).
+//   - gossip: membership view, merge rules and liveness (§3) as a pure
+//     state machine (Core, fed time and messages) plus a thin driver
+//     (Driver: DNS or seeds, rounds as timer messages, POSTs over HTTP).
+//     The node runs it in cluster mode (and with --gossip-on-single-node);
+//     httpfront.WithCluster serves GET /gossip (int; ext when
+//     --gossip-on-ext) and POST /gossip (int only).
+//   - consensus: leader election and log agreement on go.etcd.io/raft/v3,
+//     VNodeState derived from raft, transports (votes over internal HTTP,
+//     appends over internal TCP on reactor.Dialer), and a deterministic
+//     simulation.
+//   - service: one node's composition of the two (raft ids from advertised
+//     endpoints, voters bootstrapped from gossip, consensus state and epoch
+//     published in gossip, TCP loss marks peers dead). The node runs it
+//     only with node.WithConsensus (tests) for now (see below).
 //
 // Goroutines: each core is owned by exactly one goroutine (its driver);
-// other goroutines talk to it through the driver's channels.
+// everything else talks to it through the driver's bounded inbox.
 //
-// Where this stands (see the report in the branch history): stages 1-3 of
-// the cluster issue (interfaces, gossip, consensus core + simulation).
-// Replication of the store's log through raft (stage 4), forwarding (5)
-// and the process-level cluster tests (6) are not built yet.
+// Where the work stands (stages of the cluster issue):
+//
+//  1. Interfaces: four listeners per cluster node, ext toggles, advertise-as
+//     in gossip, internal heartbeats (int interval/timeout) — done, tested
+//     in node (TestClusterGossipOnLoopback, TestInternalTCPHeartbeats);
+//     reactor.Dialer gives outgoing connections the same treatment.
+//  2. Gossip — done (cores, driver, HTTP routes, identity check), tested
+//     with fake time and on loopback.
+//  3. Consensus — core, driver, transports, simulation and the per-node
+//     composition (service) done, and wired into the node behind
+//     node.WithConsensus (node.TestClusterConsensusOnLoopback: one Master
+//     and two Slaves on every interface's /gossip, failover, rejoin). Off
+//     by default because the raft log is still in memory: a restarted
+//     process could vote twice in one term, and two restarted nodes could
+//     elect a leader missing committed entries (raft then panics on the
+//     third). The next step is consensus.Disk on the store's transaction
+//     log; then WithConsensus becomes the default for clusters.
+//  4. Replication through the store's log, 5. forwarding (NotHandled
+//     NotMaster / forward over int TCP / HTTP proxy), 6. process-level
+//     failover tests — not started. tcpsvc does not consult the node
+//     state yet: a cluster node serves writes locally.
 package cluster

@@ -336,6 +336,16 @@ func TestAllFeed(t *testing.T) {
 		expectStatus(t, n.req(t, "GET", c.path, "", acceptAtomJSON, admin), 400, c.reason)
 	}
 	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/5000", "", acceptAtomJSON, admin), 500, reasonReadTooBig)
+	// Conditional GET on $all: the ETag version is the last commit position.
+	etag := r.h("ETag")
+	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/2", "", acceptAtomJSON, admin, "If-None-Match: "+etag), 304, "")
+	n.writeN(t, "a2", 1)
+	expectStatus(t, n.req(t, "GET", "/streams/%24all/head/backward/2", "", acceptAtomJSON, admin, "If-None-Match: "+etag), 200, "")
+	// HEAD answers like GET without a body.
+	h := n.req(t, "HEAD", "/streams/a1/0", "", acceptAtomJSON)
+	if h.code != 200 || h.body != "" || h.h("Cache-Control") != "max-age=31536000, public" {
+		t.Fatalf("unexpected HEAD reply %d %v %q", h.code, h.hdr, h.body)
+	}
 	// "/streams/$all/5" is a single-event read of a stream named $all.
 	expectStatus(t, n.req(t, "GET", "/streams/$all/5", "", acceptAtomJSON, admin), 404, "")
 }
@@ -450,5 +460,28 @@ func TestAtomXMLIsWellFormed(t *testing.T) {
 				t.Fatalf("%s as %s is not well-formed XML: %v\n%s", c.path, c.accept, err, r.body)
 			}
 		}
+	}
+}
+
+// TestFeedPagingWithMaxCount checks the backward "end" rule of spec §2.5.1
+// when $maxCount hides older events: the page holding the oldest visible
+// event is the end (no last/next links).
+func TestFeedPagingWithMaxCount(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "mc", 6)
+	expectStatus(t, n.req(t, "POST", "/streams/mc/metadata", `{"$maxCount":3}`, "Content-Type: application/json",
+		"ES-EventId: 6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d75"), 201, "")
+	const M = "http://127.0.0.1:2113/streams/mc"
+	f, _ := getFeed(t, n, "/streams/mc/head/backward/2")
+	if got := fmt.Sprint(f.numbers()); got != "[5 4]" || !strings.Contains(f.links(), "next "+M+"/3/backward/2") {
+		t.Fatalf("unexpected head page %s\n%s", got, f.links())
+	}
+	f, _ = getFeed(t, n, "/streams/mc/3/backward/2")
+	if got := fmt.Sprint(f.numbers()); got != "[3]" || strings.Contains(f.links(), "next ") || strings.Contains(f.links(), "last ") {
+		t.Fatalf("the page with the oldest visible event must be the end: %s\n%s", got, f.links())
+	}
+	f, _ = getFeed(t, n, "/streams/mc/0/forward/10")
+	if got := fmt.Sprint(f.numbers()); got != "[5 4 3]" || !f.HeadOfStream {
+		t.Fatalf("unexpected forward page %s", got)
 	}
 }

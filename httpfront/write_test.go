@@ -349,3 +349,88 @@ func TestLongPollAllWakesOnAnyCommit(t *testing.T) {
 		t.Fatalf("long poll on $all did not return the new event: %s", got.body)
 	}
 }
+
+// TestConcurrentWritersOneWins races 16 writers with the same expected
+// version: exactly one write succeeds, the others see the new version.
+// Readers run alongside and must always see a consistent prefix.
+func TestConcurrentWritersOneWins(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "race", 1)
+	var wg sync.WaitGroup
+	codes := make([]*resp, 16)
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r := n.req(t, "GET", "/streams/race/0/forward/10", "", acceptAtomJSON)
+				var f feedJSON
+				if r.code != 200 || json.Unmarshal([]byte(r.body), &f) != nil {
+					t.Errorf("read during writes: %d %q", r.code, r.body)
+					return
+				}
+				for k, num := range f.numbers() {
+					if num != len(f.Entries)-1-k {
+						t.Errorf("inconsistent page %v", f.numbers())
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := range codes {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			id := newGUID()
+			body := `[{"eventId":"` + string(appendGUID(nil, &id)) + `","eventType":"Race","data":{}}]`
+			codes[i] = n.req(t, "POST", "/streams/race", body, ctEvents, "ES-ExpectedVersion: 0")
+		}(i)
+	}
+	wg.Wait()
+	close(stop)
+	readers.Wait()
+	won := 0
+	for _, r := range codes {
+		switch {
+		case r.code == 201:
+			won++
+		case r.code == 400 && r.reason == reasonWrongExpected && r.h("ES-CurrentVersion") == "1":
+		default:
+			t.Fatalf("unexpected reply %d %q %v", r.code, r.reason, r.hdr)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d writers won; want exactly 1", won)
+	}
+}
+
+// TestCachedEventHonoursACLChanges: a cached response must not be served
+// once the stream's ACL forbids the caller, and Cache-Control follows who
+// may read the stream (public vs private).
+func TestCachedEventHonoursACLChanges(t *testing.T) {
+	n := newTestNode(t)
+	n.writeN(t, "acl", 1)
+	for i := 0; i < 2; i++ {
+		r := n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON)
+		expectStatus(t, r, 200, "")
+		if r.h("Cache-Control") != "max-age=31536000, public" {
+			t.Fatalf("unexpected Cache-Control %q", r.h("Cache-Control"))
+		}
+	}
+	expectStatus(t, n.req(t, "POST", "/streams/acl/metadata", `{"$acl":{"$r":"$admins"}}`, "Content-Type: application/json",
+		"ES-EventId: 6f1c2a70-88b4-4b8e-b0d3-5e9f1a2c4d76"), 201, "")
+	expectStatus(t, n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON), 401, "Unauthorized")
+	r := n.req(t, "GET", "/streams/acl/0", "", acceptAtomJSON, admin)
+	expectStatus(t, r, 200, "")
+	if r.h("Cache-Control") != "max-age=31536000, private" {
+		t.Fatalf("a stream anonymous cannot read is private; got %q", r.h("Cache-Control"))
+	}
+}

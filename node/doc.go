@@ -12,8 +12,9 @@
 // What it leaves to others: framing, heartbeats and connections (reactor,
 // codec), the meaning of TCP commands (node/tcpsvc), users and ACLs
 // (node/auth), HTTP routing and rendering (httpfront), storage (store).
-// Clustering (gossip, elections, replication) does not exist yet: a
-// cluster node opens its four listeners and stays Unknown.
+// In cluster mode (or with GossipOnSingleNode) the node runs the gossip
+// driver of cluster/gossip (state_cluster.go); elections and replication
+// do not exist yet, so a cluster node stays Unknown.
 //
 // Goroutines: New, Start and Stop are called by the owner (cmd/eventstored
 // or a test) from one goroutine; Stop at most once after a successful
@@ -22,7 +23,7 @@
 // Start leaves no port bound, no file open and no goroutine running.
 //
 //	Start:  store.Open → auth.Start (default users) → tcpsvc workers
-//	        → ext TCP → ext HTTP → [int TCP → int HTTP]
+//	        → ext TCP → ext HTTP → [int TCP → int HTTP] → [gossip]
 //	Stop:   all listeners at once (stop accepting, finish in-flight)
 //	        → tcpsvc workers → store.Close (flush, close files)
 package node

@@ -231,6 +231,11 @@ func (s *Server) tickNow() uint64 {
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	ls := s.loopFor(gc.EventLoop())
 	c := &Conn{id: connIDs.Inc(), remote: gc.RemoteAddr(), srv: s, gc: gc, loop: ls}
+	if slot, ok := gc.Context().(*dialSlot); ok {
+		// A dialed connection: hand the Conn to the waiting Dial without
+		// it touching the loop-owned gnet.Conn.
+		slot.c.Store(c)
+	}
 	gc.SetContext(c)
 	s.stats.ConnectionsOpen.Inc()
 	s.stats.ConnectionsAccepted.Inc()

@@ -263,6 +263,9 @@ type Options struct {
 	// TransactionEventsMax bounds events per transaction (default 100,000).
 	TransactionsMax      int
 	TransactionEventsMax int
+	// UnsafeDisableFlushToDisk skips fsync (--unsafe-disable-flush-to-disk):
+	// acknowledged writes may be lost on a crash of the machine.
+	UnsafeDisableFlushToDisk bool
 
 	// testLog replaces the transaction log (unit tests of this package).
 	testLog logEngine

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"context"
 	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
@@ -16,7 +17,7 @@ import (
 )
 
 // The process-level crash test: the test binary re-executes itself as a
-// child (TestStoreCrashChild, switched on by environment variables) that
+// child (TestMain → runCrashChild, switched on by environment variables) that
 // opens a DB on a directory and writes from several goroutines to many
 // streams, printing each acknowledged event as "stream number id" on stdout.
 // The parent SIGKILLs the child at a random moment, reopens the directory
@@ -31,13 +32,19 @@ const (
 	envCrashQuiet  = "STORE_CRASH_CHILD_QUIET"
 )
 
-// TestStoreCrashChild is the child's entry point; without the environment
-// switch it checks nothing and returns at once.
-func TestStoreCrashChild(t *testing.T) {
-	dir := os.Getenv(envCrashDir)
-	if dir == "" {
+// TestMain runs the crash child instead of the tests when the environment
+// switch is set.
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(envCrashDir); dir != "" {
+		runCrashChild(dir)
 		return
 	}
+	os.Exit(m.Run())
+}
+
+// runCrashChild writes until killed (or until the event limit), printing
+// each acknowledged event; it never returns normally.
+func runCrashChild(dir string) {
 	seed, _ := strconv.ParseUint(os.Getenv(envCrashSeed), 10, 64)
 	limit, _ := strconv.Atoi(os.Getenv(envCrashEvents)) // 0 = until killed
 	quiet := os.Getenv(envCrashQuiet) != ""
@@ -70,7 +77,7 @@ func TestStoreCrashChild(t *testing.T) {
 					events[k] = NewEvent{ID: randomID(), Type: "crash", Data: make([]byte, rng.IntN(200))}
 				}
 				op := &Op{Kind: OpWrite, Stream: stream, ExpectedVersion: ExpectedVersionAny, Events: events}
-				if err := db.Do(t.Context(), op); err != nil || op.Result.Status != OpSuccess {
+				if err := db.Do(context.Background(), op); err != nil || op.Result.Status != OpSuccess {
 					fmt.Fprintf(os.Stderr, "child: write: %v %d\n", err, op.Result.Status)
 					os.Exit(3)
 				}
@@ -196,7 +203,7 @@ func verifyAckedNumbers(t testing.TB, db *DB, acked ackedEvents) {
 // startCrashChild runs the child on dir and returns it with its stdout.
 func startCrashChild(t testing.TB, dir string, seed uint64, events int, quiet bool) (*exec.Cmd, *bufio.Scanner) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStoreCrashChild$", "-test.count=1")
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envCrashDir+"="+dir, envCrashSeed+"="+strconv.FormatUint(seed, 10),
 		envCrashEvents+"="+strconv.Itoa(events))
 	if quiet {

@@ -26,9 +26,12 @@
 // FlushDelayMax has passed, then flushes once (one tlog.Flush: write,
 // fsync, writer checkpoint) for the whole batch — group commit, as
 // StorageWriterService.Flush in 4.0.3. Only after the flush does it add the
-// batch's index entries, publish the new visible end, call every op's Done
-// and the OnCommitted callbacks: an op is acknowledged once it is durable
-// and readable (read-your-writes). The writer feeds the index itself
+// batch's index entries, publish the new visible end, call the OnCommitted
+// callbacks and then every op's Done: an op is acknowledged once it is
+// durable and readable (read-your-writes). When the previous batch held
+// several ops and the queue runs dry early, the writer waits briefly (at
+// most half the last flush, within FlushDelayMax) for those clients to come
+// back, so closed-loop clients share one fsync instead of alternating. The writer feeds the index itself
 // because it already holds the entries; the chaser role of the original
 // (reading the log behind the writer) is played at Open, which replays
 // the log tail the persisted index does not cover (recover.go). Readers see
@@ -55,9 +58,16 @@
 // record that lists their positions, so $all reads and recovery never search
 // the log. Events of a transaction are positioned (C, P_i); implicit writes
 // (P, P). The index points a transaction's events at the commit record, so
-// stream reads report the same (C, P_i) as $all and live pushes. Open transactions live in the writer's memory (bounded,
-// oldest evicted): a restart forgets them and their commit gets
-// InvalidTransaction.
+// stream reads report the same (C, P_i) as $all and live pushes. Open
+// transactions live in the writer's memory (bounded, oldest evicted): a
+// restart forgets them and their commit gets InvalidTransaction.
+//
+// Idempotency (spec §4.5): table A uses a fixed-size 4-way set-associative
+// cache of recent event ids → (two independent hashes of the stream name,
+// event number); table B reads the stored events. Stream identity in the
+// index is the xxhash of the name; every index candidate is confirmed by the
+// stream name in its record (TestHashCollisionsAreConfirmedByName forces
+// all streams onto one hash).
 //
 // # Records
 //
@@ -97,6 +107,7 @@
 //
 // WriterQueueMax ops queued (Submit → ErrTooBusy beyond), MaxEventSizeBytes
 // per event, MaxEventsPerWrite per write, MaxReadCount (4096) per read page,
+// index.MaxAddBatchEntries per index add (larger group commits are split),
 // IdempotencyCacheMax ids, StreamCacheMax writer stream states (cleared when
 // exceeded; every state can be reloaded from the index), MetadataCacheMax
 // parsed metadata entries, TransactionsMax open transactions and
@@ -110,13 +121,15 @@
 //
 //	go test ./store -run XXX -bench 'Write|ReadAll|ReadStream' -benchtime 200000x
 //
-//	1 writer, single events           ≈    500 events/s      1 event/fsync
-//	16 writers, single events         ≈ 13,000 events/s     16 events/fsync
-//	256 writers, single events        ≈ 43,000-170,000 ev/s 247 events/fsync
-//	16 writers, 100-event batches     ≈ 175,000-235,000 ev/s 990 events/fsync
-//	$all forward, pages of 4096       ≈ 3,200,000-4,000,000 events/s, 0 allocs
-//	stream forward, pages of 100      ≈ 1,200,000 events/s, 0 allocs
-//	10M events, SIGKILL, reopen       Open 0.70 s, first read+write 0.70 s
+//	1 writer, single events           ≈    500-1,650 events/s     1 event/fsync
+//	16 writers, single events         ≈  8,600-13,000 events/s   16 events/fsync
+//	256 writers, single events        ≈ 43,000-170,000 events/s 243-251 events/fsync
+//	16 writers, 100-event batches     ≈ 175,000-235,000 events/s ~1,000-1,500 events/fsync
+//	$all forward, pages of 4096       ≈ 1,860,000-4,000,000 events/s, 0 allocs
+//	stream forward, pages of 100      ≈ 1,200,000-2,050,000 events/s, 0 allocs
+//	10M events, SIGKILL, reopen       first read+write served 0.70-2.43 s (replays
+//	                                  at most the unflushed index memtables)
+//	10M events written by the child   37-83 s (8 goroutines x 100-event batches)
 //	                                  (go test -tags long -run TestRestartTimeAfterKill10M)
 //
 // Writers that wait for their acknowledgement are bounded by writers ÷
@@ -124,7 +137,6 @@
 // writer checkpoint): 256 such writers cannot exceed about 256 ÷ 2 ms ≈
 // 130,000-250,000 events/s on this disk whatever the store does; the
 // 250,000 target needs a disk with sub-millisecond fsync or one fsync per
-// flush. The store's own share of the append path allocates nothing per
-// event (alloc_norace_test.go); tlog's frame encoder allocates 8 bytes per
-// record today.
+// flush. The append path allocates nothing per event, the store's share and
+// tlog's alike (alloc_norace_test.go).
 package store

@@ -75,7 +75,8 @@ func (db *DB) openEngines() error {
 	if db.opts.testLog != nil {
 		l = db.opts.testLog
 	} else {
-		tl, err := tlog.Open(tlog.Options{FS: fsys, Dir: dir, ChunkSizeBytes: db.opts.ChunkSizeBytes, Logger: db.logger})
+		tl, err := tlog.Open(tlog.Options{FS: fsys, Dir: dir, ChunkSizeBytes: db.opts.ChunkSizeBytes, Logger: db.logger,
+			UnsafeDisableFlushToDisk: db.opts.UnsafeDisableFlushToDisk})
 		if err != nil {
 			return fmt.Errorf("store: open the log: %w", err)
 		}

@@ -293,3 +293,34 @@ func TestReadAllNextPassesLastCommitAfterEmptyWrite(t *testing.T) {
 		}
 	}
 }
+
+// Arbitrary positions and numbers from clients never crash a read: they
+// get a result or a clear error.
+func TestReadsWithArbitraryArgumentsDoNotPanic(t *testing.T) {
+	db, _ := openTestDB(t)
+	for i := 0; i < 30; i++ {
+		mustWrite(t, db, fmt.Sprintf("s%d", i%3), -2, evs(i)...)
+	}
+	end := db.Stats().DurablePosition
+	rd := db.NewReader()
+	vals := []int64{-3, -2, -1, 0, 1, 7, 59, 60, 61, end - 1, end, end + 1, 1 << 40, 1<<63 - 1}
+	for _, c := range vals {
+		for _, p := range vals {
+			a := rd.ReadAllForward(Position{c, p}, 10, true)
+			if a.Status != ReadSuccess && a.Status != ReadError {
+				t.Fatalf("forward from (%d,%d): status %d", c, p, a.Status)
+			}
+			a = rd.ReadAllBackward(Position{c, p}, 10, true)
+			if a.Status != ReadSuccess && a.Status != ReadError {
+				t.Fatalf("backward from (%d,%d): status %d", c, p, a.Status)
+			}
+		}
+		for _, n := range []int{-1, 0, 1, 4096} {
+			rd.ReadStreamForward("s1", c, n, true)
+			rd.ReadStreamBackward("s1", c, n, true)
+		}
+		rd.ReadEvent("s1", c, true)
+		rd.ReadEvent("", c, true)
+		rd.ReadEvent("$$s1", c, true)
+	}
+}

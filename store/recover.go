@@ -65,7 +65,13 @@ func (db *DB) recover() error {
 				group = group[:0]
 				groupPos = pos
 			} else if groupPos < 0 {
-				break // continuation of a write that began before the checkpoint
+				if pos != from {
+					break // an orphan continuation (never written by this store)
+				}
+				// The index checkpoint can fall inside a write whose first
+				// entries it already holds (indexAdd splits big batches):
+				// the rest of that write starts the replay.
+				groupPos = pos
 			}
 			if p.Flags&(FlagData|FlagStreamDelete) != 0 {
 				group = append(group, indexEntry{Hash: streamHash(bytesToString(p.Stream)), Number: p.Number, Pos: pos})

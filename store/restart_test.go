@@ -4,7 +4,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/store/vfs"
 )
 
 // Restarts on the real disk: a clean close, a lost index (rebuilt from the
@@ -201,5 +205,58 @@ func TestIndexAddIsSplit(t *testing.T) {
 	defer db.Close()
 	if s := db.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 50 {
 		t.Fatalf("after restart: read %d events", len(s.Events))
+	}
+}
+
+// When the index persisted a checkpoint inside a multi-event write (a split
+// index add), a crash and replay still index the rest of that write.
+func TestReplayFromCheckpointInsideAWrite(t *testing.T) {
+	old := indexAddBatchMax
+	indexAddBatchMax = 7
+	defer func() { indexAddBatchMax = old }()
+	mem := vfs.NewMem()
+	db, err := Open(testOptions(Options{FS: mem, Dir: "/db", IndexMemTableMax: 5}))
+	requireNoError(t, err)
+	defer db.Close()
+	ids := make([]int, 30)
+	for i := range ids {
+		ids[i] = i
+	}
+	mustWrite(t, db, "big", -1, evs(ids...)...)
+	durable := db.Stats().DurablePosition
+	// Wait for the index's background flush to persist a checkpoint.
+	deadline := time.Now().Add(10 * time.Second)
+	for db.ix.CheckpointPos() == 0 || db.ix.CheckpointPos() == durable {
+		if time.Now().After(deadline) {
+			t.Fatalf("the index never persisted a checkpoint inside the write (checkpoint %d, durable %d)", db.ix.CheckpointPos(), durable)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	clone := mem.CrashClone()
+	db2, err := Open(testOptions(Options{FS: clone, Dir: "/db"}))
+	requireNoError(t, err)
+	defer db2.Close()
+	if s := db2.NewReader().ReadStreamForward("big", 0, 100, false); len(s.Events) != 30 {
+		t.Fatalf("after replay from a checkpoint inside the write: %d events", len(s.Events))
+	}
+}
+
+// Close stops every goroutine Open started (writer, index workers, log
+// verifier).
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for i := 0; i < 3; i++ {
+		db, err := Open(testOptions(Options{Dir: t.TempDir()}))
+		requireNoError(t, err)
+		mustWrite(t, db, "g", -1, evs(1)...)
+		db.NewReader().ReadAllForward(PositionStart, 100, false)
+		requireNoError(t, db.Close())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines before, %d after closing", before, runtime.NumGoroutine())
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/eventstored/eventstored/cluster"
+	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/reactor"
 )
 
 // loopNode is one consensus node on real loopback HTTP.
@@ -26,6 +29,11 @@ type loopNode struct {
 	mu    sync.Mutex
 	data  map[uint64]string
 	addrs map[uint64]string
+	// split: votes over HTTP, everything else over internal TCP.
+	split    bool
+	tcpAddrs map[uint64]string
+	tcp      *TCPTransport
+	tsrv     *reactor.Server
 }
 
 func (n *loopNode) applied(i uint64) (string, bool) {
@@ -35,7 +43,7 @@ func (n *loopNode) applied(i uint64) (string, bool) {
 	return v, ok
 }
 
-func (n *loopNode) start(t *testing.T, addr string) {
+func (n *loopNode) start(t testing.TB, addr string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -44,7 +52,15 @@ func (n *loopNode) start(t *testing.T, addr string) {
 	n.ln = ln
 	n.tr = NewHTTPTransport(time.Second, quiet)
 	n.data = map[uint64]string{}
-	drv, err := NewDriver(DriverConfig{Core: Config{ID: n.id, Log: quiet}, Disk: n.disk, Transport: n.tr, Log: quiet,
+	var tr Transport = n.tr
+	if n.split {
+		n.tcp, err = NewTCPTransport(reactor.Config{Name: "internal TCP out", NumEventLoops: 1, Logger: quiet}, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr = Split{Vote: n.tr, Data: n.tcp}
+	}
+	drv, err := NewDriver(DriverConfig{Core: Config{ID: n.id, Log: quiet}, Disk: n.disk, Transport: tr, Log: quiet,
 		OnApply: func(ents []*pb.Entry) {
 			n.mu.Lock()
 			for _, e := range ents {
@@ -70,6 +86,16 @@ func (n *loopNode) start(t *testing.T, addr string) {
 	for id, a := range n.addrs {
 		if id != n.id {
 			n.tr.SetPeer(id, a)
+			if n.split {
+				n.tcp.SetPeer(id, n.tcpAddrs[id])
+			}
+		}
+	}
+	if n.split {
+		n.tsrv = reactor.NewServer(reactor.Config{Name: "internal TCP", Addr: n.tcpAddrs[n.id], NumEventLoops: 1, Internal: true, Logger: quiet},
+			TCPHandler{Next: nopHandler{}, Step: drv.Step, Log: quiet})
+		if err := n.tsrv.Start(); err != nil {
+			t.Fatal(err)
 		}
 	}
 	drv.Start()
@@ -77,9 +103,23 @@ func (n *loopNode) start(t *testing.T, addr string) {
 
 func (n *loopNode) stop() {
 	n.srv.Close()
+	if n.tsrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		n.tsrv.Stop(ctx)
+		cancel()
+	}
 	n.drv.Stop()
 	n.tr.Stop()
+	if n.tcp != nil {
+		n.tcp.Stop()
+	}
 }
+
+type nopHandler struct{}
+
+func (nopHandler) OnOpen(*reactor.Conn)                    {}
+func (nopHandler) OnPackage(*reactor.Conn, *codec.Package) {}
+func (nopHandler) OnClose(*reactor.Conn, error)            {}
 
 func waitFor(t *testing.T, what string, d time.Duration, f func() bool) time.Duration {
 	t.Helper()
@@ -122,19 +162,29 @@ func leaderOf(ns []*loopNode) *loopNode {
 // one master, replicate writes to all, survive the master's loss (new
 // master among the two others, acknowledged writes kept) and take the
 // old master back as a follower that catches up.
-func TestDriversOnLoopbackHTTP(t *testing.T) {
-	addrs := map[uint64]string{}
+func TestDriversOnLoopbackHTTP(t *testing.T) { loopback(t, false) }
+
+// TestDriversOnLoopbackSplit: the same with the cluster's transport
+// layout: votes over HTTP, appends and heartbeats over internal TCP.
+func TestDriversOnLoopbackSplit(t *testing.T) { loopback(t, true) }
+
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func loopback(t *testing.T, split bool) {
+	addrs, tcpAddrs := map[uint64]string{}, map[uint64]string{}
 	ns := make([]*loopNode, 3)
 	for i := range ns {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addrs[uint64(i+1)] = ln.Addr().String()
-		ln.Close()
+		addrs[uint64(i+1)], tcpAddrs[uint64(i+1)] = freeAddr(t), freeAddr(t)
 	}
 	for i := range ns {
-		n := &loopNode{id: uint64(i + 1), disk: NewMemDisk(), addrs: addrs}
+		n := &loopNode{id: uint64(i + 1), disk: NewMemDisk(), addrs: addrs, split: split, tcpAddrs: tcpAddrs}
 		if err := Bootstrap(n.disk.MemoryStorage, []uint64{1, 2, 3}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +241,7 @@ func TestDriversOnLoopbackHTTP(t *testing.T) {
 	}
 
 	// The old master restarts from its disk and follows.
-	back := &loopNode{id: old.id, disk: old.disk, addrs: addrs}
+	back := &loopNode{id: old.id, disk: old.disk, addrs: addrs, split: split, tcpAddrs: tcpAddrs}
 	back.start(t, addrs[old.id])
 	ns[oldIdx] = back
 	waitFor(t, "old master rejoins as Slave", 10*time.Second, func() bool {

@@ -103,7 +103,8 @@ type sim struct {
 	q        evHeap
 	nodes    []*simNode
 	voters   int
-	group    []int // partition group per node
+	group    []int           // partition group per node
+	cut      map[[2]int]bool // one-way cuts: from → to dropped
 	faults   bool
 	drop     float64
 	dup      float64
@@ -257,7 +258,8 @@ func (s *sim) drain(n *simNode) {
 	}
 }
 
-func (s *sim) connected(a, b int) bool { return s.group[a] == s.group[b] }
+// connected reports whether a message from a reaches b now.
+func (s *sim) connected(a, b int) bool { return s.group[a] == s.group[b] && !s.cut[[2]int{a, b}] }
 
 func (s *sim) step(e *event) {
 	s.now = e.at
@@ -325,6 +327,18 @@ func (s *sim) step(e *event) {
 		for i := range s.group {
 			s.group[i] = 0
 		}
+		s.cut = map[[2]int]bool{}
+		if s.faults && s.rng.IntN(4) == 0 {
+			// One-way cuts: a hears b but b does not hear a (raft_test's
+			// asymmetric partitions; what CheckQuorum and PreVote guard).
+			for k := 1 + s.rng.IntN(3); k > 0; k-- {
+				a, b := s.rng.IntN(len(s.nodes)), s.rng.IntN(len(s.nodes))
+				if a != b {
+					s.cut[[2]int{a, b}] = true
+				}
+			}
+			return
+		}
 		if s.faults && s.rng.IntN(3) > 0 {
 			// Cut a random non-empty minority-or-majority set off.
 			for i := range s.group {
@@ -363,6 +377,7 @@ func (s *sim) chaos() {
 // heal ends all faults and restarts every crashed node.
 func (s *sim) heal() {
 	s.faults = false
+	s.cut = nil
 	for i := range s.group {
 		s.group[i] = 0
 	}
@@ -532,10 +547,12 @@ func (d forgetfulDisk) Save(hs *pb.HardState, ents []*pb.Entry) error {
 }
 
 // TestSimulationCatchesVoteAmnesia proves the checker can fail: with
-// disks that forget votes, seed 89 elects two leaders in one term.
+// disks that forget votes, seed 249 elects two leaders in one term (249,
+// 283 and 351 are the first seeds that do: about one in a hundred, so
+// the default run of 300 seeds would very likely catch such a bug).
 func TestSimulationCatchesVoteAmnesia(t *testing.T) {
-	cryptotest.SetGlobalRandom(t, 89)
-	s := newSimWith(t, 89, 3, 0, nil, func(m *MemDisk) Disk { return forgetfulDisk{m} })
+	cryptotest.SetGlobalRandom(t, 249)
+	s := newSimWith(t, 249, 3, 0, nil, func(m *MemDisk) Disk { return forgetfulDisk{m} })
 	s.chaos()
 	s.runUntil(chaosMs)
 	if !strings.Contains(s.failure, "two leaders in term") {

@@ -258,8 +258,7 @@ func (c *Core) merge(now time.Time, peer netip.AddrPort, ms []Member) (changed b
 	for i := range ms {
 		m := ms[i]
 		// Rule 1: we know ourselves better.
-		if (!m.InstanceID.IsZero() && m.InstanceID == c.self.InstanceID) || c.self.hasEndpoint(m.InternalHTTP) ||
-			m.InternalHTTP == c.self.InternalHTTP {
+		if (!m.InstanceID.IsZero() && m.InstanceID == c.self.InstanceID) || m.hasEndpoint(c.self.InternalHTTP) {
 			continue
 		}
 		if !m.InternalHTTP.IsValid() {

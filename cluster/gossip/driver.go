@@ -27,6 +27,9 @@ var (
 	// ErrNotReady: the seeds are still being resolved (spec §3.3: GET
 	// /gossip is not answered until then).
 	ErrNotReady = errors.New("gossip: still resolving the cluster's seeds")
+	// ErrNotGossipEndpoint: a gossip target answered 404/405, typically
+	// a seed naming a peer's external HTTP port (spec §9 pitfall 1).
+	ErrNotGossipEndpoint = errors.New("gossip: target does not accept POST /gossip")
 	// ErrStopped: the driver was stopped.
 	ErrStopped = errors.New("gossip: stopped")
 )
@@ -78,6 +81,10 @@ type Driver struct {
 	log     *slog.Logger
 	sends   sync.WaitGroup
 	warnd   time.Time
+	nudged  bool         // a round was asked for (driver goroutine only)
+	client  *http.Client // the default poster's pool, nil with a custom Post
+	// misconf rate-limits the misconfigured-seed warning per target.
+	misconf map[netip.AddrPort]time.Time
 }
 
 // inboxSize bounds queued work; HTTP handlers that find it full get
@@ -101,10 +108,13 @@ func NewDriver(cfg DriverConfig) *Driver {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	var client *http.Client
 	if cfg.Post == nil {
-		cfg.Post = DefaultPoster(&http.Client{})
+		// An own connection pool, closed by Stop.
+		client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
+		cfg.Post = DefaultPoster(client)
 	}
-	return &Driver{cfg: cfg, inbox: make(chan func(), inboxSize), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
+	return &Driver{cfg: cfg, client: client, inbox: make(chan func(), inboxSize), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
 }
 
 // DefaultPoster posts with c; bodies larger than MaxMessageBytes fail.
@@ -151,6 +161,9 @@ func (d *Driver) Stop() {
 	}
 	<-d.done
 	d.sends.Wait()
+	if d.client != nil {
+		d.client.CloseIdleConnections()
+	}
 }
 
 func (d *Driver) run() {
@@ -171,6 +184,15 @@ func (d *Driver) run() {
 			return
 		case fn := <-d.inbox:
 			fn()
+			if d.nudged {
+				// Run a round now (a state change worth spreading); the
+				// pending timer is dropped.
+				d.nudged = false
+				if !timer.Stop() {
+					<-timer.C
+				}
+				timer.Reset(d.round())
+			}
 		case <-timer.C:
 			timer.Reset(d.round())
 		}
@@ -185,6 +207,8 @@ func (d *Driver) seeds() ([]netip.AddrPort, bool) {
 	}
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// The lookup blocks this goroutine (at most 5 s); requests queue
+		// meanwhile and are answered when it returns.
 		addrs, err := d.cfg.Resolver.LookupHost(ctx, d.cfg.ClusterDNS)
 		cancel()
 		var seeds []netip.AddrPort
@@ -198,10 +222,18 @@ func (d *Driver) seeds() ([]netip.AddrPort, bool) {
 		}
 		d.log.Error("Error while retrieving cluster members through DNS.", "cluster_dns", d.cfg.ClusterDNS, "err", err,
 			"hint", "to use --gossip-seed instead, also pass --discover-via-dns=false")
-		select {
-		case <-d.stop:
-			return nil, false
-		case <-time.After(time.Second):
+		retry := time.NewTimer(time.Second)
+	wait:
+		for {
+			select {
+			case <-d.stop:
+				retry.Stop()
+				return nil, false
+			case fn := <-d.inbox:
+				fn() // no core yet: requests get ErrNotReady at once
+			case <-retry.C:
+				break wait
+			}
 		}
 	}
 }
@@ -231,8 +263,10 @@ func (d *Driver) round() time.Duration {
 		var info ClusterInfo
 		if err == nil && status != http.StatusOK {
 			err = fmt.Errorf("HTTP %d: %s", status, strings.TrimSpace(string(reply[:min(len(reply), 200)])))
-			if status == http.StatusNotFound {
-				err = fmt.Errorf("%w (is %s the peer's internal HTTP endpoint? gossip seeds must be)", err, target)
+			if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+				// Typical of a seed that names a peer's external HTTP port
+				// (spec §9 pitfall 1).
+				err = fmt.Errorf("%w: %w (is %s the peer's internal HTTP endpoint? gossip seeds must be)", ErrNotGossipEndpoint, err, target)
 			}
 		}
 		if err == nil {
@@ -247,6 +281,13 @@ func (d *Driver) sendDone(target netip.AddrPort, cid string, info ClusterInfo, e
 	now := d.cfg.Now()
 	var changed bool
 	if err != nil {
+		if errors.Is(err, ErrNotGossipEndpoint) && now.Sub(d.misconf[target]) >= time.Minute {
+			if d.misconf == nil {
+				d.misconf = map[netip.AddrPort]time.Time{}
+			}
+			d.misconf[target] = now
+			d.log.Warn("gossip target is not a node's internal HTTP endpoint", "target", target, "err", err)
+		}
 		d.log.Debug("gossip send failed", "target", target, "err", err)
 		changed = d.core.SendFailed(now, target)
 	} else {
@@ -358,10 +399,24 @@ func (d *Driver) Receive(clusterID string, body []byte) (reply []byte, err error
 	return reply, err
 }
 
+// Nudge asks for a gossip round now, e.g. after this node's state
+// changed, so peers learn it without waiting for the interval. Safe from
+// any goroutine; nudges while one is pending coalesce.
+func (d *Driver) Nudge() {
+	d.post(func() {
+		if d.core != nil {
+			d.nudged = true
+		}
+	})
+}
+
 // Do runs fn on the driver goroutine with the core (for events such as
 // replication connections established or lost). Safe from any goroutine.
 func (d *Driver) Do(fn func(c *Core, now time.Time) (changed bool)) error {
 	return d.call(func() error {
+		if d.core == nil {
+			return ErrNotReady
+		}
 		now := d.cfg.Now()
 		if fn(d.core, now) {
 			d.changed(now)

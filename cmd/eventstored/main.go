@@ -112,6 +112,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case <-n.ShutdownRequested():
 		log.Info("shutdown requested over HTTP")
 	}
+	// A second SIGINT/SIGTERM during shutdown takes the default action
+	// (the process ends at once), so an operator can always force it.
+	stopSignals()
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	code := 0
@@ -120,15 +123,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		code = 1
 	}
 	if report {
-		stopSignals()
 		fmt.Fprintf(stderr, "goroutines after shutdown: %d\n", node.WaitGoroutines(before, 2*time.Second))
 	}
 	return code
 }
 
-// commit is set by the Makefile (-ldflags "-X main.commit=...") for builds
-// where Go's own VCS stamp is unavailable.
-var commit string
+// commit and commitTime are set by the Makefile (-ldflags "-X
+// main.commit=...") for builds where Go's own VCS stamp is unavailable.
+var commit, commitTime string
 
 // buildInfo returns "eventstored/<revision>, <commit time>" from the Go
 // build stamp or the Makefile's commit, or "development build".
@@ -137,7 +139,7 @@ func buildInfo() string {
 	if !ok {
 		bi = &debug.BuildInfo{}
 	}
-	rev, at := commit, ""
+	rev, at := commit, commitTime
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
@@ -145,7 +147,9 @@ func buildInfo() string {
 				rev = s.Value
 			}
 		case "vcs.time":
-			at = s.Value
+			if at == "" {
+				at = s.Value
+			}
 		}
 	}
 	if rev == "" {

@@ -644,8 +644,8 @@ func TestMakeRunServesPing(t *testing.T) {
 	}
 }
 
-// copyTree copies the repository's files (not .git, bin, data or npm
-// trees) so that make can build there.
+// copyTree copies the repository's files (not .git, bin, data, benchmark
+// results or npm trees) so that make can build there.
 func copyTree(src, dst string) error {
 	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
@@ -654,7 +654,7 @@ func copyTree(src, dst string) error {
 		rel, _ := filepath.Rel(src, path)
 		if d.IsDir() {
 			switch d.Name() {
-			case ".git", "bin", "data", "node_modules":
+			case ".git", "bin", "data", "node_modules", "results":
 				if rel != "." {
 					return filepath.SkipDir
 				}

@@ -313,7 +313,7 @@ func TestDefaultConfigFile(t *testing.T) {
 		t.Fatalf("unexpected default-file result: port %d config %q source %v", o.ExtHttpPort, o.Config, o.Source("Config"))
 	}
 	// --config on the command line replaces the default file.
-	o, err = Loader{Args: []string{"--config", p + ".x"}, ReadFile: os.ReadFile, DefaultConfigPath: p}.Load()
+	_, err = Loader{Args: []string{"--config", p + ".x"}, ReadFile: os.ReadFile, DefaultConfigPath: p}.Load()
 	if !errors.Is(err, ErrConfigFile) {
 		t.Fatalf("unexpected error %v", err)
 	}

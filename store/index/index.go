@@ -482,11 +482,14 @@ func (ix *Index) finishTable(f vfs.File, name string, err error) (*ptable, error
 		ix.fs.Remove(join(ix.dir, name))
 		return nil, fmt.Errorf("cannot write ptable %s: %w", name, err)
 	}
-	// The table was checksummed as it was written; mapping it back only
-	// checks the footer.
-	t, err := openPtable(ix.fs, ix.dir, name, false)
+	// Read the table back with every checksum verified before it replaces
+	// anything (a merge deletes its inputs): a pair assertion around the
+	// disk. It costs a CRC pass over data that is still in the page cache,
+	// off the feeder's path.
+	t, err := openPtable(ix.fs, ix.dir, name, true)
 	if err != nil {
-		return nil, err
+		ix.fs.Remove(join(ix.dir, name))
+		return nil, fmt.Errorf("cannot read back ptable %s: %w", name, err)
 	}
 	t.ix = ix
 	return t, nil

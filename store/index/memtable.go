@@ -25,14 +25,27 @@ const (
 	mtMaxNodes  = mtMaxChunks*mtChunkNodes - 1
 )
 
+// mtNode is 48 bytes: the first mtInline levels of its tower are inline;
+// the few nodes taller than that (1 in 256 with p = 1/4) keep the rest in
+// their chunk's tall array. A full inline tower would make it 80 bytes.
+const mtInline = 4
+
 type mtNode struct {
-	e      Entry
-	prev   atomic.Uint32
-	height uint32
-	next   [mtMaxHeight]atomic.Uint32
+	e    Entry
+	prev atomic.Uint32
+	tall uint32 // slot in the chunk's tall array, for levels >= mtInline
+	next [mtInline]atomic.Uint32
 }
 
-type mtChunk [mtChunkNodes]mtNode
+// mtChunkTall is 4 times the expected number of tall nodes of a chunk; a
+// node that finds no slot left gets a tower of mtInline levels (see
+// TestMemTableTallExhaustion).
+const mtChunkTall = mtChunkNodes / 64
+
+type mtChunk struct {
+	nodes [mtChunkNodes]mtNode
+	tall  [mtChunkTall][mtMaxHeight - mtInline]atomic.Uint32
+}
 
 type memTable struct {
 	chunks [mtMaxChunks]atomic.Pointer[mtChunk]
@@ -41,8 +54,9 @@ type memTable struct {
 	tail   atomic.Uint32
 
 	// Writer-only state.
-	nodes uint32 // nodes allocated, head included
-	rnd   uint64
+	nodes    uint32 // nodes allocated, head included
+	tallUsed uint32 // tall slots used in the newest chunk
+	rnd      uint64
 	// fingers maps a hash to the node last inserted for it.
 	fingers map[uint64]uint32
 	// upTo is the exclusive log position the memtable covers: every entry
@@ -57,13 +71,25 @@ type memTable struct {
 func newMemTable(seq uint64, upTo int64) *memTable {
 	m := &memTable{rnd: 0x9E3779B97F4A7C15 ^ seq, upTo: upTo, seq: seq, fingers: map[uint64]uint32{}}
 	m.chunks[0].Store(new(mtChunk))
-	m.nodes = 1 // node 0 is the head sentinel; index 0 also means nil
+	m.nodes = 1    // node 0 is the head sentinel; index 0 also means nil
+	m.tallUsed = 1 // the head's full tower uses tall slot 0
 	m.height.Store(1)
 	return m
 }
 
 func (m *memTable) node(i uint32) *mtNode {
-	return &m.chunks[i>>mtChunkShift].Load()[i&mtChunkMask]
+	return &m.chunks[i>>mtChunkShift].Load().nodes[i&mtChunkMask]
+}
+
+// lnk returns node i's link at level lvl.
+// REQUIRES: lvl < the node's height.
+func (m *memTable) lnk(i uint32, lvl int) *atomic.Uint32 {
+	c := m.chunks[i>>mtChunkShift].Load()
+	n := &c.nodes[i&mtChunkMask]
+	if lvl < mtInline {
+		return &n.next[lvl]
+	}
+	return &c.tall[n.tall][lvl-mtInline]
 }
 
 func (m *memTable) len() int { return int(m.count.Load()) }
@@ -105,7 +131,7 @@ func (m *memTable) add(e Entry) bool {
 	h := m.height.Load()
 	for lvl := int(h) - 1; lvl >= 0; lvl-- {
 		for {
-			nx := m.node(x).next[lvl].Load()
+			nx := m.lnk(x, lvl).Load()
 			if nx == 0 || !less(m.node(nx).e, e) {
 				break
 			}
@@ -134,18 +160,26 @@ func (m *memTable) link(e Entry, nh uint32, prevs *[mtMaxHeight]uint32) {
 	i := m.nodes
 	if i&mtChunkMask == 0 {
 		m.chunks[i>>mtChunkShift].Store(new(mtChunk))
+		m.tallUsed = 0
 	}
 	n := m.node(i)
+	if nh > mtInline {
+		if m.tallUsed < mtChunkTall {
+			n.tall = m.tallUsed
+			m.tallUsed++
+		} else {
+			nh = mtInline
+		}
+	}
 	n.e = e
-	n.height = nh
-	for lvl := uint32(0); lvl < nh; lvl++ {
-		n.next[lvl].Store(m.node(prevs[lvl]).next[lvl].Load())
+	for lvl := 0; lvl < int(nh); lvl++ {
+		m.lnk(i, lvl).Store(m.lnk(prevs[lvl], lvl).Load())
 	}
 	n.prev.Store(prevs[0])
 	m.nodes++
 	// Publish bottom-up: once level 0 links it, the node is visible.
-	for lvl := uint32(0); lvl < nh; lvl++ {
-		m.node(prevs[lvl]).next[lvl].Store(i)
+	for lvl := 0; lvl < int(nh); lvl++ {
+		m.lnk(prevs[lvl], lvl).Store(i)
 	}
 	if succ := n.next[0].Load(); succ != 0 {
 		m.node(succ).prev.Store(i)
@@ -161,7 +195,7 @@ func (m *memTable) findLE(k Entry) uint32 {
 	x := uint32(0)
 	for lvl := int(m.height.Load()) - 1; lvl >= 0; lvl-- {
 		for {
-			nx := m.node(x).next[lvl].Load()
+			nx := m.lnk(x, lvl).Load()
 			if nx == 0 || less(k, m.node(nx).e) {
 				break
 			}
@@ -176,7 +210,7 @@ func (m *memTable) findLT(k Entry) uint32 {
 	x := uint32(0)
 	for lvl := int(m.height.Load()) - 1; lvl >= 0; lvl-- {
 		for {
-			nx := m.node(x).next[lvl].Load()
+			nx := m.lnk(x, lvl).Load()
 			if nx == 0 || !less(m.node(nx).e, k) {
 				break
 			}
@@ -195,7 +229,7 @@ func (m *memTable) findGE(k Entry) uint32 {
 	nx := uint32(0)
 	for lvl := int(m.height.Load()) - 1; lvl >= 0; lvl-- {
 		for {
-			nx = m.node(x).next[lvl].Load()
+			nx = m.lnk(x, lvl).Load()
 			if nx == 0 || !less(m.node(nx).e, k) {
 				break
 			}

@@ -2,9 +2,11 @@ package index
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 )
 
 // TestMemTableConcurrentReaders: one writer inserts events 0, 1, 2, … of 8
@@ -82,5 +84,53 @@ func TestMemTableFindGEAfterEachInsert(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestMemTableTallExhaustion: when a chunk's tall slots run out, nodes get
+// towers of mtInline levels and the list stays correct.
+func TestMemTableTallExhaustion(t *testing.T) {
+	m := newMemTable(1, 0)
+	r := uint64(1)
+	var all []Entry
+	add := func(n int) {
+		for i := 0; i < n; i++ {
+			r = r*6364136223846793005 + 1442695040888963407
+			e := Entry{Hash: r >> 60, Number: int64(r>>20) & 0xFFFF, Pos: int64(i)}
+			if m.add(e) {
+				all = append(all, e)
+			}
+		}
+	}
+	add(3000)
+	m.tallUsed = mtChunkTall - 1 // one tall tower left in this chunk
+	add(6000)
+	if m.tallUsed > mtChunkTall {
+		t.Fatalf("unexpected tall slots used %d; limit %d", m.tallUsed, mtChunkTall)
+	}
+	slices.SortFunc(all, cmp)
+	var got []Entry
+	m.each(func(e Entry) bool { got = append(got, e); return true })
+	if !slices.Equal(got, all) {
+		t.Fatalf("unexpected list after exhaustion: %d entries; want %d", len(got), len(all))
+	}
+	for i, e := range all {
+		if n := m.findGE(e); n == 0 || m.node(n).e != e {
+			t.Fatalf("unexpected findGE(%v) at %d", e, i)
+		}
+		if n := m.findLE(e); n == 0 || m.node(n).e != e {
+			t.Fatalf("unexpected findLE(%v) at %d", e, i)
+		}
+		if i > 0 {
+			if p := m.prevOf(m.findGE(e)); m.node(p).e != all[i-1] {
+				t.Fatalf("unexpected prevOf at %d", i)
+			}
+		}
+	}
+}
+
+func TestMemTableNodeSize(t *testing.T) {
+	if got := unsafe.Sizeof(mtNode{}); got != 48 {
+		t.Fatalf("unexpected memtable node size %d; want 48", got)
 	}
 }

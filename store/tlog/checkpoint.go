@@ -31,6 +31,7 @@ type Checkpoint struct {
 	f       vfs.File
 	noSync  bool // --unsafe-disable-flush-to-disk, writer checkpoint only
 	seq     uint64
+	stored  int64 // value in the file's newest slot, fsynced or not
 	failed  error
 	buf     [checkpointSlotBytes]byte
 	written atomic.Int64
@@ -77,6 +78,7 @@ func openCheckpoint(fsys vfs.FS, path, name string, initial int64) (*Checkpoint,
 		return nil, fmt.Errorf("%w: checkpoint %s: neither slot is valid", ErrCorrupt, path)
 	}
 	c.flushed.Store(c.written.Load())
+	c.stored = c.written.Load()
 	c.f = f
 	return c, nil
 }
@@ -95,13 +97,14 @@ func createCheckpoint(fsys vfs.FS, path, name string, initial int64) (*Checkpoin
 	c.f = f
 	c.written.Store(initial)
 	c.flushed.Store(initial)
+	c.stored = initial
 	return c, nil
 }
 
 // Name returns the checkpoint's name (without ".chk").
 func (c *Checkpoint) Name() string { return c.name }
 
-// Read returns the last flushed value. Any goroutine.
+// Read returns the last flushed (fsynced) value. Any goroutine.
 func (c *Checkpoint) Read() int64 { return c.flushed.Load() }
 
 // ReadNonFlushed returns the last written value, flushed or not. Any
@@ -114,6 +117,17 @@ func (c *Checkpoint) Write(v int64) { c.written.Store(v) }
 // Flush persists the written value (one 24-byte write and one fdatasync)
 // unless it is already durable. Owner goroutine only.
 func (c *Checkpoint) Flush() error {
+	if err := c.store(); err != nil {
+		return err
+	}
+	return c.sync()
+}
+
+// store writes the written value into the file's next slot without fsync,
+// unless the file already holds it; sync makes it durable. The log's
+// writer checkpoint uses the pair to fsync lazily (see Log.flush). Owner
+// goroutine only.
+func (c *Checkpoint) store() error {
 	v := c.written.Load()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -123,7 +137,7 @@ func (c *Checkpoint) Flush() error {
 	if c.f == nil {
 		return ErrClosed
 	}
-	if v == c.flushed.Load() {
+	if v == c.stored {
 		return nil
 	}
 	seq := c.seq + 1
@@ -133,15 +147,41 @@ func (c *Checkpoint) Flush() error {
 		c.failed = fmt.Errorf("%w: cannot write checkpoint %s: %w", ErrLogFailed, filepath.Base(c.path), err)
 		return c.failed
 	}
+	c.seq = seq
+	c.stored = v
+	return nil
+}
+
+// sync makes the stored value durable (one fdatasync) unless it already
+// is. Owner goroutine only.
+func (c *Checkpoint) sync() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.failed != nil {
+		return c.failed
+	}
+	if c.f == nil {
+		return ErrClosed
+	}
+	if c.stored == c.flushed.Load() {
+		return nil
+	}
 	if c.noSync {
 		// NB: unsafe by request; see Options.UnsafeDisableFlushToDisk.
 	} else if err := c.f.Sync(); err != nil {
 		c.failed = fmt.Errorf("%w: cannot sync checkpoint %s: %w", ErrLogFailed, filepath.Base(c.path), err)
 		return c.failed
 	}
-	c.seq = seq
-	c.flushed.Store(v)
+	c.flushed.Store(c.stored)
 	return nil
+}
+
+// unsynced reports whether the file holds a value not yet fsynced. Owner
+// goroutine only.
+func (c *Checkpoint) unsynced() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stored != c.flushed.Load()
 }
 
 // close releases the file; later Flushes return ErrClosed.
@@ -168,11 +208,13 @@ func (l *Log) Checkpoint(name string, initial int64) (*Checkpoint, error) {
 	if name == writerCheckpointName || name == truncateCheckpointName {
 		return nil, fmt.Errorf("tlog: checkpoint name %q is reserved by the log", name)
 	}
+	l.ckMu.Lock()
+	defer l.ckMu.Unlock()
+	// NB: checked under ckMu: Close sets closed before closeFiles takes
+	// ckMu, so a checkpoint is either refused here or closed by Close.
 	if l.closed.Load() {
 		return nil, ErrClosed
 	}
-	l.ckMu.Lock()
-	defer l.ckMu.Unlock()
 	if c, ok := l.checkpoints[name]; ok {
 		return c, nil
 	}

@@ -98,9 +98,20 @@
 //
 // # Durability and recovery
 //
-// Flush writes the buffered records, fsyncs the chunk, then writes and
-// fsyncs writer.chk, then publishes Durable. New chunks and checkpoint files
-// are fsynced together with their directory. Open:
+// Flush writes the buffered records, fsyncs the chunk, then writes
+// writer.chk WITHOUT fsync, then publishes Durable: one fdatasync per group
+// commit. writer.chk is fsynced lazily: at most every
+// Options.CheckpointSyncInterval (default 1 s) while writes go on, after a
+// chunk's footer is fsynced at seal, on Truncate and on Close. This keeps
+// every guarantee because the checkpoint is only written after the data
+// below it was fsynced (whatever value reaches the disk covers durable
+// bytes only), and Open keeps the whole records it finds past a stale
+// checkpoint (step 3). What the lazy sync gives up: records acknowledged
+// after the last fsynced checkpoint are protected by their crc alone, so
+// damage there is cut as a torn tail instead of being reported as
+// ErrCorrupt; corruption below the fsynced checkpoint is still ErrCorrupt.
+// New chunks and checkpoint files are fsynced together with their
+// directory. Open:
 //
 //  1. Completes a pending truncation (truncate.chk != -1).
 //  2. Requires every chunk before the one holding the writer checkpoint to

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/eventstored/eventstored/store/vfs"
 	"github.com/eventstored/eventstored/store/vfs/errorfs"
@@ -288,27 +289,56 @@ func TestFailedSyncLatches(t *testing.T) {
 }
 
 // TestFailedCheckpointSyncLatches: the writer checkpoint's fsync failing is
-// as final as the chunk's.
+// as final as the chunk's, whether it comes from the periodic sync (here
+// every flush), a seal or Close; the records fsynced before it survive.
 func TestFailedCheckpointSyncLatches(t *testing.T) {
-	mem := vfs.NewMem()
-	inj := errorfs.NewInjectIf(func(op errorfs.Op) bool {
-		return op.Kind == errorfs.OpFileSync && op.Path == "/db/writer.chk"
-	})
-	inj.SetArmed(false)
-	l := mustOpen(t, testOpts(errorfs.Wrap(mem, inj), 4096))
-	appendN(t, l, 0, 3, func(int) int { return 50 })
-	inj.SetArmed(true)
-	if err := l.Flush(); !errors.Is(err, ErrLogFailed) {
-		t.Fatalf("unexpected flush error; got %v; want ErrLogFailed", err)
+	for _, when := range []string{"flush", "seal", "close"} {
+		t.Run(when, func(t *testing.T) {
+			mem := vfs.NewMem()
+			inj := errorfs.NewInjectIf(func(op errorfs.Op) bool {
+				return op.Kind == errorfs.OpFileSync && op.Path == "/db/writer.chk"
+			})
+			inj.SetArmed(false)
+			opts := testOpts(errorfs.Wrap(mem, inj), 4096)
+			if when == "flush" {
+				opts.CheckpointSyncInterval = time.Nanosecond
+			} else {
+				opts.CheckpointSyncInterval = time.Hour
+			}
+			l := mustOpen(t, opts)
+			want := appendN(t, l, 0, 3, func(int) int { return 50 })
+			appended := want
+			inj.SetArmed(true)
+			var err error
+			switch when {
+			case "flush":
+				err = l.Flush()
+			case "seal":
+				requireNoError(t, l.Flush())
+				for i := len(want); err == nil; i++ {
+					p := payloadFor(i, 1000)
+					var pos int64
+					if pos, err = l.Append(p); err == nil {
+						appended = append(appended, rec{pos, p})
+					}
+				}
+			case "close":
+				requireNoError(t, l.Flush())
+				err = l.Close()
+			}
+			if !errors.Is(err, ErrLogFailed) {
+				t.Fatalf("checkpoint sync failed at %s; got %v; want ErrLogFailed", when, err)
+			}
+			inj.SetArmed(false)
+			if when != "close" {
+				if err := l.Flush(); !errors.Is(err, ErrLogFailed) {
+					t.Fatalf("flush after a failed checkpoint sync; got %v; want ErrLogFailed", err)
+				}
+				l.Close()
+			}
+			checkConsistent(t, mem.CrashClone(), 4096, appended, len(want))
+		})
 	}
-	if l.Durable() != 0 {
-		t.Fatalf("durable advanced past a failed checkpoint sync: %d", l.Durable())
-	}
-	inj.SetArmed(false)
-	if err := l.Flush(); !errors.Is(err, ErrLogFailed) {
-		t.Fatalf("flush after a failed checkpoint sync; got %v; want ErrLogFailed", err)
-	}
-	l.Close()
 }
 
 // TestDiskFull fills a small "disk" (errorfs capacity): the Append that

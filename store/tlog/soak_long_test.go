@@ -13,3 +13,8 @@ func TestCrashClonesSoak(t *testing.T) {
 		}
 	}
 }
+
+// TestKilledWriterProcessSoak kills the writer process many more times.
+func TestKilledWriterProcessSoak(t *testing.T) {
+	killWriterProcess(t, 25)
+}

@@ -86,6 +86,7 @@ func (l *Log) Stats() Stats {
 // node served (TFChunkDb.Open), which made start-up time grow with the
 // database.
 type verifier struct {
+	rate int64 // Options.VerifyBytesPerSecond
 	stop chan struct{}
 	done chan struct{}
 
@@ -119,6 +120,7 @@ func (l *Log) runVerify(cs []*chunk) {
 	defer close(l.verify.done)
 	buf := make([]byte, 1<<20)
 	d := xxhash.New()
+	pace := &pacer{rate: l.verify.rate, stop: l.verify.stop, start: time.Now()}
 	for i := len(cs) - 1; i >= 0; i-- {
 		c := cs[i]
 		de := c.dataEnd.Load()
@@ -127,7 +129,7 @@ func (l *Log) runVerify(cs []*chunk) {
 		}
 		d.Reset()
 		gen := l.truncGen.Load()
-		err := hashChunkInto(d, c, de, buf, l.verify.stop)
+		err := hashChunkInto(d, c, de, buf, pace)
 		c.release()
 		if errors.Is(err, errVerifyStopped) {
 			return
@@ -157,18 +159,17 @@ func (l *Log) runVerify(cs []*chunk) {
 }
 
 // hashChunkInto feeds c's header and its first end data bytes to d, reading
-// len(buf) bytes at a time. A non-nil stop aborts between reads.
-func hashChunkInto(d *xxhash.Digest, c *chunk, end int64, buf []byte, stop <-chan struct{}) error {
+// len(buf) bytes at a time. A non-nil pace is called before each read and
+// aborts the hash by returning an error.
+func hashChunkInto(d *xxhash.Digest, c *chunk, end int64, buf []byte, pace *pacer) error {
 	total := HeaderSizeBytes + end
 	for off := int64(0); off < total; {
-		if stop != nil {
-			select {
-			case <-stop:
-				return errVerifyStopped
-			default:
+		n := min(int64(len(buf)), total-off)
+		if pace != nil {
+			if err := pace.wait(n); err != nil {
+				return err
 			}
 		}
-		n := min(int64(len(buf)), total-off)
 		if err := vfs.ReadFull(c.f, buf[:n], off); err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 				return fmt.Errorf("%w: chunk %s is shorter than its footer says", ErrCorrupt, c.name)
@@ -177,6 +178,39 @@ func hashChunkInto(d *xxhash.Digest, c *chunk, end int64, buf []byte, stop <-cha
 		}
 		d.Write(buf[:n])
 		off += n
+	}
+	return nil
+}
+
+// pacer keeps the verifier under Options.VerifyBytesPerSecond and makes it
+// stop promptly on Close. NB: it reads the wall clock; it only paces a
+// background goroutine and no result depends on it.
+type pacer struct {
+	rate  int64 // bytes per second; <= 0 means unpaced
+	stop  <-chan struct{}
+	start time.Time
+	bytes int64
+}
+
+func (p *pacer) wait(n int64) error {
+	select {
+	case <-p.stop:
+		return errVerifyStopped
+	default:
+	}
+	if p.rate <= 0 {
+		return nil
+	}
+	due := p.start.Add(time.Duration(float64(p.bytes) / float64(p.rate) * float64(time.Second)))
+	p.bytes += n
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-p.stop:
+			return errVerifyStopped
+		case <-t.C:
+		}
 	}
 	return nil
 }

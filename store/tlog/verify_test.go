@@ -124,3 +124,40 @@ func TestPendingTruncationIsCompletedOnOpen(t *testing.T) {
 		t.Fatalf("truncation redone on the second open: %+v", r)
 	}
 }
+
+// TestPacedVerification: a verifier held back by VerifyBytesPerSecond
+// verifies no more than its budget allows, and Close still stops it at
+// once (a verifier ignoring Close would hang this test).
+func TestPacedVerification(t *testing.T) {
+	mem := vfs.NewMem()
+	l := mustOpen(t, testOpts(mem, 4096))
+	appendN(t, l, 0, 400, func(int) int { return 100 }) // ~11 sealed chunks
+	requireNoError(t, l.Close())
+
+	opts := testOpts(mem, 4096)
+	opts.VerifyBytesPerSecond = 1 // the second chunk would wait for hours
+	l = mustOpen(t, opts)
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		if l.Stats().ChunksVerified < 1 {
+			return errString("the first chunk was not verified")
+		}
+		return nil
+	})
+	if st := l.Stats(); st.ChunksVerified != 1 || st.VerifyDone {
+		t.Fatalf("the pace was not kept: %+v", st)
+	}
+	requireNoError(t, l.Close())
+
+	opts.VerifyBytesPerSecond = 1 << 30
+	l = mustOpen(t, opts)
+	defer l.Close()
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		if !l.Stats().VerifyDone {
+			return errString("verification not done")
+		}
+		return nil
+	})
+	if st := l.Stats(); st.ChunksVerified < 10 || len(st.VerifyFailures) != 0 {
+		t.Fatalf("unexpected verification %+v", st)
+	}
+}

@@ -53,9 +53,10 @@ func (l *Log) Append(payload []byte) (int64, error) {
 	return pos, nil
 }
 
-// Flush writes the buffered records, fsyncs the chunk, then persists the
-// writer checkpoint (write and fsync) and advances Durable. Writer goroutine
-// only. A Flush with nothing new to persist does no I/O.
+// Flush writes the buffered records, fsyncs the chunk, writes the writer
+// checkpoint (fsynced lazily, see Options.CheckpointSyncInterval) and
+// advances Durable. Writer goroutine only. A Flush with nothing new to
+// persist does no I/O.
 func (l *Log) Flush() error {
 	if l.failed != nil {
 		return l.failed
@@ -85,14 +86,34 @@ func (l *Log) flush() error {
 		}
 	}
 	if l.writePos != l.durable.Load() {
+		// NB: the checkpoint is written only after the chunk's fsync, so
+		// whatever value of it reaches the disk, the records below it are
+		// already there. Its own fsync is deferred: recovery keeps the whole
+		// records past a stale checkpoint (scanTail), so an acknowledged
+		// record never depends on it.
 		l.wchk.Write(l.writePos)
-		if err := l.wchk.Flush(); err != nil {
+		if err := l.wchk.store(); err != nil {
 			return l.fail(err)
 		}
 		l.metrics.bytesFlushed.Add(uint64(l.writePos - l.durable.Load()))
 		l.durable.Store(l.writePos)
 	}
+	if start.Sub(l.ckSynced) >= l.ckEvery {
+		if err := l.syncCheckpoint(start); err != nil {
+			return err
+		}
+	}
 	l.metrics.observeFlush(time.Since(start))
+	return nil
+}
+
+// syncCheckpoint fsyncs the writer checkpoint if its file holds a value
+// not yet fsynced.
+func (l *Log) syncCheckpoint(now time.Time) error {
+	if err := l.wchk.sync(); err != nil {
+		return l.fail(err)
+	}
+	l.ckSynced = now
 	return nil
 }
 
@@ -264,6 +285,11 @@ func (l *Log) seal() error {
 	if err := c.f.Sync(); err != nil {
 		return l.fail(fmt.Errorf("cannot sync chunk %s: %w", c.name, err))
 	}
+	// The checkpoint is fsynced at each seal so that Open never has more
+	// than one chunk to scan past it.
+	if err := l.syncCheckpoint(time.Now()); err != nil {
+		return err
+	}
 	c.hash.Store(ft.Hash)
 	c.dataEnd.Store(ft.DataEndBytes)
 	return nil
@@ -414,7 +440,9 @@ func (l *Log) Close() error {
 	l.stopVerify()
 	var ferr error
 	if l.failed == nil {
-		ferr = l.flush()
+		if ferr = l.flush(); ferr == nil {
+			ferr = l.syncCheckpoint(time.Now())
+		}
 	}
 	return errors.Join(ferr, l.closeFiles())
 }

@@ -96,6 +96,10 @@ func (m *MemFS) split(name string) (dir, base string) {
 
 func pathErr(op, name string, err error) error { return &fs.PathError{Op: op, Path: name, Err: err} }
 
+// The methods below implement FS; see FS for their contracts. Paths are
+// cleaned with filepath.Clean; only files can be renamed.
+
+// Create implements FS.
 func (m *MemFS) Create(name string) (File, error) {
 	dir, base := m.split(name)
 	m.mu.Lock()

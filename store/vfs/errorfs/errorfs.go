@@ -84,6 +84,7 @@ type Injector interface {
 // InjectorFunc adapts a function to Injector.
 type InjectorFunc func(Op) error
 
+// MaybeError implements Injector.
 func (f InjectorFunc) MaybeError(op Op) error { return f(op) }
 
 // InjectIndex fails exactly one operation: the one with 0-based index N in
@@ -96,6 +97,7 @@ type InjectIndex struct {
 // NewInjectIndex returns an injector that fails operation n (0-based).
 func NewInjectIndex(n int64) *InjectIndex { return &InjectIndex{n: n} }
 
+// MaybeError implements Injector.
 func (ii *InjectIndex) MaybeError(op Op) error {
 	if ii.count.Add(1)-1 == ii.n {
 		return fmt.Errorf("%w: %s %s (op #%d)", ErrInjected, op.Kind, op.Path, ii.n)
@@ -117,15 +119,21 @@ type InjectIf struct {
 	hits  atomic.Int64
 }
 
+// NewInjectIf returns an armed injector failing every operation pred
+// accepts.
 func NewInjectIf(pred func(Op) bool) *InjectIf {
 	ii := &InjectIf{pred: pred}
 	ii.armed.Store(true)
 	return ii
 }
 
+// SetArmed turns injection on or off (a test "repairs the disk" with it).
 func (ii *InjectIf) SetArmed(on bool) { ii.armed.Store(on) }
-func (ii *InjectIf) Hits() int64      { return ii.hits.Load() }
 
+// Hits returns how many operations the injector failed.
+func (ii *InjectIf) Hits() int64 { return ii.hits.Load() }
+
+// MaybeError implements Injector.
 func (ii *InjectIf) MaybeError(op Op) error {
 	if ii.armed.Load() && ii.pred(op) {
 		ii.hits.Add(1)
@@ -227,6 +235,10 @@ func (f *FS) track(path string, file vfs.File) {
 	}
 }
 
+// The methods below implement vfs.FS: each asks the injector first, then
+// runs the operation on the wrapped FS.
+
+// Create implements vfs.FS.
 func (f *FS) Create(name string) (vfs.File, error) {
 	name = filepath.Clean(name)
 	if err := f.maybe(Op{Kind: OpCreate, Path: name}); err != nil {

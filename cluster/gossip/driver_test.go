@@ -1,0 +1,204 @@
+package gossip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/cluster"
+)
+
+type fakeResolver struct {
+	mu    sync.Mutex
+	calls int
+	fails int // first calls that fail
+	addrs []string
+}
+
+func (r *fakeResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if r.calls <= r.fails {
+		return nil, errors.New("no such host " + host)
+	}
+	return r.addrs, nil
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDriverDNSDiscovery: with --discover-via-dns the seeds are the DNS
+// answers with --cluster-gossip-port, resolved once; errors are logged
+// and retried every second, and GET /gossip is not answered meanwhile.
+func TestDriverDNSDiscovery(t *testing.T) {
+	r := &fakeResolver{fails: 1, addrs: []string{"127.0.0.2", "127.0.0.3", "not-an-ip"}}
+	logs := &syncBuf{}
+	var mu sync.Mutex
+	posted := map[string]int{}
+	d := NewDriver(DriverConfig{
+		Core:           Config{Self: node(1), Log: quiet},
+		DiscoverViaDNS: true, ClusterDNS: "cluster.local", GossipPort: 2112, Resolver: r,
+		Post: func(_ context.Context, url, _ string, _ []byte) (int, string, []byte, error) {
+			mu.Lock()
+			posted[url]++
+			mu.Unlock()
+			return 0, "", nil, errors.New("connection refused")
+		},
+		Log: slog.New(slog.NewTextHandler(logs, nil)),
+	})
+	d.Start()
+	defer d.Stop()
+	if _, err := d.View(); !errors.Is(err, ErrNotReady) {
+		t.Fatalf("view while resolving: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := posted["http://127.0.0.2:2112/gossip"] + posted["http://127.0.0.3:2112/gossip"]
+		mu.Unlock()
+		if n >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no gossip to the DNS seeds: %v", posted)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(logs.String(), "Error while retrieving cluster members through DNS.") {
+		t.Fatal("DNS error not logged")
+	}
+	// Failed sends mark the placeholders dead (results arrive as
+	// messages, so poll).
+	for {
+		v, err := d.Members()
+		if err != nil || len(v.Members) != 3 {
+			t.Fatalf("view %v %v", v, err)
+		}
+		dead := 0
+		for _, m := range v.Members {
+			if m.InternalHTTP != node(1).InternalHTTP && !m.IsAlive {
+				dead++
+			}
+		}
+		if dead == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("unreachable seeds still alive: %+v", v.Members)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	r.mu.Lock()
+	calls := r.calls
+	r.mu.Unlock()
+	if calls != 2 {
+		t.Fatalf("DNS resolved %d times; once after the failure is the rule", calls)
+	}
+}
+
+// TestDriverExchangesViews: two drivers wired through their Receive
+// methods converge; the status callback feeds the own entry.
+func TestDriverExchangesViews(t *testing.T) {
+	var ds [3]*Driver
+	post := func(_ context.Context, url, cid string, body []byte) (int, string, []byte, error) {
+		for i := 1; i <= 2; i++ {
+			if strings.Contains(url, node(i).InternalHTTP.String()) {
+				b, err := ds[i].Receive(cid, body)
+				if err != nil {
+					return 400, "c", []byte(err.Error()), nil
+				}
+				return 200, "c", b, nil
+			}
+		}
+		return 0, "", nil, errors.New("no route")
+	}
+	for i := 1; i <= 2; i++ {
+		other := node(3 - i).InternalHTTP
+		state := cluster.StateSlave
+		if i == 1 {
+			state = cluster.StateMaster
+		}
+		ds[i] = NewDriver(DriverConfig{Core: Config{Self: node(i), ClusterID: "c", Seeds: []netip.AddrPort{other}, Log: quiet},
+			Post: post, Log: quiet,
+			Status: func() (cluster.VNodeState, Position) { return state, Position{10, 20, 20, 5, 1, GUID{9}} }})
+	}
+	ds[1].Start()
+	ds[2].Start()
+	defer ds[1].Stop()
+	defer ds[2].Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		v, _ := ds[2].Members()
+		m, ok := find(v, node(1).InternalHTTP)
+		if ok && m.State == cluster.StateMaster && m.IsAlive && m.WriterCheckpoint == 20 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2 never saw node 1 as Master: %+v", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := ds[1].Receive("other", ClusterInfo{Server: node(9).InternalHTTP}.Encode()); !errors.Is(err, ErrForeignCluster) {
+		t.Fatalf("foreign: %v", err)
+	}
+	if _, err := ds[1].Receive("c", []byte("{")); !errors.Is(err, ErrBadMessage) {
+		t.Fatalf("bad body: %v", err)
+	}
+}
+
+// TestDriverWarnsOnExternalSeed: a seed that answers 405 (a node's
+// external HTTP port) is reported once, at warning level, with the hint.
+func TestDriverWarnsOnExternalSeed(t *testing.T) {
+	logs := &syncBuf{}
+	var mu sync.Mutex
+	n := 0
+	d := NewDriver(DriverConfig{
+		Core: Config{Self: node(1), Seeds: []netip.AddrPort{ep("127.0.0.2:2113")}, Log: quiet},
+		Post: func(context.Context, string, string, []byte) (int, string, []byte, error) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			return 405, "", []byte("Method Not Allowed"), nil
+		},
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	d.Start()
+	defer d.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		sent := n
+		mu.Unlock()
+		if sent >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no gossip sent")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := logs.String()
+	if strings.Count(out, "is not a node's internal HTTP endpoint") != 1 || !strings.Contains(out, "gossip seeds must be") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
