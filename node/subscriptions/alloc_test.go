@@ -9,10 +9,6 @@ import (
 	"github.com/eventstored/eventstored/store"
 )
 
-type discardConn struct{ n int }
-
-func (c *discardConn) Send(frame []byte) error { c.n += len(frame); return nil }
-
 // TestDispatchAllocatesNothing: pushing one event to many subscribers
 // (stream and $all) allocates nothing once the buffers have grown.
 func TestDispatchAllocatesNothing(t *testing.T) {
