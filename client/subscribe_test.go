@@ -55,3 +55,49 @@ func TestVolatileSubscription(t *testing.T) {
 		t.Fatalf("anonymous $all: %v", err)
 	}
 }
+
+func TestCatchUpStreamUnderConcurrentWrites(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin})
+	w := dial(t, addr, client.Options{Credentials: admin})
+	for i := 0; i < 30; i++ {
+		if _, err := w.AppendToStream(ctx(t), "cu", client.ExpectedAny, events(1, "H")...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 70; i++ {
+			if _, err := w.AppendToStream(ctx(t), "cu", client.ExpectedAny, events(1, "L")...); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	got := make(chan int64, 200)
+	cu, err := c.CatchUpStream(ctx(t), "cu", 4, false, func(e *client.ResolvedEvent) { got <- e.OriginalEvent().Number })
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	for want := int64(5); want < 100; want++ {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("catch-up delivered #%d; want #%d", n, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stalled before #%d", want)
+		}
+	}
+	cu.Stop()
+	if err := cu.Wait(); !errors.Is(err, client.ErrUnsubscribed) {
+		t.Fatalf("Wait: %v", err)
+	}
+	select {
+	case n := <-got:
+		t.Fatalf("extra event #%d", n)
+	default:
+	}
+}
