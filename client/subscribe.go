@@ -27,9 +27,12 @@ type Subscription struct {
 	cn      *conn
 	id      codec.GUID
 	onEvent func(*codec.ResolvedEvent)
-	onDrop  func(error)
-	once    sync.Once
-	ev      codec.StreamEventAppeared
+	// onPersistent is set instead of onEvent for a persistent consumer.
+	onPersistent func(*codec.PersistentSubscriptionStreamEventAppeared)
+	onDrop       func(error)
+	pev          codec.PersistentSubscriptionStreamEventAppeared
+	once         sync.Once
+	ev           codec.StreamEventAppeared
 }
 
 // SubscribeToStream subscribes to stream ("" = $all). onEvent gets every
@@ -41,37 +44,13 @@ func (c *Client) SubscribeToStream(ctx context.Context, stream string, resolveLi
 	if onEvent == nil {
 		return nil, &kindError{"invalid argument", errors.New("onEvent is nil")}
 	}
-	if _, ok := ctx.Deadline(); !ok && c.opts.OperationTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.OperationTimeout)
-		defer cancel()
-	}
-	cn, err := c.conn(ctx)
+	m := codec.SubscribeToStream{EventStreamID: stream, ResolveLinkTos: resolveLinks}
+	sub, cl, err := c.startSubscription(ctx, codec.SubscribeToStreamCommand, codec.AppendSubscribeToStream(nil, &m),
+		func(sub *Subscription) { sub.onEvent = onEvent }, onDrop)
 	if err != nil {
 		return nil, err
 	}
-	cl := acquireCall()
 	defer func() { cl.fixedID = false; releaseCall(cl) }()
-	cl.id, cl.fixedID = cn.newID(), true
-	sub := &Subscription{cn: cn, id: cl.id, onEvent: onEvent, onDrop: onDrop, LastEventNumber: -1}
-	cn.pmu.Lock()
-	if cn.dead {
-		cn.pmu.Unlock()
-		return nil, connectionError(cn.closeErr)
-	}
-	if cn.subs == nil {
-		cn.subs = make(map[codec.GUID]*Subscription)
-	}
-	cn.subs[cl.id] = sub
-	cn.pmu.Unlock()
-	m := codec.SubscribeToStream{EventStreamID: stream, ResolveLinkTos: resolveLinks}
-	cl.payload = codec.AppendSubscribeToStream(cl.payload[:0], &m)
-	// The confirmation (or a drop) comes back as the call's reply; events
-	// go to sub through dispatchSubscription.
-	if err := c.roundTrip(ctx, cn, cl, codec.SubscribeToStreamCommand, credentialsFrom(ctx), cl.payload); err != nil {
-		sub.remove()
-		return nil, err
-	}
 	switch cl.cmd {
 	case codec.SubscriptionConfirmationCommand:
 		var conf codec.SubscriptionConfirmation
@@ -97,6 +76,48 @@ func (c *Client) SubscribeToStream(ctx context.Context, stream string, resolveLi
 	return nil, replyError("SubscribeToStream", cl)
 }
 
+// startSubscription registers a subscription under a fresh id (init sets
+// its callbacks before anything can be pushed), sends cmd and waits for
+// the first reply, left in the returned call (release it with fixedID
+// cleared).
+func (c *Client) startSubscription(ctx context.Context, cmd codec.Command, payload []byte,
+	init func(*Subscription), onDrop func(error)) (*Subscription, *call, error) {
+	if _, ok := ctx.Deadline(); !ok && c.opts.OperationTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.opts.OperationTimeout)
+		defer cancel()
+	}
+	cn, err := c.conn(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl := acquireCall()
+	cl.id, cl.fixedID = cn.newID(), true
+	sub := &Subscription{cn: cn, id: cl.id, onDrop: onDrop, LastEventNumber: -1}
+	init(sub)
+	cn.pmu.Lock()
+	if cn.dead {
+		cn.pmu.Unlock()
+		cl.fixedID = false
+		releaseCall(cl)
+		return nil, nil, connectionError(cn.closeErr)
+	}
+	if cn.subs == nil {
+		cn.subs = make(map[codec.GUID]*Subscription)
+	}
+	cn.subs[cl.id] = sub
+	cn.pmu.Unlock()
+	// The confirmation (or a refusal) comes back as the call's reply;
+	// pushes go to sub through dispatchSubscription.
+	if err := c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
+		sub.remove()
+		cl.fixedID = false
+		releaseCall(cl)
+		return nil, nil, err
+	}
+	return sub, cl, nil
+}
+
 // Close unsubscribes; onDrop then gets ErrUnsubscribed when the server
 // confirms (or the connection's error if it fails first).
 func (s *Subscription) Close() error {
@@ -120,7 +141,8 @@ func (s *Subscription) dropped(err error) {
 // dispatchSubscription handles pushes and drops of live subscriptions on
 // the reader goroutine; it reports whether p was one.
 func (c *conn) dispatchSubscription(p *codec.Package) bool {
-	if p.Command != codec.StreamEventAppearedCommand && p.Command != codec.SubscriptionDroppedCommand {
+	if p.Command != codec.StreamEventAppearedCommand && p.Command != codec.SubscriptionDroppedCommand &&
+		p.Command != codec.PersistentSubscriptionStreamEventAppearedCommand {
 		return false
 	}
 	c.pmu.Lock()
@@ -143,7 +165,13 @@ func (c *conn) dispatchSubscription(p *codec.Package) bool {
 		}
 		return true
 	}
-	if codec.DecodeStreamEventAppeared(p.Payload, &sub.ev) == nil {
+	if p.Command == codec.PersistentSubscriptionStreamEventAppearedCommand {
+		if sub.onPersistent != nil && codec.DecodePersistentSubscriptionStreamEventAppeared(p.Payload, &sub.pev) == nil {
+			sub.onPersistent(&sub.pev)
+		}
+		return true
+	}
+	if sub.onEvent != nil && codec.DecodeStreamEventAppeared(p.Payload, &sub.ev) == nil {
 		sub.onEvent(&sub.ev.Event)
 	}
 	return true

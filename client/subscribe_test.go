@@ -101,3 +101,74 @@ func TestCatchUpStreamUnderConcurrentWrites(t *testing.T) {
 	default:
 	}
 }
+
+func TestPersistentSubscriptionCompetingConsumers(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin})
+	s := client.DefaultPersistentSettings()
+	s.StartFrom = 0
+	s.MaxRetryCount = 0
+	if err := c.CreatePersistentSubscription(ctx(t), "ps", "g", s); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreatePersistentSubscription(ctx(t), "ps", "g", s); !errors.Is(err, client.ErrGroupExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	anon := dial(t, addr, client.Options{})
+	if err := anon.CreatePersistentSubscription(ctx(t), "ps", "g2", s); !errors.Is(err, client.ErrAccessDenied) {
+		t.Fatalf("anonymous create: %v", err)
+	}
+	type got struct {
+		who string
+		n   int64
+	}
+	ch := make(chan got, 100)
+	handler := func(who string) func(*client.PersistentSubscription, *codec.ResolvedIndexedEvent, int) {
+		return func(p *client.PersistentSubscription, e *codec.ResolvedIndexedEvent, retry int) {
+			id := client.GUID(e.Event.EventID)
+			if e.Event.EventNumber == 3 {
+				p.Nak(codec.NakPark, "poison", id)
+			} else {
+				p.Ack(id)
+			}
+			ch <- got{who, e.Event.EventNumber}
+		}
+	}
+	c2 := dial(t, addr, client.Options{Credentials: admin})
+	a, err := c.ConnectToPersistentSubscription(ctx(t), "ps", "g", 2, handler("a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c2.ConnectToPersistentSubscription(ctx(t), "ps", "g", 2, handler("b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppendToStream(ctx(t), "ps", client.ExpectedAny, events(20, "E")...); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	by := map[string]int{}
+	for i := 0; i < 20; i++ {
+		select {
+		case g := <-ch:
+			seen[g.n]++
+			by[g.who]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d of 20", i)
+		}
+	}
+	if len(seen) != 20 || by["a"] == 0 || by["b"] == 0 {
+		t.Fatalf("deliveries %v by %v", seen, by)
+	}
+	a.Close()
+	b.Close()
+	if _, err := c.ConnectToPersistentSubscription(ctx(t), "ps", "nope", 2, handler("x"), nil); !errors.Is(err, client.ErrGroupNotFound) {
+		t.Fatalf("connect to a missing group: %v", err)
+	}
+	if err := c.DeletePersistentSubscription(ctx(t), "ps", "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeletePersistentSubscription(ctx(t), "ps", "g"); !errors.Is(err, client.ErrGroupNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
