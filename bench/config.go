@@ -52,9 +52,9 @@ const (
 // flag from a run-time failure.
 var ErrInvalidConfig = errors.New("invalid workload")
 
-// ErrSubscriptionsUnavailable is returned by the subscription fan-out
-// workload: the server has no volatile subscriptions yet.
-var ErrSubscriptionsUnavailable = errors.New("subscription fan-out is not available until subscriptions land in the Go client (client/); the server has volatile subscriptions")
+// ErrSubscriptionsUnavailable was returned by the subscription fan-out
+// workload before subscriptions landed; kept for callers that test for it.
+var ErrSubscriptionsUnavailable = errors.New("subscription fan-out is not available")
 
 // Config describes one run. Zero values are replaced by Defaults.
 type Config struct {
@@ -94,6 +94,8 @@ type Config struct {
 
 	// Interval is the width of one throughput-over-time bucket.
 	Interval time.Duration `json:"interval_ns"`
+	// Rate is the subscribe workload's write rate in events/s (0: 10,000).
+	Rate int `json:"rate,omitempty"`
 	// Progress shows a progress bar on stderr for runs of 3 s or more.
 	Progress bool `json:"-"`
 	// RunID makes stream names unique per run, so repeated runs against one
@@ -129,6 +131,9 @@ func Defaults(kind Kind) Config {
 	case KindRead, KindMixed:
 		c.Prefill = 100_000
 		c.Streams = 100
+	case KindSubscribe:
+		c.Clients = 100 // subscribers
+		c.Rate = subscribeRateDefault
 	case KindSoak:
 		c.Clients = 1000
 		c.Duration = 10 * time.Second
@@ -146,7 +151,12 @@ func (c *Config) Validate() error {
 	switch c.Kind {
 	case KindWrite, KindRead, KindMixed, KindSoak:
 	case KindSubscribe:
-		return ErrSubscriptionsUnavailable
+		if c.Target != "eventstored" {
+			return bad("the subscribe workload runs over TCP; use --target eventstored")
+		}
+		if c.Rate < 0 || c.Rate > subscribeRateMax {
+			return bad("--rate %d out of range 0..%d", c.Rate, subscribeRateMax)
+		}
 	default:
 		return bad("unknown workload %q (want write, read, mixed, subscribe or soak)", c.Kind)
 	}

@@ -68,14 +68,19 @@ func TestValidateRejectsEachBadFlag(t *testing.T) {
 	f(KindSoak, func(c *Config) { c.Target = "eventstored-http" }, "TCP connections")
 }
 
-func TestValidateSubscribeSaysNotAvailable(t *testing.T) {
+func TestValidateSubscribe(t *testing.T) {
 	c := Defaults(KindSubscribe)
-	err := c.Validate()
-	if !errors.Is(err, ErrSubscriptionsUnavailable) {
-		t.Fatalf("unexpected error; got %v; want ErrSubscriptionsUnavailable", err)
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
 	}
-	if !strings.Contains(err.Error(), "not available until subscriptions land") {
-		t.Fatalf("unclear error text %q", err)
+	c.Target = "eventstored-http"
+	if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "over TCP") {
+		t.Fatalf("http target: %v", err)
+	}
+	c = Defaults(KindSubscribe)
+	c.Rate = subscribeRateMax + 1
+	if err := c.Validate(); !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), "--rate") {
+		t.Fatalf("rate over the limit: %v", err)
 	}
 }
 

@@ -41,6 +41,9 @@ type call struct {
 	// Decoding targets reused across calls, so reads allocate nothing.
 	readStream codec.ReadStreamEventsCompleted
 	readAll    codec.ReadAllEventsCompleted
+	// fixedID keeps id across register (a subscription is registered
+	// under its id before it is sent).
+	fixedID bool
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -74,6 +77,8 @@ type conn struct {
 	pmu     sync.Mutex
 	pending map[codec.GUID]*call
 	dead    bool // under pmu: no new calls are registered after failure
+	// subs: live subscriptions by correlation id (subscribe.go), under pmu.
+	subs map[codec.GUID]*Subscription
 
 	slots chan struct{} // MaxInFlight tokens
 
@@ -123,7 +128,9 @@ func (c *conn) newID() codec.GUID {
 // register adds cl to the pending map under a fresh id. It fails once the
 // connection is dead.
 func (c *conn) register(cl *call) error {
-	cl.id = c.newID()
+	if !cl.fixedID {
+		cl.id = c.newID()
+	}
 	// NB: a call may be sent again (retries); a failure from an earlier
 	// attempt must not stick to this one.
 	cl.err = nil
@@ -316,6 +323,9 @@ func (c *conn) dispatch(pkg []byte) error {
 			return fmt.Errorf("server closed the connection: bad request: %s", p.Payload)
 		}
 	}
+	if c.dispatchSubscription(&p) {
+		return nil
+	}
 	c.pmu.Lock()
 	cl := c.pending[p.CorrelationID]
 	if cl != nil {
@@ -375,7 +385,12 @@ func (c *conn) fail(cause error) {
 		c.closeErr = cause
 		pending := c.pending
 		c.pending = nil
+		subs := c.subs
+		c.subs = nil
 		c.pmu.Unlock()
+		for _, sub := range subs {
+			sub.dropped(connectionError(cause))
+		}
 		close(c.closed)
 		if t := c.hbTimer.Load(); t != nil {
 			t.Stop()

@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/node/subscriptions"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -136,6 +137,9 @@ type Deps struct {
 	Gossip   GossipSelf
 	Counters Counters
 	Logger   *slog.Logger
+	// Persistent serves /subscriptions (nil: those routes are not
+	// registered).
+	Persistent *subscriptions.PersistentService
 	// StartTime of the process, for /stats.
 	StartTime time.Time
 	// ReadersMax bounds the pool of store readers (and so the number of

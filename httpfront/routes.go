@@ -72,6 +72,7 @@ func (h *Handler) routes() []*route {
 		add(mGET, "/web/{*path}", (*Handler).webFile, anyCodecs, nil)
 		add(mGET, "/sys/subsystems", (*Handler).subsystems, jsonOnly, nil)
 	}
+	rs = append(rs, h.subscriptionRoutes()...) // subscriptions.go
 	if !ext || o.GossipOnExt {
 		add(mGET, "/gossip", (*Handler).gossip, gossipCodecs, nil)
 	}

@@ -252,7 +252,7 @@ func (n *Node) buildListenersLocked() {
 				advIPText = advIP.String()
 			}
 			h := httpfront.NewHandler(httpfront.Deps{
-				DB: dbs, Auth: n.auth, Interface: iface,
+				DB: dbs, Auth: n.auth, Interface: iface, Persistent: n.psubs,
 				Options: httpfront.Options{
 					AdminOnExt: n.opts.AdminOnExt, StatsOnExt: n.opts.StatsOnExt, GossipOnExt: n.opts.GossipOnExt,
 					GossipOnSingleNode: n.opts.GossipOnSingleNode, DisableHTTPCaching: n.opts.DisableHTTPCaching,

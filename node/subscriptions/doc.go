@@ -41,7 +41,46 @@
 // subscribers: OnCommitted only pokes. ReadBatch bounds the page read per
 // step (and so the events held between admissions).
 //
-// Not here yet: persistent subscriptions (spec §5), V1 (protocol version 0)
-// event number conversion in pushes, per-event ACL checks of resolved link
-// targets.
+// # Persistent subscriptions (PersistentService, spec §5)
+//
+// Competing-consumer groups "<stream>::<group>". One goroutine (prun) owns
+// every group: its buffer (retry list in event-number order, then new
+// events), the in-flight table (event id → message, consumer, deadline),
+// the set of pending event numbers, consumers and statistics.
+//
+//	tcpsvc worker / HTTP handler: Create, Update, Delete, Connect, Pull,
+//	    ReplayParked, Groups → closure on the bounded inbox (full → ErrBusy /
+//	    NotHandled TooBusy); replies run on prun
+//	event loop: Ack, Nak, Disconnect → inbox (an ack lost to a full inbox
+//	    is redelivered after the timeout; a lost disconnect is retried from
+//	    a goroutine)
+//	writer goroutine: OnCommitted → poke; op.Done → completion list + poke
+//	ticker (or the test): Tick → inbox; timeouts, time-based checkpoints,
+//	    retries of failed park writes
+//
+// Storage (implementation choice, spec §5.1): the whole set of groups is
+// one PersistentConfig1 JSON event in $persistentSubscriptionConfig,
+// rewritten on every change and read at Start; checkpoints are
+// SubscriptionCheckpoint events (bare number) in
+// $persistentsubscription-<id>-checkpoint; parked events are links in
+// $persistentsubscription-<id>-parked with the original's metadata.
+//
+// Checkpoint rule: the checkpoint is the last event number all of whose
+// predecessors are done (acked, skipped, or parked with the park write
+// durable), so it is never ahead of the oldest unacknowledged event. A
+// failed checkpoint write is retried on the next tick or done event; the
+// group keeps delivering meanwhile. After a restart a group resumes at
+// checkpoint + 1 (events acked after the last checkpoint are delivered
+// again, as in the original).
+//
+// Limits: the inbox (PersistentOptions.InboxMax), groups (GroupsMax),
+// a group's buffer (history + live buffer size, at most 100,000), a pull
+// (100), ids taken from one ack/nak (10,000, in tcpsvc), a consumer's
+// in-flight messages (its allowed_in_flight).
+//
+// Not here yet: V1 (protocol version 0) event number conversion in
+// pushes, per-event ACL checks of resolved link targets, the original's
+// exact statistics JSON, persistent subscriptions only on the master in a
+// cluster (the service runs on every node; tcpsvc refuses the commands on
+// slaves).
 package subscriptions

@@ -211,7 +211,6 @@ type group struct {
 	lastCp    int64
 	cpWriting bool
 	cpAt      time.Time
-	cpDone    int
 	buckets   [pinnedBuckets]*pconsumer
 	stats     GroupStats
 	deleted   bool
@@ -233,6 +232,11 @@ type GroupInfo struct {
 	LastReadNumber   int64
 	Stats            GroupStats
 	ConsumerInFlight []int
+	// Pending counts events not done yet; Parking those whose park write
+	// is in flight or waiting for a retry.
+	Pending, Parking  int
+	OldestPending     int64
+	CheckpointWriting bool
 }
 
 // NewPersistent returns a stopped service.
@@ -453,6 +457,9 @@ func (g *group) info() GroupInfo {
 	for _, c := range g.consumers {
 		gi.ConsumerInFlight = append(gi.ConsumerInFlight, c.inflight)
 	}
+	gi.Pending, gi.Parking = len(g.pending), g.parking+len(g.toPark)
+	gi.OldestPending = g.checkpointCandidate() + 1
+	gi.CheckpointWriting = g.cpWriting
 	return gi
 }
 
@@ -759,10 +766,7 @@ func (s *PersistentService) park(g *group, m *Message, reason string) {
 // done marks m processed and checkpoints when enough are.
 func (s *PersistentService) done(g *group, m *Message) {
 	delete(g.pending, m.Number)
-	g.cpDone++
-	if g.cfg.MaxCheckPointCount > 0 && g.cpDone >= g.cfg.MaxCheckPointCount {
-		s.checkpoint(g)
-	}
+	s.tryCheckpoint(g, false)
 }
 
 // checkpointCandidate is the last event number all of whose predecessors
@@ -777,36 +781,41 @@ func (g *group) checkpointCandidate() int64 {
 	return cp
 }
 
-func (s *PersistentService) checkpoint(g *group) {
-	if g.cpWriting {
+// tryCheckpoint follows TryMarkCheckpoint of PersistentSubscription.cs
+// (oss-v4.0.3): with difference = candidate - last checkpoint, a timer
+// check writes once difference >= minCheckPointCount, any check once
+// difference >= maxCheckPointCount. One write at a time; a failed write is
+// retried by the next check.
+func (s *PersistentService) tryCheckpoint(g *group, timer bool) {
+	if g.cpWriting || g.deleted {
 		return
 	}
+	limit := int64(g.cfg.MaxCheckPointCount)
+	if limit <= 0 {
+		limit = 1
+	}
+	if !timer && g.lastRead-g.lastCp < limit {
+		return // cheap bound: the candidate is at most lastRead
+	}
 	cp := g.checkpointCandidate()
-	if cp <= g.lastCp {
-		g.cpDone = 0
+	diff := cp - g.lastCp
+	if diff <= 0 || (diff < limit && (!timer || diff < int64(max(g.cfg.MinCheckPointCount, 1)))) {
 		return
 	}
 	g.cpWriting = true
-	done := g.cpDone
 	s.submit(CheckpointStream(g.id), checkpointEventType, []byte(strconv.FormatInt(cp, 10)), nil, func(err error) {
 		g.cpWriting = false
 		if err != nil {
-			// Retried by the next tick or the next done event: the group
-			// keeps delivering, the checkpoint only lags.
+			// Retried by the next tick or done event: the group keeps
+			// delivering, only the checkpoint lags.
 			s.log.Warn("writing a checkpoint failed; retrying", "group", g.id, "err", err)
 			return
 		}
 		if cp > g.lastCp {
 			g.lastCp = cp
 		}
-		g.cpDone -= done
-		if g.cpDone < 0 {
-			g.cpDone = 0
-		}
 		g.cpAt = s.clock.Now()
-		if g.cfg.MaxCheckPointCount > 0 && g.cpDone >= g.cfg.MaxCheckPointCount && !g.deleted {
-			s.checkpoint(g) // events done while this write was in flight
-		}
+		s.tryCheckpoint(g, false) // events done while this write was in flight
 	})
 }
 
@@ -828,11 +837,9 @@ func (s *PersistentService) tick(now time.Time) {
 				s.park(g, m, m.parkWhy)
 			}
 		}
+		// checkPointAfter 0 means no time-based checkpoint (spec §3.6).
 		after := time.Duration(g.cfg.CheckPointAfterMs) * time.Millisecond
-		if (after > 0 && now.Sub(g.cpAt) >= after && g.cpDone >= g.cfg.MinCheckPointCount && g.cpDone > 0) ||
-			(g.cfg.MaxCheckPointCount > 0 && g.cpDone >= g.cfg.MaxCheckPointCount) {
-			s.checkpoint(g)
-		}
+		s.tryCheckpoint(g, after > 0 && now.Sub(g.cpAt) >= after)
 		s.deliver(g)
 	}
 }

@@ -116,7 +116,7 @@ func TestPersistentSoak(t *testing.T) {
 	c.MessageTimeoutMs = 1000
 	c.MaxCheckPointCount = 100
 	c.CheckPointAfterMs = 2000
-	c.MinCheckPointCount = 10
+	c.MinCheckPointCount = 1 // so that the end is checkpointed too
 	c.HistoryBufferSize, c.LiveBufferSize = 200, 0
 	last := int64(soakEvents - 1)
 

@@ -284,6 +284,12 @@ func (s *Service) admit(p []*Sub) {
 			s.count.Add(-1)
 			continue
 		}
+		if sub.unsub.Load() {
+			// Unsubscribed before it was admitted (prune did not see it).
+			s.sendDropped(sub, codec.DropUnsubscribed)
+			s.count.Add(-1)
+			continue
+		}
 		if sub.stream == "" {
 			s.all = append(s.all, sub)
 		} else {

@@ -407,3 +407,7 @@ func TestCatchUpIsGaplessUnderConcurrentWrites(t *testing.T) {
 		}
 	}
 }
+
+type discardConn struct{ n int }
+
+func (c *discardConn) Send(frame []byte) error { c.n += len(frame); return nil }

@@ -36,7 +36,15 @@ type Session struct {
 	subsMu sync.Mutex
 	subs   map[codec.GUID]*subscriptions.Sub
 	psubs  map[codec.GUID]*persistentConsumer
+	// early holds UnsubscribeFromStream ids that arrived before their
+	// subscription reached subs (the confirmation is sent by the
+	// subscription service, possibly before the worker calls addSub).
+	early map[codec.GUID]struct{}
 }
+
+// earlyUnsubMax bounds Session.early: unknown ids beyond it are dropped
+// (an unknown id needs no reply anyway).
+const earlyUnsubMax = 64
 
 // Open returns the session for a new connection.
 func (s *Service) Open(c Conn) *Session { return &Session{s: s, conn: c} }
@@ -68,6 +76,11 @@ func (ss *Session) addSub(id codec.GUID, sub *subscriptions.Sub) {
 	if ss.subs == nil {
 		ss.subs = make(map[codec.GUID]*subscriptions.Sub)
 	}
+	if _, ok := ss.early[id]; ok {
+		delete(ss.early, id)
+		sub.Unsubscribe()
+		return
+	}
 	if old := ss.subs[id]; old != nil {
 		// A client reusing a live correlation id: the newer one wins, as
 		// in the original's per-connection dictionary.
@@ -83,6 +96,12 @@ func (ss *Session) unsubscribe(id codec.GUID) {
 	delete(ss.subs, id)
 	pc := ss.psubs[id]
 	delete(ss.psubs, id)
+	if sub == nil && pc == nil && len(ss.early) < earlyUnsubMax {
+		if ss.early == nil {
+			ss.early = make(map[codec.GUID]struct{})
+		}
+		ss.early[id] = struct{}{}
+	}
 	ss.subsMu.Unlock()
 	if sub != nil {
 		sub.Unsubscribe()

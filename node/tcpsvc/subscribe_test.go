@@ -85,3 +85,21 @@ func TestSessionCloseRemovesSubscriptionsSilently(t *testing.T) {
 	waitFor(t, func() bool { return subs.Count() == 0 })
 	c.noReply()
 }
+
+// An unsubscribe that overtakes the worker's registration of its
+// subscription still ends it.
+func TestUnsubscribeBeforeRegistrationStillDrops(t *testing.T) {
+	e := newSubsEnv(t)
+	c, w := e.client(t), e.client(t)
+	id := codec.NewGUID()
+	c.sess.unsubscribe(id) // as if it raced ahead of the worker
+	c.send(codec.SubscribeToStreamCommand, id, anon, codec.AppendSubscribeToStream(nil, &codec.SubscribeToStream{EventStreamID: "s"}))
+	if p := c.reply(); p.Command != codec.SubscriptionConfirmationCommand {
+		t.Fatalf("got %s", p.Command)
+	}
+	if p := c.reply(); p.Command != codec.SubscriptionDroppedCommand {
+		t.Fatalf("got %s; want SubscriptionDropped", p.Command)
+	}
+	w.write(admin, "s", -2, newEvent("x", "{}"))
+	c.noReply()
+}

@@ -91,6 +91,7 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 	fs.Int64Var(&cfg.Prefill, "prefill", cfg.Prefill, "events written before reads start (spread over --streams)")
 	fs.Float64Var(&cfg.ReadRatio, "read-ratio", cfg.ReadRatio, "mixed: share of requests that are reads")
 	fs.DurationVar(&cfg.Interval, "interval", cfg.Interval, "throughput sampling interval")
+	fs.IntVar(&cfg.Rate, "rate", cfg.Rate, "subscribe: events written per second (--clients = subscribers)")
 	noProgress := fs.Bool("no-progress", false, "no progress bar")
 	out := fs.String("out", "", "directory for result.json, result.md and SVG plots")
 	startNode := fs.String("start-node", "", "start this eventstored binary (database in a temp dir) and target it")
@@ -174,6 +175,8 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 	var err error
 	if kind == bench.KindSoak {
 		res, err = bench.RunSoak(ctx, cfg, creds, *pid, stderr)
+	} else if kind == bench.KindSubscribe {
+		res, err = bench.RunSubscribe(ctx, cfg, creds, stderr)
 	} else {
 		var t bench.Target
 		switch cfg.Target {

@@ -62,9 +62,13 @@ func TestUnreachableServerExitsOneWithAClearError(t *testing.T) {
 	}
 }
 
-func TestSubscribeSaysNotAvailable(t *testing.T) {
-	code, _, stderr := runArgs("subscribe")
-	if code != 1 || !strings.Contains(stderr, "not available until subscriptions land") {
+func TestSubscribeValidatesItsFlags(t *testing.T) {
+	code, _, stderr := runArgs("subscribe", "--target", "eventstored-http")
+	if code != 2 || !strings.Contains(stderr, "over TCP") {
+		t.Fatalf("unexpected result %d %q", code, stderr)
+	}
+	code, _, stderr = runArgs("subscribe", "--rate", "-1")
+	if code != 2 || !strings.Contains(stderr, "--rate") {
 		t.Fatalf("unexpected result %d %q", code, stderr)
 	}
 }

@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/codec"
+)
+
+// The subscribe workload measures fan-out: cfg.Clients volatile
+// subscribers on one stream (spread over cfg.Connections connections, 32
+// by default), while subscribeWriters clients write to that stream at a
+// steady cfg.Rate events per second (open loop: a write is sent on
+// schedule whether or not earlier ones finished). Each event carries its
+// send time; the latency recorded is write-sent → delivered to each
+// subscriber, so one event gives Clients samples. Throughput is
+// deliveries per second.
+
+const (
+	subscribeWriters       = 4
+	subscribeConnsDefault  = 32
+	subscribeRateDefault   = 10_000
+	subscribeRateMax       = 1_000_000
+	subscribeStreamPostfix = "fanout"
+)
+
+// RunSubscribe runs the subscribe workload against eventstored over TCP.
+func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, progressOut io.Writer) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Kind != KindSubscribe {
+		return nil, fmt.Errorf("%w: RunSubscribe runs the subscribe workload only", ErrInvalidConfig)
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	}
+	rate := cfg.Rate
+	if rate <= 0 {
+		rate = subscribeRateDefault
+	}
+	nconn := cfg.Connections
+	if nconn == 0 {
+		nconn = min(cfg.Clients, subscribeConnsDefault)
+	}
+	stream := "bench-" + cfg.RunID + "-" + subscribeStreamPostfix
+	opts := client.Options{Credentials: creds, OperationTimeout: cfg.Timeout}
+	var clients []*client.Client
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	dial := func() (*client.Client, error) {
+		c, err := client.Dial(ctx, cfg.Addr, opts)
+		if err == nil {
+			clients = append(clients, c)
+		}
+		return c, err
+	}
+	var (
+		measuring atomic.Bool
+		delivered atomic.Int64
+		dropped   atomic.Int64
+		rec       = NewRecorder()
+		errs      errorCounts
+	)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	for i := 0; i < nconn; i++ {
+		c, err := dial()
+		if err != nil {
+			return nil, err
+		}
+		for j := i; j < cfg.Clients; j += nconn {
+			w := j
+			_, err := c.SubscribeToStream(ctx, stream, false, func(e *codec.ResolvedEvent) {
+				if len(e.Event.Data) < 8 || !measuring.Load() {
+					return
+				}
+				sent := int64(binary.LittleEndian.Uint64(e.Event.Data))
+				rec.Record(w, time.Duration(time.Now().UnixNano()-sent))
+				delivered.Add(1)
+			}, func(error) {
+				if runCtx.Err() == nil {
+					dropped.Add(1)
+				}
+			})
+			if err != nil {
+				return nil, fmt.Errorf("subscriber %d: %w", j, err)
+			}
+		}
+	}
+	payload := max(cfg.EventSize, 8)
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	period := time.Duration(int64(time.Second) * subscribeWriters / int64(rate))
+	for i := 0; i < subscribeWriters; i++ {
+		c, err := dial()
+		if err != nil {
+			return nil, err
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			data := make([]byte, payload)
+			next := time.Now().Add(time.Duration(i) * period / subscribeWriters)
+			// Writes go out on schedule from a few goroutines per writer
+			// so that one slow reply does not hold the rate back.
+			sem := make(chan struct{}, 64)
+			for runCtx.Err() == nil {
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+				next = next.Add(period)
+				select {
+				case sem <- struct{}{}:
+				case <-runCtx.Done():
+					return
+				}
+				d := append([]byte(nil), data...)
+				binary.LittleEndian.PutUint64(d, uint64(time.Now().UnixNano()))
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					defer func() { <-sem }()
+					opCtx, cancel := context.WithTimeout(runCtx, cfg.Timeout)
+					defer cancel()
+					_, err := c.AppendToStream(opCtx, stream, client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "tick", Data: d})
+					if err != nil && runCtx.Err() == nil && measuring.Load() {
+						errs.add(err)
+					}
+					written.Add(1)
+				}()
+			}
+		}(i)
+	}
+	select {
+	case <-time.After(cfg.Warmup):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	rec.Reset()
+	delivered.Store(0)
+	measuring.Store(true)
+	started := time.Now()
+	w0 := written.Load()
+	select {
+	case <-time.After(cfg.Duration):
+	case <-ctx.Done():
+	}
+	measuring.Store(false)
+	window := time.Since(started).Seconds()
+	stop()
+	wg.Wait()
+	res := &Result{Label: fmt.Sprintf("subscribe %d subscribers @ %d ev/s", cfg.Clients, rate), Target: "eventstored",
+		Config: cfg, Started: started, WindowSeconds: window, Requests: written.Load() - w0,
+		Events: delivered.Load(), Latency: Summarize(rec.Snapshot()), IntervalSeconds: cfg.Interval.Seconds()}
+	res.EventsPerSec = float64(res.Events) / window
+	res.RequestsPerSec = float64(res.Requests) / window
+	errs.mu.Lock()
+	res.Errors, res.ErrorSamples = errs.counts, errs.samples
+	errs.mu.Unlock()
+	if n := dropped.Load(); n > 0 {
+		if res.Errors == nil {
+			res.Errors = map[string]int64{}
+		}
+		res.Errors["subscription dropped"] = n
+	}
+	if progressOut != nil {
+		fmt.Fprintf(progressOut, "subscribe: %d writes, %d deliveries in %.1f s\n", res.Requests, res.Events, window)
+	}
+	return res, nil
+}

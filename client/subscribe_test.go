@@ -1,0 +1,174 @@
+package client_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/codec"
+)
+
+func TestVolatileSubscription(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin})
+	if _, err := c.AppendToStream(ctx(t), "sub-1", client.ExpectedAny, events(2, "Old")...); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int64, 16)
+	drop := make(chan error, 1)
+	sub, err := c.SubscribeToStream(ctx(t), "sub-1", false, func(e *codec.ResolvedEvent) { got <- e.Event.EventNumber },
+		func(err error) { drop <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sub.LastEventNumber != 1 || sub.LastCommitPosition <= 0 {
+		t.Fatalf("confirmation %d / %d", sub.LastEventNumber, sub.LastCommitPosition)
+	}
+	if _, err := c.AppendToStream(ctx(t), "sub-1", client.ExpectedAny, events(3, "New")...); err != nil {
+		t.Fatal(err)
+	}
+	for want := int64(2); want < 5; want++ {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("pushed #%d; want #%d", n, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no push")
+		}
+	}
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-drop:
+		if !errors.Is(err, client.ErrUnsubscribed) {
+			t.Fatalf("drop %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no drop")
+	}
+	// $all needs $admins: anonymous is refused with AccessDenied.
+	anon := dial(t, addr, client.Options{})
+	if _, err := anon.SubscribeToStream(ctx(t), "", false, func(*codec.ResolvedEvent) {}, nil); !errors.Is(err, client.ErrAccessDenied) {
+		t.Fatalf("anonymous $all: %v", err)
+	}
+}
+
+func TestCatchUpStreamUnderConcurrentWrites(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin})
+	w := dial(t, addr, client.Options{Credentials: admin})
+	for i := 0; i < 30; i++ {
+		if _, err := w.AppendToStream(ctx(t), "cu", client.ExpectedAny, events(1, "H")...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 70; i++ {
+			if _, err := w.AppendToStream(ctx(t), "cu", client.ExpectedAny, events(1, "L")...); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	got := make(chan int64, 200)
+	cu, err := c.CatchUpStream(ctx(t), "cu", 4, false, func(e *client.ResolvedEvent) { got <- e.OriginalEvent().Number })
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	for want := int64(5); want < 100; want++ {
+		select {
+		case n := <-got:
+			if n != want {
+				t.Fatalf("catch-up delivered #%d; want #%d", n, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("stalled before #%d", want)
+		}
+	}
+	cu.Stop()
+	if err := cu.Wait(); !errors.Is(err, client.ErrUnsubscribed) {
+		t.Fatalf("Wait: %v", err)
+	}
+	select {
+	case n := <-got:
+		t.Fatalf("extra event #%d", n)
+	default:
+	}
+}
+
+func TestPersistentSubscriptionCompetingConsumers(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin})
+	s := client.DefaultPersistentSettings()
+	s.StartFrom = 0
+	s.MaxRetryCount = 0
+	if err := c.CreatePersistentSubscription(ctx(t), "ps", "g", s); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CreatePersistentSubscription(ctx(t), "ps", "g", s); !errors.Is(err, client.ErrGroupExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	anon := dial(t, addr, client.Options{})
+	if err := anon.CreatePersistentSubscription(ctx(t), "ps", "g2", s); !errors.Is(err, client.ErrAccessDenied) {
+		t.Fatalf("anonymous create: %v", err)
+	}
+	type got struct {
+		who string
+		n   int64
+	}
+	ch := make(chan got, 100)
+	handler := func(who string) func(*client.PersistentSubscription, *codec.ResolvedIndexedEvent, int) {
+		return func(p *client.PersistentSubscription, e *codec.ResolvedIndexedEvent, retry int) {
+			id := client.GUID(e.Event.EventID)
+			if e.Event.EventNumber == 3 {
+				p.Nak(codec.NakPark, "poison", id)
+			} else {
+				p.Ack(id)
+			}
+			ch <- got{who, e.Event.EventNumber}
+		}
+	}
+	c2 := dial(t, addr, client.Options{Credentials: admin})
+	a, err := c.ConnectToPersistentSubscription(ctx(t), "ps", "g", 2, handler("a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c2.ConnectToPersistentSubscription(ctx(t), "ps", "g", 2, handler("b"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.AppendToStream(ctx(t), "ps", client.ExpectedAny, events(20, "E")...); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int64]int{}
+	by := map[string]int{}
+	for i := 0; i < 20; i++ {
+		select {
+		case g := <-ch:
+			seen[g.n]++
+			by[g.who]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("got %d of 20", i)
+		}
+	}
+	if len(seen) != 20 || by["a"] == 0 || by["b"] == 0 {
+		t.Fatalf("deliveries %v by %v", seen, by)
+	}
+	a.Close()
+	b.Close()
+	if _, err := c.ConnectToPersistentSubscription(ctx(t), "ps", "nope", 2, handler("x"), nil); !errors.Is(err, client.ErrGroupNotFound) {
+		t.Fatalf("connect to a missing group: %v", err)
+	}
+	if err := c.DeletePersistentSubscription(ctx(t), "ps", "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeletePersistentSubscription(ctx(t), "ps", "g"); !errors.Is(err, client.ErrGroupNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
