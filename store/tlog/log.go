@@ -276,7 +276,10 @@ func Open(opts Options) (*Log, error) {
 		l.closeFiles()
 		return nil, err
 	}
-	if !opts.SkipVerify {
+	if opts.SkipVerify {
+		// Stats documents VerifyDone as true when verification is skipped.
+		l.verify.finished = true
+	} else {
 		l.verify.rate = opts.VerifyBytesPerSecond
 		l.startVerify()
 	}
