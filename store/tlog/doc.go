@@ -46,9 +46,17 @@
 //	+-----------------+--------------------------------------+-----------------+
 //	                  | record | record | ... | (unused)      |
 //
-// The file is preallocated to full size when created (fallocate with
-// KEEP_SIZE, so its size grows with the data and disk-full shows up at
-// creation). The footer is written once, when the chunk is sealed.
+// A chunk created in place is preallocated with fallocate(KEEP_SIZE): its
+// size grows with the data, and disk-full shows up at creation. With
+// Options.Prealloc PreallocZeroFill (the default on the OS filesystem) the
+// next chunk is prepared in the background once the writer is half-way
+// through the current one (or has just sealed one), as
+// chunk-NNNNNN.000000.tmp: full size, header then zeros, fsynced; roll
+// renames it into place. Writes inside written blocks need no inode update,
+// so their fdatasync is cheaper (prepare.go has the figures). A zero-filled
+// chunk's unused tail is zeros, which are never a record; Open removes
+// leftover .tmp files and does not shrink a zero-filled tail chunk. The
+// footer is written once, when the chunk is sealed.
 //
 // Header (all integers little-endian):
 //

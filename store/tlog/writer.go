@@ -103,6 +103,10 @@ func (l *Log) flush() error {
 			return err
 		}
 	}
+	if l.zeroFill && l.cur != nil && l.fileOff >= l.ds/2 {
+		// Half-way through a chunk: prepare the next (a no-op when started).
+		l.startPrepare(l.cur.num + 1)
+	}
 	l.metrics.observeFlush(time.Since(start))
 	return nil
 }
@@ -188,6 +192,7 @@ func (l *Log) roll() error {
 	if err != nil {
 		return err
 	}
+	sealed := l.cur != nil
 	if l.cur != nil {
 		if err := l.seal(); err != nil {
 			c.release()
@@ -206,6 +211,10 @@ func (l *Log) roll() error {
 	l.digest.Reset()
 	l.digest.Write(l.hdrBuf[:])
 	l.digestOK = true
+	if sealed {
+		// A log that filled a chunk is likely to fill the next one too.
+		l.startPrepare(next + 1)
+	}
 	return nil
 }
 
@@ -215,6 +224,9 @@ func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 // and synced, directory synced. Running out of space yields ErrDiskFull
 // with nothing left behind and the log still working.
 func (l *Log) createChunk(num int64) (*chunk, error) {
+	if p, ok := l.takePrepared(num); ok {
+		return l.installPrepared(p)
+	}
 	name := chunkFileName(num, 0)
 	path := l.path(name)
 	f, err := l.fs.Create(path)
@@ -385,6 +397,8 @@ func (l *Log) Truncate(pos int64) error {
 	}
 	l.setWriter(c, pos)
 	l.syncedOff = l.fileOff
+	l.discardPrepared()
+	l.prepFor = -1
 	l.logger.Warn("truncated the transaction log", "pos", pos)
 	return closeErr
 }
@@ -438,6 +452,8 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.stopVerify()
+	l.prepStop.Store(true)
+	l.discardPrepared()
 	var ferr error
 	if l.failed == nil {
 		if ferr = l.flush(); ferr == nil {
