@@ -108,9 +108,10 @@
 //
 // Flush writes the buffered records, fsyncs the chunk, then writes
 // writer.chk WITHOUT fsync, then publishes Durable: one fdatasync per group
-// commit. writer.chk is fsynced lazily: at most every
-// Options.CheckpointSyncInterval (default 1 s) while writes go on, after a
-// chunk's footer is fsynced at seal, on Truncate and on Close. This keeps
+// commit. writer.chk is fsynced lazily: by a timer at most
+// Options.CheckpointSyncInterval (default 1 s) after a flush, off the writer
+// goroutine, and after a chunk's footer is fsynced at seal, on Truncate and
+// on Close. This keeps
 // every guarantee because the checkpoint is only written after the data
 // below it was fsynced (whatever value reaches the disk covers durable
 // bytes only), and Open keeps the whole records it finds past a stale

@@ -289,10 +289,10 @@ func TestFailedSyncLatches(t *testing.T) {
 }
 
 // TestFailedCheckpointSyncLatches: the writer checkpoint's fsync failing is
-// as final as the chunk's, whether it comes from the periodic sync (here
-// every flush), a seal or Close; the records fsynced before it survive.
+// as final as the chunk's, whether it comes from the timer (a later flush
+// then fails), a seal or Close; the records fsynced before it survive.
 func TestFailedCheckpointSyncLatches(t *testing.T) {
-	for _, when := range []string{"flush", "seal", "close"} {
+	for _, when := range []string{"timer", "seal", "close"} {
 		t.Run(when, func(t *testing.T) {
 			mem := vfs.NewMem()
 			inj := errorfs.NewInjectIf(func(op errorfs.Op) bool {
@@ -300,10 +300,8 @@ func TestFailedCheckpointSyncLatches(t *testing.T) {
 			})
 			inj.SetArmed(false)
 			opts := testOpts(errorfs.Wrap(mem, inj), 4096)
-			if when == "flush" {
-				opts.CheckpointSyncInterval = time.Nanosecond
-			} else {
-				opts.CheckpointSyncInterval = time.Hour
+			if when == "timer" {
+				opts.CheckpointSyncInterval = time.Millisecond
 			}
 			l := mustOpen(t, opts)
 			want := appendN(t, l, 0, 3, func(int) int { return 50 })
@@ -311,8 +309,18 @@ func TestFailedCheckpointSyncLatches(t *testing.T) {
 			inj.SetArmed(true)
 			var err error
 			switch when {
-			case "flush":
-				err = l.Flush()
+			case "timer":
+				// The timer fsyncs (and fails) in the background; a flush
+				// after it reports the failure. Polled, never timed.
+				deadline := time.Now().Add(10 * time.Second)
+				for i := len(want); err == nil && time.Now().Before(deadline); i++ {
+					p := payloadFor(i, 20)
+					pos, aerr := l.Append(p)
+					requireNoError(t, aerr)
+					appended = append(appended, rec{pos, p})
+					err = l.Flush()
+					time.Sleep(time.Millisecond)
+				}
 			case "seal":
 				requireNoError(t, l.Flush())
 				for i := len(want); err == nil; i++ {
@@ -338,6 +346,33 @@ func TestFailedCheckpointSyncLatches(t *testing.T) {
 			}
 			checkConsistent(t, mem.CrashClone(), 4096, appended, len(want))
 		})
+	}
+}
+
+// TestCheckpointTimer: after a flush, writer.chk reaches the disk (a crash
+// clone reads it) without any further call on the log.
+func TestCheckpointTimer(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := testOpts(mem, 4096)
+	opts.CheckpointSyncInterval = time.Millisecond
+	l := mustOpen(t, opts)
+	defer l.Close()
+	appendN(t, l, 0, 3, func(int) int { return 50 })
+	requireNoError(t, l.Flush())
+	want := l.Durable()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ck, err := openCheckpoint(mem.CrashClone(), "/db/writer.chk", "writer", 0)
+		requireNoError(t, err)
+		got := ck.Read()
+		ck.close()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writer.chk on disk is %d, want %d, long after the flush", got, want)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -76,11 +76,11 @@ type Options struct {
 	// it covers. Chunk creation and sealing still sync (they are rare).
 	UnsafeDisableFlushToDisk bool
 	// CheckpointSyncInterval bounds how long the writer checkpoint may go
-	// without fsync while the log is written to; DefaultCheckpointSyncInterval
-	// when 0. Flush fsyncs only the chunk and writes the checkpoint
-	// without fsync (one fdatasync per group commit instead of two); the
-	// checkpoint is also fsynced when a chunk is sealed, on Truncate and on
-	// Close. Records past the last fsynced checkpoint are durable (their
+	// without fsync after a flush; DefaultCheckpointSyncInterval when 0.
+	// Flush fsyncs only the chunk and writes the checkpoint without fsync
+	// (one fdatasync per group commit instead of two); a timer fsyncs the
+	// checkpoint this long after, off the writer goroutine, and it is also
+	// fsynced when a chunk is sealed, on Truncate and on Close. Records past the last fsynced checkpoint are durable (their
 	// chunk was fsynced before Flush returned) and recovery keeps them after
 	// checking each one's crc, so the interval bounds only how much of the
 	// log is protected by the per-record crc alone (a corrupt record there
@@ -193,7 +193,8 @@ type Log struct {
 	fileOff   int64  // chunk offset (data) where buf's bytes go
 	syncedOff int64  // chunk offset (data) up to which cur is fsynced
 	ckEvery   time.Duration
-	ckSynced  time.Time // when wchk was last fsynced (or found in sync)
+	ckTimer   *time.Timer // fsyncs wchk ckEvery after a flush (checkpointTimer)
+	ckArmed   atomic.Bool // ckTimer is pending
 	zeroFill  bool
 	prep      chan preparedChunk // preparation of the next chunk in flight, nil if none
 	prepFor   int64              // chunk number of the last preparation started
@@ -557,7 +558,6 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 		}
 	}
 	l.durable.Store(l.writePos)
-	l.ckSynced = time.Now()
 	l.logger.Info("transaction log opened", "dir", l.dir, "end", l.writePos,
 		"writer_checkpoint", l.recovery.WriterCheckpoint, "chunks", len(l.chunkList()))
 	return nil

@@ -98,9 +98,14 @@ func (l *Log) flush() error {
 		l.metrics.bytesFlushed.Add(uint64(l.writePos - l.durable.Load()))
 		l.durable.Store(l.writePos)
 	}
-	if start.Sub(l.ckSynced) >= l.ckEvery {
-		if err := l.syncCheckpoint(start); err != nil {
-			return err
+	if !l.ckArmed.Swap(true) {
+		// writer.chk now holds a value not yet fsynced: fsync it within
+		// ckEvery, off the writer goroutine, so no group commit waits for
+		// it and an idle log's checkpoint does not stay behind.
+		if l.ckTimer == nil {
+			l.ckTimer = time.AfterFunc(l.ckEvery, l.checkpointTimer)
+		} else {
+			l.ckTimer.Reset(l.ckEvery)
 		}
 	}
 	if l.zeroFill && l.cur != nil && l.fileOff >= l.ds/2 {
@@ -112,13 +117,23 @@ func (l *Log) flush() error {
 }
 
 // syncCheckpoint fsyncs the writer checkpoint if its file holds a value
-// not yet fsynced.
-func (l *Log) syncCheckpoint(now time.Time) error {
+// not yet fsynced. Writer goroutine.
+func (l *Log) syncCheckpoint() error {
 	if err := l.wchk.sync(); err != nil {
 		return l.fail(err)
 	}
-	l.ckSynced = now
 	return nil
+}
+
+// checkpointTimer runs on the timer's goroutine ckEvery after a flush left
+// writer.chk not fsynced. Checkpoint serializes it with the writer's store
+// and with Close under its lock; a failure is latched in the checkpoint, so
+// the writer's next flush fails with it (and latches the log).
+func (l *Log) checkpointTimer() {
+	l.ckArmed.Store(false)
+	if err := l.wchk.sync(); err != nil && !errors.Is(err, ErrClosed) {
+		l.logger.Error("cannot sync the writer checkpoint", "err", err)
+	}
 }
 
 // Failed returns the latched failure, nil while the log works. Any
@@ -299,7 +314,7 @@ func (l *Log) seal() error {
 	}
 	// The checkpoint is fsynced at each seal so that Open never has more
 	// than one chunk to scan past it.
-	if err := l.syncCheckpoint(time.Now()); err != nil {
+	if err := l.syncCheckpoint(); err != nil {
 		return err
 	}
 	c.hash.Store(ft.Hash)
@@ -452,12 +467,15 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.stopVerify()
+	if l.ckTimer != nil {
+		l.ckTimer.Stop()
+	}
 	l.prepStop.Store(true)
 	l.discardPrepared()
 	var ferr error
 	if l.failed == nil {
 		if ferr = l.flush(); ferr == nil {
-			ferr = l.syncCheckpoint(time.Now())
+			ferr = l.syncCheckpoint()
 		}
 	}
 	return errors.Join(ferr, l.closeFiles())
