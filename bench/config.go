@@ -54,7 +54,7 @@ var ErrInvalidConfig = errors.New("invalid workload")
 
 // ErrSubscriptionsUnavailable is returned by the subscription fan-out
 // workload: the server has no volatile subscriptions yet.
-var ErrSubscriptionsUnavailable = errors.New("subscription fan-out is not available until subscriptions land in the server and the Go client")
+var ErrSubscriptionsUnavailable = errors.New("subscription fan-out is not available until subscriptions land in the Go client (client/); the server has volatile subscriptions")
 
 // Config describes one run. Zero values are replaced by Defaults.
 type Config struct {
@@ -280,7 +280,10 @@ func (c *Config) Label() string {
 	case KindMixed:
 		fmt.Fprintf(&b, "(%.0f%% %s reads)", c.ReadRatio*100, c.ReadMode)
 	}
-	fmt.Fprintf(&b, " %d clients", c.Clients)
+	fmt.Fprintf(&b, " %d client", c.Clients)
+	if c.Clients != 1 {
+		b.WriteString("s")
+	}
 	if c.InFlight > 1 {
 		fmt.Fprintf(&b, "×%d in flight", c.InFlight)
 	}

@@ -185,6 +185,9 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 		}
 	}()
 	names := StreamNames(cfg.RunID, cfg.Streams)
+	if cfg.Prefill > 0 && cfg.Progress && progressOut != nil {
+		fmt.Fprintf(progressOut, "prefilling %s events over %d streams…\n", fmtRate(float64(cfg.Prefill)), cfg.Streams)
+	}
 	if err := t.Prepare(ctx, &cfg, sessions[0], names); err != nil {
 		return nil, fmt.Errorf("cannot prepare %s: %w", t.Name(), err)
 	}

@@ -76,3 +76,34 @@ func TestReadRawAllocatesNothing(t *testing.T) {
 		t.Fatalf("a stream page and a $all page allocate %.2f times; want 0", allocs)
 	}
 }
+
+// TestReadStreamForwardAllocationsArePerPage: the convenience read copies
+// a page into caller-owned memory with a fixed number of allocations per
+// page (slice, records, arena, result), not per event.
+func TestReadStreamForwardAllocationsArePerPage(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{})
+	rec := codec.EventRecord{EventStreamID: "s", EventID: make([]byte, 16), EventType: "bench", Data: make([]byte, 100), Metadata: []byte{}}
+	rs := codec.ReadStreamEventsCompleted{Result: codec.ReadStreamSuccess, NextEventNumber: 100, LastEventNumber: 200}
+	for i := 0; i < 100; i++ {
+		rec.EventNumber = int64(i)
+		rs.Events = append(rs.Events, codec.ResolvedIndexedEvent{Event: rec, HasEvent: true})
+	}
+	go replyingPeerWith(sc, map[codec.Command][]byte{
+		codec.ReadStreamEventsForwardCommand: codec.AppendMessageFrame(nil, codec.ReadStreamEventsForwardCompletedCommand, &codec.GUID{}, &rs, codec.AppendReadStreamEventsCompleted),
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	read := func() {
+		s, err := c.ReadStreamForward(ctx, "s", 0, 100, false)
+		if err != nil || len(s.Events) != 100 || s.Events[99].Event.Number != 99 {
+			t.Fatalf("unexpected page: %v", err)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		read()
+	}
+	if allocs := testing.AllocsPerRun(200, read); allocs > 6 {
+		t.Fatalf("a 100-event page costs %.1f allocations; want at most 6", allocs)
+	}
+}

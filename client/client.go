@@ -20,6 +20,7 @@ import (
 type Client struct {
 	addr string
 	opts Options
+	dial func(context.Context) (net.Conn, error)
 
 	mu        sync.Mutex
 	cur       *conn         // nil while (re)connecting
@@ -38,11 +39,28 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	d := net.Dialer{Timeout: o.DialTimeout}
+	return dialWith(ctx, addr, o, func(ctx context.Context) (net.Conn, error) {
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, &dialError{err: err}
+		}
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetNoDelay(true)
+		}
+		return nc, nil
+	})
+}
+
+// dialWith is Dial over any transport (the seam tests use for in-memory
+// pipes); dial is called for the first connection and every reconnection.
+// REQUIRES: o has its defaults.
+func dialWith(ctx context.Context, addr string, o Options, dial func(context.Context) (net.Conn, error)) (*Client, error) {
 	if o.ConnectionName == "" {
 		g := codec.NewGUID()
 		o.ConnectionName = "eventstored-go-" + g.String()[:8]
 	}
-	c := &Client{addr: addr, opts: o, ready: make(chan struct{})}
+	c := &Client{addr: addr, opts: o, dial: dial, ready: make(chan struct{})}
 	cn, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
@@ -54,13 +72,9 @@ func Dial(ctx context.Context, addr string, opts Options) (*Client, error) {
 
 // connect opens a TCP connection and runs the handshake.
 func (c *Client) connect(ctx context.Context) (*conn, error) {
-	d := net.Dialer{Timeout: c.opts.DialTimeout}
-	nc, err := d.DialContext(ctx, "tcp", c.addr)
+	nc, err := c.dial(ctx)
 	if err != nil {
-		return nil, &dialError{err: err}
-	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
+		return nil, err
 	}
 	cn := newConn(nc, &c.opts, c.connClosed)
 	hctx, cancel := context.WithTimeout(ctx, c.opts.OperationTimeout)
@@ -224,6 +238,14 @@ func (c *Client) do(ctx context.Context, cmd codec.Command, cl *call, payload []
 			return err
 		}
 		if err := c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
+			// The connection dropped with the request in flight: with
+			// Reconnect, send it again on the next connection, as the
+			// official clients do (writes carry their event ids, so a
+			// write that did land is answered as an idempotent success,
+			// spec §4.5).
+			if c.opts.Reconnect && attempt < c.opts.MaxRetries && errors.Is(err, ErrConnectionClosed) && ctx.Err() == nil {
+				continue
+			}
 			return err
 		}
 		// NotHandled NotReady/TooBusy: retry later, as both official

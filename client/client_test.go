@@ -407,6 +407,9 @@ func TestCancellationStorm(t *testing.T) {
 			}
 			for i := 0; i < 100; i++ {
 				d := time.Duration((g*7+i*13)%10000) * time.Microsecond
+				if i%10 == 9 {
+					d = 10 * time.Second // some always succeed, however loaded the machine
+				}
 				opCtx, cancel := context.WithTimeout(context.Background(), d)
 				if i%2 == 0 {
 					_, err := c.AppendToStream(opCtx, stream, client.ExpectedAny, events(1, "e")...)
@@ -437,7 +440,7 @@ func TestCancellationStorm(t *testing.T) {
 		t.Fatal(err)
 	}
 	// NB: not a timing assertion: deadlines of 0 µs always expire and
-	// most of the 10 ms ones do not, so both outcomes occur.
+	// those of 10 s never do, so both outcomes occur.
 	if timeouts.Load() == 0 || successes.Load() == 0 {
 		t.Fatalf("the storm did not mix outcomes: %d timeouts, %d successes", timeouts.Load(), successes.Load())
 	}

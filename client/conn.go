@@ -124,6 +124,9 @@ func (c *conn) newID() codec.GUID {
 // connection is dead.
 func (c *conn) register(cl *call) error {
 	cl.id = c.newID()
+	// NB: a call may be sent again (retries); a failure from an earlier
+	// attempt must not stick to this one.
+	cl.err = nil
 	c.pmu.Lock()
 	if c.dead {
 		c.pmu.Unlock()

@@ -196,7 +196,7 @@ func TestClientAnswersServerHeartbeats(t *testing.T) {
 // close the connection and fail the operation in flight.
 func TestSilentServerIsDroppedAfterHeartbeatTimeout(t *testing.T) {
 	p := newPeer(t)
-	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 100 * time.Millisecond, HeartbeatTimeout: 200 * time.Millisecond})
+	c, sc := dialPeer(t, p, Options{HeartbeatInterval: 300 * time.Millisecond, HeartbeatTimeout: 600 * time.Millisecond})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
@@ -323,9 +323,9 @@ func TestNotHandledNotMasterCarriesMasterInfo(t *testing.T) {
 	}
 }
 
-// TestReconnectAfterDrop: the server drops the connection; with Reconnect
-// the in-flight operation fails with ErrConnectionClosed and the next one
-// runs on a new, freshly identified connection.
+// TestReconnectAfterDrop: the server drops the connection with a write in
+// flight; with Reconnect the client reconnects (new handshake) and sends
+// the same write again on the new connection.
 func TestReconnectAfterDrop(t *testing.T) {
 	p := newPeer(t)
 	c, sc := dialPeer(t, p, Options{Reconnect: true, ReconnectionDelay: time.Millisecond})
@@ -334,19 +334,25 @@ func TestReconnectAfterDrop(t *testing.T) {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
 		errc <- err
 	}()
-	readPkg(t, sc)
+	first := readPkg(t, sc)
+	firstPayload := append([]byte(nil), first.Payload...)
 	sc.Close()
-	if err := <-errc; !errors.Is(err, ErrConnectionClosed) {
-		t.Fatalf("in-flight operation: unexpected error %v", err)
-	}
 	sc2 := p.accept()
 	serveHandshake(t, sc2)
+	again := readPkg(t, sc2)
+	if again.Command != codec.WriteEventsCommand || string(again.Payload) != string(firstPayload) {
+		t.Fatalf("the resent request differs: %v", again.Command)
+	}
+	writePkg(t, sc2, codec.WriteEventsCompletedCommand, again.CorrelationID, writeCompleted(0, 0))
+	if err := <-errc; err != nil {
+		t.Fatalf("the in-flight write was not resent: %v", err)
+	}
 	go func() {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
 		errc <- err
 	}()
 	req := readPkg(t, sc2)
-	writePkg(t, sc2, codec.WriteEventsCompletedCommand, req.CorrelationID, writeCompleted(0, 0))
+	writePkg(t, sc2, codec.WriteEventsCompletedCommand, req.CorrelationID, writeCompleted(1, 1))
 	if err := <-errc; err != nil {
 		t.Fatalf("after reconnecting: %v", err)
 	}

@@ -36,8 +36,9 @@
 // answers the server's heartbeat requests. A BadRequest with the all-zero
 // correlation id closes the connection (spec §4.15). With
 // Options.Reconnect, a dropped connection is re-established (new
-// handshake); requests in flight at the drop fail with ErrConnectionClosed
-// (a retry of a write with the same event ids is idempotent, spec §4.5).
+// handshake) and requests in flight at the drop are sent again on it (a
+// write resent with the same event ids is idempotent, spec §4.5); without
+// it they fail with ErrConnectionClosed.
 // An operation answered NotHandled NotReady or TooBusy is sent again up to
 // Options.MaxRetries times (spec §2.2); no other outcome is retried.
 //

@@ -34,14 +34,18 @@ type Options struct {
 	DialTimeout time.Duration
 	// Reconnect makes the client reconnect after the connection drops,
 	// up to MaxReconnections times ReconnectionDelay apart. Operations in
-	// flight when the connection drops fail with ErrConnectionClosed;
-	// operations issued while reconnecting wait for the new connection.
+	// flight when the connection drops are sent again on the new
+	// connection (up to MaxRetries times); operations issued while
+	// reconnecting wait for it. Without Reconnect they fail with
+	// ErrConnectionClosed.
 	Reconnect         bool
 	MaxReconnections  int           // default 10
 	ReconnectionDelay time.Duration // default 100 ms
 	// MaxRetries is how often an operation answered NotHandled NotReady
-	// or TooBusy is sent again, RetryDelay apart (defaults 10 and 100 ms;
-	// negative MaxRetries: never). Other outcomes are never retried.
+	// or TooBusy is sent again, RetryDelay apart, and (with Reconnect) how
+	// often one cut off by a dropped connection is resent (defaults 10 and
+	// 100 ms; negative MaxRetries: never). Other outcomes are never
+	// retried.
 	MaxRetries int
 	RetryDelay time.Duration
 	// MaxInFlight bounds the requests outstanding on the connection;

@@ -14,6 +14,10 @@
 //     VNodeState derived from raft, transports (votes over internal HTTP,
 //     appends over internal TCP on reactor.Dialer), and a deterministic
 //     simulation.
+//   - service: one node's composition of the two (raft ids from advertised
+//     endpoints, voters bootstrapped from gossip, consensus state and epoch
+//     published in gossip, TCP loss marks peers dead). The node runs it
+//     only with node.WithConsensus (tests) for now (see below).
 //
 // Goroutines: each core is owned by exactly one goroutine (its driver);
 // everything else talks to it through the driver's bounded inbox.
@@ -26,9 +30,15 @@
 //     reactor.Dialer gives outgoing connections the same treatment.
 //  2. Gossip — done (cores, driver, HTTP routes, identity check), tested
 //     with fake time and on loopback.
-//  3. Consensus — core, driver, transports and simulation done; NOT yet
-//     run by the node: the node stays Unknown in a cluster until stage 4
-//     gives raft a durable log (see consensus's documentation).
+//  3. Consensus — core, driver, transports, simulation and the per-node
+//     composition (service) done, and wired into the node behind
+//     node.WithConsensus (node.TestClusterConsensusOnLoopback: one Master
+//     and two Slaves on every interface's /gossip, failover, rejoin). Off
+//     by default because the raft log is still in memory: a restarted
+//     process could vote twice in one term, and two restarted nodes could
+//     elect a leader missing committed entries (raft then panics on the
+//     third). The next step is consensus.Disk on the store's transaction
+//     log; then WithConsensus becomes the default for clusters.
 //  4. Replication through the store's log, 5. forwarding (NotHandled
 //     NotMaster / forward over int TCP / HTTP proxy), 6. process-level
 //     failover tests — not started. tcpsvc does not consult the node

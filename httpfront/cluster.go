@@ -16,6 +16,9 @@ type ClusterHandler interface {
 	// GossipPost answers POST /gossip from a peer whose cluster identity
 	// header was clusterID; it returns our identity for the reply header.
 	GossipPost(clusterID string, body []byte) (status int, ownClusterID string, reply []byte)
+	// RaftPost answers POST /cluster/raft (consensus messages between
+	// nodes); nil-safe implementations answer 404 while consensus is off.
+	RaftPost(body []byte) (status int, reply []byte)
 }
 
 // ClusterIDHeader carries the cluster identity on node-to-node requests
@@ -24,12 +27,14 @@ const ClusterIDHeader = "ES-ClusterId"
 
 var (
 	pathGossip = []byte("/gossip")
+	pathRaft   = []byte("/cluster/raft")
 	ctJSON     = []byte("application/json")
 )
 
 // WithCluster puts the cluster routes in front of next, the interface's
-// regular handler: on internal HTTP GET and POST /gossip; on external
-// HTTP GET /gossip only when gossipOnExt (POST never). Everything else
+// regular handler: on internal HTTP GET and POST /gossip and POST
+// /cluster/raft; on external HTTP GET /gossip only when gossipOnExt
+// (POSTs never). Everything else
 // (and everything when ch is nil) goes to next, whose own route table
 // decides — so a route an option removes answers exactly as any unknown
 // route does.
@@ -38,6 +43,11 @@ func WithCluster(next fasthttp.RequestHandler, ch ClusterHandler, iface Interfac
 		return next
 	}
 	return func(ctx *fasthttp.RequestCtx) {
+		if iface == Internal && ctx.IsPost() && bytes.Equal(ctx.Path(), pathRaft) {
+			status, body := ch.RaftPost(ctx.PostBody())
+			reply(ctx, status, body)
+			return
+		}
 		if !bytes.Equal(ctx.Path(), pathGossip) {
 			next(ctx)
 			return

@@ -10,7 +10,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/eventstored/eventstored/cluster/consensus"
 	"github.com/eventstored/eventstored/cluster/gossip"
+	"github.com/eventstored/eventstored/cluster/service"
 	"github.com/eventstored/eventstored/httpfront"
 	"github.com/eventstored/eventstored/node/auth"
 	"github.com/eventstored/eventstored/node/config"
@@ -70,6 +72,7 @@ type Node struct {
 	state          atomic.Int32
 	clusterID      string
 	resolver       gossip.Resolver
+	consensus      bool // WithConsensus
 	// gossipDB is the store the gossip goroutine reads positions from.
 	gossipDB atomic.Pointer[store.DB]
 
@@ -83,11 +86,13 @@ type Node struct {
 	auth      *auth.Service
 	tcp       *tcpsvc.Service
 	subs      *subscriptions.Service
+	psubs     *subscriptions.PersistentService
 	tcpStats  []*reactor.Server
 	httpSrvs  map[string]*httpfront.Server
-	listeners []boundListener // all, in bind order
-	gossip    *gossip.Driver  // nil unless gossip runs
-	started   []boundListener // those bound, in bind order
+	listeners []boundListener  // all, in bind order
+	gossip    *gossip.Driver   // nil unless gossip runs
+	svc       *service.Service // nil unless consensus runs (WithConsensus)
+	started   []boundListener  // those bound, in bind order
 	running   bool
 	stopped   bool
 }
@@ -182,12 +187,24 @@ func (n *Node) Start() error {
 	}
 	n.subs = subscriptions.New(subscriptions.Options{DB: db, Logger: n.log})
 	n.subs.Start()
+	n.psubs = subscriptions.NewPersistent(subscriptions.PersistentOptions{DB: db, Logger: n.log})
+	if err := n.psubs.Start(); err != nil {
+		n.psubs = nil
+		return fail(fmt.Errorf("cannot load persistent subscriptions: %w", err))
+	}
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
-		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState, Subscriptions: n.subs})
+		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState, Subscriptions: n.subs,
+		Persistent: n.psubs})
 	n.tcp.Start()
 
 	n.gossipDB.Store(db)
-	if n.gossipEnabled() {
+	if n.consensus && !n.opts.SingleNode() {
+		svc, err := n.newService()
+		if err != nil {
+			return fail(fmt.Errorf("cannot start the cluster services: %w", err))
+		}
+		n.svc, n.gossip = svc, svc.Gossip()
+	} else if n.gossipEnabled() {
 		n.gossip = n.newGossip()
 	}
 	n.buildListenersLocked()
@@ -197,21 +214,26 @@ func (n *Node) Start() error {
 		}
 		n.started = append(n.started, l)
 	}
-	n.running, n.stopped = true, false
-	if n.gossip != nil {
-		n.gossip.Start()
-	}
 	if n.opts.SingleNode() {
 		// A single node is its own master as soon as storage is up (4.0.3
 		// runs a one-node election that always elects itself).
 		n.state.Store(int32(StateMaster))
 		n.log.Info(fmt.Sprintf("========== [%s] IS MASTER... SPARTA!", n.adv.InternalHTTP))
 	} else {
-		// TODO(node): elections arrive with cluster/consensus; until
-		// then a cluster node gossips but stays Unknown.
+		// Unknown until consensus elects a master (only with
+		// WithConsensus for now, see package cluster); without it a
+		// cluster node gossips but stays Unknown.
 		n.state.Store(int32(StateUnknown))
 		n.log.Info(fmt.Sprintf("========== [%s] IS UNKNOWN...", n.adv.InternalHTTP), "cluster_size", n.opts.ClusterSize)
 	}
+	if n.svc != nil {
+		if err := n.svc.Start(); err != nil {
+			return fail(fmt.Errorf("cannot start the cluster services: %w", err))
+		}
+	} else if n.gossip != nil {
+		n.gossip.Start()
+	}
+	n.running, n.stopped = true, false
 	return nil
 }
 
@@ -256,7 +278,7 @@ func (n *Node) buildListenersLocked() {
 			})
 			var ch httpfront.ClusterHandler
 			if n.gossip != nil {
-				ch = clusterHTTP{g: n.gossip, id: n.clusterID}
+				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterID}
 			}
 			rh := httpfront.WithCluster(h.RequestHandler(), ch, iface, n.opts.GossipOnExt)
 			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, rh)
@@ -273,7 +295,13 @@ func (n *Node) buildListenersLocked() {
 				cfg.HeartbeatInterval, cfg.HeartbeatTimeout = n.opts.IntTcpHeartbeatInterval, n.opts.IntTcpHeartbeatTimeout
 				cfg.PendingSendBytesMax = 0
 			}
-			rs := reactor.NewServer(cfg, n.tcp.Handler())
+			var th reactor.Handler = n.tcp.Handler()
+			if internal && n.svc != nil {
+				// Consensus messages on internal TCP go to consensus; the
+				// rest (client protocol) to the command service.
+				th = consensus.TCPHandler{Next: th, Step: n.svc.StepRaft, Log: n.log}
+			}
+			rs := reactor.NewServer(cfg, th)
 			n.tcpStats = append(n.tcpStats, rs)
 			srv = rs
 		}
@@ -343,6 +371,10 @@ func (n *Node) stopLocked(ctx context.Context) error {
 		n.subs.Stop()
 		n.subs = nil
 	}
+	if n.psubs != nil {
+		n.psubs.Stop()
+		n.psubs = nil
+	}
 	// Listeners stop concurrently, each with the whole of ctx: a listener
 	// slow to drain (a long HTTP request) must not eat the others' time.
 	errs := make([]error, len(n.started))
@@ -360,7 +392,10 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	n.started = nil
-	if n.gossip != nil {
+	if n.svc != nil {
+		n.svc.Stop()
+		n.svc, n.gossip = nil, nil
+	} else if n.gossip != nil {
 		n.gossip.Stop()
 		n.gossip = nil
 	}

@@ -39,6 +39,10 @@ func (c *clusterNode) ports(t *testing.T) {
 }
 
 func (c *clusterNode) start(t *testing.T, size int, seeds []string, clusterID string, log *slog.Logger, extra ...string) {
+	c.startWith(t, size, seeds, clusterID, log, nil, extra...)
+}
+
+func (c *clusterNode) startWith(t *testing.T, size int, seeds []string, clusterID string, log *slog.Logger, opts []Option, extra ...string) {
 	t.Helper()
 	args := append([]string{"--mem-db", "--tcp-event-loops", "1", "--cluster-size", strconv.Itoa(size),
 		"--int-ip", c.ip, "--ext-ip", c.ip,
@@ -50,7 +54,7 @@ func (c *clusterNode) start(t *testing.T, size int, seeds []string, clusterID st
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(o, WithLogger(log), WithAuthHashIterations(1), WithClusterID(clusterID))
+	n, err := New(o, append([]Option{WithLogger(log), WithAuthHashIterations(1), WithClusterID(clusterID)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,4 +300,132 @@ func TestInternalTCPHeartbeats(t *testing.T) {
 	if cmd, _, err := readCmd(ext, 300*time.Millisecond); err == nil {
 		t.Fatalf("external connection got command %#x", cmd)
 	}
+}
+
+// clusterStates reads every running node's internal and external /gossip
+// and returns the master's internal HTTP endpoint if every one of them
+// shows exactly one alive Master and the other running nodes as alive
+// Slaves.
+func clusterStates(nodes []*clusterNode) (string, string) {
+	master := ""
+	running := 0
+	for _, c := range nodes {
+		if c != nil {
+			running++
+		}
+	}
+	for _, c := range nodes {
+		if c == nil {
+			continue
+		}
+		for _, u := range []string{fmt.Sprintf("http://%s:%d/gossip", c.ip, c.intHTTP), fmt.Sprintf("http://%s:%d/gossip", c.ip, c.extHTTP)} {
+			status, ci, err := getGossip(u)
+			if err != nil || status != 200 {
+				return "", fmt.Sprintf("%s: %d %v", u, status, err)
+			}
+			masters, slaves := 0, 0
+			for _, m := range ci.Members {
+				if !m.IsAlive {
+					continue
+				}
+				switch m.State {
+				case cluster.StateMaster:
+					masters++
+					if master != "" && master != m.InternalHTTP.String() {
+						return "", u + ": two masters"
+					}
+					master = m.InternalHTTP.String()
+				case cluster.StateSlave:
+					slaves++
+				}
+			}
+			if masters != 1 || slaves != running-1 {
+				return "", fmt.Sprintf("%s: %d masters, %d slaves", u, masters, slaves)
+			}
+		}
+	}
+	return master, ""
+}
+
+// TestClusterConsensusOnLoopback: three nodes with consensus on
+// 127.0.0.1-3 show one Master and two Slaves on every node's internal and
+// external /gossip and as node state; when the master stops, the two others
+// elect a new one; a new process at the old master's addresses rejoins as
+// a Slave.
+func TestClusterConsensusOnLoopback(t *testing.T) {
+	base := NodeGoroutines()
+	nodes := []*clusterNode{newClusterNode(1), newClusterNode(2), newClusterNode(3)}
+	for _, c := range nodes {
+		c.ports(t)
+	}
+	var seeds []string
+	for _, c := range nodes {
+		seeds = append(seeds, c.intGossipSeed())
+	}
+	sink := &logSink{}
+	log := slog.New(slog.NewTextHandler(sink, nil))
+	for _, c := range nodes {
+		c.startWith(t, 3, seeds, "c", log, []Option{WithConsensus()})
+	}
+	wait := func(what string, d time.Duration, ok func() bool) time.Duration {
+		start := time.Now()
+		for !ok() {
+			if time.Since(start) > d {
+				_, why := clusterStates(nodes)
+				t.Fatalf("%s not within %v: %s", what, d, why)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	var master string
+	took := wait("one Master and two Slaves", 20*time.Second, func() bool { master, _ = clusterStates(nodes); return master != "" })
+	t.Logf("cluster formed %v after start", took)
+	// (GET /info still answers "master" on every node: httpfront's /info
+	// does not take the node state yet.)
+	for _, c := range nodes {
+		want := StateSlave
+		if c.intGossipSeed() == master {
+			want = StateMaster
+		}
+		if got := c.n.State(); got != want {
+			t.Fatalf("%s: node state %v, want %v", c.ip, got, want)
+		}
+	}
+	if !strings.Contains(sink.String(), "IS MASTER... SPARTA!") || !strings.Contains(sink.String(), "IS SLAVE...") {
+		t.Fatal("state log lines missing")
+	}
+
+	// Stop the master.
+	var old *clusterNode
+	for i, c := range nodes {
+		if c.intGossipSeed() == master {
+			old = c
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			c.n.Stop(ctx)
+			cancel()
+			nodes[i] = nil
+		}
+	}
+	took = wait("a new master", 15*time.Second, func() bool { m, _ := clusterStates(nodes); return m != "" && m != master })
+	t.Logf("new master shown on every interface %v after the old one stopped", took)
+
+	// A new process at the old addresses rejoins as a Slave.
+	back := &clusterNode{ip: old.ip, intHTTP: old.intHTTP, extHTTP: old.extHTTP, intTCP: old.intTCP, extTCP: old.extTCP}
+	back.startWith(t, 3, seeds, "c", log, []Option{WithConsensus()})
+	for i := range nodes {
+		if nodes[i] == nil {
+			nodes[i] = back
+		}
+	}
+	wait("the old master back as a Slave", 20*time.Second, func() bool { m, _ := clusterStates(nodes); return m != "" && m != master })
+
+	// Everything the cluster services started ends with the nodes.
+	for _, c := range nodes {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.n.Stop(ctx)
+		cancel()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	checkNoGoroutineLeak(t, base)
 }

@@ -53,9 +53,7 @@
 // disk that forgets votes.
 //
 // Not yet (next stages): the Disk on the store's transaction log (raft
-// entries as tlog records, no second WAL), and the node running a Driver
-// (its state, gossip epoch fields, forwarding and replication come from
-// here once the log is durable; with an in-memory raft log a restarted
-// node could vote twice in one term, so the node does not run consensus
-// yet).
+// entries as tlog records, no second WAL). Until then the node runs
+// consensus only when asked (node.WithConsensus): with an in-memory raft
+// log a restarted node could vote twice in one term.
 package consensus

@@ -29,6 +29,7 @@ type TCPTransport struct {
 	mu          sync.Mutex
 	peers       map[uint64]*tcpPeer
 	unreachable func(uint64)
+	lost        func(uint64)
 	stop        chan struct{}
 	stopOnce    sync.Once
 	wg          sync.WaitGroup
@@ -74,11 +75,15 @@ func (h dialHandler) OnClose(c *reactor.Conn, err error) {
 	defer h.t.mu.Unlock()
 	for _, p := range h.t.peers {
 		p.mu.Lock()
-		if p.conn == c {
+		lost := p.conn == c
+		if lost {
 			p.conn = nil
 			h.t.log.Info("internal TCP connection to a peer lost", "peer", p.id, "addr", p.addr, "err", err)
 		}
 		p.mu.Unlock()
+		if lost && err != nil && h.t.lost != nil {
+			go h.t.lost(p.id) // never block the event loop
+		}
 	}
 }
 
@@ -86,6 +91,15 @@ func (h dialHandler) OnClose(c *reactor.Conn, err error) {
 func (t *TCPTransport) SetUnreachableFunc(fn func(uint64)) {
 	t.mu.Lock()
 	t.unreachable = fn
+	t.mu.Unlock()
+}
+
+// SetLostFunc sets fn to be called (on its own goroutine) when the
+// connection to a peer breaks: the signal gossip uses to mark a node dead
+// (spec §3.6, "TCP connection lost"). Call before the first SetPeer.
+func (t *TCPTransport) SetLostFunc(fn func(id uint64)) {
+	t.mu.Lock()
+	t.lost = fn
 	t.mu.Unlock()
 }
 

@@ -128,7 +128,10 @@ func NewHTTPTransport(timeout time.Duration, log *slog.Logger) *HTTPTransport {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &HTTPTransport{client: &http.Client{Timeout: timeout}, log: log, peers: map[uint64]*httpPeer{}, stop: make(chan struct{})}
+	// An own connection pool, closed by Stop: nothing of the transport
+	// outlives it.
+	tr := &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}
+	return &HTTPTransport{client: &http.Client{Timeout: timeout, Transport: tr}, log: log, peers: map[uint64]*httpPeer{}, stop: make(chan struct{})}
 }
 
 // SetUnreachableFunc implements Unreachable.
@@ -254,4 +257,5 @@ func (t *HTTPTransport) Stop() {
 		t.mu.Unlock()
 	})
 	t.wg.Wait()
+	t.client.CloseIdleConnections()
 }

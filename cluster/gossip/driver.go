@@ -81,6 +81,8 @@ type Driver struct {
 	log     *slog.Logger
 	sends   sync.WaitGroup
 	warnd   time.Time
+	nudged  bool         // a round was asked for (driver goroutine only)
+	client  *http.Client // the default poster's pool, nil with a custom Post
 	// misconf rate-limits the misconfigured-seed warning per target.
 	misconf map[netip.AddrPort]time.Time
 }
@@ -106,10 +108,13 @@ func NewDriver(cfg DriverConfig) *Driver {
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
+	var client *http.Client
 	if cfg.Post == nil {
-		cfg.Post = DefaultPoster(&http.Client{})
+		// An own connection pool, closed by Stop.
+		client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2, IdleConnTimeout: 30 * time.Second}}
+		cfg.Post = DefaultPoster(client)
 	}
-	return &Driver{cfg: cfg, inbox: make(chan func(), inboxSize), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
+	return &Driver{cfg: cfg, client: client, inbox: make(chan func(), inboxSize), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
 }
 
 // DefaultPoster posts with c; bodies larger than MaxMessageBytes fail.
@@ -156,6 +161,9 @@ func (d *Driver) Stop() {
 	}
 	<-d.done
 	d.sends.Wait()
+	if d.client != nil {
+		d.client.CloseIdleConnections()
+	}
 }
 
 func (d *Driver) run() {
@@ -176,6 +184,15 @@ func (d *Driver) run() {
 			return
 		case fn := <-d.inbox:
 			fn()
+			if d.nudged {
+				// Run a round now (a state change worth spreading); the
+				// pending timer is dropped.
+				d.nudged = false
+				if !timer.Stop() {
+					<-timer.C
+				}
+				timer.Reset(d.round())
+			}
 		case <-timer.C:
 			timer.Reset(d.round())
 		}
@@ -380,6 +397,17 @@ func (d *Driver) Receive(clusterID string, body []byte) (reply []byte, err error
 		return nil
 	})
 	return reply, err
+}
+
+// Nudge asks for a gossip round now, e.g. after this node's state
+// changed, so peers learn it without waiting for the interval. Safe from
+// any goroutine; nudges while one is pending coalesce.
+func (d *Driver) Nudge() {
+	d.post(func() {
+		if d.core != nil {
+			d.nudged = true
+		}
+	})
 }
 
 // Do runs fn on the driver goroutine with the core (for events such as

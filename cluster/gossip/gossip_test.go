@@ -389,3 +389,72 @@ func TestViewSizeBounded(t *testing.T) {
 		t.Fatalf("view grew to %d", n)
 	}
 }
+
+// TestConvergenceAfterLoss runs seven cores for many seeds over a
+// simulated exchange that first loses 30% of messages and replies (failed
+// sends mark targets dead), then heals: within 60 fast rounds of healing
+// every view must again hold all seven, alive, with each node's latest
+// state.
+func TestConvergenceAfterLoss(t *testing.T) {
+	const n = 7
+	for seed := uint64(1); seed <= 30; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		cores := make([]*Core, n+1)
+		byHTTP := map[netip.AddrPort]*Core{}
+		for i := 1; i <= n; i++ {
+			cores[i] = New(Config{Self: node(i), Seeds: []netip.AddrPort{node(i%n + 1).InternalHTTP}, ClusterID: "c",
+				Rand: rand.New(rand.NewPCG(seed, uint64(i))), Log: quiet}, t0)
+			byHTTP[node(i).InternalHTTP] = cores[i]
+		}
+		now := t0
+		round := func(loss float64) {
+			now = now.Add(FastInterval)
+			for i := 1; i <= n; i++ {
+				tg, msg, _, ok := cores[i].Round(now)
+				if !ok {
+					continue
+				}
+				if rng.Float64() < loss {
+					cores[i].SendFailed(now, tg)
+					continue
+				}
+				reply, _, err := byHTTP[tg].Received(now, "c", msg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if rng.Float64() < loss {
+					cores[i].SendFailed(now, tg)
+					continue
+				}
+				cores[i].ReplyReceived(now, tg, "c", reply)
+			}
+		}
+		for r := 0; r < 100; r++ {
+			round(0.3)
+		}
+		// Every node changes state once more during the lossy phase's end.
+		for i := 1; i <= n; i++ {
+			cores[i].SetSelf(cluster.StateSlave, Position{1, int64(100 + i), 0, 0, 1, GUID{}})
+		}
+		converged := false
+		for r := 0; r < 60 && !converged; r++ {
+			round(0)
+			converged = true
+			for i := 1; i <= n && converged; i++ {
+				v := cores[i].View(now)
+				if len(v.Members) != n {
+					converged = false
+					break
+				}
+				for _, m := range v.Members {
+					if !m.IsAlive || m.State != cluster.StateSlave || m.WriterCheckpoint < 100 {
+						converged = false
+					}
+				}
+			}
+		}
+		if !converged {
+			t.Fatalf("seed %d: views did not converge within 60 rounds after healing", seed)
+		}
+	}
+}

@@ -197,15 +197,23 @@ func (sub *Sub) Close() {
 	}
 }
 
+// admitEveryPages bounds how long new subscribers wait while the service
+// is behind a write load (it admits at the latest after this many pages).
+const admitEveryPages = 8
+
 func (s *Service) run(rd *store.Reader, pos store.Position) {
 	defer close(s.done)
 	defer rd.Close()
 	defer s.resolver.Close()
+	var admitting []*Sub
 	for {
-		// Drain to the end of the log, admitting new subscribers between
-		// pages so a steady write load cannot starve them.
+		// Subscriptions pending now are confirmed only after a read that
+		// started after they were taken: whatever a client could have seen
+		// committed before subscribing is then at or below the confirmed
+		// position, and is never pushed to it.
+		admitting = s.takePending(admitting)
+		pages, failed := 0, false
 		for {
-			s.admit()
 			if s.dirty.Load() {
 				s.prune()
 			}
@@ -214,18 +222,29 @@ func (s *Service) run(rd *store.Reader, pos store.Position) {
 				// Retried on the next commit; the position is unchanged so
 				// nothing is skipped.
 				s.log.Error("reading $all for subscriptions failed", "pos", pos, "err", sl.Error)
+				failed = true
 				break
 			}
 			for i := range sl.Events {
 				s.dispatch(&sl.Events[i])
 			}
 			pos = sl.Next
+			pages++
+			if len(sl.Events) < s.opts.ReadBatch || pages >= admitEveryPages {
+				s.admit(admitting)
+				clear(admitting)
+				admitting = s.takePending(admitting[:0])
+				pages = 0
+			}
 			if len(sl.Events) == 0 {
 				break
 			}
 			if cap(s.frame) > frameBufKeepBytesMax {
 				s.frame = nil
 			}
+		}
+		if len(admitting) > 0 && !failed {
+			continue // taken after the last read: read once more, then confirm
 		}
 		select {
 		case <-s.wake:
@@ -236,14 +255,19 @@ func (s *Service) run(rd *store.Reader, pos store.Position) {
 	}
 }
 
-// admit confirms pending subscriptions and adds them to the registry.
-// Their confirmation reports s.last: every event above it is pushed to
-// them, every event at or below it was committed before (and is readable).
-func (s *Service) admit() {
+func (s *Service) takePending(dst []*Sub) []*Sub {
 	s.mu.Lock()
-	p := s.pending
-	s.pending = nil
+	dst = append(dst, s.pending...)
+	clear(s.pending)
+	s.pending = s.pending[:0]
 	s.mu.Unlock()
+	return dst
+}
+
+// admit confirms subscriptions and adds them to the registry. Their
+// confirmation reports s.last: every event above it is pushed to them,
+// every event at or below it was committed before (and is readable).
+func (s *Service) admit(p []*Sub) {
 	for _, sub := range p {
 		if sub.closed.Load() {
 			s.count.Add(-1)
@@ -306,7 +330,7 @@ func (s *Service) sendDropped(sub *Sub, reason codec.SubscriptionDropReason) {
 }
 
 func (s *Service) shutdown() {
-	s.admit()
+	s.admit(s.takePending(nil))
 	for _, l := range s.byStream {
 		for _, sub := range l {
 			if !sub.closed.Load() {

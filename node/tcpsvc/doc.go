@@ -60,11 +60,16 @@
 // subscriptions for UnsubscribeFromStream (unknown id: no reply) and
 // removes them silently when the connection closes.
 //
+// Persistent subscription commands (Create/Update/Delete/Connect) run on
+// a worker too (admin/ops check for management, read access for connect;
+// master only, spec §4.13) and are answered from the persistent service's
+// goroutine (persistent.go). Acks and naks are decoded on the event loop,
+// their ids copied, and posted to that service without blocking.
+//
 // # Replies to commands this server does not implement yet
 //
-// ConnectToPersistentSubscription and the persistent subscription
-// management commands (and SubscribeToStream when no Subscriptions service
-// is configured) are answered with BadRequest carrying the request's
+// Without Options.Subscriptions / Options.Persistent, SubscribeToStream
+// and the persistent subscription commands are answered with BadRequest carrying the request's
 // correlation id and the text "<command> is not supported by this server
 // yet". Both clients then fail that one operation with that message and
 // keep the connection: NotHandled would make them retry for ever, and

@@ -32,7 +32,7 @@ func TestNodeClientInterop(t *testing.T) {
 	ensureNodeModules(t, dir)
 	addr := startTestServer(t)
 	_, port, _ := net.SplitHostPort(addr)
-	for _, script := range []string{"auth.js", "write.js", "read.js", "delete.js", "tx.js", "meta.js", "concurrent.js", "subscribe.js", "unsupported.js"} {
+	for _, script := range []string{"auth.js", "write.js", "read.js", "delete.js", "tx.js", "meta.js", "concurrent.js", "subscribe.js", "persistent.js"} {
 		t.Run(script, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
@@ -82,8 +82,12 @@ func startTestServer(t testing.TB) string {
 	}
 	subs := subscriptions.New(subscriptions.Options{DB: db, Logger: quietLogger()})
 	subs.Start()
+	psubs := subscriptions.NewPersistent(subscriptions.PersistentOptions{DB: db, Logger: quietLogger()})
+	if err := psubs.Start(); err != nil {
+		t.Fatal(err)
+	}
 	svc := New(Options{DB: db, NewReader: func() Reader { return db.NewReader() }, Auth: a, Logger: quietLogger(),
-		Subscriptions: subs})
+		Subscriptions: subs, Persistent: psubs})
 	svc.Start()
 	srv := reactor.NewServer(reactor.Config{Name: "external TCP", Addr: "127.0.0.1:0", Logger: quietLogger()}, svc.Handler())
 	if err := srv.Start(); err != nil {
@@ -94,6 +98,7 @@ func startTestServer(t testing.TB) string {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		subs.Stop()
+		psubs.Stop()
 		_ = srv.Stop(ctx)
 		svc.Stop()
 		db.Close()

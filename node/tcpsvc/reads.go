@@ -93,6 +93,12 @@ func (w *worker) execRead(r *request) {
 		w.scavenge(r)
 	case codec.SubscribeToStreamCommand:
 		w.subscribe(r)
+	case codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand:
+		w.createOrUpdatePersistent(r)
+	case codec.DeletePersistentSubscriptionCommand:
+		w.deletePersistent(r)
+	case codec.ConnectToPersistentSubscriptionCommand:
+		w.connectPersistent(r)
 	default:
 		panic("BUG: tcpsvc: execRead of " + r.cmd.String())
 	}

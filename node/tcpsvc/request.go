@@ -38,6 +38,9 @@ type request struct {
 	rs codec.ReadStreamEvents
 	ra codec.ReadAllEvents
 	ss codec.SubscribeToStream
+	cp codec.CreatePersistentSubscription
+	dp codec.DeletePersistentSubscription
+	cn codec.ConnectToPersistentSubscription
 
 	op     store.Op
 	events []store.NewEvent
@@ -127,6 +130,12 @@ func (r *request) decode() error {
 		return codec.DecodeReadAllEvents(r.payload, &r.ra)
 	case codec.SubscribeToStreamCommand:
 		return codec.DecodeSubscribeToStream(r.payload, &r.ss)
+	case codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand:
+		return codec.DecodeCreatePersistentSubscription(r.payload, &r.cp)
+	case codec.DeletePersistentSubscriptionCommand:
+		return codec.DecodeDeletePersistentSubscription(r.payload, &r.dp)
+	case codec.ConnectToPersistentSubscriptionCommand:
+		return codec.DecodeConnectToPersistentSubscription(r.payload, &r.cn)
 	case codec.ScavengeDatabaseCommand:
 		// No fields; any payload is ignored (spec §3.7).
 		return nil

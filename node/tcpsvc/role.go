@@ -76,6 +76,10 @@ func (r *request) requireMaster() bool {
 		return r.rs.RequireMaster
 	case codec.ReadAllEventsForwardCommand, codec.ReadAllEventsBackwardCommand:
 		return r.ra.RequireMaster
+	case codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand,
+		codec.DeletePersistentSubscriptionCommand, codec.ConnectToPersistentSubscriptionCommand:
+		// Persistent subscriptions live on the master only (spec §4.13).
+		return true
 	}
 	return false
 }

@@ -76,6 +76,9 @@ type Options struct {
 	// Subscriptions serves SubscribeToStream / UnsubscribeFromStream;
 	// nil answers SubscribeToStream with BadRequest "not supported".
 	Subscriptions *subscriptions.Service
+	// Persistent serves the persistent subscription commands (spec §5);
+	// nil answers them with BadRequest "not supported".
+	Persistent *subscriptions.PersistentService
 }
 
 // Service handles client packages. Create it with New, call Start before

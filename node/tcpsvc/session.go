@@ -35,6 +35,7 @@ type Session struct {
 	// workers, removed on the event loop: guarded by subsMu.
 	subsMu sync.Mutex
 	subs   map[codec.GUID]*subscriptions.Sub
+	psubs  map[codec.GUID]*persistentConsumer
 }
 
 // Open returns the session for a new connection.
@@ -48,6 +49,10 @@ func (ss *Session) Close() {
 	for id, sub := range ss.subs {
 		sub.Close() // connection close: silent removal (spec §4.12)
 		delete(ss.subs, id)
+	}
+	for id, c := range ss.psubs {
+		ss.s.opts.Persistent.Disconnect(c, false)
+		delete(ss.psubs, id)
 	}
 	ss.subsMu.Unlock()
 }
@@ -76,9 +81,14 @@ func (ss *Session) unsubscribe(id codec.GUID) {
 	ss.subsMu.Lock()
 	sub := ss.subs[id]
 	delete(ss.subs, id)
+	pc := ss.psubs[id]
+	delete(ss.psubs, id)
 	ss.subsMu.Unlock()
 	if sub != nil {
 		sub.Unsubscribe()
+	}
+	if pc != nil {
+		ss.s.opts.Persistent.Disconnect(pc, true)
 	}
 }
 
@@ -120,10 +130,16 @@ func (ss *Session) Handle(p *codec.Package) {
 	case codec.ConnectToPersistentSubscriptionCommand,
 		codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand,
 		codec.DeletePersistentSubscriptionCommand:
+		if ss.s.opts.Persistent != nil {
+			ss.handleOperation(p)
+			return
+		}
 		// See the package doc: a clear per-operation failure.
 		ss.sendBadRequest(&p.CorrelationID, p.Command.String()+" "+errNotSupported.Error())
-	case codec.PersistentSubscriptionAckEventsCommand,
-		codec.PersistentSubscriptionNakEventsCommand:
+	case codec.PersistentSubscriptionAckEventsCommand, codec.PersistentSubscriptionNakEventsCommand:
+		if ss.s.opts.Persistent != nil {
+			ss.ackOrNak(p)
+		}
 		// No reply in the protocol; there is no subscription they could
 		// refer to (an unknown subscription id gets no reply, spec §4.12).
 	default:

@@ -27,7 +27,7 @@ func (w *worker) subscribe(r *request) {
 		return
 	}
 	// The stream name aliases the request's buffer, which is pooled.
-	sub, err := w.s.opts.Subscriptions.Subscribe(r.sess.conn, r.corr, strings.Clone(q.EventStreamID), q.ResolveLinkTos)
+	sub, err := w.s.opts.Subscriptions.Subscribe(sessionConn{r.sess}, r.corr, strings.Clone(q.EventStreamID), q.ResolveLinkTos)
 	switch {
 	case errors.Is(err, subscriptions.ErrTooManySubscriptions):
 		r.sess.sendNotHandled(&r.corr, codec.NotHandledTooBusy)
@@ -37,4 +37,16 @@ func (w *worker) subscribe(r *request) {
 		return
 	}
 	r.sess.addSub(r.corr, sub)
+}
+
+// sessionConn sends through the session's connection and fails once the
+// session is closed, so a push racing the connection's close (before the
+// subscription reached the session's table) goes nowhere.
+type sessionConn struct{ ss *Session }
+
+func (c sessionConn) Send(frame []byte) error {
+	if c.ss.closed.Load() {
+		return errSessionClosed
+	}
+	return c.ss.conn.Send(frame)
 }

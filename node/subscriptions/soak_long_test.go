@@ -1,0 +1,5 @@
+//go:build long
+
+package subscriptions
+
+func init() { soakEvents = 1_000_000 }
