@@ -55,8 +55,11 @@
 // renames it into place. Writes inside written blocks need no inode update,
 // so their fdatasync is cheaper (prepare.go has the figures). A zero-filled
 // chunk's unused tail is zeros, which are never a record; Open removes
-// leftover .tmp files and does not shrink a zero-filled tail chunk. The
-// footer is written once, when the chunk is sealed.
+// leftover .tmp files and does not shrink a zero-filled tail chunk. A chunk
+// created in place (the first of a new log, or when no prepared one was
+// ready) is kept zero-filled 1 MiB ahead of its data by the writer itself
+// (zeroAhead), so its size changes once per MiB rather than on every
+// flush. The footer is written once, when the chunk is sealed.
 //
 // Header (all integers little-endian):
 //

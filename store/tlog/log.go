@@ -196,6 +196,8 @@ type Log struct {
 	ckTimer   *time.Timer // fsyncs wchk ckEvery after a flush (checkpointTimer)
 	ckArmed   atomic.Bool // ckTimer is pending
 	zeroFill  bool
+	zeroedTo  int64  // data offset up to which cur's file has bytes (zeroAhead)
+	zeros     []byte // zeroAhead's source
 	prep      chan preparedChunk // preparation of the next chunk in flight, nil if none
 	prepFor   int64              // chunk number of the last preparation started
 	prepStop  atomic.Bool        // asks the preparation in flight to give up (Close)
@@ -575,6 +577,11 @@ func (l *Log) setWriter(c *chunk, pos int64) {
 	l.buf = l.buf[:0]
 	l.syncedOff = l.fileOff
 	l.digestOK = false
+	if err := l.noteFileSize(); err != nil {
+		// NB: zeroAhead only speeds fsyncs up; without the size it stays
+		// off for this chunk.
+		l.zeroedTo = l.ds
+	}
 }
 
 // scanChunk reads records from off and returns the end of the last whole

@@ -61,7 +61,7 @@ type preparedChunk struct {
 // startPrepare begins preparing chunk num in the background, unless that
 // was already done or another preparation is in flight. Writer goroutine.
 func (l *Log) startPrepare(num int64) {
-	if !l.zeroFill || l.prep != nil || l.prepFor >= num {
+	if !l.zeroFill || l.prep != nil || l.prepFor >= num || l.prepStop.Load() {
 		return
 	}
 	l.prepFor = num
@@ -191,7 +191,7 @@ func (l *Log) removePreparedLeftovers() error {
 	}
 	for _, n := range names {
 		if strings.HasPrefix(n, chunkPrefix) && strings.HasSuffix(n, prepSuffix) {
-			if err := l.fs.Remove(l.path(n)); err != nil {
+			if err := l.fs.Remove(l.path(n)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return fmt.Errorf("cannot remove leftover %s: %w", n, err)
 			}
 		}

@@ -174,6 +174,49 @@ func (l *Log) writeOut() error {
 	}
 	l.fileOff += int64(len(l.buf))
 	l.buf = l.buf[:0]
+	return l.zeroAhead()
+}
+
+// zeroAheadBytes is how far ahead of the data the writer extends a chunk
+// that was created in place (not prepared) with zeros.
+const zeroAheadBytes = 1 << 20
+
+// zeroAhead keeps the file of a chunk created in place (the first chunk of
+// a new log, or when no prepared one was ready) zero-filled a step ahead of
+// the data, when zero-filling is on: the size then changes once per
+// zeroAheadBytes instead of on every flush, so most fdatasyncs have no
+// inode to commit (see prepare.go). The zeros go out with the next fsync;
+// zeros are never a record, and the chunk's space was reserved at creation
+// (fallocate), so the writes cannot run out of space.
+func (l *Log) zeroAhead() error {
+	if !l.zeroFill || l.fileOff <= l.zeroedTo {
+		return nil
+	}
+	target := min((l.fileOff+zeroAheadBytes)/zeroAheadBytes*zeroAheadBytes, l.ds)
+	if target <= l.fileOff {
+		return nil
+	}
+	if int64(cap(l.zeros)) < target-l.fileOff {
+		l.zeros = make([]byte, zeroAheadBytes)
+	}
+	if _, err := l.cur.f.WriteAt(l.zeros[:target-l.fileOff], HeaderSizeBytes+l.fileOff); err != nil {
+		return l.fail(fmt.Errorf("cannot extend chunk %s: %w", l.cur.name, err))
+	}
+	l.zeroedTo = target
+	return nil
+}
+
+// noteFileSize sets zeroedTo from the size of the writer's chunk file.
+func (l *Log) noteFileSize() error {
+	l.zeroedTo = 0
+	if l.cur == nil || !l.zeroFill {
+		return nil
+	}
+	st, err := l.cur.f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat chunk %s: %w", l.cur.name, err)
+	}
+	l.zeroedTo = st.Size() - HeaderSizeBytes
 	return nil
 }
 
@@ -193,7 +236,7 @@ func (l *Log) writeDirect(payload []byte) error {
 		}
 		l.fileOff += int64(len(p))
 	}
-	return nil
+	return l.zeroAhead()
 }
 
 // roll makes the chunk the next record goes to: it creates the next chunk
@@ -223,6 +266,9 @@ func (l *Log) roll() error {
 	l.writePos = next * l.ds
 	l.fileOff = 0
 	l.syncedOff = 0
+	if err := l.noteFileSize(); err != nil {
+		return l.fail(err)
+	}
 	l.digest.Reset()
 	l.digest.Write(l.hdrBuf[:])
 	l.digestOK = true
@@ -470,6 +516,8 @@ func (l *Log) Close() error {
 	if l.ckTimer != nil {
 		l.ckTimer.Stop()
 	}
+	// NB: before the final flush, which could otherwise start a
+	// preparation after the discard.
 	l.prepStop.Store(true)
 	l.discardPrepared()
 	var ferr error
