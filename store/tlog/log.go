@@ -196,8 +196,8 @@ type Log struct {
 	ckTimer   *time.Timer // fsyncs wchk ckEvery after a flush (checkpointTimer)
 	ckArmed   atomic.Bool // ckTimer is pending
 	zeroFill  bool
-	zeroedTo  int64  // data offset up to which cur's file has bytes (zeroAhead)
-	zeros     []byte // zeroAhead's source
+	zeroedTo  int64              // data offset up to which cur's file has bytes (zeroAhead)
+	zeros     []byte             // zeroAhead's source
 	prep      chan preparedChunk // preparation of the next chunk in flight, nil if none
 	prepFor   int64              // chunk number of the last preparation started
 	prepStop  atomic.Bool        // asks the preparation in flight to give up (Close)
