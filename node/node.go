@@ -117,6 +117,10 @@ func New(opts *config.Options, options ...Option) (*Node, error) {
 		n.log.Warn("the Index option is not supported yet: the index lives in <Db>/index", "index", opts.Index)
 	}
 	n.warnInertOptions(opts)
+	if opts.UnsafeDisableFlushToDisk {
+		n.log.Warn("UNSAFE: writes are acknowledged without fsync; a power cut or machine crash can lose or tear acknowledged events",
+			"option", "UnsafeDisableFlushToDisk")
+	}
 	return n, nil
 }
 
@@ -162,6 +166,9 @@ func (n *Node) Start() error {
 		Logger:           n.log,
 		FlushDelayMax:    n.opts.MinFlushDelay,
 		IndexMemTableMax: n.opts.MaxMemTableSize,
+		SkipVerify:       n.opts.SkipDbVerify,
+		// NB: New logs the warning for this one.
+		UnsafeDisableFlushToDisk: n.opts.UnsafeDisableFlushToDisk,
 	})
 	if err != nil {
 		where := n.opts.Db

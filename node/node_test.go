@@ -380,19 +380,37 @@ func TestInertOptionsAreReported(t *testing.T) {
 			t.Fatalf("bad inert entry %q", io.name)
 		}
 	}
-	o := testOptions(t, "--unsafe-disable-flush-to-disk", "--chunks-cache-size", "1")
+	o := testOptions(t, "--better-ordering", "--chunks-cache-size", "1")
 	var buf syncBuf
 	if _, err := New(o, WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))); err != nil {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, name := range []string{"option=UnsafeDisableFlushToDisk", "option=ChunksCacheSize", "source=\"Command Line\""} {
+	for _, name := range []string{"option=BetterOrdering", "option=ChunksCacheSize", "source=\"Command Line\""} {
 		if !strings.Contains(out, name) {
 			t.Errorf("no warning with %s:\n%s", name, out)
 		}
 	}
 	if strings.Contains(out, "option=WriteThrough") {
 		t.Errorf("warning for an option nobody set:\n%s", out)
+	}
+}
+
+// TestUnsafeDisableFlushToDiskWarns: the option is acted on (the store
+// skips fsync, store.TestUnsafeDisableFlushToDisk) and New warns about it;
+// SkipDbVerify and it are no longer reported as inert.
+func TestUnsafeDisableFlushToDiskWarns(t *testing.T) {
+	o := testOptions(t, "--unsafe-disable-flush-to-disk", "--skip-db-verify")
+	var buf syncBuf
+	if _, err := New(o, WithLogger(slog.New(slog.NewTextHandler(&buf, nil)))); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "UNSAFE: writes are acknowledged without fsync") {
+		t.Errorf("no unsafe warning:\n%s", out)
+	}
+	if strings.Contains(out, "has no effect") {
+		t.Errorf("option reported as inert:\n%s", out)
 	}
 }
 

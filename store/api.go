@@ -266,6 +266,9 @@ type Options struct {
 	// UnsafeDisableFlushToDisk skips fsync (--unsafe-disable-flush-to-disk):
 	// acknowledged writes may be lost on a crash of the machine.
 	UnsafeDisableFlushToDisk bool
+	// SkipVerify turns off the background verification of sealed chunks'
+	// hashes after Open (--skip-db-verify).
+	SkipVerify bool
 
 	// testLog replaces the transaction log (unit tests of this package).
 	testLog logEngine

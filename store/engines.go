@@ -76,7 +76,7 @@ func (db *DB) openEngines() error {
 		l = db.opts.testLog
 	} else {
 		tl, err := tlog.Open(tlog.Options{FS: fsys, Dir: dir, ChunkSizeBytes: db.opts.ChunkSizeBytes, Logger: db.logger,
-			UnsafeDisableFlushToDisk: db.opts.UnsafeDisableFlushToDisk})
+			UnsafeDisableFlushToDisk: db.opts.UnsafeDisableFlushToDisk, SkipVerify: db.opts.SkipVerify})
 		if err != nil {
 			return fmt.Errorf("store: open the log: %w", err)
 		}

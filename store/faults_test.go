@@ -1,12 +1,14 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventstored/eventstored/store/vfs"
 	"github.com/eventstored/eventstored/store/vfs/errorfs"
@@ -437,5 +439,67 @@ func TestReadersSurviveTruncation(t *testing.T) {
 	}
 	if b := back.ReadAllBackward(prev, 35, false); b.Status != ReadSuccess || len(b.Events) != 5 {
 		t.Fatalf("backward read after the cut: %d, %d events", b.Status, len(b.Events))
+	}
+}
+
+// TestUnsafeDisableFlushToDisk: with the option the store acknowledges
+// writes without fsyncing the chunk (a failing chunk fsync goes unnoticed);
+// without it the same failure fails the write. Chunk creation still syncs,
+// so the injection is armed after the first write created the chunk.
+func TestUnsafeDisableFlushToDisk(t *testing.T) {
+	for _, unsafe := range []bool{false, true} {
+		mem := vfs.NewMem()
+		inj := errorfs.NewInjectIf(func(op errorfs.Op) bool {
+			return op.Kind == errorfs.OpFileSync && strings.Contains(op.Path, "chunk-")
+		})
+		inj.SetArmed(false)
+		db, err := Open(testOptions(Options{FS: errorfs.Wrap(mem, inj), Dir: "/db", ChunkSizeBytes: 1 << 20, UnsafeDisableFlushToDisk: unsafe}))
+		requireNoError(t, err)
+		mustWrite(t, db, "s", ExpectedVersionAny, evs(1)...)
+		inj.SetArmed(true)
+		op := &Op{Kind: OpWrite, Stream: "s", ExpectedVersion: ExpectedVersionAny, Events: evs(2)}
+		err = db.Do(context.Background(), op)
+		ok := err == nil && op.Result.Err == nil && op.Result.Status == OpSuccess
+		if unsafe && !ok {
+			t.Fatalf("unsafe: write failed: %v %d %v", err, op.Result.Status, op.Result.Err)
+		}
+		if !unsafe && ok {
+			t.Fatal("safe: write acknowledged although the chunk fsync failed")
+		}
+		db.Close()
+	}
+}
+
+// TestSkipVerifyReachesTheLog: Options.SkipVerify turns off the log's
+// background verification of sealed chunks; without it they are verified.
+func TestSkipVerifyReachesTheLog(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := testOptions(Options{FS: mem, Dir: "/db", ChunkSizeBytes: 4096})
+	db, err := Open(opts)
+	requireNoError(t, err)
+	for i := 0; i < 60; i++ {
+		mustWrite(t, db, "s", ExpectedVersionAny, evs(i)...)
+	}
+	requireNoError(t, db.Close())
+	for _, skip := range []bool{true, false} {
+		opts.SkipVerify = skip
+		db, err := Open(opts)
+		requireNoError(t, err)
+		l := db.log.(tlogEngine).Log
+		deadline := time.Now().Add(10 * time.Second)
+		for !l.Stats().VerifyDone && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		st := l.Stats()
+		if !st.VerifyDone || st.Chunks < 2 {
+			t.Fatalf("skip=%v: verification not done (%+v)", skip, st)
+		}
+		if skip && st.ChunksVerified != 0 {
+			t.Fatalf("skip: %d chunks verified", st.ChunksVerified)
+		}
+		if !skip && st.ChunksVerified == 0 {
+			t.Fatal("no chunk verified without SkipVerify")
+		}
+		requireNoError(t, db.Close())
 	}
 }

@@ -427,8 +427,9 @@ func (w *writer) processWrite(op *Op) {
 		w.entries = append(w.entries, indexEntry{Hash: hash, Number: num, Pos: pos})
 	}
 	// The write is in the log buffer as a whole: update the state.
+	alt := streamAltHash(stream)
 	for i := range op.Events {
-		w.ids.put(&op.Events[i].ID, hash, streamAltHash(stream), c.cur+1+int64(i))
+		w.ids.put(&op.Events[i].ID, hash, alt, c.cur+1+int64(i))
 	}
 	w.batchEvents += n
 	op.Result.Status = OpSuccess
@@ -795,17 +796,29 @@ func (w *writer) finishBatch(ok bool) {
 // churn cost about 1 µs per put in the writer's profile; this costs a few
 // cache misses and never allocates.
 type idCache struct {
-	slots []idSlot
-	mask  uint64 // of set indexes
-	seq   uint64
+	sets []idSet
+	mask uint64 // of set indexes
+	seq  uint64
 }
 
 // The stream is identified by two independent 64-bit hashes of its name
 // (the index's xxhash and FNV-1a), so that neither an index hash collision
 // nor any realistic double collision confuses two streams; the cache keeps
 // no strings (it would have to copy them).
-type idSlot struct {
-	id     [16]byte
+//
+// A set keeps its four ids together in 64 bytes, apart from the rest of
+// the slots: a lookup of a new id (the common case: most writes carry new
+// ids) reads one cache line instead of four. The table is one large
+// allocation, page aligned, and a set is 192 bytes, so the ids of a set
+// never straddle two lines. (In the 256-writer profile the old
+// array-of-slots layout spent 8% of the CPU in get, almost all of it on
+// the id comparison's cache misses.)
+type idSet struct {
+	ids  [idCacheWays][16]byte
+	meta [idCacheWays]idMeta
+}
+
+type idMeta struct {
 	hash   uint64
 	alt    uint64
 	number int64
@@ -834,27 +847,29 @@ func (c *idCache) init(max int) {
 	for sets*idCacheWays < max {
 		sets <<= 1
 	}
-	c.slots = make([]idSlot, sets*idCacheWays)
+	c.sets = make([]idSet, sets)
 	c.mask = uint64(sets - 1)
 }
 
-func (c *idCache) set(id *[16]byte) []idSlot {
+// capacity is the number of ids the table holds.
+func (c *idCache) capacity() int { return len(c.sets) * idCacheWays }
+
+func (c *idCache) set(id *[16]byte) *idSet {
 	lo := binary.LittleEndian.Uint64(id[0:8])
 	hi := binary.LittleEndian.Uint64(id[8:16])
 	h := lo ^ (hi * 0x9E3779B97F4A7C15)
 	h ^= h >> 29
 	h *= 0xBF58476D1CE4E5B9
 	h ^= h >> 32
-	i := (h & c.mask) * idCacheWays
-	return c.slots[i : i+idCacheWays : i+idCacheWays]
+	return &c.sets[h&c.mask]
 }
 
 func (c *idCache) get(id *[16]byte) (idEntry, bool) {
 	set := c.set(id)
-	for i := range set {
-		s := &set[i]
-		if s.seq != 0 && s.id == *id {
-			return idEntry{hash: s.hash, alt: s.alt, number: s.number}, true
+	for i := range set.ids {
+		if set.ids[i] == *id && set.meta[i].seq != 0 {
+			m := &set.meta[i]
+			return idEntry{hash: m.hash, alt: m.alt, number: m.number}, true
 		}
 	}
 	return idEntry{}, false
@@ -863,15 +878,16 @@ func (c *idCache) get(id *[16]byte) (idEntry, bool) {
 func (c *idCache) put(id *[16]byte, hash, alt uint64, number int64) {
 	set := c.set(id)
 	victim := 0
-	for i := range set {
-		if set[i].seq != 0 && set[i].id == *id {
+	for i := range set.ids {
+		if set.ids[i] == *id && set.meta[i].seq != 0 {
 			victim = i
 			break
 		}
-		if set[i].seq < set[victim].seq {
+		if set.meta[i].seq < set.meta[victim].seq {
 			victim = i
 		}
 	}
 	c.seq++
-	set[victim] = idSlot{id: *id, hash: hash, alt: alt, number: number, seq: c.seq}
+	set.ids[victim] = *id
+	set.meta[victim] = idMeta{hash: hash, alt: alt, number: number, seq: c.seq}
 }

@@ -265,7 +265,7 @@ func TestValidateOpRejectsBadRequests(t *testing.T) {
 func TestIdCacheIsBounded(t *testing.T) {
 	var c idCache
 	c.init(1000)
-	size := len(c.slots)
+	size := c.capacity()
 	if size < 1000 || size > 2*1000+idCacheWays {
 		t.Fatalf("unexpected table size %d for a limit of 1000", size)
 	}
@@ -273,8 +273,8 @@ func TestIdCacheIsBounded(t *testing.T) {
 		x := id(i)
 		c.put(&x, uint64(i), 1, int64(i))
 	}
-	if len(c.slots) != size {
-		t.Fatalf("the table grew from %d to %d", size, len(c.slots))
+	if c.capacity() != size {
+		t.Fatalf("the table grew from %d to %d", size, c.capacity())
 	}
 	// The last id put is always present; the first is long gone.
 	last, first := id(99_999), id(0)

@@ -46,9 +46,20 @@
 //	+-----------------+--------------------------------------+-----------------+
 //	                  | record | record | ... | (unused)      |
 //
-// The file is preallocated to full size when created (fallocate with
-// KEEP_SIZE, so its size grows with the data and disk-full shows up at
-// creation). The footer is written once, when the chunk is sealed.
+// A chunk created in place is preallocated with fallocate(KEEP_SIZE): its
+// size grows with the data, and disk-full shows up at creation. With
+// Options.Prealloc PreallocZeroFill (the default on the OS filesystem) the
+// next chunk is prepared in the background once the writer is half-way
+// through the current one (or has just sealed one), as
+// chunk-NNNNNN.000000.tmp: full size, header then zeros, fsynced; roll
+// renames it into place. Writes inside written blocks need no inode update,
+// so their fdatasync is cheaper (prepare.go has the figures). A zero-filled
+// chunk's unused tail is zeros, which are never a record; Open removes
+// leftover .tmp files and does not shrink a zero-filled tail chunk. A chunk
+// created in place (the first of a new log, or when no prepared one was
+// ready) is kept zero-filled 1 MiB ahead of its data by the writer itself
+// (zeroAhead), so its size changes once per MiB rather than on every
+// flush. The footer is written once, when the chunk is sealed.
 //
 // Header (all integers little-endian):
 //
@@ -100,9 +111,10 @@
 //
 // Flush writes the buffered records, fsyncs the chunk, then writes
 // writer.chk WITHOUT fsync, then publishes Durable: one fdatasync per group
-// commit. writer.chk is fsynced lazily: at most every
-// Options.CheckpointSyncInterval (default 1 s) while writes go on, after a
-// chunk's footer is fsynced at seal, on Truncate and on Close. This keeps
+// commit. writer.chk is fsynced lazily: by a timer at most
+// Options.CheckpointSyncInterval (default 1 s) after a flush, off the writer
+// goroutine, and after a chunk's footer is fsynced at seal, on Truncate and
+// on Close. This keeps
 // every guarantee because the checkpoint is only written after the data
 // below it was fsynced (whatever value reaches the disk covers durable
 // bytes only), and Open keeps the whole records it finds past a stale

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -289,10 +290,10 @@ func TestFailedSyncLatches(t *testing.T) {
 }
 
 // TestFailedCheckpointSyncLatches: the writer checkpoint's fsync failing is
-// as final as the chunk's, whether it comes from the periodic sync (here
-// every flush), a seal or Close; the records fsynced before it survive.
+// as final as the chunk's, whether it comes from the timer (a later flush
+// then fails), a seal or Close; the records fsynced before it survive.
 func TestFailedCheckpointSyncLatches(t *testing.T) {
-	for _, when := range []string{"flush", "seal", "close"} {
+	for _, when := range []string{"timer", "seal", "close"} {
 		t.Run(when, func(t *testing.T) {
 			mem := vfs.NewMem()
 			inj := errorfs.NewInjectIf(func(op errorfs.Op) bool {
@@ -300,10 +301,8 @@ func TestFailedCheckpointSyncLatches(t *testing.T) {
 			})
 			inj.SetArmed(false)
 			opts := testOpts(errorfs.Wrap(mem, inj), 4096)
-			if when == "flush" {
-				opts.CheckpointSyncInterval = time.Nanosecond
-			} else {
-				opts.CheckpointSyncInterval = time.Hour
+			if when == "timer" {
+				opts.CheckpointSyncInterval = time.Millisecond
 			}
 			l := mustOpen(t, opts)
 			want := appendN(t, l, 0, 3, func(int) int { return 50 })
@@ -311,8 +310,18 @@ func TestFailedCheckpointSyncLatches(t *testing.T) {
 			inj.SetArmed(true)
 			var err error
 			switch when {
-			case "flush":
-				err = l.Flush()
+			case "timer":
+				// The timer fsyncs (and fails) in the background; a flush
+				// after it reports the failure. Polled, never timed.
+				deadline := time.Now().Add(10 * time.Second)
+				for i := len(want); err == nil && time.Now().Before(deadline); i++ {
+					p := payloadFor(i, 20)
+					pos, aerr := l.Append(p)
+					requireNoError(t, aerr)
+					appended = append(appended, rec{pos, p})
+					err = l.Flush()
+					time.Sleep(time.Millisecond)
+				}
 			case "seal":
 				requireNoError(t, l.Flush())
 				for i := len(want); err == nil; i++ {
@@ -341,18 +350,55 @@ func TestFailedCheckpointSyncLatches(t *testing.T) {
 	}
 }
 
+// TestCheckpointTimer: after a flush, writer.chk reaches the disk (a crash
+// clone reads it) without any further call on the log.
+func TestCheckpointTimer(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := testOpts(mem, 4096)
+	opts.CheckpointSyncInterval = time.Millisecond
+	l := mustOpen(t, opts)
+	defer l.Close()
+	appendN(t, l, 0, 3, func(int) int { return 50 })
+	requireNoError(t, l.Flush())
+	want := l.Durable()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ck, err := openCheckpoint(mem.CrashClone(), "/db/writer.chk", "writer", 0)
+		requireNoError(t, err)
+		got := ck.Read()
+		ck.close()
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("writer.chk on disk is %d, want %d, long after the flush", got, want)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // TestDiskFull fills a small "disk" (errorfs capacity): the Append that
 // needs a new chunk fails with ErrDiskFull before writing anything, the log
 // does not fail, reads and flushes of what was appended keep working, and
 // after space is freed appends resume.
 func TestDiskFull(t *testing.T) {
+	t.Run("keep size", func(t *testing.T) { testDiskFull(t, PreallocKeepSize) })
+	t.Run("zero fill", func(t *testing.T) { testDiskFull(t, PreallocZeroFill) })
+}
+
+// testDiskFull is TestDiskFull with chunks created in place (keep size) or
+// prepared in the background (zero fill: the preparation of chunk 2 runs
+// out of space, and roll's in-place attempt reports it).
+func testDiskFull(t *testing.T, pa Prealloc) {
 	const chunkSize = 1024
 	mem := vfs.NewMem()
 	efs := errorfs.Wrap(mem, nil)
 	fileBytes := int64(HeaderSizeBytes + chunkSize + FooterSizeBytes)
 	// Two checkpoint files plus exactly two chunk files.
 	efs.SetCapacityBytes(2*CheckpointFileBytes + 2*fileBytes)
-	l := mustOpen(t, testOpts(efs, chunkSize))
+	opts := testOpts(efs, chunkSize)
+	opts.Prealloc = pa
+	l := mustOpen(t, opts)
 	var want []rec
 	var err error
 	for i := 0; ; i++ {
@@ -377,8 +423,8 @@ func TestDiskFull(t *testing.T) {
 	}
 	names, _ := mem.List("/db")
 	for _, n := range names {
-		if n == chunkFileName(2, 0) {
-			t.Fatalf("the chunk that did not fit was left behind")
+		if strings.HasPrefix(n, chunkFileName(2, 0)) {
+			t.Fatalf("the chunk that did not fit was left behind: %s", n)
 		}
 	}
 	// Still full: the retry fails the same way.

@@ -76,17 +76,20 @@ type Options struct {
 	// it covers. Chunk creation and sealing still sync (they are rare).
 	UnsafeDisableFlushToDisk bool
 	// CheckpointSyncInterval bounds how long the writer checkpoint may go
-	// without fsync while the log is written to; DefaultCheckpointSyncInterval
-	// when 0. Flush fsyncs only the chunk and writes the checkpoint
-	// without fsync (one fdatasync per group commit instead of two); the
-	// checkpoint is also fsynced when a chunk is sealed, on Truncate and on
-	// Close. Records past the last fsynced checkpoint are durable (their
+	// without fsync after a flush; DefaultCheckpointSyncInterval when 0.
+	// Flush fsyncs only the chunk and writes the checkpoint without fsync
+	// (one fdatasync per group commit instead of two); a timer fsyncs the
+	// checkpoint this long after, off the writer goroutine, and it is also
+	// fsynced when a chunk is sealed, on Truncate and on Close. Records past the last fsynced checkpoint are durable (their
 	// chunk was fsynced before Flush returned) and recovery keeps them after
 	// checking each one's crc, so the interval bounds only how much of the
 	// log is protected by the per-record crc alone (a corrupt record there
 	// is cut as a torn tail, not reported as ErrCorrupt) and how much Open
 	// scans.
 	CheckpointSyncInterval time.Duration
+	// Prealloc selects how new chunks reserve space (see prepare.go);
+	// PreallocAuto when 0.
+	Prealloc Prealloc
 	// NoMmap makes ReadAt use pread even where chunks can be mapped.
 	// A mapped ReadAt costs no syscall (measured 1.0 us vs 3.4 us for a
 	// random 100-byte record on a warm 112 MB log); the price is that a
@@ -190,7 +193,14 @@ type Log struct {
 	fileOff   int64  // chunk offset (data) where buf's bytes go
 	syncedOff int64  // chunk offset (data) up to which cur is fsynced
 	ckEvery   time.Duration
-	ckSynced  time.Time // when wchk was last fsynced (or found in sync)
+	ckTimer   *time.Timer // fsyncs wchk ckEvery after a flush (checkpointTimer)
+	ckArmed   atomic.Bool // ckTimer is pending
+	zeroFill  bool
+	zeroedTo  int64              // data offset up to which cur's file has bytes (zeroAhead)
+	zeros     []byte             // zeroAhead's source
+	prep      chan preparedChunk // preparation of the next chunk in flight, nil if none
+	prepFor   int64              // chunk number of the last preparation started
+	prepStop  atomic.Bool        // asks the preparation in flight to give up (Close)
 	buf       []byte
 	digest    *xxhash.Digest // hash of cur's header and data written so far
 	digestOK  bool           // false when cur was reopened and must be rehashed at seal
@@ -222,6 +232,13 @@ func Open(opts Options) (*Log, error) {
 		noSync:      opts.UnsafeDisableFlushToDisk,
 		ckEvery:     opts.CheckpointSyncInterval,
 		checkpoints: map[string]*Checkpoint{},
+	}
+	l.prepFor = -1
+	switch opts.Prealloc {
+	case PreallocZeroFill:
+		l.zeroFill = true
+	case PreallocAuto:
+		l.zeroFill = l.fs == nil || l.fs == vfs.Default
 	}
 	if l.ckEvery == 0 {
 		l.ckEvery = DefaultCheckpointSyncInterval
@@ -272,11 +289,19 @@ func Open(opts Options) (*Log, error) {
 		return nil, fmt.Errorf("cannot lock log directory %s: %w", l.dir, err)
 	}
 	l.lock = lock
+	if err := l.removePreparedLeftovers(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
 	if err := l.recover(); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
-	if !opts.SkipVerify {
+
+	if opts.SkipVerify {
+		// Stats documents VerifyDone as true when verification is skipped.
+		l.verify.finished = true
+	} else {
 		l.verify.rate = opts.VerifyBytesPerSecond
 		l.startVerify()
 	}
@@ -535,7 +560,6 @@ func (l *Log) scanTail(n, off int64, rest []chunkFile, cs []*chunk) error {
 		}
 	}
 	l.durable.Store(l.writePos)
-	l.ckSynced = time.Now()
 	l.logger.Info("transaction log opened", "dir", l.dir, "end", l.writePos,
 		"writer_checkpoint", l.recovery.WriterCheckpoint, "chunks", len(l.chunkList()))
 	return nil
@@ -553,6 +577,11 @@ func (l *Log) setWriter(c *chunk, pos int64) {
 	l.buf = l.buf[:0]
 	l.syncedOff = l.fileOff
 	l.digestOK = false
+	if err := l.noteFileSize(); err != nil {
+		// NB: zeroAhead only speeds fsyncs up; without the size it stays
+		// off for this chunk.
+		l.zeroedTo = l.ds
+	}
 }
 
 // scanChunk reads records from off and returns the end of the last whole
@@ -645,13 +674,19 @@ func (l *Log) cutChunk(c *chunk, end int64, torn bool) error {
 	// Zeros past the last record are what an online truncation leaves (it
 	// zeroes instead of shrinking the file, for mapped readers): tidy them
 	// away without reporting a torn tail.
+	full := HeaderSizeBytes + l.ds + FooterSizeBytes
 	report := torn && cut > 0
-	if report {
-		zeros, err := l.allZero(c, keep, st.Size())
-		if err != nil {
+	zeros := false
+	if report || st.Size() == full {
+		if zeros, err = l.allZero(c, keep, st.Size()); err != nil {
 			return err
 		}
-		report = !zeros
+		report = report && !zeros
+	}
+	if zeros && st.Size() == full && c.dataEnd.Load() < 0 {
+		// A zero-filled chunk (prepare.go) past its last record: nothing
+		// to cut, and truncating would lose the zero-fill.
+		return nil
 	}
 	if err := c.f.Truncate(keep); err != nil {
 		return fmt.Errorf("cannot truncate chunk %s: %w", c.name, err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/eventstored/eventstored/store/vfs"
 )
@@ -23,7 +24,12 @@ func requireNoError(t testing.TB, err error) {
 }
 
 func testOpts(fsys vfs.FS, chunkSize int64) Options {
-	return Options{FS: fsys, Dir: "/db", ChunkSizeBytes: chunkSize, Logger: quietLogger, WriteBufferBytes: minBufferBytes, IteratorBlockBytes: minBufferBytes}
+	// NB: the checkpoint timer would fsync writer.chk from its own
+	// goroutine at a time no test controls; tests that count or record
+	// filesystem operations need them all on the test's goroutine.
+	// TestCheckpointTimer covers the timer.
+	return Options{FS: fsys, Dir: "/db", ChunkSizeBytes: chunkSize, Logger: quietLogger, WriteBufferBytes: minBufferBytes, IteratorBlockBytes: minBufferBytes,
+		CheckpointSyncInterval: time.Hour}
 }
 
 // forEachBackend runs f against the in-memory FS and the real disk, with

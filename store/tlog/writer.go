@@ -98,23 +98,42 @@ func (l *Log) flush() error {
 		l.metrics.bytesFlushed.Add(uint64(l.writePos - l.durable.Load()))
 		l.durable.Store(l.writePos)
 	}
-	if start.Sub(l.ckSynced) >= l.ckEvery {
-		if err := l.syncCheckpoint(start); err != nil {
-			return err
+	if !l.ckArmed.Swap(true) {
+		// writer.chk now holds a value not yet fsynced: fsync it within
+		// ckEvery, off the writer goroutine, so no group commit waits for
+		// it and an idle log's checkpoint does not stay behind.
+		if l.ckTimer == nil {
+			l.ckTimer = time.AfterFunc(l.ckEvery, l.checkpointTimer)
+		} else {
+			l.ckTimer.Reset(l.ckEvery)
 		}
+	}
+	if l.zeroFill && l.cur != nil && l.fileOff >= l.ds/2 {
+		// Half-way through a chunk: prepare the next (a no-op when started).
+		l.startPrepare(l.cur.num + 1)
 	}
 	l.metrics.observeFlush(time.Since(start))
 	return nil
 }
 
 // syncCheckpoint fsyncs the writer checkpoint if its file holds a value
-// not yet fsynced.
-func (l *Log) syncCheckpoint(now time.Time) error {
+// not yet fsynced. Writer goroutine.
+func (l *Log) syncCheckpoint() error {
 	if err := l.wchk.sync(); err != nil {
 		return l.fail(err)
 	}
-	l.ckSynced = now
 	return nil
+}
+
+// checkpointTimer runs on the timer's goroutine ckEvery after a flush left
+// writer.chk not fsynced. Checkpoint serializes it with the writer's store
+// and with Close under its lock; a failure is latched in the checkpoint, so
+// the writer's next flush fails with it (and latches the log).
+func (l *Log) checkpointTimer() {
+	l.ckArmed.Store(false)
+	if err := l.wchk.sync(); err != nil && !errors.Is(err, ErrClosed) {
+		l.logger.Error("cannot sync the writer checkpoint", "err", err)
+	}
 }
 
 // Failed returns the latched failure, nil while the log works. Any
@@ -155,6 +174,49 @@ func (l *Log) writeOut() error {
 	}
 	l.fileOff += int64(len(l.buf))
 	l.buf = l.buf[:0]
+	return l.zeroAhead()
+}
+
+// zeroAheadBytes is how far ahead of the data the writer extends a chunk
+// that was created in place (not prepared) with zeros.
+const zeroAheadBytes = 1 << 20
+
+// zeroAhead keeps the file of a chunk created in place (the first chunk of
+// a new log, or when no prepared one was ready) zero-filled a step ahead of
+// the data, when zero-filling is on: the size then changes once per
+// zeroAheadBytes instead of on every flush, so most fdatasyncs have no
+// inode to commit (see prepare.go). The zeros go out with the next fsync;
+// zeros are never a record, and the chunk's space was reserved at creation
+// (fallocate), so the writes cannot run out of space.
+func (l *Log) zeroAhead() error {
+	if !l.zeroFill || l.fileOff <= l.zeroedTo {
+		return nil
+	}
+	target := min((l.fileOff+zeroAheadBytes)/zeroAheadBytes*zeroAheadBytes, l.ds)
+	if target <= l.fileOff {
+		return nil
+	}
+	if int64(cap(l.zeros)) < target-l.fileOff {
+		l.zeros = make([]byte, zeroAheadBytes)
+	}
+	if _, err := l.cur.f.WriteAt(l.zeros[:target-l.fileOff], HeaderSizeBytes+l.fileOff); err != nil {
+		return l.fail(fmt.Errorf("cannot extend chunk %s: %w", l.cur.name, err))
+	}
+	l.zeroedTo = target
+	return nil
+}
+
+// noteFileSize sets zeroedTo from the size of the writer's chunk file.
+func (l *Log) noteFileSize() error {
+	l.zeroedTo = 0
+	if l.cur == nil || !l.zeroFill {
+		return nil
+	}
+	st, err := l.cur.f.Stat()
+	if err != nil {
+		return fmt.Errorf("cannot stat chunk %s: %w", l.cur.name, err)
+	}
+	l.zeroedTo = st.Size() - HeaderSizeBytes
 	return nil
 }
 
@@ -174,7 +236,7 @@ func (l *Log) writeDirect(payload []byte) error {
 		}
 		l.fileOff += int64(len(p))
 	}
-	return nil
+	return l.zeroAhead()
 }
 
 // roll makes the chunk the next record goes to: it creates the next chunk
@@ -188,6 +250,7 @@ func (l *Log) roll() error {
 	if err != nil {
 		return err
 	}
+	sealed := l.cur != nil
 	if l.cur != nil {
 		if err := l.seal(); err != nil {
 			c.release()
@@ -203,9 +266,16 @@ func (l *Log) roll() error {
 	l.writePos = next * l.ds
 	l.fileOff = 0
 	l.syncedOff = 0
+	if err := l.noteFileSize(); err != nil {
+		return l.fail(err)
+	}
 	l.digest.Reset()
 	l.digest.Write(l.hdrBuf[:])
 	l.digestOK = true
+	if sealed {
+		// A log that filled a chunk is likely to fill the next one too.
+		l.startPrepare(next + 1)
+	}
 	return nil
 }
 
@@ -215,6 +285,9 @@ func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) }
 // and synced, directory synced. Running out of space yields ErrDiskFull
 // with nothing left behind and the log still working.
 func (l *Log) createChunk(num int64) (*chunk, error) {
+	if p, ok := l.takePrepared(num); ok {
+		return l.installPrepared(p)
+	}
 	name := chunkFileName(num, 0)
 	path := l.path(name)
 	f, err := l.fs.Create(path)
@@ -287,7 +360,7 @@ func (l *Log) seal() error {
 	}
 	// The checkpoint is fsynced at each seal so that Open never has more
 	// than one chunk to scan past it.
-	if err := l.syncCheckpoint(time.Now()); err != nil {
+	if err := l.syncCheckpoint(); err != nil {
 		return err
 	}
 	c.hash.Store(ft.Hash)
@@ -385,6 +458,8 @@ func (l *Log) Truncate(pos int64) error {
 	}
 	l.setWriter(c, pos)
 	l.syncedOff = l.fileOff
+	l.discardPrepared()
+	l.prepFor = -1
 	l.logger.Warn("truncated the transaction log", "pos", pos)
 	return closeErr
 }
@@ -438,10 +513,17 @@ func (l *Log) Close() error {
 		return nil
 	}
 	l.stopVerify()
+	if l.ckTimer != nil {
+		l.ckTimer.Stop()
+	}
+	// NB: before the final flush, which could otherwise start a
+	// preparation after the discard.
+	l.prepStop.Store(true)
+	l.discardPrepared()
 	var ferr error
 	if l.failed == nil {
 		if ferr = l.flush(); ferr == nil {
-			ferr = l.syncCheckpoint(time.Now())
+			ferr = l.syncCheckpoint()
 		}
 	}
 	return errors.Join(ferr, l.closeFiles())
