@@ -117,18 +117,19 @@
 //
 // 2-core VM shared with seven other builds (numbers swing by 2-3x between
 // runs), ext4 on a virtual disk where one small write+fdatasync takes
-// 0.16-0.8 ms. Median of three runs (range in brackets), after one fsync per
-// group commit (tlog writes writer.chk without fsync on each flush) and
-// zero-filled chunk preparation. Command:
+// 0.16-0.8 ms. Median of three runs (range in brackets), with one fsync per
+// group commit (tlog writes writer.chk without fsync on each flush), chunk
+// 0 zero-filled 1 MiB ahead of the data and later chunks prepared
+// zero-filled. Command:
 //
 //	go test ./store -run XXX -bench 'Write|ReadAll|ReadStream' -benchtime 3s
 //
-//	1 writer, single events         3,045 events/s [2,390-3,366]       1 event/fsync
-//	16 writers, single events       26,634 events/s [17,934-36,610]    16 events/fsync
-//	256 writers, single events      124,370 events/s [118,050-183,829] 247-252 events/fsync
-//	16 writers, 100-event batches   838,606 events/s [515,650-897,031] ~1,550 events/fsync
-//	$all forward, pages of 4096     6,755,038 events/s [6.46M-7.34M], 0 allocs
-//	stream forward, pages of 100    5,881,648 events/s [5.43M-6.12M], 0 allocs
+//	1 writer, single events         4,581 events/s [4,559-5,001]       1 event/fsync
+//	16 writers, single events       54,143 events/s [48,842-60,108]    16 events/fsync
+//	256 writers, single events      185,796 events/s [184,351-251,775] 198-238 events/fsync
+//	16 writers, 100-event batches   598,369 events/s [546,031-758,747] ~1,550 events/fsync
+//	$all forward, pages of 4096     6,551,507 events/s [5.42M-6.87M], 0 allocs
+//	stream forward, pages of 100    5,214,769 events/s [4.22M-6.02M], 0 allocs
 //
 // Before (two fsyncs per flush, same machine, earlier runs): 1 writer
 // 500-2,020, 16 writers 8,600-13,000, 256 writers 43,000-178,000, 16x100
@@ -142,20 +143,19 @@
 // Whole node (bin/esbench suite --peers redis --soak-connections 0, 5 s
 // each, Redis with appendfsync always on the same machine):
 //
-//	scenario (events/s, median of 3 [range])  eventstored                 Redis                       ratio
-//	write 1 client x 1 event                1,051 [551-1,599] p50 0.68 ms 1,836 [860-2,470]           0.57-0.65x
-//	write 16 clients x 1 event              9,284 [7,463-12,800]        8,503 [8,059-14,082]        0.88-1.15x
-//	write 256 clients x 1 event             19,553 [17,732-36,412]      30,420 [24,334-48,663]      0.64-0.75x
-//	write 16 clients x 100 events           242,715 [178,509-492,274]   157,236 [151,017-184,416]   1.18-3.13x
-//	read $all forward, 2 clients            1,052,622 [767,517-1,171,463]
+//	scenario (events/s, median of 3 [range])  eventstored                       Redis                      ratio (median)
+//	write 1 client x 1 event                1,887 [1,768-2,307] p50 0.41-0.51 ms 2,678 [1,992-3,348]      0.69-0.89x (0.70)
+//	write 16 clients x 1 event              15,143 [13,505-15,775]            14,998 [14,077-16,676]   0.91-1.05x (0.96)
+//	write 256 clients x 1 event             42,459 [31,617-51,382] p99 11-26 ms 40,036 [27,796-49,462] 1.04-1.14x (1.06)
+//	write 16 clients x 100 events           453,377 [426,588-534,908]         272,678 [172,336-285,729] 1.49-2.63x (1.96)
+//	read $all forward, 2 clients            1,446,728 [995,231-1,669,613]
 //
-// (two of the three suite runs overlapped test runs of other work on the
-// same two cores.) The whole node stays far below the store alone: with 1
-// client a write takes 0.6-0.7 ms at p50 where the store's Submit-to-Done
-// is 0.3 ms, and 256 clients reach a seventh of the store's rate, with
-// Redis just as far below its own server-side capacity: the extra time is
-// spent outside the store (client, TCP service, event loops, and the load
-// tool itself sharing the two cores), not in the log. The same node with
+// The whole node stays below the store alone: with 1 client a write takes
+// 0.4-0.5 ms at p50 where the store's Submit-to-Done is 0.2-0.3 ms, and 256
+// clients reach a quarter of the store's rate (Redis, driven by the same
+// load tool, lands at the same level): the extra time is spent outside the
+// store (client, TCP service, event loops, and the load tool itself sharing
+// the two cores), not in the log. The same node with
 // --unsafe-disable-flush-to-disk (no fsync at all; bin/eventstored started
 // by hand, bin/esbench write --addr, 4 s): 1 client 14,946 events/s at p50
 // 0.045 ms, 256 clients 18,628 events/s at p99 110 ms, against 1,353 and
@@ -163,12 +163,12 @@
 // latency, with 256 the node is bound elsewhere even without any disk.
 //
 // A single writer waits for one fsync per write (Submit to Done ≈ one
-// flush: 300-420 us per write above against 160-280 us per bare
+// flush: 200-220 us per write above against 160-280 us per bare
 // append+flush in tlog's BenchmarkAppendFlushPrealloc). 256 closed-loop
 // writers are bound by CPU, not by the disk: each group commit of ~250
 // events costs one fsync but ~1 ms of CPU on the writer goroutine (index
 // memtable add 17%, id cache 5%, channel wake-ups of the 256 clients), on
-// two cores shared with the clients, hence ~120-180k rather than the 250k
-// target. The append path allocates nothing per event, the store's share
-// and tlog's alike (alloc_norace_test.go).
+// two cores shared with the clients, hence ~185k (once 252k) rather than
+// a steady 250k. The append path allocates nothing per event, the store's
+// share and tlog's alike (alloc_norace_test.go).
 package store
