@@ -30,7 +30,10 @@ run: build
 
 # Everything CI runs (.ci/run calls this and nothing else). Tests that need
 # npm packages install them themselves.
+# The zero-allocation proofs live in `!race` files (the race detector
+# allocates), so they get their own quick pass without -race first.
 test: fmt-check vet
+	$(GO) test -count=1 -run 'Allocat|Alloc' ./...
 	$(GO) test -race -timeout 18m ./...
 
 # Soak, fuzz and large-volume tests (files tagged //go:build long).
