@@ -178,6 +178,11 @@ type PersistentService struct {
 	stop     chan struct{}
 	finished chan struct{}
 	once     sync.Once
+	// writes counts store ops submitted and not yet completed; Stop waits
+	// for them, so that after Stop every checkpoint and parked-message write
+	// the service started is durable (or failed) and a restarted service
+	// reads them.
+	writes sync.WaitGroup
 
 	cmu         sync.Mutex
 	completions []func()
@@ -296,6 +301,7 @@ func (s *PersistentService) Stop() {
 	s.once.Do(func() {
 		close(s.stop)
 		<-s.finished
+		s.writes.Wait()
 	})
 }
 
@@ -487,7 +493,9 @@ func (s *PersistentService) saveConfig(then func(error)) {
 func (s *PersistentService) submit(stream, typ string, data, meta []byte, then func(error)) {
 	op := &store.Op{Kind: store.OpWrite, Stream: stream, ExpectedVersion: store.ExpectedVersionAny,
 		Events: []store.NewEvent{{ID: codec.NewGUID(), Type: typ, IsJSON: true, Data: data, Metadata: meta}}}
+	s.writes.Add(1)
 	op.Done = func(o *store.Op) {
+		defer s.writes.Done()
 		err := o.Result.Err
 		if err == nil && o.Result.Status != store.OpSuccess {
 			err = errors.New("write to " + stream + " failed with status " + strconv.Itoa(int(o.Result.Status)))
@@ -495,6 +503,7 @@ func (s *PersistentService) submit(stream, typ string, data, meta []byte, then f
 		s.complete(func() { then(err) })
 	}
 	if err := s.db.Submit(op); err != nil {
+		s.writes.Done()
 		// Not queued: report on the goroutine, after the caller returns.
 		s.complete(func() { then(err) })
 	}
@@ -560,8 +569,11 @@ func (s *PersistentService) delete(id string, reply func(error)) {
 	delete(s.groups, id)
 	for _, st := range []string{CheckpointStream(id), ParkedStream(id)} {
 		op := &store.Op{Kind: store.OpDelete, Stream: st, ExpectedVersion: store.ExpectedVersionAny}
-		op.Done = func(*store.Op) {}
-		_ = s.db.Submit(op)
+		s.writes.Add(1)
+		op.Done = func(*store.Op) { s.writes.Done() }
+		if s.db.Submit(op) != nil {
+			s.writes.Done()
+		}
 	}
 	s.saveConfig(reply)
 }
