@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/node/records"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -427,28 +428,10 @@ func parseLink(data []byte) (int64, string, bool) {
 	return n, s[i+1:], true
 }
 
-// ticksAtUnixEpoch is 1970-01-01 in .NET ticks, for EventRecord.created.
-const ticksAtUnixEpoch = 621355968000000000
-
-// fillRecord makes dst a view of src (as tcpsvc does for reads, so pushes
-// and reads report identical records, spec §4.6 rule 2).
+// fillRecord makes dst a view of src, with the mapping reads use, so
+// pushes and reads report identical records (spec §4.6 rule 2).
 func fillRecord(dst *codec.EventRecord, src *store.EventRecord) {
-	ct := int32(0)
-	if src.IsJSON {
-		ct = 1
-	}
-	*dst = codec.EventRecord{
-		EventStreamID:       src.Stream,
-		EventNumber:         src.Number,
-		EventID:             src.ID[:],
-		EventType:           src.Type,
-		DataContentType:     ct,
-		MetadataContentType: ct,
-		Data:                src.Data,
-		Metadata:            src.Metadata,
-		Created:             src.CreatedUnixNano/100 + ticksAtUnixEpoch,
-		CreatedEpoch:        src.CreatedUnixNano / 1e6,
-	}
+	records.FillEventRecord(dst, src)
 }
 
 // linkEventType is the type of link events (spec §4.11).

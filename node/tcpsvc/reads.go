@@ -5,13 +5,11 @@ import (
 
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/node/records"
 	"github.com/eventstored/eventstored/store"
 )
 
 const (
-	// ticksAtUnixEpoch is 1970-01-01 in .NET ticks (100 ns since
-	// 0001-01-01), for EventRecord.created (spec §3.2).
-	ticksAtUnixEpoch = 621355968000000000
 	// errReadSizeTooBig is the original's text for max_count > 4096
 	// (spec §4.10).
 	errReadSizeTooBig = "Read size too big, should be less than 4096 items"
@@ -31,25 +29,10 @@ type scratch struct {
 	re codec.ReadEventCompleted
 }
 
-// fillRecord makes dst a view of src (no copies). REQUIRES: src stays
-// unchanged until dst is encoded.
+// fillRecord makes dst a view of src (no copies), exactly as live pushes
+// do. REQUIRES: src stays unchanged until dst is encoded.
 func fillRecord(dst *codec.EventRecord, src *store.EventRecord) {
-	ct := int32(0)
-	if src.IsJSON {
-		ct = 1
-	}
-	*dst = codec.EventRecord{
-		EventStreamID:       src.Stream,
-		EventNumber:         src.Number,
-		EventID:             src.ID[:],
-		EventType:           src.Type,
-		DataContentType:     ct,
-		MetadataContentType: ct,
-		Data:                src.Data,
-		Metadata:            src.Metadata,
-		Created:             src.CreatedUnixNano/100 + ticksAtUnixEpoch,
-		CreatedEpoch:        src.CreatedUnixNano / 1e6,
-	}
+	records.FillEventRecord(dst, src)
 }
 
 func fillIndexed(dst *codec.ResolvedIndexedEvent, src *store.ResolvedEvent) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/node/records"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -237,7 +238,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 			rec.EventType != evs[i].EventType || string(rec.Data) != string(evs[i].Data) || rec.EventStreamID != "orders-1" {
 			t.Fatalf("event %d: %+v", i, rec)
 		}
-		if rec.CreatedEpoch <= 0 || rec.Created != rec.CreatedEpoch*10000+ticksAtUnixEpoch && rec.Created/10000 != rec.CreatedEpoch+ticksAtUnixEpoch/10000 {
+		if rec.CreatedEpoch <= 0 || rec.Created != rec.CreatedEpoch*10000+records.TicksAtUnixEpoch && rec.Created/10000 != rec.CreatedEpoch+records.TicksAtUnixEpoch/10000 {
 			t.Fatalf("event %d timestamps: created %d epoch %d", i, rec.Created, rec.CreatedEpoch)
 		}
 	}
