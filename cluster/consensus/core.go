@@ -41,11 +41,14 @@ const (
 // Disk is the durable part of a node's raft state: raft reads the log
 // through raft.Storage; Save makes the entries and hard state of one
 // Ready durable (one fsync) before any message of that Ready leaves.
-// raft.MemoryStorage plus a Save on it is the simulation's disk; the
-// store's transaction log is the production one (stage 4, not built).
+// MemDisk (raft.MemoryStorage plus a Save on it) is the unit tests'
+// disk; TlogDisk, on the store's transaction log, the production one.
+// Bootstrap records the initial membership of an empty disk and leaves a
+// disk that has one alone.
 type Disk interface {
 	raft.Storage
 	Save(hs *pb.HardState, ents []*pb.Entry) error
+	Bootstrap(voters, learners []uint64) error
 }
 
 // IO is what the driver does with a Ready: send messages and apply
