@@ -76,5 +76,4 @@
 // the command that replays it (-sim.seed=N); keep such seeds as named
 // tests. TestSimulationCatchesVoteAmnesia shows the checker failing on a
 // disk that forgets votes.
-//
 package consensus
