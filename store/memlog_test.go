@@ -116,3 +116,6 @@ func (it *memLogIter) Pos() int64 { return it.pos }
 func (it *memLogIter) Close()     {}
 func (l *memLog) Chunks() int     { return 1 }
 func (l *memLog) Close() error    { return nil }
+
+func (l *memLog) PlanAppend(end int64, n int) (int64, int64) { return end, end + int64(n) }
+func (l *memLog) MaxPayloadBytes() int                       { return 64 << 20 }
