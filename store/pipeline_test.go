@@ -17,7 +17,7 @@ type gateLog struct {
 	*memLog
 	gate      chan struct{} // when not nil, each Flush takes a token
 	openOnce  sync.Once
-	flushing  atomic.Int32  // Flushes waiting at the gate
+	flushing  atomic.Int32 // Flushes waiting at the gate
 	refuse    atomic.Pointer[[]byte]
 	failFlush atomic.Bool
 	appends   atomic.Int64
