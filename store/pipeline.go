@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/eventstored/eventstored/store/tlog"
 )
 
 // The write path is a pipeline of two stages joined by the Committer seam:
@@ -539,4 +541,14 @@ func (f *flusher) appendFailed(b *Batch, i int, err error) {
 	later := fmt.Errorf("%w: an earlier write of the same group commit was refused", ErrDiskFull)
 	db.applyBatch(b, k, f.log.Durable(), later)
 	db.failInflight(later)
+}
+
+// Log is the transaction log, for a Committer (cluster mode: the consensus
+// log is this log): the committer's goroutine owns its writer methods
+// (Append, Flush, Truncate). nil when the store runs over a test log.
+func (db *DB) Log() *tlog.Log {
+	if e, ok := db.log.(tlogEngine); ok {
+		return e.Log
+	}
+	return nil
 }
