@@ -152,7 +152,37 @@ func (r *Replicator) Stop() {
 
 func (r *Replicator) runApply() {
 	defer r.wg.Done()
-	for m := range r.q {
+	var held *applyMsg
+	for {
+		var m applyMsg
+		if held != nil {
+			m, held = *held, nil
+		} else {
+			var ok bool
+			if m, ok = <-r.q; !ok {
+				return
+			}
+		}
+		if m.kind == applyTo {
+			// A follower applies entry after entry: one ApplyTo for every
+			// position already queued (one log read and index add).
+		coalesce:
+			for {
+				select {
+				case n, ok := <-r.q:
+					if !ok {
+						break coalesce
+					}
+					if n.kind != applyTo {
+						held = &n
+						break coalesce
+					}
+					m.end = max(m.end, n.end)
+				default:
+					break coalesce
+				}
+			}
+		}
 		switch m.kind {
 		case applyOwn:
 			if err := r.db.ApplyBatch(m.b); err != nil {
