@@ -94,6 +94,14 @@ func (n *Node) openRaftLog(db *store.DB) error {
 	return nil
 }
 
+// clusterLogPositions: what gossip publishes of a cluster node's log —
+// the last commit and the applied end (readable here) and the log's
+// durable end (written, maybe not yet committed).
+func (n *Node) clusterLogPositions(db *store.DB) func() (int64, int64, int64) {
+	tl := db.Log()
+	return func() (int64, int64, int64) { return db.LastCommitPosition(), tl.Durable(), db.Applied() }
+}
+
 // startClusterAuth serves authentication at once with the users the
 // replicated log holds, and creates the default users once this node can
 // write (the master) or finds them replicated (a slave), retrying in the
@@ -185,7 +193,7 @@ func (n *Node) newService() (*service.Service, error) {
 	return service.New(service.Config{
 		Self: n.selfMember(), ClusterSize: o.ClusterSize, ClusterID: n.clusterID, Seeds: o.GossipSeed,
 		GossipInterval: o.GossipInterval, GossipTimeout: o.GossipTimeout, Disk: n.raft.disk, Replicator: n.raft.rep,
-		Applied: n.raft.disk.IndexCovering(n.db.Applied()),
+		Applied: n.raft.disk.IndexCovering(n.db.Applied()), LogPositions: n.clusterLogPositions(n.db),
 		TCP: reactor.Config{Name: "internal TCP out", NumEventLoops: 1, Logger: n.log,
 			HeartbeatInterval: o.ExtTcpHeartbeatInterval, HeartbeatTimeout: o.IntTcpHeartbeatTimeout},
 		DiscoverViaDNS: o.DiscoverViaDns, ClusterDNS: o.ClusterDns, GossipPort: o.ClusterGossipPort, Resolver: n.resolver,
