@@ -201,7 +201,7 @@ func (f *Forwarder) Connected() bool {
 
 // ForwarderStats are the forwarder's counters.
 type ForwarderStats struct {
-	Pending                                 int
+	Pending                                int
 	Forwarded, TimedOut, TooBusy, NotReady uint64
 }
 
@@ -459,7 +459,7 @@ func (f *Forwarder) connectLoop() {
 
 type fwdHandler struct{ f *Forwarder }
 
-func (fwdHandler) OnOpen(*reactor.Conn)                         {}
+func (fwdHandler) OnOpen(*reactor.Conn)                          {}
 func (h fwdHandler) OnPackage(c *reactor.Conn, p *codec.Package) { h.f.onReply(c, p) }
 func (h fwdHandler) OnClose(c *reactor.Conn, err error)          { h.f.onClose(c, err) }
 
