@@ -148,6 +148,13 @@ func TestFollowerNotReady(t *testing.T) {
 	view.Store(&ClusterView{State: cluster.StateSlave, MasterExternalHTTP: masterExt, MasterInternalHTTP: dead})
 	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, admin), 500, "Error while forwarding request")
 	expectStatus(t, f.req(t, "GET", "/users/", "", "Accept: application/json", admin), 500, "Error while forwarding request")
+
+	// After Close (the server stopped) nothing is proxied any more.
+	master := newSubsNode(t)
+	view.Store(&ClusterView{State: cluster.StateSlave, MasterExternalHTTP: masterExt, MasterInternalHTTP: serveTCP(t, master)})
+	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, admin), 201, "")
+	f.h.Close()
+	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, admin), 500, "Error while forwarding request")
 }
 
 func testutilCounter(c prometheus.Counter) float64 {

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,11 +151,65 @@ func TestForwardingOnLoopback(t *testing.T) {
 			t.Fatalf("persistent subscription create on slave: %v", err)
 		}
 	}
+
+	// HTTP (spec §7.3) on the same cluster: /info shows each node's state;
+	// a write to a Slave is proxied to the master's internal HTTP; with
+	// ES-RequireMaster: True it is redirected to the master's advertised
+	// external HTTP.
+	for _, c := range nodes {
+		want := "slave"
+		if c == master {
+			want = "master"
+		}
+		if code, _, body := httpGet(t, fmt.Sprintf("http://%s:%d/info", c.ip, c.extHTTP)); code != 200 || !strings.Contains(body, `"state": "`+want+`"`) {
+			t.Fatalf("/info on %s: %d %s; want state %s", c.ip, code, body, want)
+		}
+	}
+	hc := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(c *clusterNode, path, body string, hdr ...string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("POST", fmt.Sprintf("http://%s:%d%s", c.ip, c.extHTTP, path), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("admin", "changeit")
+		req.Header.Set("Content-Type", "application/vnd.eventstore.events+json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	body := `[{"eventId":"7e1c3a52-0d7b-4c53-9a39-2d6a1f0e0001","eventType":"H","data":{"h":1}}]`
+	s := slaves[0]
+	resp := post(s, "/streams/http-forwarded", body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("HTTP write through slave: %d %s", resp.StatusCode, resp.Status)
+	}
+	// The master's links name the slave the client talked to.
+	if loc := resp.Header.Get("Location"); loc != fmt.Sprintf("http://%s:%d/streams/http-forwarded/0", s.ip, s.extHTTP) {
+		t.Fatalf("Location %q", loc)
+	}
+	if r, err := mc.ReadEvent(ctx, "http-forwarded", 0, false); err != nil || r.Status != client.ReadSuccess {
+		t.Fatalf("HTTP-forwarded event on the master: %+v %v", r, err)
+	}
+	resp = post(s, "/streams/http-forwarded", body, "ES-RequireMaster", "True")
+	if resp.StatusCode != 307 || resp.Header.Get("Location") != "http://"+wantHTTP+"/streams/http-forwarded" {
+		t.Fatalf("require-master write: %d, Location %q; want 307 to http://%s/streams/http-forwarded", resp.StatusCode, resp.Header.Get("Location"), wantHTTP)
+	}
+
 	for _, c := range nodes {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.n.Stop(sctx)
 		scancel()
 	}
+	hc.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
 	checkNoGoroutineLeak(t, base)
 }
 

@@ -287,7 +287,7 @@ func (n *Node) buildListenersLocked() {
 				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterID}
 			}
 			rh := httpfront.WithCluster(h.RequestHandler(), ch, iface, n.opts.GossipOnExt)
-			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, rh)
+			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log, OnStop: h.Close}, rh)
 			n.httpSrvs[l.Name] = hs
 			srv = hs
 		} else {
