@@ -3,13 +3,17 @@ package tcpsvc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"testing"
+	"time"
 
+	"github.com/eventstored/eventstored/cluster"
 	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/reactor"
 )
 
 var sinkBytes int
@@ -63,7 +67,40 @@ func BenchmarkHandleWriteEvents(b *testing.B) {
 // reactor with up to 1,000 single-event WriteEvents in flight, against a
 // store on the real disk (t.TempDir(), group commit). It reports events/s.
 func BenchmarkTCPPipelinedWrites(b *testing.B) {
-	addr := startTestServer(b)
+	pipelinedWrites(b, startTestServer(b))
+}
+
+// BenchmarkTCPPipelinedWritesForwarded is BenchmarkTCPPipelinedWrites
+// through a slave: the client talks to a slave's listener, whose
+// forwarder sends every write over one loopback connection to the master
+// (the server of BenchmarkTCPPipelinedWrites) and relays the replies.
+func BenchmarkTCPPipelinedWritesForwarded(b *testing.B) {
+	master := startTestServer(b)
+	f := NewForwarder(ForwarderOptions{Logger: quietLogger(), Timeout: time.Minute})
+	if err := f.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(f.Stop)
+	mi := &codec.MasterInfo{ExternalTCPAddress: "127.0.0.1", ExternalTCPPort: 1113}
+	e := newEnv(b, func(o *Options) {
+		o.State = func() NodeState { return NodeState{State: cluster.StateSlave, Master: mi} }
+		o.Forwarder = f
+	})
+	f.SetMaster(master)
+	waitFor(b, f.Connected)
+	srv := reactor.NewServer(reactor.Config{Name: "external TCP", Addr: "127.0.0.1:0", Logger: quietLogger()}, e.svc.Handler())
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Stop(ctx)
+	})
+	pipelinedWrites(b, srv.Addr())
+}
+
+func pipelinedWrites(b *testing.B, addr string) {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
