@@ -74,10 +74,21 @@ func formedCluster(t *testing.T, log *slog.Logger, advertise bool) ([]*clusterNo
 
 func dialNode(t *testing.T, c *clusterNode, requireMaster bool) *client.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, fmt.Sprintf("%s:%d", c.ip, c.extTCP), client.Options{RequireMaster: requireMaster,
-		Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, MaxRetries: 50})
+	var cl *client.Client
+	var err error
+	for {
+		cl, err = client.Dial(ctx, fmt.Sprintf("%s:%d", c.ip, c.extTCP), client.Options{RequireMaster: requireMaster,
+			Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, MaxRetries: 50})
+		// The master creates the default users; a slave knows them once
+		// that write has reached it.
+		var na *client.NotAuthenticatedError
+		if err == nil || !errors.As(err, &na) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,9 +96,25 @@ func dialNode(t *testing.T, c *clusterNode, requireMaster bool) *client.Client {
 	return cl
 }
 
+// readable waits until c (a node's client, require_master false) reads
+// event 0 of stream from its own store.
+func readable(t *testing.T, ctx context.Context, c *client.Client, stream string) {
+	t.Helper()
+	for {
+		r, err := c.ReadEvent(ctx, stream, 0, false)
+		if err == nil && r.Status == client.ReadSuccess {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("event 0 of %s never readable: %+v %v", stream, r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestForwardingOnLoopback: in a three-node cluster on loopback, a write
 // through a Slave's external TCP without require_master is forwarded to
-// the master over internal TCP and is readable there; with
+// the master over internal TCP and is readable on every node; with
 // require_master the Slave answers NotMaster with the master's
 // ADVERTISED external endpoints; reads are served locally unless they
 // require the master; persistent subscription management is refused with
@@ -108,6 +135,10 @@ func TestForwardingOnLoopback(t *testing.T) {
 	wantHTTP := fmt.Sprintf("10.9.9.%d:%d", mIdx+1, 21111+mIdx)
 
 	mc := dialNode(t, master, true)
+	readers := map[*clusterNode]*client.Client{}
+	for _, c := range nodes {
+		readers[c] = dialNode(t, c, false)
+	}
 	for i, s := range slaves {
 		sc := dialNode(t, s, false)
 		stream := "forwarded-" + strconv.Itoa(i)
@@ -127,10 +158,10 @@ func TestForwardingOnLoopback(t *testing.T) {
 		if err != nil || r.Event == nil || r.Status != client.ReadSuccess {
 			t.Fatalf("read on the master: %+v %v", r, err)
 		}
-		// Reads without require_master are the slave's own (replication
-		// is not wired yet: the slave's store does not have it).
-		if _, err := sc.ReadEvent(ctx, stream, 0, false); err != nil {
-			t.Fatalf("local read on slave: %v", err)
+		// Replicated: every node serves it from its own store (reads
+		// without require_master are local).
+		for _, c := range nodes {
+			readable(t, ctx, readers[c], stream)
 		}
 
 		rm := dialNode(t, s, true)
@@ -195,8 +226,8 @@ func TestForwardingOnLoopback(t *testing.T) {
 	if loc := resp.Header.Get("Location"); loc != fmt.Sprintf("http://%s:%d/streams/http-forwarded/0", s.ip, s.extHTTP) {
 		t.Fatalf("Location %q", loc)
 	}
-	if r, err := mc.ReadEvent(ctx, "http-forwarded", 0, false); err != nil || r.Status != client.ReadSuccess {
-		t.Fatalf("HTTP-forwarded event on the master: %+v %v", r, err)
+	for _, c := range nodes {
+		readable(t, ctx, readers[c], "http-forwarded")
 	}
 	resp = post(s, "/streams/http-forwarded", body, "ES-RequireMaster", "True")
 	if resp.StatusCode != 307 || resp.Header.Get("Location") != "http://"+wantHTTP+"/streams/http-forwarded" {
