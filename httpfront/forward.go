@@ -249,3 +249,19 @@ func (h *Handler) infoState() string {
 	}
 	return h.d.Cluster().State.InfoName()
 }
+
+// clusterReady: the master, or a caught-up replica (Slave, Clone) that
+// knows its master; always true on a single node.
+func (h *Handler) clusterReady() bool {
+	if h.d.Cluster == nil {
+		return true
+	}
+	v := h.d.Cluster()
+	switch v.State {
+	case cluster.StateMaster:
+		return true
+	case cluster.StateSlave, cluster.StateClone:
+		return v.MasterInternalHTTP.IsValid()
+	}
+	return false
+}
