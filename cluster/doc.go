@@ -39,8 +39,14 @@
 //     elect a leader missing committed entries (raft then panics on the
 //     third). The next step is consensus.Disk on the store's transaction
 //     log; then WithConsensus becomes the default for clusters.
-//  4. Replication through the store's log, 5. forwarding (NotHandled
-//     NotMaster / forward over int TCP / HTTP proxy), 6. process-level
-//     failover tests — not started. tcpsvc does not consult the node
-//     state yet: a cluster node serves writes locally.
+//  4. Replication through the store's log — see the raftlog work.
+//  5. Requests by node state and forwarding — done: Decide is the one
+//     table; tcpsvc answers NotReady/NotMaster (the master's advertised
+//     endpoints) and forwards replica writes to the master over internal
+//     TCP (tcpsvc.Forwarder: deadline, in-flight limit); httpfront
+//     proxies follower writes to the master's internal HTTP, redirects
+//     require-master requests (307), 503 when not ready; node publishes
+//     the master from consensus and gossip (node.TestForwardingOnLoopback,
+//     node.TestClusterClientInterop).
+//  6. Process-level failover tests — see the proctest work.
 package cluster
