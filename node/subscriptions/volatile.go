@@ -26,9 +26,20 @@ type DB interface {
 // Conn is the push side of a client connection (*reactor.Conn satisfies
 // it): Send must not block, must be safe from any goroutine and must be
 // done with frame when it returns. An error means the connection is gone
-// or over its send limit (the reactor then closes it).
+// or over its send limit (the reactor then closes it). Conn values key the
+// per-connection push batches, so they must be comparable (a pointer, or
+// a struct of pointers).
 type Conn interface {
 	Send(frame []byte) error
+}
+
+// BatchConn is a Conn that also takes several whole frames in one call
+// (one lock and at most one flush scheduled per call instead of one per
+// frame); n is the number of frames, for the connection's package limit.
+// The service uses it when the Conn has it.
+type BatchConn interface {
+	Conn
+	SendFrames(frames []byte, n int) error
 }
 
 // Defaults for Options.
@@ -41,6 +52,13 @@ const (
 	// frameBufKeepBytesMax: encode buffers that grew past this (a huge
 	// event) are dropped after use.
 	frameBufKeepBytesMax = 1 << 20
+	// batchBytesMax: a connection's batch of pushes is handed over once it
+	// holds this much, even in the middle of a page, so a page of large
+	// events to many subscribers never piles up here.
+	batchBytesMax = 64 << 10
+	// batchBufsKeep bounds the spare batch buffers kept between pages
+	// (each at most batchBytesMax plus one frame, else it is dropped).
+	batchBufsKeep = 256
 )
 
 // Sentinel errors.
@@ -78,6 +96,12 @@ type Service struct {
 	// Owned by run.
 	byStream map[string][]*Sub
 	all      []*Sub
+	// outs holds one batch per connection with live subscriptions; touched
+	// lists those holding frames of the current page; spare holds their
+	// buffers between pages.
+	outs     map[Conn]*outConn
+	touched  []*outConn
+	spare    [][]byte
 	frame    []byte
 	payload  []byte
 	payloadR []byte
@@ -98,6 +122,22 @@ type Sub struct {
 	// silently (the connection is gone).
 	unsub, closed atomic.Bool
 	s             *Service
+	out           *outConn // set by admit; owned by run
+}
+
+// outConn collects the pushes of one page to one connection, so that a
+// page costs each connection one send (one lock, one flush of the event
+// loop) however many events and subscriptions it carries. Owned by run.
+type outConn struct {
+	conn   Conn
+	batch  BatchConn // nil: frames are sent one by one
+	buf    []byte
+	frames int
+	subs   int  // registered subscriptions using it
+	queued bool // in Service.touched
+	// failed: a send failed (the connection is closed or over its send
+	// limit); every subscription on it is dropped by prune.
+	failed bool
 }
 
 // New returns a stopped service.
@@ -116,7 +156,7 @@ func New(opts Options) *Service {
 	}
 	return &Service{opts: opts, db: opts.DB, log: opts.Logger.With("component", "subscriptions"),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		byStream: make(map[string][]*Sub)}
+		byStream: make(map[string][]*Sub), outs: make(map[Conn]*outConn)}
 }
 
 // Start registers with the store and starts the push goroutine. Events
@@ -229,6 +269,7 @@ func (s *Service) run(rd *store.Reader, pos store.Position) {
 			for i := range sl.Events {
 				s.dispatch(&sl.Events[i])
 			}
+			s.flushTouched()
 			pos = sl.Next
 			pages++
 			if len(sl.Events) < s.opts.ReadBatch || pages >= admitEveryPages {
@@ -291,11 +332,39 @@ func (s *Service) admit(p []*Sub) {
 			s.count.Add(-1)
 			continue
 		}
-		if sub.stream == "" {
-			s.all = append(s.all, sub)
-		} else {
-			s.byStream[sub.stream] = append(s.byStream[sub.stream], sub)
-		}
+		s.register(sub)
+	}
+}
+
+// register adds an admitted subscription to the registry and to its
+// connection's batch.
+func (s *Service) register(sub *Sub) {
+	o := s.outs[sub.conn]
+	if o == nil || o.failed {
+		// A failed batch stays with the subscriptions that used it until
+		// prune drops them; a subscription confirmed since gets a new one.
+		o = &outConn{conn: sub.conn}
+		o.batch, _ = sub.conn.(BatchConn)
+		s.outs[sub.conn] = o
+	}
+	o.subs++
+	sub.out = o
+	if sub.stream == "" {
+		s.all = append(s.all, sub)
+	} else {
+		s.byStream[sub.stream] = append(s.byStream[sub.stream], sub)
+	}
+}
+
+// unregister releases sub's hold on its connection's batch.
+func (s *Service) unregister(sub *Sub) {
+	o := sub.out
+	if o == nil {
+		return
+	}
+	sub.out = nil
+	if o.subs--; o.subs == 0 && s.outs[o.conn] == o {
+		delete(s.outs, o.conn)
 	}
 }
 
@@ -316,10 +385,13 @@ func (s *Service) pruneList(l []*Sub) []*Sub {
 	out := l[:0]
 	for _, sub := range l {
 		switch {
-		case sub.closed.Load():
+		case sub.closed.Load() || sub.out.failed:
+			sub.closed.Store(true)
+			s.unregister(sub)
 			s.count.Add(-1)
 		case sub.unsub.Load():
 			s.sendDropped(sub, codec.DropUnsubscribed)
+			s.unregister(sub)
 			s.count.Add(-1)
 		default:
 			out = append(out, sub)
@@ -350,7 +422,7 @@ func (s *Service) shutdown() {
 			s.sendDropped(sub, codec.DropUnsubscribed)
 		}
 	}
-	s.byStream, s.all = map[string][]*Sub{}, nil
+	s.byStream, s.all, s.outs = map[string][]*Sub{}, nil, map[Conn]*outConn{}
 	s.count.Store(0)
 }
 
@@ -371,7 +443,8 @@ func (s *Service) dispatch(ev *store.ResolvedEvent) {
 	haveResolved := false
 	for _, l := range [2][]*Sub{subs, s.all} {
 		for _, sub := range l {
-			if sub.closed.Load() || sub.unsub.Load() {
+			o := sub.out
+			if sub.closed.Load() || sub.unsub.Load() || o.failed {
 				s.dirty.Store(true)
 				continue
 			}
@@ -384,17 +457,72 @@ func (s *Service) dispatch(ev *store.ResolvedEvent) {
 				}
 				p = s.payloadR
 			}
-			s.frame = codec.AppendFrame(s.frame[:0], codec.StreamEventAppearedCommand, &sub.corr, p)
-			if err := sub.conn.Send(s.frame); err != nil {
-				// Closed, or over the reactor's send limit (which closes
-				// the connection): this subscriber could not keep up.
-				sub.closed.Store(true)
-				s.dirty.Store(true)
-				continue
+			if !o.queued {
+				o.queued = true
+				s.touched = append(s.touched, o)
+				if o.buf == nil && len(s.spare) > 0 {
+					o.buf, s.spare = s.spare[len(s.spare)-1], s.spare[:len(s.spare)-1]
+				}
 			}
-			s.pushed.Add(1)
+			o.buf = codec.AppendFrame(o.buf, codec.StreamEventAppearedCommand, &sub.corr, p)
+			o.frames++
+			if len(o.buf) >= batchBytesMax {
+				s.flushOut(o)
+			}
 		}
 	}
+}
+
+// flushOut hands o's frames to its connection in one call. A failure
+// means the connection is closed or over the reactor's send limit (which
+// closes it): its subscribers could not keep up and are dropped.
+func (s *Service) flushOut(o *outConn) {
+	if o.frames > 0 && !o.failed {
+		var err error
+		if o.batch != nil {
+			err = o.batch.SendFrames(o.buf, o.frames)
+		} else {
+			err = sendEach(o.conn, o.buf)
+		}
+		if err != nil {
+			o.failed = true
+			s.dirty.Store(true)
+		} else {
+			s.pushed.Add(uint64(o.frames))
+		}
+	}
+	o.buf, o.frames = o.buf[:0], 0
+}
+
+// flushTouched sends every batch of the page; the pushes of a page thus
+// reach the connections before any confirmation or drop that follows.
+func (s *Service) flushTouched() {
+	for i, o := range s.touched {
+		s.flushOut(o)
+		o.queued = false
+		if cap(o.buf) <= 2*batchBytesMax && len(s.spare) < batchBufsKeep {
+			s.spare = append(s.spare, o.buf)
+		}
+		o.buf = nil
+		s.touched[i] = nil
+	}
+	s.touched = s.touched[:0]
+}
+
+// sendEach sends the whole frames in buf one by one (a Conn without
+// SendFrames).
+func sendEach(c Conn, buf []byte) error {
+	for len(buf) > 0 {
+		_, n, err := codec.SplitFrame(buf)
+		if err != nil || n == 0 {
+			panic("BUG: subscriptions: malformed push batch")
+		}
+		if err := c.Send(buf[:n]); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
 }
 
 // resolveLink fills dst with the link ev resolved to its target (spec

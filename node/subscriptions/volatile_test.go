@@ -411,3 +411,13 @@ func TestCatchUpIsGaplessUnderConcurrentWrites(t *testing.T) {
 type discardConn struct{ n int }
 
 func (c *discardConn) Send(frame []byte) error { c.n += len(frame); return nil }
+
+type batchDiscardConn struct{ n, frames int }
+
+func (c *batchDiscardConn) Send(frame []byte) error { c.n += len(frame); c.frames++; return nil }
+
+func (c *batchDiscardConn) SendFrames(frames []byte, n int) error {
+	c.n += len(frames)
+	c.frames += n
+	return nil
+}
