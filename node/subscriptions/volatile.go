@@ -105,8 +105,12 @@ type Service struct {
 	frame    []byte
 	payload  []byte
 	payloadR []byte
-	last     int64 // commit position of the last event pushed (or start point)
-	resolver *store.Reader
+	// The same for clients of protocol version 0, when the conversion
+	// changes an event number (spec §4.14).
+	payloadV1  []byte
+	payloadRV1 []byte
+	last       int64 // commit position of the last event pushed (or start point)
+	resolver   *store.Reader
 
 	pushed atomic.Uint64
 }
@@ -118,6 +122,9 @@ type Sub struct {
 	corr    codec.GUID
 	stream  string // "" = $all
 	resolve bool
+	// v1: the client identified with protocol version 0; event numbers
+	// are converted (spec §4.14).
+	v1 bool
 	// unsub asks for SubscriptionDropped{Unsubscribed}; closed drops it
 	// silently (the connection is gone).
 	unsub, closed atomic.Bool
@@ -202,13 +209,15 @@ func (s *Service) poke() {
 // Subscribe registers a subscription to stream ("" = $all) whose pushes
 // carry corr. The caller has checked read access. The confirmation and
 // the pushes are sent by the service goroutine, in that order. stream must
-// not alias a buffer the caller reuses.
-func (s *Service) Subscribe(conn Conn, corr codec.GUID, stream string, resolveLinks bool) (*Sub, error) {
+// not alias a buffer the caller reuses. v1 is set for a client that
+// identified with protocol version 0: event numbers in the confirmation
+// and the pushes are converted (spec §4.14).
+func (s *Service) Subscribe(conn Conn, corr codec.GUID, stream string, resolveLinks, v1 bool) (*Sub, error) {
 	if s.count.Add(1) > int64(s.opts.SubscriptionsMax) {
 		s.count.Add(-1)
 		return nil, ErrTooManySubscriptions
 	}
-	sub := &Sub{conn: conn, corr: corr, stream: stream, resolve: resolveLinks, s: s}
+	sub := &Sub{conn: conn, corr: corr, stream: stream, resolve: resolveLinks, v1: v1, s: s}
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -319,6 +328,9 @@ func (s *Service) admit(p []*Sub) {
 		if sub.stream != "" {
 			m.HasLastEventNumber = true
 			m.LastEventNumber = s.resolver.ReadStreamBackward(sub.stream, -1, 1, false).LastEventNumber
+			if sub.v1 {
+				m.LastEventNumber = records.V1EventNumber(m.LastEventNumber)
+			}
 		}
 		s.frame = codec.AppendMessageFrame(s.frame[:0], codec.SubscriptionConfirmationCommand, &sub.corr, &m,
 			codec.AppendSubscriptionConfirmation)
@@ -440,7 +452,15 @@ func (s *Service) dispatch(ev *store.ResolvedEvent) {
 	fillRecord(&plain.Event, &ev.Event)
 	plain.CommitPosition, plain.PreparePosition = ev.Pos.Commit, ev.Pos.Prepare
 	s.payload = codec.AppendStreamEventAppeared(s.payload[:0], &codec.StreamEventAppeared{Event: plain})
-	haveResolved := false
+	// Each variant is encoded at most once per event, when a subscriber
+	// needs it; a V1 variant only when the conversion changes a number.
+	const (
+		havePlainV1 = 1 << iota
+		haveResolved
+		haveResolvedV1
+	)
+	have := 0
+	plainV1, resolvedV1 := false, false // the V1 variant differs
 	for _, l := range [2][]*Sub{subs, s.all} {
 		for _, sub := range l {
 			o := sub.out
@@ -450,12 +470,35 @@ func (s *Service) dispatch(ev *store.ResolvedEvent) {
 			}
 			p := s.payload
 			if sub.resolve && ev.Event.Type == linkEventType {
-				if !haveResolved {
+				if have&haveResolved == 0 {
 					s.resolveLink(ev, &resolved)
 					s.payloadR = codec.AppendStreamEventAppeared(s.payloadR[:0], &codec.StreamEventAppeared{Event: resolved})
-					haveResolved = true
+					have |= haveResolved
 				}
 				p = s.payloadR
+				if sub.v1 {
+					if have&haveResolvedV1 == 0 {
+						v := resolved
+						if resolvedV1 = records.ToV1(&v); resolvedV1 {
+							s.payloadRV1 = codec.AppendStreamEventAppeared(s.payloadRV1[:0], &codec.StreamEventAppeared{Event: v})
+						}
+						have |= haveResolvedV1
+					}
+					if resolvedV1 {
+						p = s.payloadRV1
+					}
+				}
+			} else if sub.v1 {
+				if have&havePlainV1 == 0 {
+					v := plain
+					if plainV1 = records.ToV1(&v); plainV1 {
+						s.payloadV1 = codec.AppendStreamEventAppeared(s.payloadV1[:0], &codec.StreamEventAppeared{Event: v})
+					}
+					have |= havePlainV1
+				}
+				if plainV1 {
+					p = s.payloadV1
+				}
 			}
 			if !o.queued {
 				o.queued = true
@@ -528,6 +571,13 @@ func sendEach(c Conn, buf []byte) error {
 // resolveLink fills dst with the link ev resolved to its target (spec
 // §4.11): target in Event and the link in Link; a target that cannot be
 // read leaves the link alone.
+//
+// The target's stream ACL is not checked: 4.0.3 resolves pushed links
+// with a bare index read (SubscriptionsService.ResolveLinkToEvent), and
+// the table "Access checks per command" of spec tcp-client-protocol §4.3
+// says pushes do not check link targets; only reads do (tcpsvc refuses a
+// whole read with a forbidden target). Refusing here would drop or alter
+// pushes that 4.0 clients get.
 func (s *Service) resolveLink(ev *store.ResolvedEvent, dst *codec.ResolvedEvent) {
 	*dst = codec.ResolvedEvent{HasLink: true, CommitPosition: ev.Pos.Commit, PreparePosition: ev.Pos.Prepare}
 	fillRecord(&dst.Link, &ev.Event)

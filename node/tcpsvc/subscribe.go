@@ -28,7 +28,7 @@ func (w *worker) subscribe(r *request) {
 		return
 	}
 	// The stream name aliases the request's buffer, which is pooled.
-	sub, err := w.s.opts.Subscriptions.Subscribe(sessionConn{r.sess}, r.corr, strings.Clone(q.EventStreamID), q.ResolveLinkTos)
+	sub, err := w.s.opts.Subscriptions.Subscribe(sessionConn{r.sess}, r.corr, strings.Clone(q.EventStreamID), q.ResolveLinkTos, r.v1)
 	switch {
 	case errors.Is(err, subscriptions.ErrTooManySubscriptions):
 		r.sess.sendNotHandled(&r.corr, codec.NotHandledTooBusy)
