@@ -283,3 +283,56 @@ func TestClusterReplicatesThroughRaft(t *testing.T) {
 	}
 	checkNoGoroutineLeak(t, base)
 }
+
+// TestClusterRefusesChunkSizeMismatch: a --mem-db node (32 MiB chunks)
+// and a disk node (256 MiB chunks) with the same --cluster-id would write
+// the same entries at different log positions; they refuse each other's
+// gossip, naming both identities, and never see each other alive.
+func TestClusterRefusesChunkSizeMismatch(t *testing.T) {
+	a, b := newClusterNode(1), newClusterNode(2)
+	a.ports(t)
+	b.ports(t)
+	seeds := []string{a.intGossipSeed(), b.intGossipSeed()}
+	sink := &logSink{}
+	log := slog.New(slog.NewTextHandler(sink, nil))
+	a.startWith(t, 3, seeds, "same", log, nil)
+	// startWith runs --mem-db; b gets a directory on disk instead.
+	args := []string{"--db", t.TempDir(), "--tcp-event-loops", "1", "--cluster-size", "3",
+		"--int-ip", b.ip, "--ext-ip", b.ip,
+		"--int-http-port", strconv.Itoa(b.intHTTP), "--ext-http-port", strconv.Itoa(b.extHTTP),
+		"--int-tcp-port", strconv.Itoa(b.intTCP), "--ext-tcp-port", strconv.Itoa(b.extTCP),
+		"--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","), "--skip-db-verify"}
+	o, err := config.Loader{Args: args}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, err := New(o, WithLogger(log), WithAuthHashIterations(1), WithClusterID("same"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.n = nb
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		nb.Stop(ctx)
+	}()
+	waitFor(t, "the refusal logged", 10*time.Second, func() (bool, string) {
+		s := sink.String()
+		return strings.Contains(s, "gossip from another cluster refused") &&
+			strings.Contains(s, "same/chunk=33554432") && strings.Contains(s, "same/chunk=268435456"), "not logged"
+	})
+	for _, c := range []*clusterNode{a, b} {
+		ci, err := c.n.Gossip()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ci.Members {
+			if m.IsAlive && m.InternalHTTP.String() != c.intGossipSeed() && !m.InstanceID.IsZero() {
+				t.Fatalf("%s sees %s alive across a chunk size mismatch", c.ip, m.InternalHTTP)
+			}
+		}
+	}
+}
