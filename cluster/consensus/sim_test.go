@@ -190,6 +190,7 @@ func (s *sim) start(n *simNode) {
 			n.log.Close()
 		}
 		l, err := tlog.Open(tlog.Options{FS: n.fs, Dir: "/db", ChunkSizeBytes: simChunkBytes, SkipVerify: true, Logger: quiet,
+			WriteBufferBytes: 4 << 10, IteratorBlockBytes: 4 << 10, // NB: small logs; the 1 MiB defaults would dominate the run time
 			CheckpointSyncInterval: time.Hour})
 		if err != nil {
 			s.fail("node %d cannot open its log: %v", n.id, err)
