@@ -282,7 +282,7 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 			op.Result = failedResult(failErr)
 		}
 	}
-	doner := p.flusher != nil && p.flusher.inline
+	doner := p.flusher != nil && p.flusher.doner != nil
 	if !doner {
 		for _, op := range b.ops {
 			if op.Done != nil {
@@ -483,7 +483,9 @@ func newFlusher(db *DB) *flusher {
 	f := &flusher{db: db, log: db.log, done: make(chan struct{})}
 	if db.opts.PipelineDepth == 0 {
 		f.inline = true
-		f.doner = make(chan *Batch, donerQueue)
+		if !db.opts.doneOnWriter {
+			f.doner = make(chan *Batch, donerQueue)
+		}
 		return f
 	}
 	f.q = make(chan *Batch, db.opts.PipelineDepth)
@@ -498,6 +500,10 @@ const donerQueue = 4
 // start starts the committer's goroutines.
 func (f *flusher) start() {
 	if f.inline {
+		if f.doner == nil {
+			close(f.done)
+			return
+		}
 		go f.doneLoop()
 		return
 	}
@@ -507,7 +513,9 @@ func (f *flusher) start() {
 // stop stops them, after the writer handed over its last batch.
 func (f *flusher) stop() {
 	if f.inline {
-		close(f.doner)
+		if f.doner != nil {
+			close(f.doner)
+		}
 	} else {
 		close(f.q)
 	}
