@@ -282,7 +282,15 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 			op.Result = failedResult(failErr)
 		}
 	}
-	doner := p.flusher != nil && p.flusher.doner != nil
+	// A large batch's Done calls go to the doner, so the writer takes the
+	// ops of the clients they wake while the rest are still being woken; a
+	// small batch's run here (one goroutine hand-off costs more than a few
+	// calls), unless the doner still has earlier batches: Done calls stay
+	// in batch order.
+	doner := false
+	if f := p.flusher; f != nil && f.doner != nil {
+		doner = len(b.ops) >= donerMinOps || f.donerBusy.Load() > 0
+	}
 	if !doner {
 		for _, op := range b.ops {
 			if op.Done != nil {
@@ -300,6 +308,7 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 	<-p.slots
 	if doner {
 		// NB: b goes back to the writer's pool from the doner.
+		p.flusher.donerBusy.Add(1)
 		p.flusher.doner <- b
 		return
 	}
@@ -461,8 +470,9 @@ type flusher struct {
 	done chan struct{}
 	// inline (PipelineDepth 0): Commit appends, fsyncs and applies on the
 	// writer goroutine; only the Done calls move to the doner goroutine.
-	inline bool
-	doner  chan *Batch
+	inline    bool
+	doner     chan *Batch
+	donerBusy atomic.Int32 // batches handed to the doner and not done
 }
 
 // applyItem is the flusher's word to the applier about one batch.
@@ -496,6 +506,9 @@ func newFlusher(db *DB) *flusher {
 // donerQueue bounds the applied batches whose Done calls are pending (inline
 // mode); the writer waits when it is full.
 const donerQueue = 4
+
+// donerMinOps is the smallest batch whose Done calls go to the doner.
+const donerMinOps = 32
 
 // start starts the committer's goroutines.
 func (f *flusher) start() {
@@ -534,6 +547,7 @@ func (f *flusher) doneLoop() {
 				op.Done(op)
 			}
 		}
+		f.donerBusy.Add(-1)
 		if cap(b.buf) <= batchBufKeep {
 			select {
 			case p.free <- b:
