@@ -282,20 +282,9 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 			op.Result = failedResult(failErr)
 		}
 	}
-	// A large batch's Done calls go to the doner, so the writer takes the
-	// ops of the clients they wake while the rest are still being woken; a
-	// small batch's run here (one goroutine hand-off costs more than a few
-	// calls), unless the doner still has earlier batches: Done calls stay
-	// in batch order.
-	doner := false
-	if f := p.flusher; f != nil && f.doner != nil {
-		doner = len(b.ops) >= donerMinOps || f.donerBusy.Load() > 0
-	}
-	if !doner {
-		for _, op := range b.ops {
-			if op.Done != nil {
-				op.Done(op)
-			}
+	for _, op := range b.ops {
+		if op.Done != nil {
+			op.Done(op)
 		}
 	}
 	p.mu.Lock()
@@ -306,12 +295,6 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 	}
 	p.mu.Unlock()
 	<-p.slots
-	if doner {
-		// NB: b goes back to the writer's pool from the doner.
-		p.flusher.donerBusy.Add(1)
-		p.flusher.doner <- b
-		return
-	}
 	if cap(b.buf) <= batchBufKeep {
 		select {
 		case p.free <- b:
@@ -449,12 +432,14 @@ func (db *DB) Leading() bool { return db.pipe.leading.Load() }
 // persisted checkpoint; consensus then applies the rest (ApplyTo).
 func (db *DB) Applied() int64 { return db.visibleEnd.Load() }
 
-// flusher is the single-node committer, two goroutines: the flusher owns
-// the transaction log's writer methods (Append, Flush, Truncate), takes the
-// writer's batches in order, appends each and fsyncs once; the applier
-// applies them in the same order (index, visible end, OnCommitted, Done).
-// So the next batch's fsync overlaps the previous batch's apply, and the
-// applier is the committer goroutine of the seam's contract.
+// flusher is the single-node committer. Inline (PipelineDepth 0) its
+// Commit does everything below on the writer goroutine. Pipelined, it is
+// two goroutines: the flusher owns the transaction log's writer methods
+// (Append, Flush, Truncate), takes the writer's batches in order, appends
+// each and fsyncs once; the applier applies them in the same order (index,
+// visible end, OnCommitted, Done). So the next batch's fsync overlaps the
+// previous batch's apply, and the applier is the committer goroutine of
+// the seam's contract.
 //
 // A failure found by the flusher (a refused append, a failed write or
 // fsync) moves the pipe's generation at once, so the flusher skips every
@@ -469,10 +454,8 @@ type flusher struct {
 	aq   chan applyItem
 	done chan struct{}
 	// inline (PipelineDepth 0): Commit appends, fsyncs and applies on the
-	// writer goroutine; only the Done calls move to the doner goroutine.
-	inline    bool
-	doner     chan *Batch
-	donerBusy atomic.Int32 // batches handed to the doner and not done
+	// writer goroutine.
+	inline bool
 }
 
 // applyItem is the flusher's word to the applier about one batch.
@@ -493,9 +476,7 @@ func newFlusher(db *DB) *flusher {
 	f := &flusher{db: db, log: db.log, done: make(chan struct{})}
 	if db.opts.PipelineDepth == 0 {
 		f.inline = true
-		if !db.opts.doneOnWriter {
-			f.doner = make(chan *Batch, donerQueue)
-		}
+		close(f.done)
 		return f
 	}
 	f.q = make(chan *Batch, db.opts.PipelineDepth)
@@ -503,58 +484,19 @@ func newFlusher(db *DB) *flusher {
 	return f
 }
 
-// donerQueue bounds the applied batches whose Done calls are pending (inline
-// mode); the writer waits when it is full.
-const donerQueue = 4
-
-// donerMinOps is the smallest batch whose Done calls go to the doner.
-const donerMinOps = 32
-
 // start starts the committer's goroutines.
 func (f *flusher) start() {
-	if f.inline {
-		if f.doner == nil {
-			close(f.done)
-			return
-		}
-		go f.doneLoop()
-		return
+	if !f.inline {
+		go f.run()
 	}
-	go f.run()
 }
 
 // stop stops them, after the writer handed over its last batch.
 func (f *flusher) stop() {
-	if f.inline {
-		if f.doner != nil {
-			close(f.doner)
-		}
-	} else {
+	if !f.inline {
 		close(f.q)
 	}
 	<-f.done
-}
-
-// doneLoop runs the Done calls of applied batches, in order, so the writer
-// goes on with the next batch (taking the ops of the clients these calls
-// wake) while they run.
-func (f *flusher) doneLoop() {
-	defer close(f.done)
-	p := &f.db.pipe
-	for b := range f.doner {
-		for _, op := range b.ops {
-			if op.Done != nil {
-				op.Done(op)
-			}
-		}
-		f.donerBusy.Add(-1)
-		if cap(b.buf) <= batchBufKeep {
-			select {
-			case p.free <- b:
-			default:
-			}
-		}
-	}
 }
 
 func (f *flusher) HeaderBytes() int { return 0 }
