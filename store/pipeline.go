@@ -234,20 +234,20 @@ func (db *DB) ApplyBatch(b *Batch) error {
 	if !ok {
 		return ErrBatchNotInFlight
 	}
-	db.applyBatch(b, len(b.ops), b.end, nil)
+	db.applyBatch(b, len(b.ops), b.end, nil, false)
 	return nil
 }
 
 // applyBatch applies the first k ops of b, the oldest batch in flight, up
 // to log end end, and fails the rest with failErr (an op keeps an error it
 // already has). Committer goroutine.
-func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
+func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error, indexed bool) {
 	p := &db.pipe
 	var m opMark
 	if k > 0 {
 		m = b.marks[k-1]
 	}
-	if db.Err() == nil {
+	if db.Err() == nil && !indexed {
 		if err := db.indexAdd(b.entries[:m.entries], end); err != nil {
 			// The index is derived from the log and is rebuilt at
 			// restart; but readers would now miss acknowledged events.
@@ -454,8 +454,11 @@ type flusher struct {
 	aq   chan applyItem
 	done chan struct{}
 	// inline (PipelineDepth 0): Commit appends, fsyncs and applies on the
-	// writer goroutine.
+	// writer goroutine; the indexer goroutine adds the batch's index
+	// entries while the writer goroutine waits for the fsync.
 	inline bool
+	ixReq  chan *Batch
+	ixRes  chan error
 }
 
 // applyItem is the flusher's word to the applier about one batch.
@@ -470,13 +473,16 @@ type applyItem struct {
 	failRest error
 	// refused is op k's own error (the refusal).
 	refused error
+	// indexed: b's entries are in the index already (inline mode adds
+	// them while the fsync runs).
+	indexed bool
 }
 
 func newFlusher(db *DB) *flusher {
 	f := &flusher{db: db, log: db.log, done: make(chan struct{})}
 	if db.opts.PipelineDepth == 0 {
 		f.inline = true
-		close(f.done)
+		f.ixReq, f.ixRes = make(chan *Batch), make(chan error, 1)
 		return f
 	}
 	f.q = make(chan *Batch, db.opts.PipelineDepth)
@@ -486,14 +492,31 @@ func newFlusher(db *DB) *flusher {
 
 // start starts the committer's goroutines.
 func (f *flusher) start() {
-	if !f.inline {
-		go f.run()
+	if f.inline {
+		go f.indexer()
+		return
+	}
+	go f.run()
+}
+
+// indexer adds a batch's index entries while the writer goroutine waits
+// for the batch's fsync (inline mode). Nothing reads them early: a reader
+// confirms every index entry by reading its record, and the log returns
+// nothing beyond its durable end (the $all reader stops at the visible
+// end). If the fsync then fails the writer latches; an index persisted
+// later with entries beyond the log's end is rebuilt at Open.
+func (f *flusher) indexer() {
+	defer close(f.done)
+	for b := range f.ixReq {
+		f.ixRes <- f.db.indexAdd(b.entries, b.end)
 	}
 }
 
 // stop stops them, after the writer handed over its last batch.
 func (f *flusher) stop() {
-	if !f.inline {
+	if f.inline {
+		close(f.ixReq)
+	} else {
 		close(f.q)
 	}
 	<-f.done
@@ -551,7 +574,7 @@ func (f *flusher) apply(it applyItem) {
 			if it.refused != nil {
 				it.b.ops[it.k].Result = failedResult(it.refused)
 			}
-			db.applyBatch(it.b, it.k, it.end, it.failErr)
+			db.applyBatch(it.b, it.k, it.end, it.failErr, it.indexed)
 		}
 		if it.failRest != nil {
 			db.failInflight(it.failRest)
@@ -588,18 +611,29 @@ func (f *flusher) commit(b *Batch) {
 			return
 		}
 	}
+	indexed := false
 	if len(b.recs) > 0 {
+		if f.inline && len(b.entries) > 0 {
+			f.ixReq <- b
+			indexed = true
+		}
 		t0 := time.Now()
 		err := f.log.Flush()
 		d := time.Since(t0)
 		db.observeFlush(d)
 		db.pipe.lastFlushNs.Store(int64(d))
+		if indexed {
+			if ierr := <-f.ixRes; ierr != nil && err == nil {
+				f.failed(applyItem{latch: fmt.Errorf("add to the index: %w", ierr), failRest: ErrWriterFailed})
+				return
+			}
+		}
 		if err != nil {
 			f.failed(applyItem{latch: fmt.Errorf("flush the log: %w", err), failRest: ErrWriterFailed})
 			return
 		}
 	}
-	f.deliver(applyItem{b: b, k: len(b.ops), end: b.end})
+	f.deliver(applyItem{b: b, k: len(b.ops), end: b.end, indexed: indexed})
 }
 
 // appendFailed handles a refused append of record i of b. A refusal that
