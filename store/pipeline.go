@@ -10,14 +10,16 @@ import (
 	"github.com/eventstored/eventstored/store/tlog"
 )
 
-// The write path is a pipeline of two stages joined by the Committer seam:
+// The write path is two stages joined by the Committer seam:
 //
-//	writer goroutine                       committer (single node: flusher goroutine)
+//	writer goroutine                       committer
 //	ops → check → encode records      →    append, fsync (or replicate: raft)
 //	      into a Batch with planned         → DB.ApplyBatch: index, visible end,
 //	      log positions (tlog.PlanAppend)     OnCommitted, Done of every op
 //
-// While the committer makes batch N durable the writer encodes batch N+1;
+// The single-node committer (flusher, below) runs inline on the writer
+// goroutine by default, or pipelined on its own goroutines. When pipelined,
+// the writer encodes batch N+1 while the committer makes batch N durable;
 // at most Options.PipelineDepth batches are in flight (handed to Commit and
 // not yet applied or failed). The writer's state (stream versions,
 // recent ids, open transactions) runs ahead of what is applied: it counts
@@ -45,8 +47,8 @@ var (
 
 // Committer makes the writer's batches durable and committed, then hands
 // them back through DB.ApplyBatch (or DB.FailBatches). Options.Committer nil
-// selects the single-node committer: a flusher goroutine that appends each
-// batch to the transaction log, fsyncs once and applies it.
+// selects the single-node committer, which appends each batch to the
+// transaction log, fsyncs once and applies it.
 //
 // HeaderBytes and Commit are called from the writer goroutine only, Commit
 // in batch (= log) order.
@@ -459,6 +461,12 @@ type flusher struct {
 	inline bool
 	ixReq  chan *Batch
 	ixRes  chan error
+	// The batch being committed: records appended so far, and the first
+	// append that failed.
+	appended    int
+	appendErr   error
+	appendErrAt int
+	mismatch    error
 }
 
 // applyItem is the flusher's word to the applier about one batch.
@@ -523,6 +531,26 @@ func (f *flusher) stop() {
 }
 
 func (f *flusher) HeaderBytes() int { return 0 }
+
+// appendTo appends b's records up to n (exclusive) that are not appended
+// yet. Inline mode: the writer calls it after each op, so the records go
+// to the log's buffer while the writer waits for the next op rather than
+// all at once when the batch is closed. A refusal stops the appends; Commit
+// then handles it. Writer goroutine (the flusher's, when pipelined).
+func (f *flusher) appendTo(b *Batch, n int) {
+	for ; f.appended < n && f.appendErr == nil && f.mismatch == nil; f.appended++ {
+		planned, payload := b.Record(f.appended)
+		pos, err := f.log.Append(payload)
+		if err != nil {
+			f.appendErr, f.appendErrAt = err, f.appended
+			return
+		}
+		if pos != planned {
+			f.mismatch = fmt.Errorf("a record planned at %d was appended at %d", planned, pos)
+			return
+		}
+	}
+}
 
 func (f *flusher) Commit(b *Batch) error {
 	if f.inline {
@@ -599,21 +627,20 @@ func (f *flusher) commit(b *Batch) {
 		f.failed(applyItem{failRest: ErrWriterFailed})
 		return
 	}
-	for i := range b.recs {
-		planned, payload := b.Record(i)
-		pos, err := f.log.Append(payload)
-		if err != nil {
-			f.appendFailed(b, i, err)
-			return
-		}
-		if pos != planned {
-			f.failed(applyItem{latch: fmt.Errorf("a record planned at %d was appended at %d", planned, pos), failRest: ErrWriterFailed})
-			return
-		}
+	f.appendTo(b, len(b.recs))
+	appendErr, at, mismatch := f.appendErr, f.appendErrAt, f.mismatch
+	f.appended, f.appendErr, f.mismatch = 0, nil, nil
+	if mismatch != nil {
+		f.failed(applyItem{latch: mismatch, failRest: ErrWriterFailed})
+		return
+	}
+	if appendErr != nil {
+		f.appendFailed(b, at, appendErr)
+		return
 	}
 	indexed := false
 	if len(b.recs) > 0 {
-		if f.inline && len(b.entries) > 0 {
+		if f.inline && len(b.entries) > 0 && !db.opts.noIndexer {
 			f.ixReq <- b
 			indexed = true
 		}
