@@ -79,9 +79,12 @@
 //
 // The single-node committer has two modes (Options.PipelineDepth):
 //
-//   - 0, inline (the default): Commit appends, fsyncs and applies on the
-//     writer goroutine, Done calls included, as one goroutine did before
-//     the seam.
+//   - 0, inline (the default): the writer appends each op's records to
+//     the log's buffer as it encodes them; Commit fsyncs and applies on the
+//     writer goroutine, Done calls included, while an indexer goroutine
+//     adds the batch's index entries during the fsync (a reader confirms
+//     every index entry by reading its record, and the log returns nothing
+//     beyond its durable end, so nothing is seen early).
 //   - N >= 1, pipelined: a flusher goroutine owns the log's writer methods
 //     and appends and fsyncs batch after batch while an applier goroutine
 //     applies them (Done calls included) and the writer encodes the next;

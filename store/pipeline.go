@@ -624,6 +624,7 @@ func (f *flusher) failed(it applyItem) {
 func (f *flusher) commit(b *Batch) {
 	db := f.db
 	if err := db.Err(); err != nil {
+		f.appended, f.appendErr, f.mismatch = 0, nil, nil
 		f.failed(applyItem{failRest: ErrWriterFailed})
 		return
 	}
