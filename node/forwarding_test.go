@@ -54,11 +54,25 @@ func formedCluster(t *testing.T, log *slog.Logger, advertise bool) ([]*clusterNo
 					slaves = append(slaves, c)
 				}
 			}
-			// Each slave has published its master (the watcher's period).
+			// Each slave has published its master (the watcher's period),
+			// and every node has the default users the master created
+			// (a login refused before they arrive would stay refused for
+			// auth's failed-credentials cache).
 			for _, s := range slaves {
 				for s.n.tcpState().Master == nil {
 					if time.Since(start) > 30*time.Second {
 						t.Fatalf("slave %s never published its master", s.ip)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			for _, c := range nodes {
+				for {
+					if _, err := c.n.auth.GetUser(context.Background(), "admin"); err == nil {
+						break
+					}
+					if time.Since(start) > 30*time.Second {
+						t.Fatalf("node %s never got the default users", c.ip)
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
