@@ -31,8 +31,9 @@ import (
 // Proxying copies method, path and query, headers and body to
 // http://<master internal HTTP><same URI>, with Host rewritten and
 // X-Forwarded-Host set to the original Host when absent (so the master's
-// links point where the client is), and relays the master's status,
-// headers and body. It runs on the fasthttp connection goroutine and
+// links point where the client is) and ES-Forwarded: 1 (a node that is
+// not the master either does not send it on: 503), and relays the
+// master's status, headers and body. It runs on the fasthttp connection goroutine and
 // blocks it for at most the request timeout (10 s); a failure (connect,
 // timeout, too-large reply) is 500 "Error while forwarding request".
 // One fasthttp.HostClient per master, with at most proxyConnsMax
@@ -90,6 +91,10 @@ const (
 
 var (
 	hdrForwardedHost = []byte("X-Forwarded-Host")
+	// hdrForwarded marks a request one node proxied to another (our
+	// nodes only).
+	hdrForwarded     = []byte("ES-Forwarded")
+	valForwarded     = []byte("1")
 	reasonForwardErr = "Error while forwarding request"
 )
 
@@ -172,12 +177,12 @@ func (h *Handler) byState(r *request, rt *route) bool {
 	case cluster.Serve:
 		return false
 	case cluster.Forward:
-		if v.MasterInternalHTTP.IsValid() {
+		if h.mayProxy(r, v) {
 			h.proxy(r, v.MasterInternalHTTP)
 			return true
 		}
 	case cluster.NotMaster:
-		if rt.class == classMaster && v.MasterInternalHTTP.IsValid() {
+		if rt.class == classMaster && h.mayProxy(r, v) {
 			h.proxy(r, v.MasterInternalHTTP)
 			return true
 		}
@@ -188,6 +193,15 @@ func (h *Handler) byState(r *request, rt *route) bool {
 	}
 	r.status(fasthttp.StatusServiceUnavailable, reasonNotReady)
 	return true
+}
+
+// mayProxy: a master is known and r was not proxied here by another
+// node. A proxied request that reaches a node which is not the master
+// either (views differ during an election) is refused rather than sent on:
+// two nodes each taking the other for the master would otherwise bounce
+// it until the connection limits ran out.
+func (h *Handler) mayProxy(r *request, v ClusterView) bool {
+	return v.MasterInternalHTTP.IsValid() && len(r.ctx.Request.Header.PeekBytes(hdrForwarded)) == 0
 }
 
 // redirectToMaster answers 307 with the same path and query on the
@@ -224,6 +238,7 @@ func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	ctx.Request.CopyTo(req)
 	req.Header.DisableNormalizing()
 	resp.Header.DisableNormalizing()
+	req.Header.SetBytesKV(hdrForwarded, valForwarded)
 	if len(req.Header.PeekBytes(hdrForwardedHost)) == 0 {
 		req.Header.SetBytesKV(hdrForwardedHost, ctx.Host())
 	}

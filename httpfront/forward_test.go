@@ -93,6 +93,10 @@ func TestFollowerProxiesAndRedirects(t *testing.T) {
 	expectStatus(t, f.req(t, "POST", "/users/", create, "Content-Type: application/json", admin), 201, "")
 	expectStatus(t, master.req(t, "GET", "/users/bob", "", "Accept: application/json", admin), 200, "")
 
+	// A request another node proxied here is not sent on (a second
+	// follower would bounce it back during an election).
+	expectStatus(t, f.req(t, "POST", "/streams/px", fwdBody, evJSON, "ES-Forwarded: 1", admin), 503, "Server Is Not Ready")
+
 	// Delete, proxied.
 	expectStatus(t, f.req(t, "DELETE", "/streams/px", "", admin), 204, "")
 	expectStatus(t, master.req(t, "GET", "/streams/px/0", "", "Accept: application/json"), 404, "")
