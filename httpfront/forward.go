@@ -17,16 +17,16 @@ import (
 // cluster-and-options §7.3; 4.0.3 HttpForwarder and the controllers'
 // NotHandled handling):
 //
-//	route class   replica (master known)                      Unknown   Initializing, PreMaster, ShuttingDown
-//	read          served; ES-RequireMaster: True → 307         served    503 (rm: 503)
-//	write         proxied; ES-RequireMaster: True → 307        503       503
-//	master-only   proxied (persistent subscriptions, users)    503       503
-//	local         served (ping, info, stats, admin, gossip)    served    served
+//	route class   replica (master known)                      Unknown               Initializing, PreMaster, ShuttingDown
+//	read          served; ES-RequireMaster: True → 307         served (rm: 503)      503
+//	write         proxied; ES-RequireMaster: True → 307        503                   503
+//	master-only   proxied (persistent subscriptions, users)    503                   503
+//	local         served (ping, info, stats, admin, gossip)    served                served
 //
 // The decision is cluster.Decide's (one table); this file maps it to
 // HTTP. A replica that does not know its master yet answers 503 where it
-// would proxy or redirect. A bad ES-RequireMaster value is 400 before
-// anything else, as the handlers would answer it.
+// would proxy or redirect. On stream routes a bad ES-RequireMaster value
+// is 400 before anything else, as their handlers would answer it.
 //
 // Proxying copies method, path and query, headers and body to
 // http://<master internal HTTP><same URI>, with Host rewritten and
@@ -161,17 +161,19 @@ func (h *Handler) byState(r *request, rt *route) bool {
 	if v.State == cluster.StateMaster {
 		return false
 	}
-	rm, ok := r.boolHeader(hdrRequireMaster, false)
-	if !ok {
-		r.status(fasthttp.StatusBadRequest, "ES-RequireMaster header in wrong format.")
-		return true
-	}
-	kind := cluster.Read
-	switch rt.class {
-	case classWrite:
-		kind = cluster.Write
-	case classMaster:
-		kind = cluster.PersistentSubscription
+	kind, rm := cluster.PersistentSubscription, false
+	if rt.class != classMaster {
+		// Only the stream routes read ES-RequireMaster (as their handlers
+		// do); the master-only routes go to the master regardless.
+		var ok bool
+		if rm, ok = r.boolHeader(hdrRequireMaster, false); !ok {
+			r.status(fasthttp.StatusBadRequest, "ES-RequireMaster header in wrong format.")
+			return true
+		}
+		kind = cluster.Read
+		if rt.class == classWrite {
+			kind = cluster.Write
+		}
 	}
 	switch cluster.Decide(v.State, kind, rm, v.MasterInternalHTTP.IsValid()) {
 	case cluster.Serve:
