@@ -79,7 +79,7 @@ func benchClusterWrite(b *testing.B, writers int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	db := master.db
-	saves0 := master.raft.disk.Saves.Load()
+	saves0, nanos0 := master.raft.disk.Saves.Load(), master.raft.disk.SaveNanos.Load()
 	var next atomic.Int64
 	var failed atomic.Int64
 	b.ReportAllocs()
@@ -90,15 +90,15 @@ func benchClusterWrite(b *testing.B, writers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			op := &store.Op{Kind: store.OpWrite, Stream: fmt.Sprintf("bench-%d", g), ExpectedVersion: store.ExpectedVersionAny,
-				Events: []store.NewEvent{{Type: "t", Data: make([]byte, 100)}}}
+			stream, data := fmt.Sprintf("bench-%d", g), make([]byte, 100)
 			for {
 				k := next.Add(1)
 				if k > int64(b.N) {
 					return
 				}
+				op := &store.Op{Kind: store.OpWrite, Stream: stream, ExpectedVersion: store.ExpectedVersionAny,
+					Events: []store.NewEvent{{Type: "t", Data: data}}}
 				copy(op.Events[0].ID[:], fmt.Sprintf("%d/%d", g, k))
-				op.Result = store.OpResult{}
 				if err := db.Do(context.Background(), op); err != nil || op.Result.Err != nil {
 					failed.Add(1)
 				}
@@ -114,6 +114,16 @@ func benchClusterWrite(b *testing.B, writers int) {
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
 	if saves := master.raft.disk.Saves.Load() - saves0; saves > 0 {
 		b.ReportMetric(float64(b.N)/float64(saves), "events/fsync")
+		b.ReportMetric(float64(saves)/el.Seconds(), "master-saves/s")
+		b.ReportMetric(float64(master.raft.disk.SaveNanos.Load()-nanos0)/float64(saves)/1e3, "master-save-us")
+	}
+	for _, c := range nodes {
+		if c.n != master {
+			d := c.n.raft.disk
+			b.ReportMetric(float64(d.Saves.Load())/el.Seconds(), "slave-saves/s")
+			b.ReportMetric(float64(d.SaveNanos.Load())/float64(max(d.Saves.Load(), 1))/1e3, "slave-save-us")
+			break
+		}
 	}
 }
 

@@ -53,8 +53,13 @@
 // tlog at the first replaced entry's header, unless that cuts more than
 // --max-truncation bytes (ErrTruncationLimit: the node stops and says
 // so). No compaction yet: FirstIndex is 1 and there is no snapshot, so
-// the scan reads the whole log at open (a persisted position table or
-// raft snapshots at chunk boundaries are the next step for large logs).
+// the scan reads the whole log at open. Measured (BenchmarkTlogDiskOpen
+// Scan, 200,000 100-byte events, page cache warm): 0.39 us an event in
+// 100-event entries, 0.77 us in single-event entries, so 4-8 s at 10M
+// events before a node can vote, more from a cold disk; the table costs
+// 8 bytes an entry (80 MB for 10M single-event entries). A position
+// table persisted with the index checkpoint (scan only past it) or raft
+// snapshots at chunk boundaries are the next step for large logs.
 //
 // Limits: MaxProposalBytes, MaxMessageBytes, MaxBatchBytes, a bounded
 // queue per peer (overflow drops; raft retransmits), MaxInflightMsgs and
