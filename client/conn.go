@@ -284,7 +284,7 @@ func (c *conn) readLoop() {
 				off += size
 			}
 			c.lastPush = nil // aliases buf, which moves below
-			if off > 0 { // NB: never memmove a partial frame onto itself on every read
+			if off > 0 {     // NB: never memmove a partial frame onto itself on every read
 				n = copy(buf, buf[off:n])
 			}
 			// Grow to fit the next frame whole; shrink after a big one.
