@@ -283,8 +283,9 @@ func (c *conn) readLoop() {
 				}
 				off += size
 			}
-			c.lastPush = nil // aliases buf, which moves below
-			if off > 0 {     // NB: never memmove a partial frame onto itself on every read
+			// lastPush aliases buf, which moves below.
+			c.lastPush = nil
+			if off > 0 { // NB: never memmove a partial frame onto itself on every read
 				n = copy(buf, buf[off:n])
 			}
 			// Grow to fit the next frame whole; shrink after a big one.
