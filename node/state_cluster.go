@@ -21,6 +21,21 @@ import (
 // each other's gossip. Empty (the default) disables the check.
 func WithClusterID(id string) Option { return func(n *Node) { n.clusterID = id } }
 
+// clusterIdentity is the identity gossip checks between nodes: the
+// --cluster-id given (WithClusterID) and, on a replicating node, the
+// chunk size of its log. Replicated logs must be the same bytes up to the
+// commit index, and a position is chunk number × chunk size + offset, so
+// nodes whose chunk sizes differ (a --mem-db node uses 32 MiB chunks, a
+// disk node 256 MiB) must never form one cluster: they refuse each
+// other's gossip (gossip.ErrForeignCluster), before any entry could land
+// at a different position.
+func (n *Node) clusterIdentity() string {
+	if !n.clustered() || n.db == nil || n.db.Log() == nil {
+		return n.clusterID
+	}
+	return fmt.Sprintf("%s/chunk=%d", n.clusterID, n.db.Log().ChunkSizeBytes())
+}
+
 // WithConsensus is the default for a cluster node since the raft log is
 // the store's transaction log; the option stays for tests written before.
 func WithConsensus() Option { return func(n *Node) { n.noConsensus = false } }
@@ -191,7 +206,7 @@ func (n *Node) newGossip() *gossip.Driver {
 func (n *Node) newService() (*service.Service, error) {
 	o := n.opts
 	return service.New(service.Config{
-		Self: n.selfMember(), ClusterSize: o.ClusterSize, ClusterID: n.clusterID, Seeds: o.GossipSeed,
+		Self: n.selfMember(), ClusterSize: o.ClusterSize, ClusterID: n.clusterIdentity(), Seeds: o.GossipSeed,
 		GossipInterval: o.GossipInterval, GossipTimeout: o.GossipTimeout, Disk: n.raft.disk, Replicator: n.raft.rep,
 		Applied: n.raft.disk.IndexCovering(n.db.Applied()), LogPositions: n.clusterLogPositions(n.db),
 		TCP: reactor.Config{Name: "internal TCP out", NumEventLoops: 1, Logger: n.log,

@@ -26,11 +26,21 @@ import (
 //	go test ./node -run XXX -bench ClusterWrite -benchtime 5s
 func BenchmarkClusterWrite(b *testing.B) {
 	for _, writers := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchClusterWrite(b, writers) })
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchClusterWrite(b, writers, false) })
 	}
 }
 
-func benchClusterWrite(b *testing.B, writers int) {
+// BenchmarkClusterWriteNoFsync is BenchmarkClusterWrite with
+// --unsafe-disable-flush-to-disk on every node: the ceiling of the
+// replication path itself (CPU, loopback, raft) when three nodes do not
+// share one disk's fsyncs.
+func BenchmarkClusterWriteNoFsync(b *testing.B) {
+	for _, writers := range []int{16, 256} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchClusterWrite(b, writers, true) })
+	}
+}
+
+func benchClusterWrite(b *testing.B, writers int, noFsync bool) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var nodes []*clusterNode
 	var seeds []string
@@ -46,6 +56,9 @@ func benchClusterWrite(b *testing.B, writers int) {
 			"--int-http-port", strconv.Itoa(c.intHTTP), "--ext-http-port", strconv.Itoa(c.extHTTP),
 			"--int-tcp-port", strconv.Itoa(c.intTCP), "--ext-tcp-port", strconv.Itoa(c.extTCP),
 			"--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","), "--skip-db-verify",
+		}
+		if noFsync {
+			args = append(args, "--unsafe-disable-flush-to-disk")
 		}
 		o, err := config.Loader{Args: args}.Load()
 		if err != nil {
