@@ -339,8 +339,12 @@ func (n *Node) Log() string {
 func (n *Node) ExtTCPAddr() string { return net.JoinHostPort(n.IP, strconv.Itoa(n.ExtTCP)) }
 
 // ExtHTTPURL and IntHTTPURL are the HTTP bases ("http://ip:port").
-func (n *Node) ExtHTTPURL() string { return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.ExtHTTP)) }
-func (n *Node) IntHTTPURL() string { return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.IntHTTP)) }
+func (n *Node) ExtHTTPURL() string {
+	return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.ExtHTTP))
+}
+func (n *Node) IntHTTPURL() string {
+	return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.IntHTTP))
+}
 
 // IntHTTPEndpoint is the node's bound internal HTTP endpoint, the key by
 // which gossip members are matched to nodes (tests never advertise
