@@ -147,7 +147,9 @@ func New(cfg Config) (*Cluster, error) {
 			"--int-ip", n.IP, "--ext-ip", n.IP,
 			"--int-tcp-port", strconv.Itoa(n.IntTCP), "--ext-tcp-port", strconv.Itoa(n.ExtTCP),
 			"--int-http-port", strconv.Itoa(n.IntHTTP), "--ext-http-port", strconv.Itoa(n.ExtHTTP),
-			"--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","),
+		}
+		if cfg.Size > 1 {
+			n.args = append(n.args, "--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","))
 		}
 		if cfg.MemDB {
 			n.args = append(n.args, "--mem-db")
