@@ -58,8 +58,10 @@ type Config struct {
 	Size int
 	// Nodes is how many processes to prepare; Size when zero.
 	Nodes int
-	// IPs gives node i its int and ext IP; 127.0.0.<i+1> when empty.
+	// IPs gives node i its int (and ext) IP; 127.0.0.<i+1> when empty.
 	IPs []string
+	// ExtIPs, when set, gives node i another ext IP than its int IP.
+	ExtIPs []string
 	// FixedPorts uses Event Store's default ports (1112, 1113, 2112,
 	// 2113) on every node, for nodes on distinct IPs in their own network
 	// namespaces; otherwise four free ports are picked per node.
@@ -86,7 +88,8 @@ type Cluster struct {
 // directories stay the same across restarts.
 type Node struct {
 	Index                            int
-	IP                               string
+	IP                               string // internal IP
+	ExtIP                            string // external IP (IP unless Config.ExtIPs)
 	IntTCP, ExtTCP, IntHTTP, ExtHTTP int
 	DB                               string // database directory
 	LogPath                          string // stdout and stderr of every run, appended
@@ -120,6 +123,10 @@ func New(cfg Config) (*Cluster, error) {
 		if i < len(cfg.IPs) {
 			n.IP = cfg.IPs[i]
 		}
+		n.ExtIP = n.IP
+		if i < len(cfg.ExtIPs) {
+			n.ExtIP = cfg.ExtIPs[i]
+		}
 		if cfg.FixedPorts {
 			n.IntTCP, n.ExtTCP, n.IntHTTP, n.ExtHTTP = 1112, 1113, 2112, 2113
 		} else {
@@ -144,7 +151,7 @@ func New(cfg Config) (*Cluster, error) {
 		}
 		n.args = []string{
 			"--cluster-size", strconv.Itoa(cfg.Size),
-			"--int-ip", n.IP, "--ext-ip", n.IP,
+			"--int-ip", n.IP, "--ext-ip", n.ExtIP,
 			"--int-tcp-port", strconv.Itoa(n.IntTCP), "--ext-tcp-port", strconv.Itoa(n.ExtTCP),
 			"--int-http-port", strconv.Itoa(n.IntHTTP), "--ext-http-port", strconv.Itoa(n.ExtHTTP),
 		}
@@ -338,11 +345,11 @@ func (n *Node) Log() string {
 }
 
 // ExtTCPAddr is the external TCP endpoint clients connect to.
-func (n *Node) ExtTCPAddr() string { return net.JoinHostPort(n.IP, strconv.Itoa(n.ExtTCP)) }
+func (n *Node) ExtTCPAddr() string { return net.JoinHostPort(n.ExtIP, strconv.Itoa(n.ExtTCP)) }
 
 // ExtHTTPURL and IntHTTPURL are the HTTP bases ("http://ip:port").
 func (n *Node) ExtHTTPURL() string {
-	return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.ExtHTTP))
+	return "http://" + net.JoinHostPort(n.ExtIP, strconv.Itoa(n.ExtHTTP))
 }
 func (n *Node) IntHTTPURL() string {
 	return "http://" + net.JoinHostPort(n.IP, strconv.Itoa(n.IntHTTP))
