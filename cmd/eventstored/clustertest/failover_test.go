@@ -1,0 +1,182 @@
+//go:build wip
+
+package clustertest
+
+// Failover at process level. WIP (build tag wip) until consensus is the
+// default for cluster nodes (branch raftlog): without it a cluster node
+// stays Unknown and these tests cannot pass.
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+)
+
+// maxFailover is the cluster issue's goal: a new master within 3 s of the
+// old one's kill -9.
+const maxFailover = 3 * time.Second
+
+// killMaster kills the master and returns how long the survivors took to
+// agree on a new master among themselves.
+func killMaster(t *testing.T, ctx context.Context, c *Cluster, master *Node) (*Node, time.Duration) {
+	t.Helper()
+	if err := master.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var next *Node
+	err := Poll(ctx, 10*time.Millisecond, func(ctx context.Context) error {
+		m, err := c.Roles(ctx, false)
+		next = m
+		return err
+	})
+	took := time.Since(killed)
+	if err != nil {
+		t.Fatalf("no new master after the kill: %v\n%s", err, Describe(c.Views(ctx, false)))
+	}
+	return next, took
+}
+
+// waitCaughtUp polls until every node holds every acknowledged append of
+// h at its numbers.
+func waitCaughtUp(t *testing.T, ctx context.Context, c *Cluster, h *History) {
+	t.Helper()
+	for _, n := range c.Nodes {
+		var missing []string
+		err := Poll(ctx, 100*time.Millisecond, func(ctx context.Context) error {
+			var err error
+			missing, err = MissingAcknowledged(ctx, h, n.ExtTCPAddr())
+			if err == nil && len(missing) > 0 {
+				return errMissing
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("node%d lacks acknowledged events: %v (first of %d: %v)", n.Index, err, len(missing), first(missing, 5))
+		}
+	}
+}
+
+func first(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+type missingError struct{}
+
+func (missingError) Error() string { return "acknowledged events missing" }
+
+var errMissing = missingError{}
+
+// TestKillMasterFailover: three processes elect one Master and two Slaves
+// (every node's int and ext /gossip agree); clients write; kill -9 of the
+// master gives a new master within 3 s; the clients' history is
+// linearizable; the old master, restarted on its directory, rejoins as a
+// Slave and catches up: every acknowledged write is readable on every node.
+func TestKillMasterFailover(t *testing.T) {
+	c := startCluster(t, Config{})
+	ctx := timeout(t, 120*time.Second)
+	master, err := c.WaitRoles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var addrs []string
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.ExtTCPAddr())
+	}
+	h := NewHistory()
+	w := &Workload{Addrs: addrs, Clients: 4, Streams: 4, Seed: 7, RequireMaster: true, OpTimeout: 2 * time.Second}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { w.Run(wctx, h); close(done) }()
+
+	time.Sleep(time.Second)
+	before := len(h.Acknowledged())
+	next, took := killMaster(t, ctx, c, master)
+	t.Logf("node%d killed; node%d master after %v", master.Index, next.Index, took.Round(time.Millisecond))
+	if took > maxFailover {
+		t.Errorf("failover took %v; the goal is at most %v", took, maxFailover)
+	}
+	time.Sleep(time.Second)
+	if err := master.Start(c.Bin()); err != nil {
+		t.Fatal(err)
+	}
+	rejoined, err := c.WaitRoles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rejoined != next {
+		t.Errorf("after the old master rejoined node%d is master; want node%d (no reason to change)", rejoined.Index, next.Index)
+	}
+	time.Sleep(500 * time.Millisecond)
+	stop()
+	<-done
+	t.Logf("history: %v", h.Counts())
+	if after := len(h.Acknowledged()); before == 0 || after <= before {
+		t.Fatalf("writes were not acknowledged before (%d) and after (%d) the failover", before, after)
+	}
+	if err := Check(h, 60*time.Second, t.TempDir()+"/history.html"); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, ctx, c, h)
+}
+
+// TestForwardedWriteReadableEverywhere: a write sent to a Slave without
+// require-master is forwarded to the master, acknowledged, and readable
+// on all three nodes.
+func TestForwardedWriteReadableEverywhere(t *testing.T) {
+	c := startCluster(t, Config{})
+	ctx := timeout(t, 60*time.Second)
+	master, err := c.WaitRoles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slave *Node
+	for _, n := range c.Nodes {
+		if n != master {
+			slave = n
+			break
+		}
+	}
+	h := NewHistory()
+	w := &Workload{Addrs: []string{slave.ExtTCPAddr()}, Clients: 2, Streams: 2, Seed: 3, ReadRatio: 0.01}
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	w.Run(wctx, h)
+	cancel()
+	if n := len(h.Acknowledged()); n == 0 || w.Errors() > 0 {
+		t.Fatalf("writes through slave node%d: %d acknowledged, %d errors, %v", slave.Index, n, w.Errors(), h.Counts())
+	}
+	waitCaughtUp(t, ctx, c, h)
+}
+
+// TestFailoverFigures kills the master 20 times (restarting it each time)
+// and reports the failover times; run with -tags 'long wip' (make
+// test-failover).
+func TestFailoverFigures(t *testing.T) {
+	if testing.Short() {
+		t.Skip("20 failovers: not in -short")
+	}
+	c := startCluster(t, Config{})
+	ctx := timeout(t, 15*time.Minute)
+	var times []time.Duration
+	for i := 0; i < 20; i++ {
+		master, err := c.WaitRoles(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, took := killMaster(t, ctx, c, master)
+		times = append(times, took)
+		if err := master.Start(c.Bin()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	t.Logf("failover over %d kills: median %v, max %v, min %v", len(times), times[len(times)/2].Round(time.Millisecond),
+		times[len(times)-1].Round(time.Millisecond), times[0].Round(time.Millisecond))
+	if times[len(times)-1] > maxFailover {
+		t.Errorf("slowest failover %v exceeds %v", times[len(times)-1], maxFailover)
+	}
+}
