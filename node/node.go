@@ -92,6 +92,7 @@ type Node struct {
 	listeners []boundListener  // all, in bind order
 	gossip    *gossip.Driver   // nil unless gossip runs
 	svc       *service.Service // nil unless consensus runs (WithConsensus)
+	fw        forwarding       // forwarding.go
 	started   []boundListener  // those bound, in bind order
 	running   bool
 	stopped   bool
@@ -192,9 +193,10 @@ func (n *Node) Start() error {
 		n.psubs = nil
 		return fail(fmt.Errorf("cannot load persistent subscriptions: %w", err))
 	}
+	n.fw.fwd = n.newForwarder()
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
 		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState, Subscriptions: n.subs,
-		Persistent: n.psubs})
+		Persistent: n.psubs, Forwarder: n.fw.fwd})
 	n.tcp.Start()
 
 	n.gossipDB.Store(db)
@@ -232,6 +234,9 @@ func (n *Node) Start() error {
 		}
 	} else if n.gossip != nil {
 		n.gossip.Start()
+	}
+	if err := n.startMasterWatch(); err != nil {
+		return fail(fmt.Errorf("cannot start forwarding to the master: %w", err))
 	}
 	n.running, n.stopped = true, false
 	return nil
@@ -309,22 +314,6 @@ func (n *Node) buildListenersLocked() {
 	}
 }
 
-// tcpState maps the node state to the command service's role (spec
-// §4.3, §4.13). It runs on event loops for every command: one atomic load.
-func (n *Node) tcpState() tcpsvc.NodeState {
-	switch n.State() {
-	case StateMaster:
-		return tcpsvc.NodeState{Role: tcpsvc.RoleMaster}
-	case StateUnknown:
-		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
-	case StatePreReplica, StateCatchingUp, StateClone, StateSlave:
-		// TODO(node): the master's endpoints come with the cluster
-		// package; until then no replica state is ever entered.
-		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
-	}
-	return tcpsvc.NodeState{Role: tcpsvc.RoleNotReady}
-}
-
 // tcpConnections feeds /stats and /metrics; safe from any goroutine.
 func (n *Node) tcpConnections() map[string]int {
 	m := map[string]int{}
@@ -392,6 +381,7 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	n.started = nil
+	n.stopMasterWatch()
 	if n.svc != nil {
 		n.svc.Stop()
 		n.svc, n.gossip = nil, nil

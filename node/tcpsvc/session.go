@@ -226,13 +226,21 @@ func (ss *Session) handleOperation(p *codec.Package) {
 	} else if ss.hasDefault {
 		login, password, hasCreds = ss.defaultLogin, ss.defaultPassword, true
 	}
+	trusted := p.Flags&codec.FlagTrustedWrite != 0
+	if trusted {
+		// Forwarded by a replica as the system account (only the internal
+		// listener lets the flag through): no credentials to check.
+		login, password, hasCreds = nil, nil, false
+	}
 	r := acquireRequest(ss.s, ss, p, login, password, hasCreds)
 	if err := r.decode(); err != nil {
 		ss.sendBadRequest(&r.corr, "Invalid "+r.cmd.String()+": "+err.Error())
 		r.release()
 		return
 	}
-	if hasCreds {
+	if trusted {
+		r.trusted, r.principal = true, systemPrincipal
+	} else if hasCreds {
 		pr, ok := ss.s.auth.AuthenticateCached(r.login, r.password)
 		if !ok && ss.s.auth.KnownBad(r.login, r.password) {
 			// Wrong credentials repeated (typically bad connection
@@ -254,6 +262,10 @@ func (ss *Session) handleOperation(p *codec.Package) {
 	}
 	ss.s.enqueue(r)
 }
+
+// systemPrincipal is the account of TrustedWrite packages (4.0.3's
+// SystemAccount: a member of $admins).
+var systemPrincipal = auth.NewPrincipal("system", []string{auth.RoleAdmins})
 
 // replyAuthenticate answers the Authenticate command (spec §4.3 table).
 func (ss *Session) replyAuthenticate(id *codec.GUID, err error) {

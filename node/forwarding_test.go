@@ -1,0 +1,151 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/codec"
+)
+
+// formedCluster starts three consensus nodes on 127.0.0.1-3 whose
+// external endpoints are advertised as 10.9.9.N:1111N (TCP) and
+// 10.9.9.N:2111N (HTTP), waits for one Master and two Slaves, and
+// returns the nodes, the master and the slaves.
+func formedCluster(t *testing.T, log *slog.Logger, extra ...string) ([]*clusterNode, *clusterNode, []*clusterNode) {
+	t.Helper()
+	nodes := []*clusterNode{newClusterNode(1), newClusterNode(2), newClusterNode(3)}
+	for _, c := range nodes {
+		c.ports(t)
+	}
+	var seeds []string
+	for _, c := range nodes {
+		seeds = append(seeds, c.intGossipSeed())
+	}
+	for i, c := range nodes {
+		args := append([]string{"--ext-ip-advertise-as", fmt.Sprintf("10.9.9.%d", i+1),
+			"--ext-tcp-port-advertise-as", strconv.Itoa(11111 + i), "--ext-http-port-advertise-as", strconv.Itoa(21111 + i)}, extra...)
+		c.startWith(t, 3, seeds, "fwd", log, []Option{WithConsensus()}, args...)
+	}
+	start := time.Now()
+	for {
+		m, why := clusterStates(nodes)
+		if m != "" {
+			var master *clusterNode
+			var slaves []*clusterNode
+			for _, c := range nodes {
+				if c.intGossipSeed() == m {
+					master = c
+				} else {
+					slaves = append(slaves, c)
+				}
+			}
+			// Each slave has published its master (the watcher's period).
+			for _, s := range slaves {
+				for s.n.tcpState().Master == nil {
+					if time.Since(start) > 30*time.Second {
+						t.Fatalf("slave %s never published its master", s.ip)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			return nodes, master, slaves
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("no cluster: %s", why)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func dialNode(t *testing.T, c *clusterNode, requireMaster bool) *client.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, fmt.Sprintf("%s:%d", c.ip, c.extTCP), client.Options{RequireMaster: requireMaster,
+		Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, MaxRetries: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	return cl
+}
+
+// TestForwardingOnLoopback: in a three-node cluster on loopback, a write
+// through a Slave's external TCP without require_master is forwarded to
+// the master over internal TCP and is readable there; with
+// require_master the Slave answers NotMaster with the master's
+// ADVERTISED external endpoints; reads are served locally unless they
+// require the master; persistent subscription management is refused with
+// NotMaster.
+func TestForwardingOnLoopback(t *testing.T) {
+	base := NodeGoroutines()
+	nodes, master, slaves := formedCluster(t, quietLogger())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	mIdx := 0
+	for i, c := range nodes {
+		if c == master {
+			mIdx = i
+		}
+	}
+	wantTCP := fmt.Sprintf("10.9.9.%d:%d", mIdx+1, 11111+mIdx)
+	wantHTTP := fmt.Sprintf("10.9.9.%d:%d", mIdx+1, 21111+mIdx)
+
+	mc := dialNode(t, master, true)
+	for i, s := range slaves {
+		sc := dialNode(t, s, false)
+		stream := "forwarded-" + strconv.Itoa(i)
+		ev := client.EventData{ID: client.NewGUID(), Type: "t", IsJSON: true, Data: []byte(`{"a":1}`)}
+		res, err := sc.AppendToStream(ctx, stream, client.ExpectedNoStream, ev)
+		if err != nil {
+			t.Fatalf("write through slave %s: %v", s.ip, err)
+		}
+		if res.NextExpectedVersion != 0 {
+			t.Fatalf("write result %+v", res)
+		}
+		// The same event id again: idempotent on the master.
+		if _, err := sc.AppendToStream(ctx, stream, client.ExpectedNoStream, ev); err != nil {
+			t.Fatalf("idempotent retry through slave %s: %v", s.ip, err)
+		}
+		r, err := mc.ReadEvent(ctx, stream, 0, false)
+		if err != nil || r.Event == nil || r.Status != client.ReadSuccess {
+			t.Fatalf("read on the master: %+v %v", r, err)
+		}
+		// Reads without require_master are the slave's own (replication
+		// is not wired yet: the slave's store does not have it).
+		if _, err := sc.ReadEvent(ctx, stream, 0, false); err != nil {
+			t.Fatalf("local read on slave: %v", err)
+		}
+
+		rm := dialNode(t, s, true)
+		_, err = rm.AppendToStream(ctx, stream, client.ExpectedAny, ev)
+		var nh *client.NotHandledError
+		if !errors.As(err, &nh) || nh.Reason != codec.NotHandledNotMaster || nh.Master == nil {
+			t.Fatalf("require_master write on slave: %v", err)
+		}
+		gotTCP := fmt.Sprintf("%s:%d", nh.Master.ExternalTCPAddress, nh.Master.ExternalTCPPort)
+		gotHTTP := fmt.Sprintf("%s:%d", nh.Master.ExternalHTTPAddress, nh.Master.ExternalHTTPPort)
+		if gotTCP != wantTCP || gotHTTP != wantHTTP {
+			t.Fatalf("NotMaster endpoints %s / %s; want the advertised %s / %s", gotTCP, gotHTTP, wantTCP, wantHTTP)
+		}
+		if _, err := rm.ReadEvent(ctx, stream, 0, false); !errors.As(err, &nh) || nh.Reason != codec.NotHandledNotMaster {
+			t.Fatalf("require_master read on slave: %v", err)
+		}
+		if err := sc.CreatePersistentSubscription(ctx, stream, "g", client.PersistentSettings{}); !errors.As(err, &nh) || nh.Reason != codec.NotHandledNotMaster {
+			t.Fatalf("persistent subscription create on slave: %v", err)
+		}
+	}
+	for _, c := range nodes {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.n.Stop(sctx)
+		scancel()
+	}
+	checkNoGoroutineLeak(t, base)
+}
