@@ -8,9 +8,14 @@ package clustertest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/eventstored/eventstored/client"
 )
 
 // maxFailover is the cluster issue's goal: a new master within 3 s of the
@@ -178,5 +183,42 @@ func TestFailoverFigures(t *testing.T) {
 		times[len(times)-1].Round(time.Millisecond), times[0].Round(time.Millisecond))
 	if times[len(times)-1] > maxFailover {
 		t.Errorf("slowest failover %v exceeds %v", times[len(times)-1], maxFailover)
+	}
+}
+
+// TestNotMasterCarriesAdvertisedEndpoints: every node advertises another
+// external IP and ports than it binds; a require-master write on a Slave
+// is answered NotHandled(NotMaster) with the master's advertised
+// external TCP and HTTP endpoints, never the bound ones.
+func TestNotMasterCarriesAdvertisedEndpoints(t *testing.T) {
+	c := startCluster(t, Config{Args: func(i int) []string {
+		return []string{"--ext-ip-advertise-as", fmt.Sprintf("10.9.9.%d", i+1),
+			"--ext-tcp-port-advertise-as", strconv.Itoa(11113 + i), "--ext-http-port-advertise-as", strconv.Itoa(12113 + i)}
+	}})
+	ctx := timeout(t, 60*time.Second)
+	master, err := c.WaitRoles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range c.Nodes {
+		if n == master {
+			continue
+		}
+		cl, err := client.Dial(ctx, n.ExtTCPAddr(), client.Options{
+			Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, RequireMaster: true, MaxRetries: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cl.AppendToStream(ctx, "adv", client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "x", IsJSON: true, Data: []byte(`{}`)})
+		cl.Close()
+		var nh *client.NotHandledError
+		if !errors.As(err, &nh) || nh.Master == nil {
+			t.Fatalf("require-master write on slave node%d: %v; want NotHandled(NotMaster) with the master", n.Index, err)
+		}
+		want := client.MasterInfo{ExternalTCPAddress: fmt.Sprintf("10.9.9.%d", master.Index+1), ExternalTCPPort: int32(11113 + master.Index),
+			ExternalHTTPAddress: fmt.Sprintf("10.9.9.%d", master.Index+1), ExternalHTTPPort: int32(12113 + master.Index)}
+		if *nh.Master != want {
+			t.Errorf("slave node%d names the master as %+v; want its advertised %+v", n.Index, *nh.Master, want)
+		}
 	}
 }
