@@ -49,7 +49,7 @@ func (h *Handler) info(r *request) {
 	w.reset(r.buf[:0])
 	w.obj()
 	w.kStr("esVersion", h.d.Version)
-	w.kStr("state", "master")
+	w.kStr("state", h.infoState())
 	w.kStr("projectionsMode", h.d.Options.RunProjections)
 	w.endObj()
 	r.buf = w.b

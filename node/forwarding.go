@@ -7,6 +7,7 @@ import (
 	"github.com/eventstored/eventstored/cluster/gossip"
 	"github.com/eventstored/eventstored/cluster/service"
 	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/httpfront"
 	"github.com/eventstored/eventstored/node/tcpsvc"
 	"github.com/eventstored/eventstored/reactor"
 )
@@ -164,4 +165,21 @@ func (n *Node) tcpState() tcpsvc.NodeState {
 		}
 	}
 	return st
+}
+
+// httpView is httpfront's view of the node (spec §7.3): nil on a single
+// node (always the master).
+func (n *Node) httpView() func() httpfront.ClusterView {
+	if n.opts.SingleNode() {
+		return nil
+	}
+	return func() httpfront.ClusterView {
+		v := httpfront.ClusterView{State: n.State()}
+		if v.State.IsReplica() {
+			if mv := n.fw.master.Load(); mv != nil {
+				v.MasterExternalHTTP, v.MasterInternalHTTP = mv.m.ExternalHTTP, mv.m.InternalHTTP
+			}
+		}
+		return v
+	}
 }

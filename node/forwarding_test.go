@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -13,11 +16,11 @@ import (
 	"github.com/eventstored/eventstored/codec"
 )
 
-// formedCluster starts three consensus nodes on 127.0.0.1-3 whose
-// external endpoints are advertised as 10.9.9.N:1111N (TCP) and
-// 10.9.9.N:2111N (HTTP), waits for one Master and two Slaves, and
+// formedCluster starts three consensus nodes on 127.0.0.1-3 (with
+// advertise: external endpoints advertised as 10.9.9.N:1111N (TCP) and
+// 10.9.9.N:2111N (HTTP)), waits for one Master and two Slaves, and
 // returns the nodes, the master and the slaves.
-func formedCluster(t *testing.T, log *slog.Logger, extra ...string) ([]*clusterNode, *clusterNode, []*clusterNode) {
+func formedCluster(t *testing.T, log *slog.Logger, advertise bool) ([]*clusterNode, *clusterNode, []*clusterNode) {
 	t.Helper()
 	nodes := []*clusterNode{newClusterNode(1), newClusterNode(2), newClusterNode(3)}
 	for _, c := range nodes {
@@ -28,8 +31,11 @@ func formedCluster(t *testing.T, log *slog.Logger, extra ...string) ([]*clusterN
 		seeds = append(seeds, c.intGossipSeed())
 	}
 	for i, c := range nodes {
-		args := append([]string{"--ext-ip-advertise-as", fmt.Sprintf("10.9.9.%d", i+1),
-			"--ext-tcp-port-advertise-as", strconv.Itoa(11111 + i), "--ext-http-port-advertise-as", strconv.Itoa(21111 + i)}, extra...)
+		var args []string
+		if advertise {
+			args = []string{"--ext-ip-advertise-as", fmt.Sprintf("10.9.9.%d", i+1),
+				"--ext-tcp-port-advertise-as", strconv.Itoa(11111 + i), "--ext-http-port-advertise-as", strconv.Itoa(21111 + i)}
+		}
 		c.startWith(t, 3, seeds, "fwd", log, []Option{WithConsensus()}, args...)
 	}
 	start := time.Now()
@@ -85,7 +91,7 @@ func dialNode(t *testing.T, c *clusterNode, requireMaster bool) *client.Client {
 // NotMaster.
 func TestForwardingOnLoopback(t *testing.T) {
 	base := NodeGoroutines()
-	nodes, master, slaves := formedCluster(t, quietLogger())
+	nodes, master, slaves := formedCluster(t, quietLogger(), true)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -148,4 +154,39 @@ func TestForwardingOnLoopback(t *testing.T) {
 		scancel()
 	}
 	checkNoGoroutineLeak(t, base)
+}
+
+// TestClusterClientInterop runs node-eventstore-client 0.2.19
+// (node/tcpsvc/testdata/js/cluster.js) against a Slave of a three-node
+// cluster: forwarding is transparent with requireMaster: false, and with
+// requireMaster: true the client follows NotMaster to the master.
+func TestClusterClientInterop(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("the interop test needs node (v20) on PATH: %v", err)
+	}
+	dir := filepath.Join("tcpsvc", "testdata", "js")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "node-eventstore-client", "package.json")); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			t.Fatalf("node_modules is missing and npm is not on PATH: %v", err)
+		}
+		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in %s failed: %v\n%s", dir, err, out)
+		}
+	}
+	_, master, slaves := formedCluster(t, quietLogger(), false)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeBin, "cluster.js")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ES_HOST="+slaves[0].ip, "ES_PORT="+strconv.Itoa(slaves[0].extTCP),
+		"ES_MASTER_PORT="+strconv.Itoa(master.extTCP))
+	// The master is on another loopback address than the slave.
+	cmd.Env = append(cmd.Env, "ES_MASTER_HOST="+master.ip)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("node cluster.js failed: %v\n%s", err, out)
+	}
 }

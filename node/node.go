@@ -280,6 +280,7 @@ func (n *Node) buildListenersLocked() {
 				StartTime:    n.startTime,
 				StoreFigures: figures,
 				InfoOptions:  func() any { return n.opts.Info() },
+				Cluster:      n.httpView(),
 			})
 			var ch httpfront.ClusterHandler
 			if n.gossip != nil {

@@ -270,6 +270,17 @@ type Options struct {
 	// hashes after Open (--skip-db-verify).
 	SkipVerify bool
 
+	// PipelineDepth bounds the batches in flight: handed by the writer to
+	// the committer and not yet applied (default 2: one being made
+	// durable while the next waits; the writer gathers the one after).
+	PipelineDepth int
+	// Committer makes the writer's batches durable and committed (cluster
+	// mode: the consensus log). nil selects the single-node committer.
+	// With a Committer, Open indexes only what the persisted index covers
+	// (ApplyTo applies the rest as consensus commits it) and the writer
+	// accepts ops only after Lead.
+	Committer Committer
+
 	// testLog replaces the transaction log (unit tests of this package).
 	testLog logEngine
 }

@@ -38,6 +38,7 @@ type DB struct {
 	committed   atomic.Pointer[[]func(Position)]
 
 	meta metaCache
+	pipe pipe
 
 	stats struct {
 		ops, events, bytes, fsyncs atomic.Uint64
@@ -63,7 +64,11 @@ func Open(opts Options) (*DB, error) {
 	if err := db.openEngines(); err != nil {
 		return nil, err
 	}
+	db.initPipe()
 	w := newWriter(db)
+	if f := db.pipe.flusher; f != nil {
+		go f.run()
+	}
 	go w.run()
 	return db, nil
 }
@@ -82,6 +87,9 @@ func (o *Options) setDefaults() {
 			// memory; 32 MiB still holds the largest event (16 MiB).
 			o.ChunkSizeBytes = 32 << 20
 		}
+	}
+	if o.PipelineDepth <= 0 {
+		o.PipelineDepth = 2
 	}
 	if o.WriterQueueMax <= 0 {
 		o.WriterQueueMax = 16384
@@ -122,6 +130,9 @@ func (db *DB) Close() error {
 		return nil
 	}
 	db.closed = true
+	if db.pipe.cluster {
+		db.pipe.leading.Store(false)
+	}
 	close(db.queue)
 	db.closeMu.Unlock()
 	<-db.writerDone
@@ -140,6 +151,9 @@ func (db *DB) Submit(op *Op) error {
 	}
 	if db.writerErr.Load() != nil {
 		return ErrWriterFailed
+	}
+	if !db.pipe.leading.Load() {
+		return ErrNotLeader
 	}
 	db.closeMu.RLock()
 	defer db.closeMu.RUnlock()

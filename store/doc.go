@@ -8,14 +8,45 @@
 //
 // # Who calls what, from which goroutine
 //
-//   - Open, Close: the node's composition root, once each.
-//   - Submit (never blocks), Do (blocks): any goroutine. Op.Done runs on
-//     the writer goroutine and must not block.
+//   - Open, Close: the node's composition root, once each. In cluster mode
+//     (Options.Committer set) the committer must have stopped calling the
+//     DB before Close.
+//   - Submit (never blocks), Do (blocks): any goroutine. Op.Done runs on the
+//     committer's goroutine (the flusher on a single node) once the op's
+//     batch is applied, or on the writer goroutine for an op that failed
+//     before it reached the committer; it must not block.
 //   - NewReader: any goroutine; a Reader is used by one goroutine at a time
 //     and its results (every slice and string inside) are valid only until
 //     its next call. Callers encode or copy before reading again.
-//   - StreamMetadata, LastCommitPosition, Err, Stats: any goroutine.
-//   - OnCommitted callbacks: the writer goroutine, in commit order.
+//   - StreamMetadata, LastCommitPosition, Err, Stats, Applied, Leading: any
+//     goroutine.
+//   - OnCommitted callbacks: the committer's goroutine, in commit order.
+//
+// The Committer seam (pipeline.go) joins the writer goroutine to whatever
+// makes its batches durable and committed:
+//
+//	writer goroutine ── Committer.HeaderBytes (once, at Open)
+//	                 ── Committer.Commit(b)   in log order; may block when
+//	                                          the committer's queue is full
+//	committer goroutine ── DB.ApplyBatch(b)   b committed: index, publish,
+//	                                          OnCommitted, Done (log order)
+//	                    ── DB.ApplyTo(end)    records another node's writer
+//	                                          made are committed: read them
+//	                                          from the log, index, publish
+//	                    ── DB.FailBatches(err) the batches in flight will
+//	                                          never commit: fail their ops,
+//	                                          writer reloads its state
+//	                    ── DB.Lead(end), DB.Follow()  start / stop accepting
+//	                                          ops (cluster mode)
+//
+// The single-node committer is the flusher goroutine: it owns tlog's
+// writer methods (Append, Flush, Truncate), appends each batch at the
+// positions the writer planned, fsyncs once and calls ApplyBatch. In
+// cluster mode the consensus log is the transaction log: the committer
+// writes each batch into it after a header record of HeaderBytes (a
+// RecordSystem record, skipped by readers), replicates it, and applies it
+// once a majority has it; Open then indexes only what the persisted index
+// covers, and readers never see records beyond the applied end.
 //
 // # Design
 //

@@ -39,9 +39,11 @@ func (l *memLog) Flush() error {
 
 func (l *memLog) Durable() int64 { return l.durable.Load() }
 
+// Truncate flushes what was appended, then cuts (tlog's contract).
 func (l *memLog) Truncate(pos int64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.durable.Store(int64(len(l.buf)))
 	i := sort.Search(len(l.starts), func(i int) bool { return l.starts[i] >= pos })
 	l.starts = l.starts[:i]
 	l.buf = l.buf[:pos]
@@ -116,3 +118,6 @@ func (it *memLogIter) Pos() int64 { return it.pos }
 func (it *memLogIter) Close()     {}
 func (l *memLog) Chunks() int     { return 1 }
 func (l *memLog) Close() error    { return nil }
+
+func (l *memLog) PlanAppend(end int64, n int) (int64, int64) { return end, end + int64(n) }
+func (l *memLog) MaxPayloadBytes() int                       { return 64 << 20 }

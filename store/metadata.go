@@ -197,6 +197,15 @@ func (c *metaCache) set(stream string, e metaEntry) {
 	c.m[strings.Clone(stream)] = e
 }
 
+// drop forgets stream's entry after records another node's writer made
+// changed its metadata; the next lookup reads it.
+func (c *metaCache) drop(stream string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen.Add(1)
+	delete(c.m, stream)
+}
+
 // StreamMetadata returns the parsed metadata of stream (the latest event of
 // its metastream), that metastream's last event number (-1 if none) and
 // whether valid metadata exists. Cached; a miss reads the log. For a

@@ -10,13 +10,20 @@ import (
 type FS = vfs.FS
 
 // logEngine is the subset of the transaction log (store/tlog) the store
-// uses. Append, Flush and Truncate are called only by the writer goroutine;
+// uses. Append, Flush and Truncate are called only by the committer's goroutine
+// (the single-node flusher) or, in cluster mode, by the Committer;
 // the read methods from any goroutine, and only below Durable().
 type logEngine interface {
 	Append(payload []byte) (pos int64, err error)
 	Flush() error
 	Durable() int64
 	Truncate(pos int64) error
+	// PlanAppend predicts Append's position for a payload of n bytes when
+	// the log ends at end, and the end after it (tlog.Log.PlanAppend).
+	// Any goroutine.
+	PlanAppend(end int64, n int) (pos, next int64)
+	// MaxPayloadBytes is the largest payload Append accepts.
+	MaxPayloadBytes() int
 	// ReadAt returns the record at pos and the position after it; io.EOF at
 	// or past Durable(). The payload lives in scratch when it fits.
 	ReadAt(pos int64, scratch []byte) (payload []byte, next int64, err error)

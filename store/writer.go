@@ -2,27 +2,20 @@ package store
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
 )
 
-// The writer goroutine owns every append to the log and the state the
-// expected-version checks need (streams' last event numbers, recent event
-// ids, open transactions). It follows StorageWriterService in 4.0.3: take
-// everything queued, check and append each op, then Flush once (group
-// commit) and complete all ops of the batch. It flushes when its queue holds
-// no more work or when FlushDelayMax has passed since the batch began.
-//
-// After a successful flush it feeds the batch's index entries to the index
-// itself (it already knows them; re-reading the log would only cost time),
-// publishes the new visible end, then calls Done for each op and the
-// OnCommitted callbacks. An op is therefore acknowledged only once it is
-// durable and readable, which is the read-your-writes guarantee clients
-// rely on. At start-up recover.go replays the log tail the persisted index
-// does not cover: that is the chaser role of the original.
+// The writer goroutine owns the state the expected-version checks need
+// (streams' last event numbers, recent event ids, open transactions) and
+// encodes every write into a Batch of records with planned log positions;
+// the committer (pipeline.go) makes each batch durable and applies it. It
+// follows StorageWriterService in 4.0.3: take everything queued, check and
+// encode each op, and hand the batch over as one group commit. Its state
+// counts the batches in flight as committed; when one fails, the writer
+// reloads its state from the index once the pipeline has drained.
 
 // streamState is the writer's view of one stream. It is keyed by the base
 // stream name: a metastream $$x shares the state of x.
@@ -74,23 +67,26 @@ type writer struct {
 	txs     map[int64]*txState
 	txOrder []int64 // FIFO of transaction ids, to evict the oldest when full
 
-	batch   []*Op
-	entries []indexEntry
-	buf     []byte
-	ids1    [1][16]byte
-	idsBuf  [][16]byte
-	txPos   []int64
-	// metaChanged lists the streams whose metadata changed in this batch.
-	metaChanged []*streamState
-	// Set when an append failed with ErrDiskFull in this batch: the rest of
-	// the batch fails, and a partly appended write is cut off after flush.
-	diskFull      bool
-	truncateTo    int64
+	// b is the batch being built; end the planned log end after it (and
+	// after every batch in flight).
+	b          *Batch
+	end        int64
+	gen        uint64 // the pipe generation the state is valid for
+	maxPayload int
+	// statusOps counts the ops of b with a protocol outcome (the others
+	// failed with an error before reaching the log).
+	statusOps int
+	// broken: an op of b failed after changing the state (a record too
+	// large for a chunk): the rest of b fails and the state is reloaded
+	// after it.
+	broken    bool
+	needReset bool
+
+	ids1          [1][16]byte
+	idsBuf        [][16]byte
+	txPos         []int64
 	batchEvents   int
-	batchBytes    int
 	lastCommitPos Position
-	// announced is the last position given to OnCommitted callbacks.
-	announced Position
 }
 
 func newWriter(db *DB) *writer {
@@ -100,50 +96,75 @@ func newWriter(db *DB) *writer {
 		rd:         db.NewReader(),
 		streams:    make(map[string]*streamState),
 		txs:        make(map[int64]*txState),
-		truncateTo: -1,
+		end:        db.log.Durable(),
+		maxPayload: db.log.MaxPayloadBytes(),
 	}
 	last := db.lastCommit.Load()
 	w.lastCommitPos = Position{last, last}
-	w.announced = w.lastCommitPos
 	w.ids.init(db.opts.IdempotencyCacheMax)
 	return w
 }
 
 func (w *writer) run() {
 	defer close(w.db.writerDone)
+	p := &w.db.pipe
 	gather := time.NewTimer(time.Hour)
 	gather.Stop()
 	prevOps := 0
-	var lastFlush time.Duration
-	for {
+	for open := true; open; {
 		op, ok := <-w.db.queue
 		if !ok {
-			return
+			break
 		}
-		w.batch = append(w.batch[:0], op)
+		w.begin()
 		started := time.Now()
 		w.process(op)
-		open := w.drain(started)
+		haveSlot := false
+	build:
+		for {
+			if open = w.drain(started); !open || w.full() || time.Since(started) >= w.db.opts.FlushDelayMax {
+				break
+			}
+			// The queue is empty. Hand the batch over when the committer
+			// can take it; while it cannot (PipelineDepth batches in
+			// flight), keep taking ops: they join this batch.
+			select {
+			case p.slots <- struct{}{}:
+				haveSlot = true
+				break build
+			default:
+			}
+			select {
+			case op, ok := <-w.db.queue:
+				if !ok {
+					open = false
+					break build
+				}
+				w.process(op)
+			case p.slots <- struct{}{}:
+				haveSlot = true
+				break build
+			}
+		}
 		// Closed-loop clients (each waiting for its previous ack) come back
-		// a few microseconds after their Done, one by one; flushing at the
-		// first empty queue then splits them into cohorts that alternate
-		// fsyncs, halving throughput. So when the last batch held more ops
-		// than this one, wait a little for them: at most half the last
-		// flush's duration and within FlushDelayMax. A single client
-		// (last batch of one op) never waits.
-		if target := prevOps; open && target >= 2 && len(w.batch) < target {
-			wait := min(lastFlush/2, w.db.opts.FlushDelayMax-time.Since(started))
+		// a few microseconds after their Done, one by one; handing the
+		// batch over at the first empty queue then splits them into
+		// cohorts that alternate fsyncs, halving throughput. So when the
+		// last batch held more ops than this one, wait a little for them:
+		// at most half the last flush's duration and within FlushDelayMax.
+		// A single client (last batch of one op) never waits.
+		if target := prevOps; haveSlot && open && !w.full() && target >= 2 && len(w.b.ops) < target {
+			wait := min(time.Duration(p.lastFlushNs.Load())/2, w.db.opts.FlushDelayMax-time.Since(started))
 			if wait > 0 {
 				gather.Reset(wait)
 			gathering:
-				for len(w.batch) < target {
+				for len(w.b.ops) < target && !w.full() {
 					select {
 					case op, ok := <-w.db.queue:
 						if !ok {
 							open = false
 							break gathering
 						}
-						w.batch = append(w.batch, op)
 						w.process(op)
 					case <-gather.C:
 						break gathering
@@ -151,28 +172,41 @@ func (w *writer) run() {
 				}
 				gather.Stop()
 				if open {
-					w.drain(started)
+					open = w.drain(started)
 				}
 			}
 		}
-		prevOps = len(w.batch)
-		t0 := time.Now()
-		w.commitBatch()
-		lastFlush = time.Since(t0)
+		prevOps = len(w.b.ops)
+		w.submit(haveSlot)
+	}
+	// Closing: every batch handed over is applied (or failed) before the
+	// flusher stops and Close closes the log and the index. In cluster mode
+	// the committer has stopped (Close's contract): what it did not apply
+	// never will be.
+	if p.cluster {
+		w.db.failInflight(ErrClosed)
+	}
+	w.drainPipeline()
+	if f := p.flusher; f != nil {
+		close(f.q)
+		<-f.done
 	}
 }
 
-// drain processes queued ops without waiting, until the queue is empty or
-// FlushDelayMax has passed since started. It returns false once the queue
-// is closed.
+// full reports that the batch must be handed over now: its payloads passed
+// batchBytesMax, or an op broke it.
+func (w *writer) full() bool { return len(w.b.buf) >= batchBytesMax || w.broken }
+
+// drain processes queued ops without waiting, until the queue is empty,
+// the batch is full or FlushDelayMax has passed since started. It returns
+// false once the queue is closed.
 func (w *writer) drain(started time.Time) bool {
-	for time.Since(started) < w.db.opts.FlushDelayMax {
+	for !w.full() && time.Since(started) < w.db.opts.FlushDelayMax {
 		select {
 		case op, ok := <-w.db.queue:
 			if !ok {
 				return false
 			}
-			w.batch = append(w.batch, op)
 			w.process(op)
 		default:
 			return true
@@ -181,33 +215,167 @@ func (w *writer) drain(started time.Time) bool {
 	return true
 }
 
-// process checks op and appends its records. It fills op.Result; Done is
-// called by commitBatch.
+// begin starts a batch. When the pipe's generation moved (a batch in
+// flight failed, or leadership changed) or the state must be dropped, it
+// first waits for every batch in flight to be resolved: the state is then
+// reloaded from what is applied.
+func (w *writer) begin() {
+	p := &w.db.pipe
+	p.mu.Lock()
+	gen := p.gen
+	p.mu.Unlock()
+	stale := gen != w.gen || w.needReset
+	if (stale && p.leading.Load()) || len(w.streams) > w.db.opts.StreamCacheMax {
+		w.drainPipeline()
+		if stale {
+			w.reset()
+		} else {
+			// Every state is now readable from the index; start afresh
+			// rather than track recency on the hot path.
+			clear(w.streams)
+		}
+	}
+	var b *Batch
+	select {
+	case b = <-p.free:
+	default:
+		b = &Batch{}
+	}
+	b.reset(w.end)
+	w.b = b
+	w.statusOps = 0
+	w.batchEvents = 0
+}
+
+// drainPipeline waits until no batch is in flight.
+func (w *writer) drainPipeline() {
+	p := &w.db.pipe
+	for i := 0; i < p.depth; i++ {
+		p.slots <- struct{}{}
+	}
+	for i := 0; i < p.depth; i++ {
+		<-p.slots
+	}
+}
+
+// reset drops the writer's state: it is reloaded from the index (which
+// holds everything applied) as streams are used again. Open transactions
+// are forgotten, as by a restart: their commits get InvalidTransaction.
+// REQUIRES: no batch in flight.
+func (w *writer) reset() {
+	p := &w.db.pipe
+	clear(w.streams)
+	w.ids.clear()
+	clear(w.txs)
+	w.txOrder = w.txOrder[:0]
+	last := w.db.lastCommit.Load()
+	w.lastCommitPos = Position{last, last}
+	p.mu.Lock()
+	w.gen = p.gen
+	lead := p.leadEnd
+	p.mu.Unlock()
+	if p.cluster {
+		w.end = lead
+	} else {
+		w.end = w.db.log.Durable()
+	}
+	w.needReset = false
+	w.db.logger.Info("store: writer state reloaded after a failed or abandoned batch", "end", w.end)
+}
+
+// submit hands the batch to the committer, taking a pipeline slot first
+// unless the caller holds one.
+func (w *writer) submit(haveSlot bool) {
+	p := &w.db.pipe
+	b := w.b
+	w.b = nil
+	if w.broken {
+		w.broken = false
+		w.needReset = true
+	}
+	if !haveSlot {
+		p.slots <- struct{}{}
+	}
+	if len(b.recs) == 0 && w.statusOps == 0 {
+		// Every op failed before reaching the log: nothing to wait for.
+		w.finishLocal(b, nil)
+		return
+	}
+	p.mu.Lock()
+	if p.gen != w.gen {
+		// A batch in flight failed while this one was built on the state
+		// that assumed it committed.
+		err := p.failErr
+		p.mu.Unlock()
+		w.finishLocal(b, err)
+		return
+	}
+	p.inflight = append(p.inflight, b)
+	p.mu.Unlock()
+	if err := p.committer.Commit(b); err != nil {
+		w.db.refuseBatch(b, err)
+	}
+}
+
+// finishLocal completes a batch that never reached the committer: ops
+// without an error fail with err (when not nil).
+func (w *writer) finishLocal(b *Batch, err error) {
+	p := &w.db.pipe
+	for _, op := range b.ops {
+		if err != nil && op.Result.Err == nil {
+			op.Result = failedResult(err)
+		}
+		if op.Done != nil {
+			op.Done(op)
+		}
+	}
+	<-p.slots
+	select {
+	case p.free <- b:
+	default:
+	}
+}
+
+// process checks op and encodes its records into the batch. It fills
+// op.Result; Done is called once the batch is applied or failed.
 func (w *writer) process(op *Op) {
 	w.db.stats.ops.Add(1)
+	b := w.b
 	op.Result = OpResult{FirstEventNumber: -1, LastEventNumber: -1, Pos: Position{-1, -1}, CurrentVersion: -1, TransactionID: -1}
-	if err := w.db.Err(); err != nil {
+	nrecs, nbuf, nentries, nmeta, end, header, start := len(b.recs), len(b.buf), len(b.entries), len(b.meta), w.end, b.header, b.start
+	switch {
+	case w.db.Err() != nil:
 		op.Result.Err = ErrWriterFailed
-		return
-	}
-	if w.diskFull {
+	case !w.db.pipe.leading.Load():
+		op.Result.Err = ErrNotLeader
+	case w.broken:
 		op.Result.Err = fmt.Errorf("%w: an earlier write of the same group commit was refused", ErrDiskFull)
-		return
-	}
-	switch op.Kind {
-	case OpWrite:
-		w.processWrite(op)
-	case OpDelete:
-		w.processDelete(op)
-	case OpTransactionStart:
-		w.processTransactionStart(op)
-	case OpTransactionWrite:
-		w.processTransactionWrite(op)
-	case OpTransactionCommit:
-		w.processTransactionCommit(op)
 	default:
-		op.Result.Err = fmt.Errorf("%w: unknown op kind %d", ErrBadRequest, op.Kind)
+		switch op.Kind {
+		case OpWrite:
+			w.processWrite(op)
+		case OpDelete:
+			w.processDelete(op)
+		case OpTransactionStart:
+			w.processTransactionStart(op)
+		case OpTransactionWrite:
+			w.processTransactionWrite(op)
+		case OpTransactionCommit:
+			w.processTransactionCommit(op)
+		default:
+			op.Result.Err = fmt.Errorf("%w: unknown op kind %d", ErrBadRequest, op.Kind)
+		}
 	}
+	if op.Result.Err != nil {
+		// The records of a failed op never reach the log.
+		b.recs, b.buf, b.entries, b.meta, w.end, b.header, b.start = b.recs[:nrecs], b.buf[:nbuf], b.entries[:nentries], b.meta[:nmeta], end, header, start
+		clear(b.meta[nmeta:cap(b.meta)])
+	} else {
+		w.statusOps++
+	}
+	b.end = w.end
+	b.ops = append(b.ops, op)
+	b.marks = append(b.marks, opMark{recs: len(b.recs), entries: len(b.entries), meta: len(b.meta), events: w.batchEvents, commit: w.lastCommitPos})
 }
 
 // baseStream returns the stream whose state a write to s changes.
@@ -340,34 +508,41 @@ func (w *writer) applyFailure(op *Op, c checkResult) bool {
 	return true
 }
 
-// appendRecord appends w.buf to the log. On failure it marks the op and the
-// batch; the caller abandons the op.
-func (w *writer) appendRecord(op *Op, groupStart int64) (int64, bool) {
-	pos, err := w.log.Append(w.buf)
-	if err == nil {
-		w.batchBytes += len(w.buf)
-		return pos, true
+// appendRecord adds the record encoded at the end of the batch's buffer
+// (since the previous record's end) with its planned position. A record
+// too large for a chunk fails the op and breaks the batch (the op may have
+// changed the state already).
+func (w *writer) appendRecord(op *Op) (int64, bool) {
+	b := w.b
+	from := 0
+	if len(b.recs) > 0 {
+		from = b.recs[len(b.recs)-1].end
 	}
-	if errors.Is(err, ErrDiskFull) || errors.Is(err, errRecordTooLarge) {
-		// Refusals that leave the log healthy: nothing of this record was
-		// written (tlog contract). Earlier records of the same write were:
-		// cut them after the flush. The rest of the batch fails too, since
-		// the cut must not take later writes with it.
-		w.diskFull = true
-		if groupStart >= 0 {
-			w.truncateTo = groupStart
-		}
-		op.Result.Err = err
+	n := len(b.buf) - from
+	if n > w.maxPayload {
+		b.buf = b.buf[:from]
+		op.Result.Err = fmt.Errorf("%w: %d bytes, limit %d", errRecordTooLarge, n, w.maxPayload)
+		w.broken = true
 		return 0, false
 	}
-	w.latch(fmt.Errorf("append to the log: %w", err))
-	op.Result.Err = ErrWriterFailed
-	return 0, false
+	if len(b.recs) == 0 {
+		if h := w.db.pipe.header; h > 0 {
+			b.header, w.end = w.log.PlanAppend(w.end, h)
+			b.start = b.header
+		}
+	}
+	pos, next := w.log.PlanAppend(w.end, n)
+	if len(b.recs) == 0 && b.header < 0 {
+		b.start = pos
+	}
+	w.end = next
+	b.recs = append(b.recs, batchRec{end: len(b.buf), pos: pos})
+	return pos, true
 }
 
-func (w *writer) latch(err error) {
-	if w.db.writerErr.CompareAndSwap(nil, &err) {
-		w.db.logger.Error("writer failed; refusing writes until restart", "err", err)
+func (db *DB) latch(err error) {
+	if db.writerErr.CompareAndSwap(nil, &err) {
+		db.logger.Error("writer failed; refusing writes until restart", "err", err)
 	}
 }
 
@@ -386,7 +561,6 @@ func (w *writer) processWrite(op *Op) {
 		return
 	}
 	now := w.db.clock.Now().UnixNano()
-	entriesMark := len(w.entries)
 	groupStart := int64(-1)
 	var pos int64
 	n := len(op.Events)
@@ -394,10 +568,10 @@ func (w *writer) processWrite(op *Op) {
 		// The empty-write marker (no data: readers skip it) gives the write
 		// its position, as 4.0.3 does.
 		var zero [16]byte
-		w.buf = appendPrepareStrings(w.buf[:0], FlagTransactionBegin|FlagTransactionEnd|FlagIsCommitted,
+		w.b.buf = appendPrepareStrings(w.b.buf, FlagTransactionBegin|FlagTransactionEnd|FlagIsCommitted,
 			c.cur, -1, now, &zero, stream, "", nil, nil)
 		var ok bool
-		if pos, ok = w.appendRecord(op, -1); !ok {
+		if pos, ok = w.appendRecord(op); !ok {
 			return
 		}
 	}
@@ -415,16 +589,15 @@ func (w *writer) processWrite(op *Op) {
 			flags |= FlagIsJSON
 		}
 		num := c.cur + 1 + int64(i)
-		w.buf = appendPrepareStrings(w.buf[:0], flags, num, txPos, now, &e.ID, stream, e.Type, e.Data, e.Metadata)
+		w.b.buf = appendPrepareStrings(w.b.buf, flags, num, txPos, now, &e.ID, stream, e.Type, e.Data, e.Metadata)
 		var ok bool
-		if pos, ok = w.appendRecord(op, groupStart); !ok {
-			w.entries = w.entries[:entriesMark]
+		if pos, ok = w.appendRecord(op); !ok {
 			return
 		}
 		if i == 0 {
 			groupStart = pos
 		}
-		w.entries = append(w.entries, indexEntry{Hash: hash, Number: num, Pos: pos})
+		w.b.entries = append(w.b.entries, indexEntry{Hash: hash, Number: num, Pos: pos})
 	}
 	// The write is in the log buffer as a whole: update the state.
 	alt := streamAltHash(stream)
@@ -463,13 +636,11 @@ func (w *writer) processWrite(op *Op) {
 	}
 }
 
+// noteMetaChanged records st's new metadata in the batch: applying the
+// batch publishes it to the metadata cache. (A copy: st.metaRaw is reused.
+// Metadata writes are rare; the event path does not come here.)
 func (w *writer) noteMetaChanged(st *streamState) {
-	for _, x := range w.metaChanged {
-		if x == st {
-			return
-		}
-	}
-	w.metaChanged = append(w.metaChanged, st)
+	w.b.meta = append(w.b.meta, metaChange{name: st.name, raw: append([]byte(nil), st.metaRaw...), json: st.metaJSON, version: st.metaLast})
 }
 
 // softUndelete appends a metadata event to $$base carrying the current
@@ -491,14 +662,14 @@ func (w *writer) appendMetadata(op *Op, base string, st *streamState, raw []byte
 	ms := MetastreamOf(base)
 	id := randomID()
 	num := st.metaLast + 1
-	w.buf = appendPrepareStrings(w.buf[:0], FlagData|FlagIsCommitted|FlagTransactionBegin|FlagTransactionEnd|FlagIsJSON,
+	w.b.buf = appendPrepareStrings(w.b.buf, FlagData|FlagIsCommitted|FlagTransactionBegin|FlagTransactionEnd|FlagIsJSON,
 		num, -1, w.db.clock.Now().UnixNano(), &id, ms, eventTypeMetadata, raw, nil)
-	pos, ok := w.appendRecord(op, -1)
+	pos, ok := w.appendRecord(op)
 	if !ok {
 		return 0, false
 	}
 	h := streamHash(ms)
-	w.entries = append(w.entries, indexEntry{Hash: h, Number: num, Pos: pos})
+	w.b.entries = append(w.b.entries, indexEntry{Hash: h, Number: num, Pos: pos})
 	w.ids.put(&id, h, streamAltHash(ms), num)
 	w.batchEvents++
 	st.metaLast = num
@@ -538,13 +709,13 @@ func (w *writer) processDelete(op *Op) {
 	}
 	if op.HardDelete {
 		now := w.db.clock.Now().UnixNano()
-		w.buf = appendPrepareStrings(w.buf[:0], FlagStreamDelete|FlagIsCommitted|FlagTransactionBegin|FlagTransactionEnd,
+		w.b.buf = appendPrepareStrings(w.b.buf, FlagStreamDelete|FlagIsCommitted|FlagTransactionBegin|FlagTransactionEnd,
 			EventNumberDeletedStream, -1, now, &w.ids1[0], stream, eventTypeStreamDeleted, nil, nil)
-		pos, ok := w.appendRecord(op, -1)
+		pos, ok := w.appendRecord(op)
 		if !ok {
 			return
 		}
-		w.entries = append(w.entries, indexEntry{Hash: hash, Number: EventNumberDeletedStream, Pos: pos})
+		w.b.entries = append(w.b.entries, indexEntry{Hash: hash, Number: EventNumberDeletedStream, Pos: pos})
 		w.batchEvents++
 		st.last = EventNumberDeletedStream
 		op.Result.Status = OpSuccess
@@ -570,8 +741,8 @@ func (w *writer) processDelete(op *Op) {
 func (w *writer) processTransactionStart(op *Op) {
 	now := w.db.clock.Now().UnixNano()
 	var zero [16]byte
-	w.buf = appendPrepareStrings(w.buf[:0], FlagTransactionBegin, op.ExpectedVersion, -1, now, &zero, op.Stream, "", nil, nil)
-	pos, ok := w.appendRecord(op, -1)
+	w.b.buf = appendPrepareStrings(w.b.buf, FlagTransactionBegin, op.ExpectedVersion, -1, now, &zero, op.Stream, "", nil, nil)
+	pos, ok := w.appendRecord(op)
 	if !ok {
 		return
 	}
@@ -611,8 +782,8 @@ func (w *writer) processTransactionWrite(op *Op) {
 		if e.IsJSON {
 			flags |= FlagIsJSON
 		}
-		w.buf = appendPrepareStrings(w.buf[:0], flags, -1, op.TransactionID, now, &e.ID, tx.stream, e.Type, e.Data, e.Metadata)
-		pos, ok := w.appendRecord(op, -1)
+		w.b.buf = appendPrepareStrings(w.b.buf, flags, -1, op.TransactionID, now, &e.ID, tx.stream, e.Type, e.Data, e.Metadata)
+		pos, ok := w.appendRecord(op)
 		if !ok {
 			return
 		}
@@ -647,8 +818,8 @@ func (w *writer) processTransactionCommit(op *Op) {
 	}
 	now := w.db.clock.Now().UnixNano()
 	first := c.cur + 1
-	w.buf = AppendCommit(w.buf[:0], op.TransactionID, first, now, stream, tx.pos)
-	pos, ok := w.appendRecord(op, -1)
+	w.b.buf = AppendCommit(w.b.buf, op.TransactionID, first, now, stream, tx.pos)
+	pos, ok := w.appendRecord(op)
 	if !ok {
 		return
 	}
@@ -656,7 +827,7 @@ func (w *writer) processTransactionCommit(op *Op) {
 	for i := range tx.pos {
 		// Indexed at the commit record, which lists the events' records:
 		// stream reads then report (C, P_i) like $all (reader.readIndexed).
-		w.entries = append(w.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: pos})
+		w.b.entries = append(w.b.entries, indexEntry{Hash: hash, Number: first + int64(i), Pos: pos})
 		w.ids.put(&tx.ids[i], hash, streamAltHash(stream), first+int64(i))
 	}
 	w.batchEvents += n
@@ -693,99 +864,6 @@ func (w *writer) endTransaction(id int64) {
 			w.txOrder = append(w.txOrder[:i], w.txOrder[i+1:]...)
 			break
 		}
-	}
-}
-
-// commitBatch flushes the batch's records with one fsync, makes them
-// readable and completes every op of the batch.
-func (w *writer) commitBatch() {
-	db := w.db
-	if db.Err() == nil && (w.batchBytes > 0 || w.truncateTo >= 0) {
-		t0 := time.Now()
-		err := w.log.Flush()
-		db.observeFlush(time.Since(t0))
-		if err == nil && w.truncateTo >= 0 {
-			if terr := w.log.Truncate(w.truncateTo); terr != nil {
-				err = fmt.Errorf("cut a partly written write at %d: %w", w.truncateTo, terr)
-			}
-		}
-		if err != nil {
-			w.latch(fmt.Errorf("flush the log: %w", err))
-		}
-	}
-	if err := db.Err(); err != nil {
-		w.failBatch()
-		return
-	}
-	durable := w.log.Durable()
-	if len(w.entries) > 0 {
-		if err := db.indexAdd(w.entries, durable); err != nil {
-			// The index is derived from the log and is rebuilt at restart;
-			// but readers would now miss acknowledged events, so stop.
-			w.latch(fmt.Errorf("add to the index: %w", err))
-			w.failBatch()
-			return
-		}
-	}
-	db.visibleEnd.Store(durable)
-	if w.lastCommitPos != w.announced {
-		db.lastCommit.Store(w.lastCommitPos.Commit)
-	}
-	for _, st := range w.metaChanged {
-		m, ok := ParseMetadata(st.metaRaw, st.metaJSON)
-		if ok {
-			m.Raw = append([]byte(nil), st.metaRaw...)
-		}
-		db.meta.set(st.name, metaEntry{meta: m, version: st.metaLast, has: ok})
-	}
-	db.stats.events.Add(uint64(w.batchEvents))
-	db.stats.bytes.Add(uint64(w.batchBytes))
-	w.finishBatch(true)
-}
-
-// failBatch completes every op of the batch with ErrWriterFailed: nothing of
-// it may be acknowledged, and the state the writer built for it is
-// unreliable (no further write will use it).
-func (w *writer) failBatch() {
-	for _, op := range w.batch {
-		if op.Result.Err == nil {
-			op.Result = OpResult{Err: ErrWriterFailed, FirstEventNumber: -1, LastEventNumber: -1, Pos: Position{-1, -1}, TransactionID: -1, CurrentVersion: -1}
-		}
-	}
-	w.finishBatch(false)
-}
-
-func (w *writer) finishBatch(ok bool) {
-	// Only batches that committed something (not, say, a lone transaction
-	// start) announce a commit.
-	last := w.lastCommitPos
-	committed := ok && last != w.announced
-	w.announced = last
-	// Subscribers hear of the commit before the writers get their acks.
-	if committed {
-		for _, fn := range *w.db.committed.Load() {
-			fn(last)
-		}
-	}
-	for i, op := range w.batch {
-		if op.Done != nil {
-			op.Done(op)
-		}
-		w.batch[i] = nil
-	}
-	w.batch = w.batch[:0]
-	w.entries = w.entries[:0]
-	clear(w.metaChanged)
-	w.metaChanged = w.metaChanged[:0]
-	w.batchEvents, w.batchBytes = 0, 0
-	w.diskFull, w.truncateTo = false, -1
-	if len(w.streams) > w.db.opts.StreamCacheMax {
-		// Every state is now readable from the index; start afresh rather
-		// than track recency on the hot path.
-		clear(w.streams)
-	}
-	if !ok {
-		clear(w.streams)
 	}
 }
 
@@ -891,3 +969,6 @@ func (c *idCache) put(id *[16]byte, hash, alt uint64, number int64) {
 	set.ids[victim] = *id
 	set.meta[victim] = idMeta{hash: hash, alt: alt, number: number, seq: c.seq}
 }
+
+// clear empties the cache (the writer's state was dropped).
+func (c *idCache) clear() { clear(c.sets) }

@@ -1,0 +1,217 @@
+package httpfront
+
+import (
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/eventstored/eventstored/cluster"
+)
+
+// HTTP requests on a node that is not the master (spec
+// cluster-and-options §7.3; 4.0.3 HttpForwarder and the controllers'
+// NotHandled handling):
+//
+//	route class   replica (master known)                      Unknown   Initializing, PreMaster, ShuttingDown
+//	read          served; ES-RequireMaster: True → 307         served    503 (rm: 503)
+//	write         proxied; ES-RequireMaster: True → 307        503       503
+//	master-only   proxied (persistent subscriptions, users)    503       503
+//	local         served (ping, info, stats, admin, gossip)    served    served
+//
+// The decision is cluster.Decide's (one table); this file maps it to
+// HTTP. A replica that does not know its master yet answers 503 where it
+// would proxy or redirect. A bad ES-RequireMaster value is 400 before
+// anything else, as the handlers would answer it.
+//
+// Proxying copies method, path and query, headers and body to
+// http://<master internal HTTP><same URI>, with Host rewritten and
+// X-Forwarded-Host set to the original Host when absent (so the master's
+// links point where the client is), and relays the master's status,
+// headers and body. It runs on the fasthttp connection goroutine and
+// blocks it for at most the request timeout (10 s); a failure (connect,
+// timeout, too-large reply) is 500 "Error while forwarding request".
+// One fasthttp.HostClient per master, with at most proxyConnsMax
+// connections; a request finding them all busy waits at most
+// proxyConnWait, then fails as above.
+
+// ClusterView is the node's state for request handling: its state and,
+// in the replica states, the master's advertised HTTP endpoints (zero
+// when no master is known).
+type ClusterView struct {
+	State              cluster.VNodeState
+	MasterExternalHTTP netip.AddrPort
+	MasterInternalHTTP netip.AddrPort
+}
+
+// routeClass says how a route is handled on a node that is not the
+// master (table above).
+type routeClass uint8
+
+const (
+	classLocal routeClass = iota
+	classRead
+	classWrite
+	classMaster
+)
+
+// classify assigns the class of rt from its template and method.
+func classify(rt *route) routeClass {
+	switch {
+	case strings.HasPrefix(rt.tmpl, "/streams/"):
+		if isRedirectSlash(rt) {
+			return classLocal
+		}
+		if rt.m == mGET {
+			return classRead
+		}
+		return classWrite
+	case rt.tmpl == "/users" || strings.HasPrefix(rt.tmpl, "/users/"),
+		rt.tmpl == "/subscriptions" || strings.HasPrefix(rt.tmpl, "/subscriptions/"):
+		return classMaster
+	}
+	return classLocal
+}
+
+// isRedirectSlash: the trailing-slash routes only redirect (no data).
+func isRedirectSlash(rt *route) bool { return strings.HasSuffix(rt.tmpl, "/") }
+
+// Proxy limits.
+const (
+	proxyConnsMax        = 64
+	proxyConnWait        = time.Second
+	proxyResponseBodyMax = 64 << 20
+)
+
+var (
+	hdrForwardedHost = []byte("X-Forwarded-Host")
+	reasonForwardErr = "Error while forwarding request"
+)
+
+// proxyPool holds the HostClient of the current master.
+type proxyPool struct {
+	mu   sync.Mutex
+	addr netip.AddrPort
+	hc   *fasthttp.HostClient
+}
+
+func (p *proxyPool) client(addr netip.AddrPort, timeout time.Duration) *fasthttp.HostClient {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.hc != nil && p.addr == addr {
+		return p.hc
+	}
+	if p.hc != nil {
+		p.hc.CloseIdleConnections()
+	}
+	p.addr = addr
+	p.hc = &fasthttp.HostClient{
+		Addr: addr.String(), Name: "eventstored-proxy", MaxConns: proxyConnsMax, MaxConnWaitTimeout: proxyConnWait,
+		ReadTimeout: timeout, WriteTimeout: timeout, MaxResponseBodySize: proxyResponseBodyMax,
+		MaxIdleConnDuration:           30 * time.Second,
+		DisableHeaderNamesNormalizing: true, DisablePathNormalizing: true, NoDefaultUserAgentHeader: true,
+	}
+	return p.hc
+}
+
+// byState applies the table above to r. It reports whether r has been
+// answered (redirected, proxied, refused); false means serve it here.
+func (h *Handler) byState(r *request, rt *route) bool {
+	if rt.class == classLocal || h.d.Cluster == nil {
+		return false
+	}
+	v := h.d.Cluster()
+	if v.State == cluster.StateMaster {
+		return false
+	}
+	rm, ok := r.boolHeader(hdrRequireMaster, false)
+	if !ok {
+		r.status(fasthttp.StatusBadRequest, "ES-RequireMaster header in wrong format.")
+		return true
+	}
+	kind := cluster.Read
+	switch rt.class {
+	case classWrite:
+		kind = cluster.Write
+	case classMaster:
+		kind = cluster.PersistentSubscription
+	}
+	switch cluster.Decide(v.State, kind, rm, v.MasterInternalHTTP.IsValid()) {
+	case cluster.Serve:
+		return false
+	case cluster.Forward:
+		if v.MasterInternalHTTP.IsValid() {
+			h.proxy(r, v.MasterInternalHTTP)
+			return true
+		}
+	case cluster.NotMaster:
+		if rt.class == classMaster && v.MasterInternalHTTP.IsValid() {
+			h.proxy(r, v.MasterInternalHTTP)
+			return true
+		}
+		if v.MasterExternalHTTP.IsValid() {
+			h.redirectToMaster(r, v.MasterExternalHTTP)
+			return true
+		}
+	}
+	r.status(fasthttp.StatusServiceUnavailable, reasonNotReady)
+	return true
+}
+
+// redirectToMaster answers 307 with the same path and query on the
+// master's advertised external HTTP, scheme kept.
+func (h *Handler) redirectToMaster(r *request, master netip.AddrPort) {
+	ctx := r.ctx
+	b := r.tmp[:0]
+	if ctx.IsTLS() {
+		b = append(b, "https://"...)
+	} else {
+		b = append(b, "http://"...)
+	}
+	b = master.AppendTo(b)
+	b = append(b, ctx.Request.Header.RequestURI()...)
+	r.tmp = b
+	ctx.Response.Header.SetBytesKV(hdrLocation, b)
+	ctx.SetStatusCode(fasthttp.StatusTemporaryRedirect)
+	ctx.Response.Header.SetStatusMessage(s2b("Temporary Redirect"))
+	ctx.Response.Header.SetContentTypeBytes(textPlainUTF8)
+}
+
+// proxy relays r to master's internal HTTP and the answer back.
+func (h *Handler) proxy(r *request, master netip.AddrPort) {
+	ctx := r.ctx
+	hc := h.proxies.client(master, h.timeout)
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	ctx.Request.CopyTo(req)
+	req.Header.DisableNormalizing()
+	resp.Header.DisableNormalizing()
+	if len(req.Header.PeekBytes(hdrForwardedHost)) == 0 {
+		req.Header.SetBytesKV(hdrForwardedHost, ctx.Host())
+	}
+	host := master.String()
+	req.URI().SetHost(host)
+	req.Header.SetHost(host)
+	req.Header.ResetConnectionClose()
+	if err := hc.DoTimeout(req, resp, h.timeout); err != nil {
+		h.log.Warn("cannot forward an HTTP request to the master", "master_internal_http", host,
+			"method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
+		statusOnly(ctx, fasthttp.StatusInternalServerError, reasonForwardErr)
+		return
+	}
+	resp.Header.ResetConnectionClose()
+	resp.CopyTo(&ctx.Response)
+	h.metrics.httpProxied.Inc()
+}
+
+// infoState is /info's "state".
+func (h *Handler) infoState() string {
+	if h.d.Cluster == nil {
+		return "master"
+	}
+	return h.d.Cluster().State.InfoName()
+}

@@ -1,0 +1,554 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/eventstored/eventstored/store/tlog"
+)
+
+// The write path is a pipeline of two stages joined by the Committer seam:
+//
+//	writer goroutine                       committer (single node: flusher goroutine)
+//	ops → check → encode records      →    append, fsync (or replicate: raft)
+//	      into a Batch with planned         → DB.ApplyBatch: index, visible end,
+//	      log positions (tlog.PlanAppend)     OnCommitted, Done of every op
+//
+// While the committer makes batch N durable the writer encodes batch N+1;
+// at most Options.PipelineDepth batches are in flight (handed to Commit and
+// not yet applied or failed). The writer's state (stream versions,
+// recent ids, open transactions) runs ahead of what is applied: it counts
+// every in-flight batch as if it had committed. When one does not
+// (disk full, a failed fsync, lost leadership) every later in-flight batch
+// fails too, and the writer drops its state and reloads it from the index
+// before it encodes the next batch (the pipe's generation, below).
+
+// Sentinel errors of the pipeline and the cluster seam.
+var (
+	// ErrNotLeader: the store is in cluster mode and this node is not the
+	// leader (Follow), so it accepts no writes. The node answers NotHandled
+	// or forwards the request to the leader.
+	ErrNotLeader = errors.New("store: not the leader")
+	// ErrBatchNotInFlight: ApplyBatch was given a batch that is not the
+	// oldest one in flight (already applied or failed, or out of order).
+	ErrBatchNotInFlight = errors.New("store: the batch is not the oldest batch in flight")
+	// ErrBatchesInFlight: Lead was called while batches of the previous
+	// leadership were neither applied nor failed.
+	ErrBatchesInFlight = errors.New("store: batches still in flight")
+	// ErrNotApplied: Lead or ApplyTo was given a log position that does not
+	// match what was applied.
+	ErrNotApplied = errors.New("store: log position does not match the applied end")
+)
+
+// Committer makes the writer's batches durable and committed, then hands
+// them back through DB.ApplyBatch (or DB.FailBatches). Options.Committer nil
+// selects the single-node committer: a flusher goroutine that appends each
+// batch to the transaction log, fsyncs once and applies it.
+//
+// HeaderBytes and Commit are called from the writer goroutine only, Commit
+// in batch (= log) order.
+type Committer interface {
+	// HeaderBytes is the payload size of one record the committer writes
+	// before each non-empty batch's records (a cluster writes its raft
+	// entry header there, as a RecordSystem record so that readers skip
+	// it); 0 for none. The writer plans record positions with it: see
+	// Batch.HeaderPos. Called once, at Open.
+	HeaderBytes() int
+	// Commit takes b; b is the committer's until it calls ApplyBatch(b) or
+	// FailBatches. Commit may block while the committer's own bounded queue
+	// is full (back-pressure), never otherwise. An error means the
+	// committer refuses b: its ops fail with that error and the writer
+	// reloads its state once the batches before b are resolved.
+	Commit(b *Batch) error
+}
+
+// Batch is one group commit: the records the writer encoded for a run of
+// ops, each with the log position the writer planned for it. The committer
+// must append exactly these payloads (after the header record, if
+// HeaderBytes > 0) so that they land at the planned positions: the
+// records refer to each other by position (transaction ids, commit
+// records). A batch may hold no records (every op was answered from the
+// writer's state, e.g. WrongExpectedVersion or an idempotent retry): it
+// must still be applied in order, since its answers depend on the batches
+// before it.
+type Batch struct {
+	buf     []byte     // the payloads back to back
+	recs    []batchRec // one per record, in log order
+	header  int64      // planned position of the header record, -1 none
+	start   int64      // planned position of the first record (or header)
+	end     int64      // planned log end after the batch
+	ops     []*Op      // the ops, in submission order
+	marks   []opMark   // per op: what the batch holds up to its end
+	entries []indexEntry
+	meta    []metaChange
+	bytes   int // payload bytes
+	failed  atomic.Bool
+}
+
+type batchRec struct {
+	end int   // end of the payload in buf (it starts at the previous end)
+	pos int64 // planned log position
+}
+
+// opMark is the state of a batch after one of its ops: counts of what
+// belongs to the ops up to and including it, so a batch can be applied in
+// part (a disk-full refusal part-way through the batch).
+type opMark struct {
+	recs, entries, meta, events int
+	commit                      Position // the writer's last commit position after the op
+}
+
+// metaChange is a stream's metadata as of one record of the batch.
+type metaChange struct {
+	name    string // base stream
+	raw     []byte
+	json    bool
+	version int64
+}
+
+// Len is the number of records in the batch (the header not counted).
+func (b *Batch) Len() int { return len(b.recs) }
+
+// Record returns record i's planned position and payload. The payload is
+// valid until the batch is applied or failed.
+func (b *Batch) Record(i int) (pos int64, payload []byte) {
+	from := 0
+	if i > 0 {
+		from = b.recs[i-1].end
+	}
+	return b.recs[i].pos, b.buf[from:b.recs[i].end]
+}
+
+// HeaderPos is the planned position of the header record of
+// Committer.HeaderBytes() payload bytes the committer writes before the
+// batch's records; -1 when HeaderBytes is 0 or the batch holds no records.
+func (b *Batch) HeaderPos() int64 { return b.header }
+
+// Start is the planned log position of the batch's first record (the
+// header when there is one); End the planned log end after its last
+// record. An empty batch has Start == End.
+func (b *Batch) Start() int64 { return b.start }
+
+// End: see Start.
+func (b *Batch) End() int64 { return b.end }
+
+func (b *Batch) reset(end int64) {
+	b.buf = b.buf[:0]
+	b.recs = b.recs[:0]
+	b.header = -1
+	b.start, b.end = end, end
+	clear(b.ops)
+	b.ops = b.ops[:0]
+	b.marks = b.marks[:0]
+	b.entries = b.entries[:0]
+	clear(b.meta)
+	b.meta = b.meta[:0]
+	b.bytes = 0
+	b.failed.Store(false)
+}
+
+// batchBufKeep bounds the payload buffer a recycled batch keeps: a batch
+// that carried big events does not pin their memory.
+const batchBufKeep = 4 << 20
+
+// batchBytesMax closes a batch once its payloads pass it (the op that
+// crosses it stays in), bounding the memory in flight to about
+// PipelineDepth × (batchBytesMax + one write).
+const batchBytesMax = 8 << 20
+
+// pipe is the DB's share of the pipeline: the batches in flight, in log
+// order, and the generation of the writer's state.
+type pipe struct {
+	committer Committer
+	flusher   *flusher // the single-node committer; nil in cluster mode
+	cluster   bool
+	depth     int
+	header    int
+
+	// slots is a semaphore of depth tokens: the writer takes one per
+	// batch; applying or failing the batch gives it back.
+	slots chan struct{}
+	// free recycles applied batches to the writer.
+	free chan *Batch
+
+	mu       sync.Mutex
+	inflight []*Batch // handed to Commit, not yet applied or failed; log order
+	// gen counts failures of in-flight batches (and leadership changes):
+	// the writer's state is valid for one generation; failErr is why the
+	// last one ended.
+	gen     uint64
+	failErr error
+	leadEnd int64 // the log position Lead started at (cluster)
+
+	// leading: the writer accepts ops (always true on a single node).
+	leading atomic.Bool
+
+	// Committer goroutine only: what was applied.
+	applied   int64    // log end applied (== visibleEnd, except inside ApplyTo)
+	announced Position // last position given to OnCommitted callbacks
+
+	lastFlushNs atomic.Int64 // duration of the last flush (the writer's gather heuristic)
+}
+
+func (db *DB) initPipe() {
+	p := &db.pipe
+	p.depth = db.opts.PipelineDepth
+	p.slots = make(chan struct{}, p.depth)
+	p.free = make(chan *Batch, p.depth+1)
+	p.committer = db.opts.Committer
+	if p.committer == nil {
+		p.flusher = newFlusher(db)
+		p.committer = p.flusher
+		p.leading.Store(true)
+	} else {
+		p.cluster = true
+	}
+	p.header = p.committer.HeaderBytes()
+	p.applied = db.visibleEnd.Load()
+	last := db.lastCommit.Load()
+	p.announced = Position{last, last}
+}
+
+// inFlight is the number of batches handed to the committer and not yet
+// resolved.
+func (p *pipe) inFlight() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.inflight)
+}
+
+// ApplyBatch is called by the committer, from its goroutine, once b (a batch
+// this node's writer made and handed to Commit) is durable and committed,
+// in log order: b must be the oldest batch in flight (else
+// ErrBatchNotInFlight, and nothing happens). It adds b's index entries,
+// moves the visible end to b.End(), runs the OnCommitted callbacks and then
+// every op's Done: an op is acknowledged only once it is durable, committed
+// and readable. After ApplyBatch returns b belongs to the writer again.
+func (db *DB) ApplyBatch(b *Batch) error {
+	p := &db.pipe
+	p.mu.Lock()
+	ok := len(p.inflight) > 0 && p.inflight[0] == b
+	p.mu.Unlock()
+	if !ok {
+		return ErrBatchNotInFlight
+	}
+	db.applyBatch(b, len(b.ops), b.end, nil)
+	return nil
+}
+
+// applyBatch applies the first k ops of b, the oldest batch in flight, up
+// to log end end, and fails the rest with failErr (an op keeps an error it
+// already has). Committer goroutine.
+func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
+	p := &db.pipe
+	var m opMark
+	if k > 0 {
+		m = b.marks[k-1]
+	}
+	if db.Err() == nil {
+		if err := db.indexAdd(b.entries[:m.entries], end); err != nil {
+			// The index is derived from the log and is rebuilt at
+			// restart; but readers would now miss acknowledged events.
+			db.latch(fmt.Errorf("add to the index: %w", err))
+		}
+	}
+	if db.Err() != nil {
+		k, failErr = 0, ErrWriterFailed
+	} else {
+		p.applied = end
+		db.visibleEnd.Store(end)
+		for i := range b.meta[:m.meta] {
+			c := &b.meta[i]
+			me, ok := ParseMetadata(c.raw, c.json)
+			if ok {
+				me.Raw = c.raw
+			}
+			db.meta.set(c.name, metaEntry{meta: me, version: c.version, has: ok})
+		}
+		if k > 0 {
+			db.stats.events.Add(uint64(m.events))
+			byteEnd := 0
+			if m.recs > 0 {
+				byteEnd = b.recs[m.recs-1].end
+			}
+			db.stats.bytes.Add(uint64(byteEnd))
+			db.announce(m.commit)
+		}
+	}
+	for i, op := range b.ops {
+		if i >= k && op.Result.Err == nil {
+			op.Result = failedResult(failErr)
+		}
+		if op.Done != nil {
+			op.Done(op)
+		}
+	}
+	p.mu.Lock()
+	if len(p.inflight) > 0 && p.inflight[0] == b {
+		copy(p.inflight, p.inflight[1:])
+		p.inflight[len(p.inflight)-1] = nil
+		p.inflight = p.inflight[:len(p.inflight)-1]
+	}
+	p.mu.Unlock()
+	<-p.slots
+	if cap(b.buf) <= batchBufKeep {
+		select {
+		case p.free <- b:
+		default:
+		}
+	}
+}
+
+// refuseBatch fails b, the batch the writer just handed to Commit, which
+// refused it with err; batches before it stay in flight. The writer
+// reloads its state once they are resolved.
+func (db *DB) refuseBatch(b *Batch, err error) {
+	p := &db.pipe
+	p.mu.Lock()
+	n := len(p.inflight)
+	found := n > 0 && p.inflight[n-1] == b
+	if found {
+		p.inflight[n-1] = nil
+		p.inflight = p.inflight[:n-1]
+		b.failed.Store(true)
+		p.gen++
+		p.failErr = err
+	}
+	p.mu.Unlock()
+	if !found {
+		return // already failed by FailBatches
+	}
+	for _, op := range b.ops {
+		if op.Result.Err == nil {
+			op.Result = failedResult(err)
+		}
+		if op.Done != nil {
+			op.Done(op)
+		}
+	}
+	<-p.slots
+}
+
+// announce publishes last as the last commit position and tells the
+// OnCommitted callbacks, when it moved. Committer goroutine.
+func (db *DB) announce(last Position) {
+	p := &db.pipe
+	if last == p.announced {
+		return
+	}
+	p.announced = last
+	db.lastCommit.Store(last.Commit)
+	// Subscribers hear of the commit before the writers get their acks.
+	for _, fn := range *db.committed.Load() {
+		fn(last)
+	}
+}
+
+func failedResult(err error) OpResult {
+	return OpResult{Err: err, FirstEventNumber: -1, LastEventNumber: -1, Pos: Position{-1, -1}, TransactionID: -1, CurrentVersion: -1}
+}
+
+// FailBatches is called by the committer, from its goroutine, when the
+// batches in flight will never commit (lost leadership, a truncated
+// log): every op of every batch in flight fails with err, and the writer
+// drops its state (it reloads it from the index before its next batch).
+// The committer must not touch those batches afterwards; one it receives
+// later from a Commit that raced this call is already failed (ApplyBatch
+// returns ErrBatchNotInFlight for it) and must not be written. In cluster
+// mode FailBatches also stops leading, as Follow: Lead starts again.
+func (db *DB) FailBatches(err error) {
+	if db.pipe.cluster {
+		db.pipe.leading.Store(false)
+	}
+	db.failInflight(err)
+}
+
+// failInflight fails every batch in flight with err and starts a new
+// generation of the writer's state.
+func (db *DB) failInflight(err error) {
+	p := &db.pipe
+	p.mu.Lock()
+	failed := p.inflight
+	p.inflight = nil
+	p.gen++
+	p.failErr = err
+	for _, b := range failed {
+		b.failed.Store(true)
+	}
+	p.mu.Unlock()
+	for _, b := range failed {
+		for _, op := range b.ops {
+			if op.Result.Err == nil {
+				op.Result = failedResult(err)
+			}
+			if op.Done != nil {
+				op.Done(op)
+			}
+		}
+		// NB: a failed batch is not recycled: the committer may still hold
+		// it (a Commit that raced, a queue it has not drained).
+		<-p.slots
+	}
+}
+
+// Lead makes the writer accept ops again (cluster mode), proposing from
+// log position end on: everything before end must be applied (ApplyTo)
+// and no batch of an earlier leadership may be in flight. The writer
+// reloads its state from the index before its first batch.
+func (db *DB) Lead(end int64) error {
+	p := &db.pipe
+	if !p.cluster {
+		return fmt.Errorf("%w: Lead needs Options.Committer", ErrBadRequest)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.inflight) > 0 {
+		return ErrBatchesInFlight
+	}
+	if applied := db.visibleEnd.Load(); end != applied || end != p.applied {
+		return fmt.Errorf("%w: lead at %d, applied %d", ErrNotApplied, end, applied)
+	}
+	p.gen++
+	p.failErr = ErrNotLeader
+	p.leadEnd = end
+	p.leading.Store(true)
+	return nil
+}
+
+// Follow stops the writer (cluster mode): ops queued or submitted from now
+// on fail with ErrNotLeader; batches in flight wait for ApplyBatch or
+// FailBatches.
+func (db *DB) Follow() {
+	if db.pipe.cluster {
+		db.pipe.leading.Store(false)
+	}
+}
+
+// Leading reports whether the writer accepts ops.
+func (db *DB) Leading() bool { return db.pipe.leading.Load() }
+
+// Applied is the log end up to which records are applied: indexed and
+// visible to readers. In cluster mode Open sets it to the index's
+// persisted checkpoint; consensus then applies the rest (ApplyTo).
+func (db *DB) Applied() int64 { return db.visibleEnd.Load() }
+
+// flusher is the single-node committer: one goroutine that owns the
+// transaction log's writer methods (Append, Flush, Truncate), takes the
+// writer's batches in order, appends each, fsyncs once and applies it.
+type flusher struct {
+	db   *DB
+	log  logEngine
+	q    chan *Batch
+	done chan struct{}
+}
+
+func newFlusher(db *DB) *flusher {
+	return &flusher{db: db, log: db.log, q: make(chan *Batch, db.opts.PipelineDepth), done: make(chan struct{})}
+}
+
+func (f *flusher) HeaderBytes() int { return 0 }
+
+func (f *flusher) Commit(b *Batch) error {
+	f.q <- b
+	return nil
+}
+
+func (f *flusher) run() {
+	defer close(f.done)
+	for b := range f.q {
+		if b.failed.Load() {
+			continue // failed after an earlier batch failed
+		}
+		f.commit(b)
+	}
+}
+
+func (f *flusher) commit(b *Batch) {
+	db := f.db
+	if db.Err() != nil {
+		db.failInflight(ErrWriterFailed)
+		return
+	}
+	for i := range b.recs {
+		planned, payload := b.Record(i)
+		pos, err := f.log.Append(payload)
+		if err != nil {
+			f.appendFailed(b, i, err)
+			return
+		}
+		if pos != planned {
+			db.latch(fmt.Errorf("a record planned at %d was appended at %d", planned, pos))
+			db.failInflight(ErrWriterFailed)
+			return
+		}
+	}
+	if len(b.recs) > 0 {
+		t0 := time.Now()
+		err := f.log.Flush()
+		d := time.Since(t0)
+		db.observeFlush(d)
+		f.db.pipe.lastFlushNs.Store(int64(d))
+		if err != nil {
+			db.latch(fmt.Errorf("flush the log: %w", err))
+			db.failInflight(ErrWriterFailed)
+			return
+		}
+	}
+	db.applyBatch(b, len(b.ops), b.end, nil)
+}
+
+// appendFailed handles a refused append of record i of b. A refusal that
+// leaves the log healthy (disk full: no byte of the record was written)
+// commits the ops whose records were all appended before it, cuts the
+// records the refused op had appended, and fails the rest of b and every
+// later batch in flight (they were encoded assuming b committed); any other
+// error latches.
+func (f *flusher) appendFailed(b *Batch, i int, err error) {
+	db := f.db
+	if !errors.Is(err, ErrDiskFull) && !errors.Is(err, errRecordTooLarge) {
+		db.latch(fmt.Errorf("append to the log: %w", err))
+		db.failInflight(ErrWriterFailed)
+		return
+	}
+	k := 0 // the op record i belongs to
+	for k < len(b.ops) && b.marks[k].recs <= i {
+		k++
+	}
+	first := 0 // its first record
+	if k > 0 {
+		first = b.marks[k-1].recs
+	}
+	var ferr error
+	if first < i {
+		// Part of the op's write is in the log: cut it (Truncate flushes
+		// what came before it first).
+		pos, _ := b.Record(first)
+		if terr := f.log.Truncate(pos); terr != nil {
+			ferr = fmt.Errorf("cut a partly written write at %d: %w", pos, terr)
+		}
+	} else if first > 0 {
+		ferr = f.log.Flush()
+	}
+	if ferr != nil {
+		db.latch(fmt.Errorf("flush the log: %w", ferr))
+		db.failInflight(ErrWriterFailed)
+		return
+	}
+	b.ops[k].Result = failedResult(err)
+	later := fmt.Errorf("%w: an earlier write of the same group commit was refused", ErrDiskFull)
+	db.applyBatch(b, k, f.log.Durable(), later)
+	db.failInflight(later)
+}
+
+// Log is the transaction log, for a Committer (cluster mode: the consensus
+// log is this log): the committer's goroutine owns its writer methods
+// (Append, Flush, Truncate). nil when the store runs over a test log.
+func (db *DB) Log() *tlog.Log {
+	if e, ok := db.log.(tlogEngine); ok {
+		return e.Log
+	}
+	return nil
+}
