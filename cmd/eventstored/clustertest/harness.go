@@ -571,3 +571,18 @@ func (c *Cluster) AllAlive(ctx context.Context, ext bool) error {
 	}
 	return nil
 }
+
+// SelfMaster returns the first running node whose own gossip entry says
+// Master (nil if none): the moment a node has won an election, before
+// gossip has told the others.
+func (c *Cluster) SelfMaster(ctx context.Context) *Node {
+	for _, v := range c.Views(ctx, false) {
+		if v.Err != nil {
+			continue
+		}
+		if m, ok := v.Member(v.Node); ok && m.State == cluster.StateMaster {
+			return v.Node
+		}
+	}
+	return nil
+}
