@@ -1,6 +1,8 @@
 package httpfront
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -82,6 +84,7 @@ func isRedirectSlash(rt *route) bool { return strings.HasSuffix(rt.tmpl, "/") }
 const (
 	proxyConnsMax        = 64
 	proxyConnWait        = time.Second
+	proxyDialTimeout     = 2 * time.Second
 	proxyResponseBodyMax = 64 << 20
 )
 
@@ -92,29 +95,56 @@ var (
 
 // proxyPool holds the HostClient of the current master.
 type proxyPool struct {
-	mu   sync.Mutex
-	addr netip.AddrPort
-	hc   *fasthttp.HostClient
+	mu     sync.Mutex
+	addr   netip.AddrPort
+	hc     *fasthttp.HostClient
+	closed bool
 }
 
-func (p *proxyPool) client(addr netip.AddrPort, timeout time.Duration) *fasthttp.HostClient {
+// errProxyClosed: a request proxied after Close (the server stopped).
+var errProxyClosed = errors.New("httpfront: proxy closed")
+
+func (p *proxyPool) client(addr netip.AddrPort, timeout time.Duration) (*fasthttp.HostClient, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errProxyClosed
+	}
 	if p.hc != nil && p.addr == addr {
-		return p.hc
+		return p.hc, nil
 	}
 	if p.hc != nil {
 		p.hc.CloseIdleConnections()
 	}
 	p.addr = addr
+	dialer := &net.Dialer{Timeout: proxyDialTimeout}
 	p.hc = &fasthttp.HostClient{
 		Addr: addr.String(), Name: "eventstored-proxy", MaxConns: proxyConnsMax, MaxConnWaitTimeout: proxyConnWait,
+		// A plain dialer: the address is an IP, and fasthttp's default
+		// dialer starts a process-wide DNS cache goroutine.
+		Dial:        func(a string) (net.Conn, error) { return dialer.Dial("tcp", a) },
 		ReadTimeout: timeout, WriteTimeout: timeout, MaxResponseBodySize: proxyResponseBodyMax,
 		MaxIdleConnDuration:           30 * time.Second,
 		DisableHeaderNamesNormalizing: true, DisablePathNormalizing: true, NoDefaultUserAgentHeader: true,
 	}
-	return p.hc
+	return p.hc, nil
 }
+
+// close drops the pool's connections; later proxying fails.
+func (p *proxyPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.hc != nil {
+		p.hc.CloseIdleConnections()
+		p.hc = nil
+	}
+}
+
+// Close releases what the handler holds beyond requests: the proxy's
+// connections to the master. Call it after the server stopped serving
+// (Config.OnStop).
+func (h *Handler) Close() { h.proxies.close() }
 
 // byState applies the table above to r. It reports whether r has been
 // answered (redirected, proxied, refused); false means serve it here.
@@ -182,7 +212,11 @@ func (h *Handler) redirectToMaster(r *request, master netip.AddrPort) {
 // proxy relays r to master's internal HTTP and the answer back.
 func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	ctx := r.ctx
-	hc := h.proxies.client(master, h.timeout)
+	hc, err := h.proxies.client(master, h.timeout)
+	if err != nil {
+		statusOnly(ctx, fasthttp.StatusInternalServerError, reasonForwardErr)
+		return
+	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -214,4 +248,20 @@ func (h *Handler) infoState() string {
 		return "master"
 	}
 	return h.d.Cluster().State.InfoName()
+}
+
+// clusterReady: the master, or a caught-up replica (Slave, Clone) that
+// knows its master; always true on a single node.
+func (h *Handler) clusterReady() bool {
+	if h.d.Cluster == nil {
+		return true
+	}
+	v := h.d.Cluster()
+	switch v.State {
+	case cluster.StateMaster:
+		return true
+	case cluster.StateSlave, cluster.StateClone:
+		return v.MasterInternalHTTP.IsValid()
+	}
+	return false
 }

@@ -71,6 +71,8 @@ func (h *Handler) healthReady(r *request) {
 		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("writer failed: "+h.d.DB.Err().Error()))
 	case !h.d.Auth.Ready():
 		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("user store not loaded"))
+	case !h.clusterReady():
+		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("node state "+h.infoState()))
 	default:
 		r.reply(fasthttp.StatusOK, "", mtTextPlain, []byte("ready"))
 	}

@@ -13,8 +13,12 @@
 // codec), the meaning of TCP commands (node/tcpsvc), users and ACLs
 // (node/auth), HTTP routing and rendering (httpfront), storage (store).
 // In cluster mode (or with GossipOnSingleNode) the node runs the gossip
-// driver of cluster/gossip (state_cluster.go); elections and replication
-// do not exist yet, so a cluster node stays Unknown.
+// driver of cluster/gossip (state_cluster.go); with WithConsensus it
+// runs consensus too and its state follows the elected master, otherwise
+// a cluster node stays Unknown. forwarding.go tells tcpsvc and httpfront
+// the state and the master (the consensus leader's gossip entry, checked
+// every 100 ms) and points tcpsvc's Forwarder at the master's internal
+// TCP.
 //
 // Goroutines: New, Start and Stop are called by the owner (cmd/eventstored
 // or a test) from one goroutine; Stop at most once after a successful

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,10 +74,21 @@ func formedCluster(t *testing.T, log *slog.Logger, advertise bool) ([]*clusterNo
 
 func dialNode(t *testing.T, c *clusterNode, requireMaster bool) *client.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	cl, err := client.Dial(ctx, fmt.Sprintf("%s:%d", c.ip, c.extTCP), client.Options{RequireMaster: requireMaster,
-		Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, MaxRetries: 50})
+	var cl *client.Client
+	var err error
+	for {
+		cl, err = client.Dial(ctx, fmt.Sprintf("%s:%d", c.ip, c.extTCP), client.Options{RequireMaster: requireMaster,
+			Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, MaxRetries: 50})
+		// The master creates the default users; a slave knows them once
+		// that write has reached it.
+		var na *client.NotAuthenticatedError
+		if err == nil || !errors.As(err, &na) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,9 +96,25 @@ func dialNode(t *testing.T, c *clusterNode, requireMaster bool) *client.Client {
 	return cl
 }
 
+// readable waits until c (a node's client, require_master false) reads
+// event 0 of stream from its own store.
+func readable(t *testing.T, ctx context.Context, c *client.Client, stream string) {
+	t.Helper()
+	for {
+		r, err := c.ReadEvent(ctx, stream, 0, false)
+		if err == nil && r.Status == client.ReadSuccess {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("event 0 of %s never readable: %+v %v", stream, r, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestForwardingOnLoopback: in a three-node cluster on loopback, a write
 // through a Slave's external TCP without require_master is forwarded to
-// the master over internal TCP and is readable there; with
+// the master over internal TCP and is readable on every node; with
 // require_master the Slave answers NotMaster with the master's
 // ADVERTISED external endpoints; reads are served locally unless they
 // require the master; persistent subscription management is refused with
@@ -105,6 +135,10 @@ func TestForwardingOnLoopback(t *testing.T) {
 	wantHTTP := fmt.Sprintf("10.9.9.%d:%d", mIdx+1, 21111+mIdx)
 
 	mc := dialNode(t, master, true)
+	readers := map[*clusterNode]*client.Client{}
+	for _, c := range nodes {
+		readers[c] = dialNode(t, c, false)
+	}
 	for i, s := range slaves {
 		sc := dialNode(t, s, false)
 		stream := "forwarded-" + strconv.Itoa(i)
@@ -124,10 +158,10 @@ func TestForwardingOnLoopback(t *testing.T) {
 		if err != nil || r.Event == nil || r.Status != client.ReadSuccess {
 			t.Fatalf("read on the master: %+v %v", r, err)
 		}
-		// Reads without require_master are the slave's own (replication
-		// is not wired yet: the slave's store does not have it).
-		if _, err := sc.ReadEvent(ctx, stream, 0, false); err != nil {
-			t.Fatalf("local read on slave: %v", err)
+		// Replicated: every node serves it from its own store (reads
+		// without require_master are local).
+		for _, c := range nodes {
+			readable(t, ctx, readers[c], stream)
 		}
 
 		rm := dialNode(t, s, true)
@@ -148,11 +182,65 @@ func TestForwardingOnLoopback(t *testing.T) {
 			t.Fatalf("persistent subscription create on slave: %v", err)
 		}
 	}
+
+	// HTTP (spec §7.3) on the same cluster: /info shows each node's state;
+	// a write to a Slave is proxied to the master's internal HTTP; with
+	// ES-RequireMaster: True it is redirected to the master's advertised
+	// external HTTP.
+	for _, c := range nodes {
+		want := "slave"
+		if c == master {
+			want = "master"
+		}
+		if code, _, body := httpGet(t, fmt.Sprintf("http://%s:%d/info", c.ip, c.extHTTP)); code != 200 || !strings.Contains(body, `"state": "`+want+`"`) {
+			t.Fatalf("/info on %s: %d %s; want state %s", c.ip, code, body, want)
+		}
+	}
+	hc := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	post := func(c *clusterNode, path, body string, hdr ...string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest("POST", fmt.Sprintf("http://%s:%d%s", c.ip, c.extHTTP, path), strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("admin", "changeit")
+		req.Header.Set("Content-Type", "application/vnd.eventstore.events+json")
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
+	}
+	body := `[{"eventId":"7e1c3a52-0d7b-4c53-9a39-2d6a1f0e0001","eventType":"H","data":{"h":1}}]`
+	s := slaves[0]
+	resp := post(s, "/streams/http-forwarded", body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("HTTP write through slave: %d %s", resp.StatusCode, resp.Status)
+	}
+	// The master's links name the slave the client talked to.
+	if loc := resp.Header.Get("Location"); loc != fmt.Sprintf("http://%s:%d/streams/http-forwarded/0", s.ip, s.extHTTP) {
+		t.Fatalf("Location %q", loc)
+	}
+	for _, c := range nodes {
+		readable(t, ctx, readers[c], "http-forwarded")
+	}
+	resp = post(s, "/streams/http-forwarded", body, "ES-RequireMaster", "True")
+	if resp.StatusCode != 307 || resp.Header.Get("Location") != "http://"+wantHTTP+"/streams/http-forwarded" {
+		t.Fatalf("require-master write: %d, Location %q; want 307 to http://%s/streams/http-forwarded", resp.StatusCode, resp.Header.Get("Location"), wantHTTP)
+	}
+
 	for _, c := range nodes {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.n.Stop(sctx)
 		scancel()
 	}
+	hc.CloseIdleConnections()
+	http.DefaultClient.CloseIdleConnections()
 	checkNoGoroutineLeak(t, base)
 }
 

@@ -41,11 +41,14 @@ const (
 // Disk is the durable part of a node's raft state: raft reads the log
 // through raft.Storage; Save makes the entries and hard state of one
 // Ready durable (one fsync) before any message of that Ready leaves.
-// raft.MemoryStorage plus a Save on it is the simulation's disk; the
-// store's transaction log is the production one (stage 4, not built).
+// MemDisk (raft.MemoryStorage plus a Save on it) is the unit tests'
+// disk; TlogDisk, on the store's transaction log, the production one.
+// Bootstrap records the initial membership of an empty disk and leaves a
+// disk that has one alone.
 type Disk interface {
 	raft.Storage
 	Save(hs *pb.HardState, ents []*pb.Entry) error
+	Bootstrap(voters, learners []uint64) error
 }
 
 // IO is what the driver does with a Ready: send messages and apply
@@ -68,7 +71,11 @@ type Config struct {
 	// others' (learned from gossip). The leader hands leadership to an
 	// up-to-date voter of higher priority.
 	Priority int32
-	Log      *slog.Logger
+	// Applied is the last entry the state machine has already applied
+	// (restart: what the store's persisted index covers); raft delivers
+	// only later entries. At most the hard state's commit index.
+	Applied uint64
+	Log     *slog.Logger
 }
 
 // Core is one node's consensus state machine: raft's RawNode with PreVote
@@ -115,11 +122,16 @@ func New(cfg Config, disk Disk) (*Core, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	_, cs, err := disk.InitialState()
+	hs, cs, err := disk.InitialState()
 	if err != nil {
 		return nil, err
 	}
-	rc := &raft.Config{
+	// NB: raft panics when Applied passes the commit index; a commit index
+	// written without fsync may lag what was applied (the entries are all
+	// in the log): raft then delivers them again and the state machine
+	// skips what it has.
+	cfg.Applied = min(cfg.Applied, hs.GetCommit())
+	rc := &raft.Config{Applied: cfg.Applied,
 		ID: cfg.ID, ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks, Storage: disk,
 		MaxSizePerMsg: MaxSizePerMsg, MaxInflightMsgs: MaxInflightMsgs, MaxUncommittedEntriesSize: MaxUncommittedBytes,
 		CheckQuorum: true, PreVote: true, DisableProposalForwarding: true,
@@ -129,7 +141,7 @@ func New(cfg Config, disk Disk) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	c := &Core{cfg: cfg, rn: rn, disk: disk, log: cfg.Log, priorities: map[uint64]int32{}}
+	c := &Core{cfg: cfg, rn: rn, disk: disk, log: cfg.Log, priorities: map[uint64]int32{}, appliedIndex: cfg.Applied}
 	for _, l := range cs.GetLearners() {
 		if l == cfg.ID {
 			c.learner = true

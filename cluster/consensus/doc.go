@@ -35,13 +35,38 @@
 //	| uvarint len n | n bytes raftpb.Msg   | uvarint len m | ...
 //	+---------------+----------------------+---------------+-----
 //
+// The raft log is the transaction log (TlogDisk, tlogdisk.go; format in
+// entry.go): every raft entry is one entry header record (a store system
+// record) followed, for a batch entry (one group commit of the master's
+// writer), by the batch's records as ordinary tlog records; Save writes
+// a Ready's entries and then flushes once (one fsync per Ready, no second
+// WAL). Batch entries carry the log position their writer planned; Save
+// checks the header lands there (ErrPositionMismatch latches), so every
+// node's log is the same bytes up to the commit index. Hard state (term,
+// vote, commit) lives in raft-state.chk (two slots with sequence and crc;
+// fsynced when term or vote change, commit may lag) and the bootstrap
+// membership in raft-members. In memory TlogDisk keeps the header
+// position of every entry (8 bytes each) and the terms as runs, rebuilt
+// at open by scanning the log (ScanDuration), plus the recently saved
+// entries (16 MiB) so that sends and applies right after a save do not
+// read back. Raft replacing a diverged uncommitted suffix truncates the
+// tlog at the first replaced entry's header, unless that cuts more than
+// --max-truncation bytes (ErrTruncationLimit: the node stops and says
+// so). No compaction yet: FirstIndex is 1 and there is no snapshot, so
+// the scan reads the whole log at open (a persisted position table or
+// raft snapshots at chunk boundaries are the next step for large logs).
+//
 // Limits: MaxProposalBytes, MaxMessageBytes, MaxBatchBytes, a bounded
 // queue per peer (overflow drops; raft retransmits), MaxInflightMsgs and
 // MaxUncommittedBytes inside raft, a bounded driver inbox.
 //
 // Testing: sim_test.go is a deterministic simulation — one goroutine, a
 // virtual clock, a seeded network that drops, duplicates, delays
-// (reorders) and partitions, nodes that crash and restart from MemDisk.
+// (reorders) and partitions, nodes that crash and restart from their
+// TlogDisk on vfs.MemFS (a crash keeps only what was synced:
+// MemFS.CrashClone), with 4 KiB chunks so entries cross chunk boundaries;
+// writes are batch entries planned at the leader's log end, as the
+// master's writer plans its group commits.
 // raft's election jitter comes from crypto/rand, which
 // testing/cryptotest.SetGlobalRandom makes a function of the seed, so a
 // seed is one exact run (TestSimulationDeterministic). Properties: at most
@@ -51,9 +76,4 @@
 // the command that replays it (-sim.seed=N); keep such seeds as named
 // tests. TestSimulationCatchesVoteAmnesia shows the checker failing on a
 // disk that forgets votes.
-//
-// Not yet (next stages): the Disk on the store's transaction log (raft
-// entries as tlog records, no second WAL). Until then the node runs
-// consensus only when asked (node.WithConsensus): with an in-memory raft
-// log a restarted node could vote twice in one term.
 package consensus

@@ -58,8 +58,14 @@ type Config struct {
 	// GossipInterval, GossipTimeout as the options (0: 1 s, 500 ms).
 	GossipInterval, GossipTimeout time.Duration
 	// Disk holds the consensus state; it survives a restart of the
-	// service (the store's log in production, MemDisk in tests).
-	Disk *consensus.MemDisk
+	// service (TlogDisk on the store's log in a node, MemDisk in tests).
+	Disk consensus.Disk
+	// Applied is the last raft entry the store already applied (restart).
+	Applied uint64
+	// Replicator, when set, is the store's committer: it proposes the
+	// writer's batches and applies committed entries to the store
+	// (OnApply is then not called).
+	Replicator *consensus.Replicator
 	// TCP configures the outgoing internal TCP connections (heartbeats).
 	TCP reactor.Config
 	// OnApply receives committed entries on the consensus goroutine.
@@ -141,8 +147,8 @@ func (s *Service) startConsensus() error {
 		return nil
 	}
 	d, err := consensus.NewDriver(consensus.DriverConfig{
-		Core: consensus.Config{ID: s.self, Priority: s.cfg.Self.NodePriority, Log: s.log}, Disk: s.cfg.Disk,
-		Transport: consensus.Split{Vote: s.http, Data: s.tcp}, OnApply: s.cfg.OnApply, Log: s.log,
+		Core: consensus.Config{ID: s.self, Priority: s.cfg.Self.NodePriority, Applied: s.cfg.Applied, Log: s.log}, Disk: s.cfg.Disk,
+		Transport: consensus.Split{Vote: s.http, Data: s.tcp}, OnApply: s.cfg.OnApply, Replicator: s.cfg.Replicator, Log: s.log,
 		OnStatus: s.consensusChanged,
 	})
 	if err != nil {
@@ -234,7 +240,7 @@ func (s *Service) viewChanged(v gossip.ClusterInfo) {
 	// not from failed gossip sends (spec §3.6).
 	go s.gossip.Do(func(c *gossip.Core, _ time.Time) bool { c.SetFollowedMaster(leaderInstance); return false })
 	if bootstrap {
-		if err := consensus.Bootstrap(s.cfg.Disk.MemoryStorage, voters, nil); err != nil {
+		if err := s.cfg.Disk.Bootstrap(voters, nil); err != nil {
 			s.log.Error("cannot bootstrap consensus", "err", err)
 			return
 		}
