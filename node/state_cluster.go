@@ -213,6 +213,12 @@ func (n *Node) setClusterState(s VNodeState) {
 		n.log.Info(fmt.Sprintf("========== [%s] IS PRE-MASTER...", n.adv.InternalHTTP))
 	case StateUnknown:
 		n.log.Info(fmt.Sprintf("========== [%s] IS UNKNOWN...", n.adv.InternalHTTP))
+	case StateShuttingDown:
+		// Consensus cannot persist its log (a failed fsync, or a
+		// truncation above --max-truncation: the driver logged why): the
+		// node must not go on serving; the owner stops it.
+		n.log.Error(fmt.Sprintf("========== [%s] consensus stopped; the node shuts down (see the error above)", n.adv.InternalHTTP))
+		n.requestShutdown()
 	}
 }
 

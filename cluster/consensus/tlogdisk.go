@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -97,8 +98,9 @@ type TlogDisk struct {
 	// ScanDuration and ScanBytes describe the open-time scan.
 	ScanDuration time.Duration
 	ScanBytes    int64
-	// Saves counts Save calls that wrote (one fsync each).
-	Saves int
+	// Saves counts Save calls that wrote entries (one fsync each). Any
+	// goroutine.
+	Saves atomic.Uint64
 }
 
 type termRun struct{ first, term uint64 }
@@ -374,7 +376,7 @@ func (d *TlogDisk) save(hs *pb.HardState, ents []*pb.Entry) error {
 			return err
 		}
 		d.remember(ents)
-		d.Saves++
+		d.Saves.Add(1)
 	}
 	if hs != nil {
 		if err := d.hs.save(hs); err != nil {
