@@ -586,3 +586,42 @@ func (c *Cluster) SelfMaster(ctx context.Context) *Node {
 	}
 	return nil
 }
+
+// WaitSettled waits until every running node's own gossip entry reports
+// the same writer checkpoint, above zero, unchanged for settle: the
+// master's first writes (raft's entry of the new term, the default users)
+// are on every node. Clients that log in before a slave has the users
+// are refused, and the refusal is remembered for a few seconds (auth's
+// failed-credentials cache), so tests wait for this before their clients
+// dial.
+func (c *Cluster) WaitSettled(ctx context.Context, settle time.Duration) error {
+	var last int64 = -1
+	var since time.Time
+	return Poll(ctx, 50*time.Millisecond, func(ctx context.Context) error {
+		var pos int64 = -1
+		for _, v := range c.Views(ctx, false) {
+			if v.Err != nil {
+				return v.Err
+			}
+			m, ok := v.Member(v.Node)
+			if !ok {
+				return fmt.Errorf("node%d's gossip lacks itself", v.Node.Index)
+			}
+			switch {
+			case m.WriterCheckpoint <= 0:
+				return fmt.Errorf("node%d has written nothing yet", v.Node.Index)
+			case pos >= 0 && m.WriterCheckpoint != pos:
+				last = -1
+				return fmt.Errorf("writer checkpoints differ: %d and %d (node%d)", pos, m.WriterCheckpoint, v.Node.Index)
+			}
+			pos = m.WriterCheckpoint
+		}
+		if pos != last {
+			last, since = pos, time.Now()
+		}
+		if time.Since(since) < settle {
+			return fmt.Errorf("writer checkpoint %d for %v only", pos, time.Since(since).Round(time.Millisecond))
+		}
+		return nil
+	})
+}

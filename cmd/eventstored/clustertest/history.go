@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,9 +118,35 @@ type Workload struct {
 	// Seed makes the choice of operations reproducible.
 	Seed uint64
 
-	errs   atomic.Int64
-	idSeq  atomic.Int64
-	closed atomic.Bool
+	errs        atomic.Int64
+	mu          sync.Mutex
+	first, last []string
+}
+
+// errorSamples bounds the errors kept for diagnostics: the first and the
+// last few.
+const errorSamples = 5
+
+func (w *Workload) sample(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := fmt.Sprintf("%s %v", time.Now().UTC().Format("15:04:05.000"), err)
+	if len(w.first) < errorSamples {
+		w.first = append(w.first, s)
+		return
+	}
+	if len(w.last) == errorSamples {
+		w.last = w.last[1:]
+	}
+	w.last = append(w.last, s)
+}
+
+// ErrorSamples returns the first and the last few errors counted by
+// Errors, each with its time.
+func (w *Workload) ErrorSamples() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append(append([]string(nil), w.first...), w.last...)
 }
 
 // Stream returns the name of stream i.
@@ -187,6 +215,10 @@ func (w *Workload) client(ctx context.Context, h *History, id int) {
 			c, err = client.Dial(dctx, target, w.clientOptions())
 			cancel()
 			if err != nil {
+				if ctx.Err() == nil {
+					w.errs.Add(1)
+					w.sample(fmt.Errorf("dial %s: %w", target, err))
+				}
 				c = nil
 				next++
 				target = w.Addrs[next%len(w.Addrs)]
@@ -210,7 +242,10 @@ func (w *Workload) client(ctx context.Context, h *History, id int) {
 			c = nil
 			target = net.JoinHostPort(nh.Master.ExternalTCPAddress, strconv.Itoa(int(nh.Master.ExternalTCPPort)))
 		default:
-			w.errs.Add(1)
+			if ctx.Err() == nil {
+				w.errs.Add(1)
+				w.sample(err)
+			}
 			c.Close()
 			c = nil
 			next++
@@ -242,7 +277,9 @@ func (w *Workload) append(ctx context.Context, h *History, c *client.Client, id 
 	if rng.IntN(2) == 0 {
 		// An exact version from a fresh read of the master: often right,
 		// sometimes overtaken by another client (wrong version).
-		s, err := c.ReadStreamBackward(ctx, stream, -1, 1, false)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.OpTimeout)
+		s, err := c.ReadStreamBackward(rctx, stream, -1, 1, false)
+		cancel()
 		switch {
 		case err != nil:
 			return err
@@ -297,8 +334,8 @@ func (w *Workload) read(ctx context.Context, h *History, c *client.Client, id in
 	return nil
 }
 
-// Errors is how many operations failed other than by wrong version or
-// NotMaster (each made the client change connection).
+// Errors is how many dials and operations failed other than by wrong
+// version or NotMaster (each made the client change connection).
 func (w *Workload) Errors() int64 { return w.errs.Load() }
 
 // Check runs porcupine over the history; on a violation it writes the
@@ -312,12 +349,41 @@ func Check(h *History, timeout time.Duration, vizPath string) error {
 	case porcupine.Unknown:
 		return fmt.Errorf("linearizability check did not finish within %v", timeout)
 	}
+	msg := "history is not linearizable"
 	if vizPath != "" {
 		if err := porcupine.VisualizePath(model, info, vizPath); err == nil {
-			return fmt.Errorf("history is not linearizable; see %s", vizPath)
+			msg += "; see " + vizPath
 		}
 	}
-	return errors.New("history is not linearizable")
+	return fmt.Errorf("%s\n%s", msg, DescribeViolations(h, timeout))
+}
+
+// DescribeViolations checks each stream alone and lists, for the first
+// stream that is not linearizable, its operations in call order (at most
+// 60, the ones nearest the end of the history).
+func DescribeViolations(h *History, timeout time.Duration) string {
+	model := StreamModel.ToModel()
+	for _, part := range StreamModel.Partition(h.Operations()) {
+		if porcupine.CheckOperationsTimeout(model, part, timeout) != porcupine.Illegal {
+			continue
+		}
+		sort.Slice(part, func(i, j int) bool { return part[i].Call < part[j].Call })
+		var b strings.Builder
+		fmt.Fprintf(&b, "stream %s is not linearizable (%d operations):\n", part[0].Input.(StreamInput).Stream, len(part))
+		if len(part) > 60 {
+			part = part[len(part)-60:]
+		}
+		for _, op := range part {
+			ret := "∞"
+			if op.Return != UnknownReturn {
+				ret = time.Duration(op.Return).String()
+			}
+			fmt.Fprintf(&b, "  c%d [%v, %s] %s\n", op.ClientId, time.Duration(op.Call), ret,
+				StreamModel.DescribeOperation(op.Input, op.Output))
+		}
+		return b.String()
+	}
+	return "(no single stream fails on its own)"
 }
 
 // ReadAllIDs reads stream in full from addr (require master off: what

@@ -32,7 +32,7 @@ func TestWorkloadOnSingleNodeIsLinearizable(t *testing.T) {
 		t.Fatalf("the workload did too little to check anything: %v", counts)
 	}
 	if counts["append unknown"] > 0 || w.Errors() > 0 {
-		t.Errorf("operations failed on a healthy node: %v, errors %d", counts, w.Errors())
+		t.Errorf("operations failed on a healthy node: %v, errors %d: %q", counts, w.Errors(), w.ErrorSamples())
 	}
 	if err := Check(h, 30*time.Second, ""); err != nil {
 		t.Fatal(err)
