@@ -1,9 +1,8 @@
-//go:build wip
-
 package clustertest
 
-// The partition test proper. WIP (build tag wip) until consensus is the
-// default for cluster nodes (branch raftlog).
+// The partition test proper (root and ip needed; skipped with the reason
+// otherwise). About 12 s for TestPartitionIsolatedMaster and 14 s for
+// TestMaxTruncationRefusal on 2 cores.
 
 import (
 	"context"
@@ -68,6 +67,9 @@ func TestPartitionIsolatedMaster(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if err := c.WaitSettled(ctx, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
 	var addrs []string
 	for _, n := range c.Nodes {
 		addrs = append(addrs, n.ExtTCPAddr())
@@ -79,10 +81,27 @@ func TestPartitionIsolatedMaster(t *testing.T) {
 	go func() { w.Run(wctx, h); close(done) }()
 	time.Sleep(2 * time.Second)
 
+	// A client logged in on the master before the cut writes right after
+	// it, before the master can know it is cut off: the write must not be
+	// acknowledged (it cannot reach a majority).
+	early, err := client.Dial(ctx, master.ExtTCPAddr(), client.Options{
+		Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, RequireMaster: true, MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer early.Close()
 	if err := x.CutInt(master.Index); err != nil {
 		t.Fatal(err)
 	}
 	cut := time.Now()
+	earlyErr := make(chan error, 1)
+	go func() {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		_, err := early.AppendToStream(pctx, "minority-probe", client.ExpectedAny,
+			client.EventData{ID: client.NewGUID(), Type: "probe", IsJSON: true, Data: []byte(`{}`)})
+		earlyErr <- err
+	}()
 	var majority []*Node
 	for _, n := range c.Nodes {
 		if n != master {
@@ -117,6 +136,12 @@ func TestPartitionIsolatedMaster(t *testing.T) {
 	}
 	probe.Close()
 
+	if err := <-earlyErr; err == nil {
+		t.Fatalf("the old master acknowledged a write sent right after the cut")
+	} else {
+		t.Logf("write on the old master right after the cut: %v", err)
+	}
+
 	time.Sleep(2 * time.Second)
 	if err := x.HealInt(master.Index); err != nil {
 		t.Fatal(err)
@@ -141,11 +166,12 @@ func TestPartitionIsolatedMaster(t *testing.T) {
 	waitCaughtUp(t, ctx, c, h)
 }
 
-// TestMaxTruncationRefusesToStart: the isolated old master keeps
-// appending client writes to its own log that can never commit; with
-// --max-truncation 1 it must refuse, once healed, to cut them off, and
-// say which option stops it, instead of throwing data away.
-func TestMaxTruncationRefusesToStart(t *testing.T) {
+// TestMaxTruncationRefusal: the isolated old master keeps appending
+// client writes to its own log that can never commit; with
+// --max-truncation 1 it must refuse, once healed, to cut them off, stop,
+// and say which option stops it, instead of throwing data away; restarted
+// on the same directory it refuses again.
+func TestMaxTruncationRefusal(t *testing.T) {
 	if err := NetnsAvailable(); err != nil {
 		t.Skipf("needs network namespaces: %v (CI runs as root)", err)
 	}
@@ -164,15 +190,20 @@ func TestMaxTruncationRefusesToStart(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.CutInt(master.Index); err != nil {
+	if err := c.WaitSettled(ctx, 500*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	// Writes to the cut-off master land in its log and never commit.
+	// Log in before the cut (the cut-off node cannot check credentials
+	// against the users any better later, but it is simpler).
 	cl, err := client.Dial(ctx, master.ExtTCPAddr(), client.Options{
 		Credentials: &client.Credentials{Login: "admin", Password: "changeit"}, MaxRetries: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := x.CutInt(master.Index); err != nil {
+		t.Fatal(err)
+	}
+	// Writes to the cut-off master land in its log and never commit.
 	for i := 0; i < 20; i++ {
 		pctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 		_, _ = cl.AppendToStream(pctx, "doomed", client.ExpectedAny,
@@ -219,7 +250,32 @@ func TestMaxTruncationRefusesToStart(t *testing.T) {
 			t.Fatalf("the old master neither stopped nor refused to restart: %v", err)
 		}
 	}
-	if log := master.Log(); !strings.Contains(log, "max-truncation") {
-		t.Fatalf("the refusal does not name --max-truncation:\n%s", log)
+	var refusal string
+	for _, l := range strings.Split(master.Log(), "\n") {
+		if strings.Contains(l, "max-truncation") && !strings.Contains(l, "option accepted") {
+			refusal = l
+			break
+		}
 	}
+	if refusal == "" {
+		t.Fatalf("the old master stopped without naming --max-truncation:\n%s", master.Log())
+	}
+	code, _ := master.Wait(ctx)
+	t.Logf("old master exited with %d: %s", code, refusal)
+
+	// Restarted, it refuses again rather than cut its log.
+	if err := master.Start(c.Bin()); err != nil {
+		t.Fatal(err)
+	}
+	wctx3, cancel3 := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel3()
+	code, err = master.Wait(wctx3)
+	if err != nil {
+		t.Fatalf("restarted, the node did not refuse again within 30 s: %v", err)
+	}
+	runs := strings.Split(master.Log(), "start #2")
+	if !strings.Contains(runs[len(runs)-1], "max-truncation") {
+		t.Fatalf("the second refusal does not name --max-truncation:\n%s", runs[len(runs)-1])
+	}
+	t.Logf("restarted, it stopped again with %d", code)
 }
