@@ -156,6 +156,13 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if err != nil {
 		return fail(fmt.Errorf("the cluster elected no master within 30 s: %w", err))
 	}
+	// Clients log in only once every node has the default users.
+	wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+	err = c.WaitSettled(wctx, 300*time.Millisecond)
+	cancel()
+	if err != nil {
+		return fail(fmt.Errorf("the cluster did not settle within 30 s: %w", err))
+	}
 	fmt.Fprintf(stderr, "cluster of %d up; master node%d at %s\n", o.size, master.Index, master.ExtTCPAddr())
 
 	var results []*bench.Result
