@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -43,6 +45,15 @@ func startCluster(t *testing.T, cfg Config) *Cluster {
 		c.Close()
 		if t.Failed() {
 			t.Logf("node logs:\n%s", c.Logs(150))
+			// Whole logs outlive t.TempDir() for a look afterwards.
+			keep, err := os.MkdirTemp("", "clustertest-logs-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
+			if err == nil {
+				for _, n := range c.Nodes {
+					b, _ := os.ReadFile(n.LogPath)
+					_ = os.WriteFile(filepath.Join(keep, filepath.Base(n.LogPath)), b, 0o644)
+				}
+				t.Logf("whole node logs kept in %s", keep)
+			}
 		}
 	})
 	if err := c.Start(); err != nil {
