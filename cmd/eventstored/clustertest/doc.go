@@ -22,8 +22,39 @@
 // race runtime slows a node several times over; the same code runs under
 // the race detector in the in-process cluster tests of package node.
 //
-// The partition test (partition_test.go) needs root and `ip`: it puts each
-// node in a network namespace of its own, joined by veth pairs to a bridge
-// in a fourth namespace where the test's clients run, and cuts the
-// master's link; see that file.
+// The tests (about 45 s in all on 2 cores; the netns ones need root and
+// `ip` and skip with the reason otherwise):
+//
+//   - TestGossipConvergesOnEveryInterface: three nodes' int and ext
+//     /gossip list all three alive; advertise-as values (not bound ones)
+//     in every view; --gossip-on-ext=false / --admin-on-ext=false: 404 on
+//     ext, served on int.
+//   - TestKilledNodeIsDeadThenRejoins: SIGKILL → dead in the others'
+//     gossip; restarted on its directory → alive everywhere.
+//   - TestKillMasterFailover: one Master and two Slaves on every int and
+//     ext /gossip; clients write and read; kill -9 of the master → a
+//     survivor elected within 3 s, writes resume, the old master restarted
+//     rejoins as Slave, the history is linearizable and every acknowledged
+//     write is on every node.
+//   - TestForwardedWriteReadableEverywhere, TestNotMasterCarriesAdvertisedEndpoints.
+//   - TestPartitionIsolatedMaster (netns): the master's internal link cut
+//     while clients write and read on every node: the old master
+//     acknowledges nothing, the majority elects a master, the history is
+//     linearizable, nothing acknowledged is lost after healing.
+//   - TestMaxTruncationRefusal (netns): the healed old master would have
+//     to cut its unreplicated tail; with --max-truncation 1 it stops and
+//     names the option, and refuses again when restarted.
+//   - TestWorkloadOnSingleNodeIsLinearizable, TestStreamModel: the
+//     recorder and the model themselves (the model rejects lost writes,
+//     stale reads, double exact-version successes...).
+//   - TestFailoverFigures (-tags long): 20 kills, median and max.
+//
+// Network namespaces (netns.go): a namespace per node with an internal
+// and an external link on two bridges in the root namespace, where the
+// test and its clients run; cutting a node's internal link isolates it
+// from the other nodes while clients still reach it.
+//
+// Clients log in only after WaitSettled: a slave that has not yet
+// received the default users refuses the login, and auth remembers the
+// refusal for its failed-credentials TTL (5 s).
 package clustertest
