@@ -70,6 +70,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		delivered atomic.Int64
 		dropped   atomic.Int64
 		rec       = NewRecorder()
+		wrec      = NewRecorder() // write sent → acknowledged (durable)
 		errs      errorCounts
 	)
 	runCtx, stop := context.WithCancel(ctx)
@@ -126,7 +127,8 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 					return
 				}
 				d := append([]byte(nil), data...)
-				binary.LittleEndian.PutUint64(d, uint64(time.Now().UnixNano()))
+				t0 := time.Now()
+				binary.LittleEndian.PutUint64(d, uint64(t0.UnixNano()))
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -136,6 +138,8 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 					_, err := c.AppendToStream(opCtx, stream, client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "tick", Data: d})
 					if err != nil && runCtx.Err() == nil && measuring.Load() {
 						errs.add(err)
+					} else if err == nil && measuring.Load() {
+						wrec.Record(i, time.Since(t0))
 					}
 					written.Add(1)
 				}()
@@ -148,6 +152,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		return nil, ctx.Err()
 	}
 	rec.Reset()
+	wrec.Reset()
 	delivered.Store(0)
 	measuring.Store(true)
 	started := time.Now()
@@ -163,6 +168,8 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	res := &Result{Label: fmt.Sprintf("subscribe %d subscribers @ %d ev/s", cfg.Clients, rate), Target: "eventstored",
 		Config: cfg, Started: started, WindowSeconds: window, Requests: written.Load() - w0,
 		Events: delivered.Load(), Latency: Summarize(rec.Snapshot()), IntervalSeconds: cfg.Interval.Seconds()}
+	wl := Summarize(wrec.Snapshot())
+	res.WriteLatency = &wl
 	res.EventsPerSec = float64(res.Events) / window
 	res.RequestsPerSec = float64(res.Requests) / window
 	errs.mu.Lock()

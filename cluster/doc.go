@@ -44,6 +44,13 @@
 //     never show what a majority has not made durable, and positions are
 //     the same on every node (node.TestClusterReplicatesThroughRaft;
 //     simulation on TlogDisk with crash clones).
-//  5. Forwarding (NotHandled NotMaster / forward over int TCP / HTTP
-//     proxy), 6. process-level failover tests — other branches.
+//  5. Requests by node state and forwarding — done: Decide is the one
+//     table; tcpsvc answers NotReady/NotMaster (the master's advertised
+//     endpoints) and forwards replica writes to the master over internal
+//     TCP (tcpsvc.Forwarder: deadline, in-flight limit); httpfront
+//     proxies follower writes to the master's internal HTTP, redirects
+//     require-master requests (307), 503 when not ready; node publishes
+//     the master from consensus and gossip (node.TestForwardingOnLoopback,
+//     node.TestClusterClientInterop).
+//  6. Process-level failover tests — see the proctest work.
 package cluster

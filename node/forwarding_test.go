@@ -116,7 +116,8 @@ func readable(t *testing.T, ctx context.Context, c *client.Client, stream string
 // through a Slave's external TCP without require_master is forwarded to
 // the master over internal TCP and is readable on every node; with
 // require_master the Slave answers NotMaster with the master's
-// ADVERTISED external endpoints; reads are served locally unless they
+// ADVERTISED external endpoints; after the master stops, the Slave left
+// forwards to the new master; reads are served locally unless they
 // require the master; persistent subscription management is refused with
 // NotMaster.
 func TestForwardingOnLoopback(t *testing.T) {
@@ -234,7 +235,45 @@ func TestForwardingOnLoopback(t *testing.T) {
 		t.Fatalf("require-master write: %d, Location %q; want 307 to http://%s/streams/http-forwarded", resp.StatusCode, resp.Header.Get("Location"), wantHTTP)
 	}
 
-	for _, c := range nodes {
+	// The master stops: the two others elect a new one, and the forwarder
+	// of the one left a Slave dials the new master.
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	master.n.Stop(sctx)
+	scancel()
+	left := []*clusterNode{}
+	for i, c := range nodes {
+		if c == master {
+			nodes[i] = nil
+		} else {
+			left = append(left, c)
+		}
+	}
+	var newMaster, slave *clusterNode
+	for start := time.Now(); newMaster == nil; time.Sleep(50 * time.Millisecond) {
+		if time.Since(start) > 20*time.Second {
+			_, why := clusterStates(nodes)
+			t.Fatalf("no new master: %s", why)
+		}
+		if m, _ := clusterStates(nodes); m != "" {
+			for _, c := range left {
+				if c.intGossipSeed() == m {
+					newMaster = c
+				} else if c.n.tcpState().Master != nil {
+					slave = c
+				}
+			}
+			if slave == nil {
+				newMaster = nil
+			}
+		}
+	}
+	ev := client.EventData{ID: client.NewGUID(), Type: "t", IsJSON: true, Data: []byte(`{"after":"failover"}`)}
+	if _, err := readers[slave].AppendToStream(ctx, "after-failover", client.ExpectedNoStream, ev); err != nil {
+		t.Fatalf("write through the slave after failover: %v", err)
+	}
+	readable(t, ctx, readers[newMaster], "after-failover")
+
+	for _, c := range left {
 		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 		c.n.Stop(sctx)
 		scancel()

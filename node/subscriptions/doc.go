@@ -78,9 +78,13 @@
 // (100), ids taken from one ack/nak (10,000, in tcpsvc), a consumer's
 // in-flight messages (its allowed_in_flight).
 //
-// Not here yet: V1 (protocol version 0) event number conversion in
-// pushes, per-event ACL checks of resolved link targets, the original's
-// exact statistics JSON, persistent subscriptions only on the master in a
-// cluster (the service runs on every node; tcpsvc refuses the commands on
-// slaves).
+// Protocol version 0 (V1) clients get converted event numbers in
+// confirmations and pushes (spec tcp-client-protocol §4.14), volatile
+// here (one extra encoding per event only when a number changes) and
+// persistent in tcpsvc. Pushed links are resolved without checking the
+// target stream's ACL, as 4.0.3 does (see resolveLink).
+//
+// Not here yet: the original's exact statistics JSON, persistent
+// subscriptions only on the master in a cluster (the service runs on
+// every node; tcpsvc refuses the commands on slaves).
 package subscriptions
