@@ -299,7 +299,7 @@ func (n *Node) buildListenersLocked() {
 			})
 			var ch httpfront.ClusterHandler
 			if n.gossip != nil {
-				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterID}
+				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterIdentity()}
 			}
 			rh := httpfront.WithCluster(h.RequestHandler(), ch, iface, n.opts.GossipOnExt)
 			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log, OnStop: h.Close}, rh)

@@ -20,8 +20,10 @@ import (
 // its database on a crash-tracking in-memory filesystem, so a crash clone
 // stands for kill -9 plus power cut.
 type raftNode struct {
-	c  *clusterNode
-	fs *vfs.MemFS
+	c     *clusterNode
+	fs    *vfs.MemFS
+	extra []string // more options for the next start
+	log   *slog.Logger
 }
 
 func (r *raftNode) start(t *testing.T, seeds []string, log *slog.Logger) {
@@ -33,9 +35,12 @@ func (r *raftNode) start(t *testing.T, seeds []string, log *slog.Logger) {
 		"--int-tcp-port", strconv.Itoa(c.intTCP), "--ext-tcp-port", strconv.Itoa(c.extTCP),
 		"--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","),
 	}
-	o, err := config.Loader{Args: args}.Load()
+	o, err := config.Loader{Args: append(args, r.extra...)}.Load()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if r.log != nil {
+		log = r.log
 	}
 	n, err := New(o, WithLogger(log), WithAuthHashIterations(1), WithClusterID("raft"), WithStoreFS(r.fs))
 	if err != nil {
@@ -282,4 +287,133 @@ func TestClusterReplicatesThroughRaft(t *testing.T) {
 		r.stop()
 	}
 	checkNoGoroutineLeak(t, base)
+}
+
+// TestClusterRefusesChunkSizeMismatch: a --mem-db node (32 MiB chunks)
+// and a disk node (256 MiB chunks) with the same --cluster-id would write
+// the same entries at different log positions; they refuse each other's
+// gossip, naming both identities, and never see each other alive.
+func TestClusterRefusesChunkSizeMismatch(t *testing.T) {
+	a, b := newClusterNode(1), newClusterNode(2)
+	a.ports(t)
+	b.ports(t)
+	seeds := []string{a.intGossipSeed(), b.intGossipSeed()}
+	sink := &logSink{}
+	log := slog.New(slog.NewTextHandler(sink, nil))
+	a.startWith(t, 3, seeds, "same", log, nil)
+	// startWith runs --mem-db; b gets a directory on disk instead.
+	args := []string{"--db", t.TempDir(), "--tcp-event-loops", "1", "--cluster-size", "3",
+		"--int-ip", b.ip, "--ext-ip", b.ip,
+		"--int-http-port", strconv.Itoa(b.intHTTP), "--ext-http-port", strconv.Itoa(b.extHTTP),
+		"--int-tcp-port", strconv.Itoa(b.intTCP), "--ext-tcp-port", strconv.Itoa(b.extTCP),
+		"--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","), "--skip-db-verify"}
+	o, err := config.Loader{Args: args}.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nb, err := New(o, WithLogger(log), WithAuthHashIterations(1), WithClusterID("same"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nb.Start(); err != nil {
+		t.Fatal(err)
+	}
+	b.n = nb
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		nb.Stop(ctx)
+	}()
+	waitFor(t, "the refusal logged", 10*time.Second, func() (bool, string) {
+		s := sink.String()
+		return strings.Contains(s, "gossip from another cluster refused") &&
+			strings.Contains(s, "same/chunk=33554432") && strings.Contains(s, "same/chunk=268435456"), "not logged"
+	})
+	for _, c := range []*clusterNode{a, b} {
+		ci, err := c.n.Gossip()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range ci.Members {
+			if m.IsAlive && m.InternalHTTP.String() != c.intGossipSeed() && !m.InstanceID.IsZero() {
+				t.Fatalf("%s sees %s alive across a chunk size mismatch", c.ip, m.InternalHTTP)
+			}
+		}
+	}
+}
+
+// TestClusterMaxTruncationRefusal: a master left alone appends a write
+// that never commits; the two others elect a new master and commit
+// other entries over that index. The old master, restarted with
+// --max-truncation 0, would have to cut its uncommitted suffix: it
+// refuses, says so naming the option, and shuts down with its log
+// untouched. Restarted with the default limit it cuts the suffix and
+// catches up.
+func TestClusterMaxTruncationRefusal(t *testing.T) {
+	var nodes []*raftNode
+	var seeds []string
+	for i := 1; i <= 3; i++ {
+		c := newClusterNode(i)
+		c.ports(t)
+		nodes = append(nodes, &raftNode{c: c, fs: vfs.NewMem()})
+		seeds = append(seeds, c.intGossipSeed())
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, r := range nodes {
+		r.start(t, seeds, quiet)
+	}
+	waitFor(t, "a master", 20*time.Second, func() (bool, string) { return masterOf(nodes) != nil, "no master" })
+	m := masterOf(nodes)
+	var acked []ackedEvent
+	for k := range 20 {
+		evs, res := writeEvents(context.Background(), m.c.n.db, "before", k, 2)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		acked = append(acked, evs...)
+	}
+	var others []*raftNode
+	for _, r := range nodes {
+		if r != m {
+			others = append(others, r)
+			r.stop()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	_, res := writeEvents(ctx, m.c.n.db, "alone", 0, 50)
+	cancel()
+	if res.Err == nil {
+		t.Fatal("a write without a majority was acknowledged")
+	}
+	m.stop()
+	for _, r := range others {
+		r.start(t, seeds, quiet)
+	}
+	waitFor(t, "a master among the two", 20*time.Second, func() (bool, string) { return masterOf(others) != nil, "no master" })
+	nm := masterOf(others)
+	for k := range 20 {
+		evs, res := writeEvents(context.Background(), nm.c.n.db, "after", k, 2)
+		if res.Err != nil {
+			t.Fatal(res.Err)
+		}
+		acked = append(acked, evs...)
+	}
+	sink := &logSink{}
+	m.extra, m.log = []string{"--max-truncation", "0"}, slog.New(slog.NewTextHandler(sink, nil))
+	m.start(t, seeds, quiet)
+	select {
+	case <-m.c.n.ShutdownRequested():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the old master did not refuse to truncate")
+	}
+	if s := sink.String(); !strings.Contains(s, "--max-truncation") || !strings.Contains(s, "consensus stopped") {
+		t.Fatalf("the refusal does not name the option:\n%s", s)
+	}
+	if st := m.c.n.State(); st != StateShuttingDown {
+		t.Fatalf("state %v after the refusal, want ShuttingDown", st)
+	}
+	m.stop()
+	m.extra, m.log = nil, nil
+	m.start(t, seeds, quiet)
+	waitFor(t, "every acknowledged event on every node", 20*time.Second, func() (bool, string) { return everywhere(nodes, acked) })
 }

@@ -26,11 +26,21 @@ import (
 //	go test ./node -run XXX -bench ClusterWrite -benchtime 5s
 func BenchmarkClusterWrite(b *testing.B) {
 	for _, writers := range []int{1, 16, 256} {
-		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchClusterWrite(b, writers) })
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchClusterWrite(b, writers, false) })
 	}
 }
 
-func benchClusterWrite(b *testing.B, writers int) {
+// BenchmarkClusterWriteNoFsync is BenchmarkClusterWrite with
+// --unsafe-disable-flush-to-disk on every node: the ceiling of the
+// replication path itself (CPU, loopback, raft) when three nodes do not
+// share one disk's fsyncs.
+func BenchmarkClusterWriteNoFsync(b *testing.B) {
+	for _, writers := range []int{16, 256} {
+		b.Run(fmt.Sprintf("writers=%d", writers), func(b *testing.B) { benchClusterWrite(b, writers, true) })
+	}
+}
+
+func benchClusterWrite(b *testing.B, writers int, noFsync bool) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	var nodes []*clusterNode
 	var seeds []string
@@ -46,6 +56,9 @@ func benchClusterWrite(b *testing.B, writers int) {
 			"--int-http-port", strconv.Itoa(c.intHTTP), "--ext-http-port", strconv.Itoa(c.extHTTP),
 			"--int-tcp-port", strconv.Itoa(c.intTCP), "--ext-tcp-port", strconv.Itoa(c.extTCP),
 			"--discover-via-dns=false", "--gossip-seed", strings.Join(seeds, ","), "--skip-db-verify",
+		}
+		if noFsync {
+			args = append(args, "--unsafe-disable-flush-to-disk")
 		}
 		o, err := config.Loader{Args: args}.Load()
 		if err != nil {
@@ -79,7 +92,7 @@ func benchClusterWrite(b *testing.B, writers int) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	db := master.db
-	saves0 := master.raft.disk.Saves.Load()
+	saves0, nanos0 := master.raft.disk.Saves.Load(), master.raft.disk.SaveNanos.Load()
 	var next atomic.Int64
 	var failed atomic.Int64
 	b.ReportAllocs()
@@ -90,15 +103,15 @@ func benchClusterWrite(b *testing.B, writers int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			op := &store.Op{Kind: store.OpWrite, Stream: fmt.Sprintf("bench-%d", g), ExpectedVersion: store.ExpectedVersionAny,
-				Events: []store.NewEvent{{Type: "t", Data: make([]byte, 100)}}}
+			stream, data := fmt.Sprintf("bench-%d", g), make([]byte, 100)
 			for {
 				k := next.Add(1)
 				if k > int64(b.N) {
 					return
 				}
+				op := &store.Op{Kind: store.OpWrite, Stream: stream, ExpectedVersion: store.ExpectedVersionAny,
+					Events: []store.NewEvent{{Type: "t", Data: data}}}
 				copy(op.Events[0].ID[:], fmt.Sprintf("%d/%d", g, k))
-				op.Result = store.OpResult{}
 				if err := db.Do(context.Background(), op); err != nil || op.Result.Err != nil {
 					failed.Add(1)
 				}
@@ -114,6 +127,16 @@ func benchClusterWrite(b *testing.B, writers int) {
 	b.ReportMetric(float64(b.N)/el.Seconds(), "events/s")
 	if saves := master.raft.disk.Saves.Load() - saves0; saves > 0 {
 		b.ReportMetric(float64(b.N)/float64(saves), "events/fsync")
+		b.ReportMetric(float64(saves)/el.Seconds(), "master-saves/s")
+		b.ReportMetric(float64(master.raft.disk.SaveNanos.Load()-nanos0)/float64(saves)/1e3, "master-save-us")
+	}
+	for _, c := range nodes {
+		if c.n != master {
+			d := c.n.raft.disk
+			b.ReportMetric(float64(d.Saves.Load())/el.Seconds(), "slave-saves/s")
+			b.ReportMetric(float64(d.SaveNanos.Load())/float64(max(d.Saves.Load(), 1))/1e3, "slave-save-us")
+			break
+		}
 	}
 }
 

@@ -202,7 +202,26 @@ func (c *Core) Drain(io IO) error {
 		if !raft.IsEmptyHardState(rd.HardState) {
 			hs = rd.HardState
 		}
+		msgs := rd.Messages
 		if hs != nil || len(rd.Entries) > 0 {
+			// The leader's appends and heartbeats go out before its own
+			// save (raft thesis §10.2.1; raft puts them in the part of
+			// Messages it lets asynchronous storage send early): the
+			// followers' fsyncs then overlap the leader's. Responses that
+			// acknowledge entries or votes (MsgAppResp, MsgVoteResp,
+			// MsgPreVoteResp) wait for the save, as raft requires.
+			var early []*pb.Message
+			msgs = nil
+			for _, m := range rd.Messages {
+				if isLeaderReplication(m.GetType()) {
+					early = append(early, m)
+				} else {
+					msgs = append(msgs, m)
+				}
+			}
+			if len(early) > 0 {
+				io.Send(early)
+			}
 			if err := c.disk.Save(hs, rd.Entries); err != nil {
 				c.failed = fmt.Errorf("%w: %v", ErrDiskFailed, err)
 				c.log.Error("consensus: saving the log failed; stopping", "err", err)
@@ -212,8 +231,8 @@ func (c *Core) Drain(io IO) error {
 		if hs != nil {
 			c.commitIndex = max(c.commitIndex, hs.GetCommit())
 		}
-		if len(rd.Messages) > 0 {
-			io.Send(rd.Messages)
+		if len(msgs) > 0 {
+			io.Send(msgs)
 		}
 		if len(rd.CommittedEntries) > 0 {
 			for _, e := range rd.CommittedEntries {
@@ -306,6 +325,16 @@ func (c *Core) Status() Status {
 		s.State = cluster.StateUnknown
 	}
 	return s
+}
+
+// isLeaderReplication reports the messages a leader may send before its
+// own save of the same Ready.
+func isLeaderReplication(t pb.MessageType) bool {
+	switch t {
+	case pb.MessageType_MsgApp, pb.MessageType_MsgHeartbeat, pb.MessageType_MsgSnap:
+		return true
+	}
+	return false
 }
 
 // IsVoteTraffic reports the messages that travel over internal HTTP

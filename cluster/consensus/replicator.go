@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 
+	"github.com/eventstored/eventstored/cluster"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -61,7 +62,9 @@ type Replicator struct {
 	leadTerm uint64
 	nextEnd  int64 // planned log end after the last proposed batch
 	pending  []pendingBatch
-	relead   bool // an empty entry was proposed to resume leading
+	// releadTerm is the term in which an empty entry was proposed to
+	// resume leading (after a refused proposal).
+	releadTerm uint64
 }
 
 type pendingBatch struct {
@@ -141,18 +144,53 @@ func (r *Replicator) Commit(b *store.Batch) error {
 	return nil
 }
 
-// Stop ends the apply goroutine once everything queued is applied.
+// Stop ends the apply goroutine once everything queued is applied, then
+// fails the batches still in flight (they can no longer commit here), so
+// that the store's writer, which may wait for a pipeline slot, can close.
 // REQUIRES: the driver has stopped (nothing is queued any more).
 func (r *Replicator) Stop() {
 	r.stopOnce.Do(func() {
 		close(r.q)
 		r.wg.Wait()
+		if r.db != nil {
+			r.db.FailBatches(store.ErrClosed)
+		}
 	})
 }
 
 func (r *Replicator) runApply() {
 	defer r.wg.Done()
-	for m := range r.q {
+	var held *applyMsg
+	for {
+		var m applyMsg
+		if held != nil {
+			m, held = *held, nil
+		} else {
+			var ok bool
+			if m, ok = <-r.q; !ok {
+				return
+			}
+		}
+		if m.kind == applyTo {
+			// A follower applies entry after entry: one ApplyTo for every
+			// position already queued (one log read and index add).
+		coalesce:
+			for {
+				select {
+				case n, ok := <-r.q:
+					if !ok {
+						break coalesce
+					}
+					if n.kind != applyTo {
+						held = &n
+						break coalesce
+					}
+					m.end = max(m.end, n.end)
+				default:
+					break coalesce
+				}
+			}
+		}
 		switch m.kind {
 		case applyOwn:
 			if err := r.db.ApplyBatch(m.b); err != nil {
@@ -226,9 +264,31 @@ func (r *Replicator) refused(err error) {
 	r.Refused.Add(1)
 	r.log.Warn("consensus: a proposal was refused; failing the writes in flight", "err", err)
 	r.fail(err)
-	if err := r.d.core.Propose(nil); err == nil {
-		r.relead = true
+	r.maybeRelead()
+}
+
+// maybeRelead proposes an empty entry when this node is Master but its
+// writer does not lead (a proposal was refused): leading resumes once it
+// is applied, at a log end past every batch of the failed generation.
+// Once per term; raft refusing it too (a leadership transfer) is retried
+// after the next Ready. Driver goroutine.
+func (r *Replicator) maybeRelead() {
+	if r.leading || r.d == nil {
+		return
 	}
+	st := r.d.core.Status()
+	if st.State != cluster.StateMaster || r.releadTerm == st.Term {
+		return
+	}
+	if err := r.d.core.Propose(nil); err == nil {
+		r.releadTerm = st.Term
+	}
+}
+
+// afterDrain runs on the driver goroutine after every Ready.
+func (r *Replicator) afterDrain() {
+	r.checkLeadership()
+	r.maybeRelead()
 }
 
 // fail stops leading and fails the batches in flight.
@@ -281,7 +341,7 @@ func (r *Replicator) onApply(ents []*pb.Entry) {
 		if !r.leading && e.GetType() == pb.EntryType_EntryNormal && len(e.GetData()) == 0 {
 			st := r.d.core.rn.BasicStatus()
 			if st.RaftState == raft.StateLeader && e.GetTerm() == st.HardState.GetTerm() {
-				r.leading, r.leadTerm, r.nextEnd, r.relead = true, st.HardState.GetTerm(), end, false
+				r.leading, r.leadTerm, r.nextEnd = true, st.HardState.GetTerm(), end
 				r.push(applyMsg{kind: applyLead, end: end})
 			}
 		}

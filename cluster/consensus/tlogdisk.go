@@ -101,6 +101,9 @@ type TlogDisk struct {
 	// Saves counts Save calls that wrote entries (one fsync each). Any
 	// goroutine.
 	Saves atomic.Uint64
+	// SaveNanos sums the time Saves took (write and fsync). Any
+	// goroutine.
+	SaveNanos atomic.Int64
 }
 
 type termRun struct{ first, term uint64 }
@@ -367,6 +370,7 @@ func (d *TlogDisk) save(hs *pb.HardState, ents []*pb.Entry) error {
 				return err
 			}
 		}
+		t0 := time.Now()
 		for _, e := range ents {
 			if err := d.write(e); err != nil {
 				return err
@@ -375,6 +379,7 @@ func (d *TlogDisk) save(hs *pb.HardState, ents []*pb.Entry) error {
 		if err := d.l.Flush(); err != nil {
 			return err
 		}
+		d.SaveNanos.Add(int64(time.Since(t0)))
 		d.remember(ents)
 		d.Saves.Add(1)
 	}

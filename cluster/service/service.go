@@ -70,6 +70,10 @@ type Config struct {
 	TCP reactor.Config
 	// OnApply receives committed entries on the consensus goroutine.
 	OnApply func([]*pb.Entry)
+	// LogPositions, when set, gives the log positions gossip publishes
+	// (last commit, writer and chaser checkpoints: the store's); without
+	// it gossip shows raft indices. Any goroutine.
+	LogPositions func() (lastCommit, writer, chaser int64)
 	// OnState is called on the consensus goroutine when the derived node
 	// state changes.
 	OnState func(cluster.VNodeState)
@@ -182,8 +186,14 @@ func (s *Service) status() (cluster.VNodeState, gossip.Position) {
 		return cluster.StateUnknown, gossip.NoPosition
 	}
 	st := d.Status()
+	// NB: the epoch position is the raft index where the newest applied
+	// term starts (TlogDisk's position table belongs to the consensus
+	// goroutine); the epoch number is the term.
 	pos := gossip.Position{LastCommitPosition: int64(st.Commit), WriterCheckpoint: int64(st.Applied),
 		ChaserCheckpoint: int64(st.Applied), EpochPosition: int64(st.EpochIdx), EpochNumber: int32(st.Term)}
+	if f := s.cfg.LogPositions; f != nil {
+		pos.LastCommitPosition, pos.WriterCheckpoint, pos.ChaserCheckpoint = f()
+	}
 	return st.State, pos
 }
 
