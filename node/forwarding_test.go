@@ -54,11 +54,25 @@ func formedCluster(t *testing.T, log *slog.Logger, advertise bool) ([]*clusterNo
 					slaves = append(slaves, c)
 				}
 			}
-			// Each slave has published its master (the watcher's period).
+			// Each slave has published its master (the watcher's period),
+			// and every node has the default users the master created
+			// (a login refused before they arrive would stay refused for
+			// auth's failed-credentials cache).
 			for _, s := range slaves {
 				for s.n.tcpState().Master == nil {
 					if time.Since(start) > 30*time.Second {
 						t.Fatalf("slave %s never published its master", s.ip)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			for _, c := range nodes {
+				for {
+					if _, err := c.n.auth.GetUser(context.Background(), "admin"); err == nil {
+						break
+					}
+					if time.Since(start) > 30*time.Second {
+						t.Fatalf("node %s never got the default users", c.ip)
 					}
 					time.Sleep(20 * time.Millisecond)
 				}
@@ -316,4 +330,50 @@ func TestClusterClientInterop(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("node cluster.js failed: %v\n%s", err, out)
 	}
+}
+
+// TestUnknownNodeRefusesWrites: a cluster node that never finds its
+// peers stays Unknown: /info says so, reads are served, writes get
+// NotHandled NotReady over TCP and 503 over HTTP, and /health/ready is
+// 503.
+func TestUnknownNodeRefusesWrites(t *testing.T) {
+	c := newClusterNode(1)
+	c.ports(t)
+	c.start(t, 3, []string{"127.0.0.2:2112", "127.0.0.3:2112"}, "", quietLogger())
+	base := fmt.Sprintf("http://%s:%d", c.ip, c.extHTTP)
+	if code, _, body := httpGet(t, base+"/info"); code != 200 || !strings.Contains(body, `"state": "unknown"`) {
+		t.Fatalf("/info: %d %s", code, body)
+	}
+	if code, _, _ := httpGet(t, base+"/health/ready"); code != 503 {
+		t.Fatalf("/health/ready: %d", code)
+	}
+	if code, _, _ := httpGet(t, base+"/streams/nothing/0"); code != 404 {
+		t.Fatalf("read on an Unknown node: %d", code)
+	}
+	req, _ := http.NewRequest("POST", base+"/streams/u", strings.NewReader(`[{"eventId":"7e1c3a52-0d7b-4c53-9a39-2d6a1f0e0002","eventType":"U","data":{}}]`))
+	req.Header.Set("Content-Type", "application/vnd.eventstore.events+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 503 {
+		t.Fatalf("HTTP write on an Unknown node: %s", resp.Status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cl, err := client.Dial(ctx, fmt.Sprintf("%s:%d", c.ip, c.extTCP), client.Options{MaxRetries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	_, err = cl.AppendToStream(ctx, "u", client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "U", IsJSON: true, Data: []byte(`{}`)})
+	var nh *client.NotHandledError
+	if !errors.As(err, &nh) || nh.Reason != codec.NotHandledNotReady {
+		t.Fatalf("TCP write on an Unknown node: %v", err)
+	}
+	if _, err := cl.ReadEvent(ctx, "u", 0, false); err != nil {
+		t.Fatalf("TCP read on an Unknown node: %v", err)
+	}
+	http.DefaultClient.CloseIdleConnections()
 }

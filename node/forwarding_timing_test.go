@@ -123,7 +123,13 @@ func startClusterB(b *testing.B) (*clusterNode, []*clusterNode) {
 					slaves = append(slaves, c)
 				}
 			}
-			if len(slaves) == 2 {
+			users := true
+			for _, c := range nodes {
+				if _, err := c.n.auth.GetUser(context.Background(), "admin"); err != nil {
+					users = false
+				}
+			}
+			if len(slaves) == 2 && users {
 				return master, slaves
 			}
 		}
