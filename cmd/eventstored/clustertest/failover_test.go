@@ -55,6 +55,8 @@ func killMaster(t *testing.T, ctx context.Context, c *Cluster, master *Node) (ne
 // h at its numbers.
 func waitCaughtUp(t *testing.T, ctx context.Context, c *Cluster, h *History) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	for _, n := range c.Nodes {
 		var missing []string
 		err := Poll(ctx, 100*time.Millisecond, func(ctx context.Context) error {

@@ -320,6 +320,11 @@ func (n *Node) signal(sig syscall.Signal, wait time.Duration) error {
 	}
 }
 
+// Dump sends SIGQUIT, on which the Go runtime writes every goroutine's
+// stack to the node's log and exits (for a node found hung), and waits up
+// to 5 s for the exit.
+func (n *Node) Dump() error { return n.signal(syscall.SIGQUIT, 5*time.Second) }
+
 // Wait waits for the process to exit and returns its exit code.
 func (n *Node) Wait(ctx context.Context) (int, error) {
 	n.mu.Lock()

@@ -42,6 +42,12 @@ func startCluster(t *testing.T, cfg Config) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		if t.Failed() {
+			// Stacks of every running node into its log, for a hang.
+			for _, n := range c.Nodes {
+				_ = n.Dump()
+			}
+		}
 		c.Close()
 		if t.Failed() {
 			t.Logf("node logs:\n%s", c.Logs(150))
