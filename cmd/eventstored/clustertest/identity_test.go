@@ -33,7 +33,9 @@ func TestForeignClusterGossipRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := c.Nodes[0]
-	ap := func(port int) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.4"), uint16(port)) }
+	ap := func(port int) netip.AddrPort {
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.4"), uint16(port))
+	}
 	foreign := gossip.Member{InstanceID: gossip.GUID{1, 2, 3, 4}, TimeStamp: time.Now().UTC(), State: cluster.StateMaster,
 		IsAlive: true, InternalTCP: ap(n.IntTCP), ExternalTCP: ap(n.ExtTCP), InternalHTTP: ap(n.IntHTTP),
 		ExternalHTTP: ap(n.ExtHTTP), Position: gossip.NoPosition}
