@@ -25,6 +25,7 @@ import (
 
 const (
 	subscribeWriters       = 4
+	subscribeInflightMax   = 1024 // per writer: 400 ms of writes at 10,000/s
 	subscribeConnsDefault  = 32
 	subscribeRateDefault   = 10_000
 	subscribeRateMax       = 1_000_000
@@ -113,9 +114,12 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 			defer wg.Done()
 			data := make([]byte, payload)
 			next := time.Now().Add(time.Duration(i) * period / subscribeWriters)
-			// Writes go out on schedule from a few goroutines per writer
-			// so that one slow reply does not hold the rate back.
-			sem := make(chan struct{}, 64)
+			// Writes go out on schedule, each from its own goroutine, so
+			// that slow replies do not hold the rate back. At most
+			// subscribeInflightMax per writer: beyond that the schedule
+			// slips (the summary's req/s falls below --rate) and the time
+			// a write waited for a slot is not in its latency.
+			sem := make(chan struct{}, subscribeInflightMax)
 			for runCtx.Err() == nil {
 				if d := time.Until(next); d > 0 {
 					time.Sleep(d)

@@ -3,6 +3,7 @@ package client_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -316,6 +317,78 @@ func TestCatchUpAllReadsTheWholeConfirmedCommit(t *testing.T) {
 			commit = e.Position.Commit
 		case <-time.After(10 * time.Second):
 			t.Fatalf("got %d of the transaction's 3 events", i)
+		}
+	}
+}
+
+// TestSubscriptionsOnOneConnectionGetTheirOwnEvents: several
+// subscriptions of one connection receive the same pushes (the client
+// reuses one decoding for identical payloads); each gets the right event,
+// and a callback that scribbles over its event's bytes does not change
+// what the next subscription sees.
+func TestSubscriptionsOnOneConnectionGetTheirOwnEvents(t *testing.T) {
+	addr := startNode(t)
+	c := dial(t, addr, client.Options{Credentials: admin})
+	type push struct {
+		sub        int
+		stream     string
+		num        int64
+		data, link string
+	}
+	got := make(chan push, 100)
+	subscribe := func(i int, stream string, resolve bool) {
+		_, err := c.SubscribeToStream(ctx(t), stream, resolve, func(e *codec.ResolvedEvent) {
+			// Strings alias the read buffer too: clone what is kept.
+			p := push{sub: i, stream: strings.Clone(e.Event.EventStreamID), num: e.Event.EventNumber, data: string(e.Event.Data)}
+			if e.HasLink {
+				p.link = strings.Clone(e.Link.EventStreamID)
+			}
+			got <- p
+			for j := range e.Event.Data {
+				e.Event.Data[j] = 'X' // a careless callback
+			}
+			e.Event.EventNumber = -42
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	subscribe(0, "same-1", false)
+	subscribe(1, "same-1", false)
+	subscribe(2, "", false)
+	subscribe(3, "same-1", true)
+	if _, err := c.AppendToStream(ctx(t), "same-0", client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "t", Data: []byte("target")}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		d := []byte(fmt.Sprintf("payload-%d", i))
+		if _, err := c.AppendToStream(ctx(t), "same-1", client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "t", Data: d}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.AppendToStream(ctx(t), "same-1", client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "$>", Data: []byte("0@same-0")}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[push]bool{}
+	for sub := 0; sub < 4; sub++ {
+		for i := 0; i < 2; i++ {
+			want[push{sub, "same-1", int64(i), fmt.Sprintf("payload-%d", i), ""}] = true
+		}
+	}
+	want[push{2, "same-0", 0, "target", ""}] = true // $all
+	want[push{0, "same-1", 2, "0@same-0", ""}] = true
+	want[push{1, "same-1", 2, "0@same-0", ""}] = true
+	want[push{2, "same-1", 2, "0@same-0", ""}] = true
+	want[push{3, "same-0", 0, "target", "same-1"}] = true // resolved
+	for range want {
+		select {
+		case p := <-got:
+			if !want[p] {
+				t.Fatalf("unexpected push %+v", p)
+			}
+			delete(want, p)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("missing pushes %v", want)
 		}
 	}
 }

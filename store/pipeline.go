@@ -84,8 +84,8 @@ type Batch struct {
 	marks   []opMark   // per op: what the batch holds up to its end
 	entries []indexEntry
 	meta    []metaChange
-	bytes   int // payload bytes
-	failed  atomic.Bool
+	bytes   int    // payload bytes
+	gen     uint64 // the pipe generation it was handed over in
 }
 
 type batchRec struct {
@@ -147,7 +147,6 @@ func (b *Batch) reset(end int64) {
 	clear(b.meta)
 	b.meta = b.meta[:0]
 	b.bytes = 0
-	b.failed.Store(false)
 }
 
 // batchBufKeep bounds the payload buffer a recycled batch keeps: a batch
@@ -195,7 +194,7 @@ type pipe struct {
 
 func (db *DB) initPipe() {
 	p := &db.pipe
-	p.depth = db.opts.PipelineDepth
+	p.depth = max(db.opts.PipelineDepth, 1)
 	p.slots = make(chan struct{}, p.depth)
 	p.free = make(chan *Batch, p.depth+1)
 	p.committer = db.opts.Committer
@@ -282,8 +281,21 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 		if i >= k && op.Result.Err == nil {
 			op.Result = failedResult(failErr)
 		}
-		if op.Done != nil {
-			op.Done(op)
+	}
+	// A large batch's Done calls go to the doner, so the writer takes the
+	// ops of the clients they wake while the rest are still being woken; a
+	// small batch's run here (one goroutine hand-off costs more than a few
+	// calls), unless the doner still has earlier batches: Done calls stay
+	// in batch order.
+	doner := false
+	if f := p.flusher; f != nil && f.doner != nil {
+		doner = len(b.ops) >= donerMinOps || f.donerBusy.Load() > 0
+	}
+	if !doner {
+		for _, op := range b.ops {
+			if op.Done != nil {
+				op.Done(op)
+			}
 		}
 	}
 	p.mu.Lock()
@@ -294,6 +306,12 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 	}
 	p.mu.Unlock()
 	<-p.slots
+	if doner {
+		// NB: b goes back to the writer's pool from the doner.
+		p.flusher.donerBusy.Add(1)
+		p.flusher.doner <- b
+		return
+	}
 	if cap(b.buf) <= batchBufKeep {
 		select {
 		case p.free <- b:
@@ -313,7 +331,6 @@ func (db *DB) refuseBatch(b *Batch, err error) {
 	if found {
 		p.inflight[n-1] = nil
 		p.inflight = p.inflight[:n-1]
-		b.failed.Store(true)
 		p.gen++
 		p.failErr = err
 	}
@@ -375,9 +392,6 @@ func (db *DB) failInflight(err error) {
 	p.inflight = nil
 	p.gen++
 	p.failErr = err
-	for _, b := range failed {
-		b.failed.Store(true)
-	}
 	p.mu.Unlock()
 	for _, b := range failed {
 		for _, op := range b.ops {
@@ -435,41 +449,189 @@ func (db *DB) Leading() bool { return db.pipe.leading.Load() }
 // persisted checkpoint; consensus then applies the rest (ApplyTo).
 func (db *DB) Applied() int64 { return db.visibleEnd.Load() }
 
-// flusher is the single-node committer: one goroutine that owns the
-// transaction log's writer methods (Append, Flush, Truncate), takes the
-// writer's batches in order, appends each, fsyncs once and applies it.
+// flusher is the single-node committer, two goroutines: the flusher owns
+// the transaction log's writer methods (Append, Flush, Truncate), takes the
+// writer's batches in order, appends each and fsyncs once; the applier
+// applies them in the same order (index, visible end, OnCommitted, Done).
+// So the next batch's fsync overlaps the previous batch's apply, and the
+// applier is the committer goroutine of the seam's contract.
+//
+// A failure found by the flusher (a refused append, a failed write or
+// fsync) moves the pipe's generation at once, so the flusher skips every
+// later batch of the old generation without writing it, and travels to the
+// applier as an item after the batches before it: those are applied first,
+// then the failed batch (in part, for a disk-full refusal) and then every
+// batch still in flight fails.
 type flusher struct {
 	db   *DB
 	log  logEngine
 	q    chan *Batch
+	aq   chan applyItem
 	done chan struct{}
+	// inline (PipelineDepth 0): Commit appends, fsyncs and applies on the
+	// writer goroutine; only the Done calls move to the doner goroutine.
+	inline    bool
+	doner     chan *Batch
+	donerBusy atomic.Int32 // batches handed to the doner and not done
+}
+
+// applyItem is the flusher's word to the applier about one batch.
+type applyItem struct {
+	b       *Batch // nil: only fail what is in flight
+	k       int    // ops of b that committed
+	end     int64  // log end after them
+	failErr error  // for b's ops from k on
+	// latch, when set, is latched before anything is applied; failRest,
+	// when set, fails every batch in flight after b.
+	latch    error
+	failRest error
+	// refused is op k's own error (the refusal).
+	refused error
 }
 
 func newFlusher(db *DB) *flusher {
-	return &flusher{db: db, log: db.log, q: make(chan *Batch, db.opts.PipelineDepth), done: make(chan struct{})}
+	f := &flusher{db: db, log: db.log, done: make(chan struct{})}
+	if db.opts.PipelineDepth == 0 {
+		f.inline = true
+		if !db.opts.doneOnWriter {
+			f.doner = make(chan *Batch, donerQueue)
+		}
+		return f
+	}
+	f.q = make(chan *Batch, db.opts.PipelineDepth)
+	f.aq = make(chan applyItem, db.opts.PipelineDepth)
+	return f
+}
+
+// donerQueue bounds the applied batches whose Done calls are pending (inline
+// mode); the writer waits when it is full.
+const donerQueue = 4
+
+// donerMinOps is the smallest batch whose Done calls go to the doner.
+const donerMinOps = 32
+
+// start starts the committer's goroutines.
+func (f *flusher) start() {
+	if f.inline {
+		if f.doner == nil {
+			close(f.done)
+			return
+		}
+		go f.doneLoop()
+		return
+	}
+	go f.run()
+}
+
+// stop stops them, after the writer handed over its last batch.
+func (f *flusher) stop() {
+	if f.inline {
+		if f.doner != nil {
+			close(f.doner)
+		}
+	} else {
+		close(f.q)
+	}
+	<-f.done
+}
+
+// doneLoop runs the Done calls of applied batches, in order, so the writer
+// goes on with the next batch (taking the ops of the clients these calls
+// wake) while they run.
+func (f *flusher) doneLoop() {
+	defer close(f.done)
+	p := &f.db.pipe
+	for b := range f.doner {
+		for _, op := range b.ops {
+			if op.Done != nil {
+				op.Done(op)
+			}
+		}
+		f.donerBusy.Add(-1)
+		if cap(b.buf) <= batchBufKeep {
+			select {
+			case p.free <- b:
+			default:
+			}
+		}
+	}
 }
 
 func (f *flusher) HeaderBytes() int { return 0 }
 
 func (f *flusher) Commit(b *Batch) error {
+	if f.inline {
+		f.commit(b)
+		return nil
+	}
 	f.q <- b
 	return nil
 }
 
 func (f *flusher) run() {
-	defer close(f.done)
+	go f.applier()
+	p := &f.db.pipe
 	for b := range f.q {
-		if b.failed.Load() {
-			continue // failed after an earlier batch failed
+		p.mu.Lock()
+		stale := b.gen != p.gen
+		p.mu.Unlock()
+		if stale {
+			continue // a batch before it failed: the applier fails it
 		}
 		f.commit(b)
 	}
+	close(f.aq)
+}
+
+func (f *flusher) applier() {
+	defer close(f.done)
+	for it := range f.aq {
+		f.apply(it)
+	}
+}
+
+// deliver hands it to the applier (inline: applies it now).
+func (f *flusher) deliver(it applyItem) {
+	if f.inline {
+		f.apply(it)
+		return
+	}
+	f.aq <- it
+}
+
+func (f *flusher) apply(it applyItem) {
+	db := f.db
+	{
+		if it.latch != nil {
+			db.latch(it.latch)
+		}
+		if it.b != nil {
+			if it.refused != nil {
+				it.b.ops[it.k].Result = failedResult(it.refused)
+			}
+			db.applyBatch(it.b, it.k, it.end, it.failErr)
+		}
+		if it.failRest != nil {
+			db.failInflight(it.failRest)
+		}
+	}
+}
+
+// failed moves the generation (the flusher skips the batches in flight from
+// now on) and hands it to the applier.
+func (f *flusher) failed(it applyItem) {
+	p := &f.db.pipe
+	p.mu.Lock()
+	p.gen++
+	p.failErr = it.failRest
+	p.mu.Unlock()
+	f.deliver(it)
 }
 
 func (f *flusher) commit(b *Batch) {
 	db := f.db
-	if db.Err() != nil {
-		db.failInflight(ErrWriterFailed)
+	if err := db.Err(); err != nil {
+		f.failed(applyItem{failRest: ErrWriterFailed})
 		return
 	}
 	for i := range b.recs {
@@ -480,8 +642,7 @@ func (f *flusher) commit(b *Batch) {
 			return
 		}
 		if pos != planned {
-			db.latch(fmt.Errorf("a record planned at %d was appended at %d", planned, pos))
-			db.failInflight(ErrWriterFailed)
+			f.failed(applyItem{latch: fmt.Errorf("a record planned at %d was appended at %d", planned, pos), failRest: ErrWriterFailed})
 			return
 		}
 	}
@@ -490,14 +651,13 @@ func (f *flusher) commit(b *Batch) {
 		err := f.log.Flush()
 		d := time.Since(t0)
 		db.observeFlush(d)
-		f.db.pipe.lastFlushNs.Store(int64(d))
+		db.pipe.lastFlushNs.Store(int64(d))
 		if err != nil {
-			db.latch(fmt.Errorf("flush the log: %w", err))
-			db.failInflight(ErrWriterFailed)
+			f.failed(applyItem{latch: fmt.Errorf("flush the log: %w", err), failRest: ErrWriterFailed})
 			return
 		}
 	}
-	db.applyBatch(b, len(b.ops), b.end, nil)
+	f.deliver(applyItem{b: b, k: len(b.ops), end: b.end})
 }
 
 // appendFailed handles a refused append of record i of b. A refusal that
@@ -507,10 +667,8 @@ func (f *flusher) commit(b *Batch) {
 // later batch in flight (they were encoded assuming b committed); any other
 // error latches.
 func (f *flusher) appendFailed(b *Batch, i int, err error) {
-	db := f.db
 	if !errors.Is(err, ErrDiskFull) && !errors.Is(err, errRecordTooLarge) {
-		db.latch(fmt.Errorf("append to the log: %w", err))
-		db.failInflight(ErrWriterFailed)
+		f.failed(applyItem{latch: fmt.Errorf("append to the log: %w", err), failRest: ErrWriterFailed})
 		return
 	}
 	k := 0 // the op record i belongs to
@@ -533,14 +691,12 @@ func (f *flusher) appendFailed(b *Batch, i int, err error) {
 		ferr = f.log.Flush()
 	}
 	if ferr != nil {
-		db.latch(fmt.Errorf("flush the log: %w", ferr))
-		db.failInflight(ErrWriterFailed)
+		f.failed(applyItem{latch: fmt.Errorf("flush the log: %w", ferr), failRest: ErrWriterFailed})
 		return
 	}
-	b.ops[k].Result = failedResult(err)
+	// NB: op k's result is the applier's to write (its Done runs there).
 	later := fmt.Errorf("%w: an earlier write of the same group commit was refused", ErrDiskFull)
-	db.applyBatch(b, k, f.log.Durable(), later)
-	db.failInflight(later)
+	f.failed(applyItem{b: b, k: k, end: f.log.Durable(), failErr: later, failRest: later, refused: err})
 }
 
 // Log is the transaction log, for a Committer (cluster mode: the consensus

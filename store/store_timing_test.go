@@ -1,6 +1,7 @@
 package store
 
 import (
+	"flag"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,9 +12,17 @@ import (
 // fsync) and of $all reads. Each reports events/s and, for writes, events
 // per fsync: the group-commit factor.
 
+// benchDepth overrides Options.PipelineDepth (go test -bench ... -args
+// -bench.depth N), to compare depths.
+var benchDepth = flag.Int("bench.depth", 0, "pipeline depth for the store benchmarks (0: the default)")
+
+// benchDoneOnWriter runs Done on the writer goroutine in inline mode
+// (-bench.doneonwriter), to compare with the doner goroutine.
+var benchDoneOnWriter = flag.Bool("bench.doneonwriter", false, "inline mode: Done calls on the writer goroutine")
+
 func openBenchDB(b *testing.B) *DB {
 	b.Helper()
-	db, err := Open(Options{Dir: b.TempDir(), Logger: testLogger})
+	db, err := Open(Options{Dir: b.TempDir(), Logger: testLogger, PipelineDepth: *benchDepth, doneOnWriter: *benchDoneOnWriter})
 	if err != nil {
 		b.Fatal(err)
 	}

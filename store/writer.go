@@ -87,6 +87,7 @@ type writer struct {
 	txPos         []int64
 	batchEvents   int
 	lastCommitPos Position
+	lastCommit    time.Duration // how long the last Commit call took
 }
 
 func newWriter(db *DB) *writer {
@@ -154,7 +155,7 @@ func (w *writer) run() {
 		// at most half the last flush's duration and within FlushDelayMax.
 		// A single client (last batch of one op) never waits.
 		if target := prevOps; haveSlot && open && !w.full() && target >= 2 && len(w.b.ops) < target {
-			wait := min(time.Duration(p.lastFlushNs.Load())/2, w.db.opts.FlushDelayMax-time.Since(started))
+			wait := min(max(time.Duration(p.lastFlushNs.Load()), w.lastCommit)/2, w.db.opts.FlushDelayMax-time.Since(started))
 			if wait > 0 {
 				gather.Reset(wait)
 			gathering:
@@ -188,8 +189,7 @@ func (w *writer) run() {
 	}
 	w.drainPipeline()
 	if f := p.flusher; f != nil {
-		close(f.q)
-		<-f.done
+		f.stop()
 	}
 }
 
@@ -310,11 +310,16 @@ func (w *writer) submit(haveSlot bool) {
 		w.finishLocal(b, err)
 		return
 	}
+	b.gen = p.gen
 	p.inflight = append(p.inflight, b)
 	p.mu.Unlock()
+	t0 := time.Now()
 	if err := p.committer.Commit(b); err != nil {
 		w.db.refuseBatch(b, err)
 	}
+	// The single-node committer in inline mode appends, fsyncs and applies
+	// within Commit: the gather heuristic waits for half of that.
+	w.lastCommit = time.Since(t0)
 }
 
 // finishLocal completes a batch that never reached the committer: ops

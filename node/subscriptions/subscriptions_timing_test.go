@@ -13,7 +13,6 @@ import (
 type lockConn struct {
 	mu      sync.Mutex
 	pending []byte
-	batch   bool
 }
 
 func (c *lockConn) Send(frame []byte) error {

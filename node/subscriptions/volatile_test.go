@@ -79,9 +79,7 @@ func write(t testing.TB, db *store.DB, stream string, types ...string) store.OpR
 	t.Helper()
 	op := &store.Op{Kind: store.OpWrite, Stream: stream, ExpectedVersion: store.ExpectedVersionAny}
 	for _, ty := range types {
-		var id [16]byte
-		id = codec.NewGUID()
-		op.Events = append(op.Events, store.NewEvent{ID: id, Type: ty, Data: []byte(ty), IsJSON: false})
+		op.Events = append(op.Events, store.NewEvent{ID: codec.NewGUID(), Type: ty, Data: []byte(ty), IsJSON: false})
 	}
 	if err := db.Do(context.Background(), op); err != nil || op.Result.Status != store.OpSuccess {
 		t.Fatalf("write: %v %v", err, op.Result.Status)
