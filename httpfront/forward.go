@@ -17,22 +17,23 @@ import (
 // cluster-and-options §7.3; 4.0.3 HttpForwarder and the controllers'
 // NotHandled handling):
 //
-//	route class   replica (master known)                      Unknown   Initializing, PreMaster, ShuttingDown
-//	read          served; ES-RequireMaster: True → 307         served    503 (rm: 503)
-//	write         proxied; ES-RequireMaster: True → 307        503       503
-//	master-only   proxied (persistent subscriptions, users)    503       503
-//	local         served (ping, info, stats, admin, gossip)    served    served
+//	route class   replica (master known)                      Unknown               Initializing, PreMaster, ShuttingDown
+//	read          served; ES-RequireMaster: True → 307         served (rm: 503)      503
+//	write         proxied; ES-RequireMaster: True → 307        503                   503
+//	master-only   proxied (persistent subscriptions, users)    503                   503
+//	local         served (ping, info, stats, admin, gossip)    served                served
 //
 // The decision is cluster.Decide's (one table); this file maps it to
 // HTTP. A replica that does not know its master yet answers 503 where it
-// would proxy or redirect. A bad ES-RequireMaster value is 400 before
-// anything else, as the handlers would answer it.
+// would proxy or redirect. On stream routes a bad ES-RequireMaster value
+// is 400 before anything else, as their handlers would answer it.
 //
 // Proxying copies method, path and query, headers and body to
 // http://<master internal HTTP><same URI>, with Host rewritten and
 // X-Forwarded-Host set to the original Host when absent (so the master's
-// links point where the client is), and relays the master's status,
-// headers and body. It runs on the fasthttp connection goroutine and
+// links point where the client is) and ES-Forwarded: 1 (a node that is
+// not the master either does not send it on: 503), and relays the
+// master's status, headers and body. It runs on the fasthttp connection goroutine and
 // blocks it for at most the request timeout (10 s); a failure (connect,
 // timeout, too-large reply) is 500 "Error while forwarding request".
 // One fasthttp.HostClient per master, with at most proxyConnsMax
@@ -90,6 +91,10 @@ const (
 
 var (
 	hdrForwardedHost = []byte("X-Forwarded-Host")
+	// hdrForwarded marks a request one node proxied to another (our
+	// nodes only).
+	hdrForwarded     = []byte("ES-Forwarded")
+	valForwarded     = []byte("1")
 	reasonForwardErr = "Error while forwarding request"
 )
 
@@ -156,28 +161,30 @@ func (h *Handler) byState(r *request, rt *route) bool {
 	if v.State == cluster.StateMaster {
 		return false
 	}
-	rm, ok := r.boolHeader(hdrRequireMaster, false)
-	if !ok {
-		r.status(fasthttp.StatusBadRequest, "ES-RequireMaster header in wrong format.")
-		return true
-	}
-	kind := cluster.Read
-	switch rt.class {
-	case classWrite:
-		kind = cluster.Write
-	case classMaster:
-		kind = cluster.PersistentSubscription
+	kind, rm := cluster.PersistentSubscription, false
+	if rt.class != classMaster {
+		// Only the stream routes read ES-RequireMaster (as their handlers
+		// do); the master-only routes go to the master regardless.
+		var ok bool
+		if rm, ok = r.boolHeader(hdrRequireMaster, false); !ok {
+			r.status(fasthttp.StatusBadRequest, "ES-RequireMaster header in wrong format.")
+			return true
+		}
+		kind = cluster.Read
+		if rt.class == classWrite {
+			kind = cluster.Write
+		}
 	}
 	switch cluster.Decide(v.State, kind, rm, v.MasterInternalHTTP.IsValid()) {
 	case cluster.Serve:
 		return false
 	case cluster.Forward:
-		if v.MasterInternalHTTP.IsValid() {
+		if h.mayProxy(r, v) {
 			h.proxy(r, v.MasterInternalHTTP)
 			return true
 		}
 	case cluster.NotMaster:
-		if rt.class == classMaster && v.MasterInternalHTTP.IsValid() {
+		if rt.class == classMaster && h.mayProxy(r, v) {
 			h.proxy(r, v.MasterInternalHTTP)
 			return true
 		}
@@ -188,6 +195,15 @@ func (h *Handler) byState(r *request, rt *route) bool {
 	}
 	r.status(fasthttp.StatusServiceUnavailable, reasonNotReady)
 	return true
+}
+
+// mayProxy: a master is known and r was not proxied here by another
+// node. A proxied request that reaches a node which is not the master
+// either (views differ during an election) is refused rather than sent on:
+// two nodes each taking the other for the master would otherwise bounce
+// it until the connection limits ran out.
+func (h *Handler) mayProxy(r *request, v ClusterView) bool {
+	return v.MasterInternalHTTP.IsValid() && len(r.ctx.Request.Header.PeekBytes(hdrForwarded)) == 0
 }
 
 // redirectToMaster answers 307 with the same path and query on the
@@ -224,6 +240,7 @@ func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	ctx.Request.CopyTo(req)
 	req.Header.DisableNormalizing()
 	resp.Header.DisableNormalizing()
+	req.Header.SetBytesKV(hdrForwarded, valForwarded)
 	if len(req.Header.PeekBytes(hdrForwardedHost)) == 0 {
 		req.Header.SetBytesKV(hdrForwardedHost, ctx.Host())
 	}

@@ -92,6 +92,12 @@ func TestFollowerProxiesAndRedirects(t *testing.T) {
 	create := `{"loginName":"bob","fullName":"Bob","groups":[],"password":"pw"}`
 	expectStatus(t, f.req(t, "POST", "/users/", create, "Content-Type: application/json", admin), 201, "")
 	expectStatus(t, master.req(t, "GET", "/users/bob", "", "Accept: application/json", admin), 200, "")
+	// ES-RequireMaster means nothing to them: proxied whatever its value.
+	expectStatus(t, f.req(t, "GET", "/users/bob", "", "Accept: application/json", "ES-RequireMaster: maybe", admin), 200, "")
+
+	// A request another node proxied here is not sent on (a second
+	// follower would bounce it back during an election).
+	expectStatus(t, f.req(t, "POST", "/streams/px", fwdBody, evJSON, "ES-Forwarded: 1", admin), 503, "Server Is Not Ready")
 
 	// Delete, proxied.
 	expectStatus(t, f.req(t, "DELETE", "/streams/px", "", admin), 204, "")
@@ -103,7 +109,7 @@ func TestFollowerProxiesAndRedirects(t *testing.T) {
 	if !strings.Contains(r.body, `"state": "slave"`) && !strings.Contains(r.body, `"state":"slave"`) {
 		t.Fatalf("/info %s", r.body)
 	}
-	if got := testutilCounter(f.h.metrics.httpProxied); got != 8 {
+	if got := testutilCounter(f.h.metrics.httpProxied); got != 9 {
 		t.Fatalf("proxied counter %v", got)
 	}
 }

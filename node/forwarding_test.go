@@ -377,3 +377,37 @@ func TestUnknownNodeRefusesWrites(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+// TestClusterHTTPInterop runs geteventstore-promise 4.0.1
+// (httpfront/testdata/js/cluster.js) against a Slave's external HTTP:
+// writes, an expected-version failure and a delete are proxied to the
+// master without the client noticing.
+func TestClusterHTTPInterop(t *testing.T) {
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("the interop test needs node (v20) on PATH: %v", err)
+	}
+	dir := filepath.Join("..", "httpfront", "testdata", "js")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "geteventstore-promise", "package.json")); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			t.Fatalf("node_modules is missing and npm is not on PATH: %v", err)
+		}
+		cmd := exec.Command(npm, "ci", "--no-audit", "--no-fund")
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in %s failed: %v\n%s", dir, err, out)
+		}
+	}
+	_, master, slaves := formedCluster(t, quietLogger(), false)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, nodeBin, "cluster.js")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "ES_HOST="+slaves[0].ip, "ES_PORT="+strconv.Itoa(slaves[0].extHTTP),
+		"ES_MASTER_HOST="+master.ip, "ES_MASTER_PORT="+strconv.Itoa(master.extHTTP))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "cluster checks passed") {
+		t.Fatalf("node cluster.js failed: %v\n%s", err, out)
+	}
+}

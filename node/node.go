@@ -316,7 +316,10 @@ func (n *Node) buildListenersLocked() {
 				cfg.HeartbeatInterval, cfg.HeartbeatTimeout = n.opts.IntTcpHeartbeatInterval, n.opts.IntTcpHeartbeatTimeout
 				cfg.PendingSendBytesMax = 0
 			}
-			var th reactor.Handler = n.tcp.Handler()
+			th := n.tcp.Handler()
+			if internal {
+				th = n.tcp.InternalHandler()
+			}
 			if internal && n.svc != nil {
 				// Consensus messages on internal TCP go to consensus; the
 				// rest (client protocol) to the command service.

@@ -104,7 +104,10 @@
 // (beyond: NotHandled TooBusy); no connection to the master yet:
 // NotHandled NotReady at once. The forward path allocates nothing
 // (TestForwardPathAllocatesNothing). On the master, forwarded commands
-// arrive on the internal listener and run like any client's; a
+// arrive on the internal listener (InternalHandler) and run like any
+// client's, except that a node which is not the master either does not
+// forward them again: it answers NotMaster with the master it knows (or
+// NotReady), which the first node relays; a
 // TrustedWrite package (internal listener only, the reactor refuses it
 // elsewhere) runs as the system account.
 //
