@@ -199,6 +199,9 @@ func TestNotMasterCarriesAdvertisedEndpoints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := c.WaitSettled(ctx, 500*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
 	for _, n := range c.Nodes {
 		if n == master {
 			continue

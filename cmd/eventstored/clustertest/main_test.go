@@ -42,15 +42,17 @@ func startCluster(t *testing.T, cfg Config) *Cluster {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		var tail string
 		if t.Failed() {
-			// Stacks of every running node into its log, for a hang.
+			tail = c.Logs(150)
+			// Stacks of every running node into its log (kept below), for a hang.
 			for _, n := range c.Nodes {
 				_ = n.Dump()
 			}
 		}
 		c.Close()
 		if t.Failed() {
-			t.Logf("node logs:\n%s", c.Logs(150))
+			t.Logf("node logs:\n%s", tail)
 			// Whole logs outlive t.TempDir() for a look afterwards.
 			keep, err := os.MkdirTemp("", "clustertest-logs-"+strings.ReplaceAll(t.Name(), "/", "_")+"-")
 			if err == nil {

@@ -217,22 +217,34 @@ func TestMaxTruncationRefusal(t *testing.T) {
 			majority = append(majority, n)
 		}
 	}
-	if err := Poll(ctx, 50*time.Millisecond, func(ctx context.Context) error { _, err := rolesExt(ctx, majority); return err }); err != nil {
+	var newMaster *Node
+	if err := Poll(ctx, 50*time.Millisecond, func(ctx context.Context) (err error) {
+		newMaster, err = rolesExt(ctx, majority)
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
-	// The majority moves on (its own writes overwrite the old master's tail).
-	mc, err := client.Dial(ctx, majority[0].ExtTCPAddr(), client.Options{
+	// The majority moves on (its own writes overwrite the old master's
+	// tail); the new master may still be settling, so a write is retried.
+	mc, err := client.Dial(ctx, newMaster.ExtTCPAddr(), client.Options{
 		Credentials: &client.Credentials{Login: "admin", Password: "changeit"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 5; i++ {
-		if _, err := mc.AppendToStream(ctx, "moved-on", client.ExpectedAny,
-			client.EventData{ID: client.NewGUID(), Type: "x", IsJSON: true, Data: []byte(`{}`)}); err != nil {
-			t.Fatal(err)
+	acked := 0
+	for i := 0; i < 50 && acked < 5; i++ {
+		_, err := mc.AppendToStream(ctx, "moved-on", client.ExpectedAny,
+			client.EventData{ID: client.NewGUID(), Type: "x", IsJSON: true, Data: []byte(`{}`)})
+		if err == nil {
+			acked++
+		} else {
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	mc.Close()
+	if acked < 5 {
+		t.Fatalf("the majority's master node%d acknowledged %d of 5 writes", newMaster.Index, acked)
+	}
 	if err := x.HealInt(master.Index); err != nil {
 		t.Fatal(err)
 	}
