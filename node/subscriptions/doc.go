@@ -62,7 +62,7 @@
 // tool also reports the write-ack latency of the same writes: at every
 // percentile delivery ≈ ack, so the time is spent before durability, not
 // in notify → read → push. Stage times inside the node (temporary
-// instrumentation, 1 subscriber, quiet machine, p50): decoded on the loop
+// instrumentation, 1 subscriber, load 7 from other work, p50): decoded on the loop
 // 0.10 ms, taken by the writer 0.31, durable 0.88, read and framed by run
 // 1.04, handed to the connection 1.06, in the client's callback ~1.3.
 // fdatasync on this VM's disk: p50 0.23 ms, p99 4.0 ms, p99.9 8.0 ms
