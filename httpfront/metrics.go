@@ -20,7 +20,6 @@ type Metrics struct {
 	reads        prometheus.Counter
 	readsCached  prometheus.Counter
 	writes       prometheus.Counter
-	once         sync.Once
 	handler      fasthttp.RequestHandler
 
 	mu       sync.Mutex

@@ -12,9 +12,10 @@
 //     (Options.Committer set) the committer must have stopped calling the
 //     DB before Close.
 //   - Submit (never blocks), Do (blocks): any goroutine. Op.Done runs on the
-//     committer's goroutine (the flusher on a single node) once the op's
-//     batch is applied, or on the writer goroutine for an op that failed
-//     before it reached the committer; it must not block.
+//     committer's goroutine once the op's batch is applied (single node: the
+//     writer goroutine inline, the applier goroutine when pipelined), or on
+//     the writer goroutine for an op that failed before it reached the
+//     committer; it must not block.
 //   - NewReader: any goroutine; a Reader is used by one goroutine at a time
 //     and its results (every slice and string inside) are valid only until
 //     its next call. Callers encode or copy before reading again.
@@ -39,9 +40,10 @@
 //	                    ── DB.Lead(end), DB.Follow()  start / stop accepting
 //	                                          ops (cluster mode)
 //
-// The single-node committer is the flusher goroutine: it owns tlog's
-// writer methods (Append, Flush, Truncate), appends each batch at the
-// positions the writer planned, fsyncs once and calls ApplyBatch. In
+// The single-node committer owns tlog's writer methods (Append, Flush,
+// Truncate), appends each batch at the positions the writer planned,
+// fsyncs once and applies it (inline on the writer goroutine, or on a
+// flusher and an applier goroutine when pipelined). In
 // cluster mode the consensus log is the transaction log: the committer
 // writes each batch into it after a header record of HeaderBytes (a
 // RecordSystem record, skipped by readers), replicates it, and applies it
@@ -77,19 +79,25 @@
 //
 // The single-node committer has two modes (Options.PipelineDepth):
 //
-//   - 0, inline (the default): Commit appends, fsyncs and applies on the
-//     writer goroutine; a doner goroutine runs the Done calls, so the
-//     writer takes the next ops while the clients are being woken.
+//   - 0, inline (the default): the writer appends each op's records to
+//     the log's buffer as it encodes them; Commit fsyncs and applies on the
+//     writer goroutine, Done calls included, while an indexer goroutine
+//     adds the batch's index entries during the fsync (a reader confirms
+//     every index entry by reading its record, and the log returns nothing
+//     beyond its durable end, so nothing is seen early).
 //   - N >= 1, pipelined: a flusher goroutine owns the log's writer methods
 //     and appends and fsyncs batch after batch while an applier goroutine
-//     applies them and the writer encodes the next; up to N batches in
-//     flight.
+//     applies them (Done calls included) and the writer encodes the next;
+//     up to N batches in flight.
 //
-// Measured below: with a disk whose fsync costs more than the CPU of a
-// group commit, the pipelined mode splits closed-loop clients into cohorts
-// that alternate fsyncs (half the events per fsync, each fsync no cheaper),
-// so a single node keeps the inline mode; a cluster committer pipelines
-// (its round trips are longer than a fsync; default depth 4).
+// Measured (see # Measured): with a disk whose fsync costs more than the
+// CPU of a group commit, the pipelined mode splits closed-loop clients into
+// cohorts that alternate fsyncs (half the events per fsync, each fsync no
+// cheaper), and every goroutine hand-off costs CPU and a wake-up on two
+// busy cores; handing only the Done calls to a helper goroutine cost more
+// CPU per event than it saved. So a single node commits inline; a cluster
+// committer pipelines (its replication round trips are longer than a
+// fsync; default depth 4).
 //
 // The committer feeds the index itself because the batch holds the
 // entries; the chaser role of the original (reading the log behind the
