@@ -23,14 +23,17 @@ type Result struct {
 	EventsPerSec   float64   `json:"events_per_sec"`
 	RequestsPerSec float64   `json:"requests_per_sec"`
 	// Mixed runs only: EventsPerSec split into events read and written.
-	ReadEventsPerSec  float64           `json:"read_events_per_sec,omitempty"`
-	WriteEventsPerSec float64           `json:"write_events_per_sec,omitempty"`
-	Latency           Latency           `json:"latency"`
-	Series            []float64         `json:"events_per_sec_series"`
-	IntervalSeconds   float64           `json:"interval_seconds"`
-	Errors            map[string]int64  `json:"errors,omitempty"`
-	ErrorSamples      map[string]string `json:"error_samples,omitempty"`
-	Soak              *SoakResult       `json:"soak,omitempty"`
+	ReadEventsPerSec  float64 `json:"read_events_per_sec,omitempty"`
+	WriteEventsPerSec float64 `json:"write_events_per_sec,omitempty"`
+	Latency           Latency `json:"latency"`
+	// WriteLatency (subscribe runs only) is write sent → acknowledged,
+	// that is durable: the part of Latency spent before a push can start.
+	WriteLatency    *Latency          `json:"write_latency,omitempty"`
+	Series          []float64         `json:"events_per_sec_series"`
+	IntervalSeconds float64           `json:"interval_seconds"`
+	Errors          map[string]int64  `json:"errors,omitempty"`
+	ErrorSamples    map[string]string `json:"error_samples,omitempty"`
+	Soak            *SoakResult       `json:"soak,omitempty"`
 }
 
 // SoakResult is the outcome of the connection soak.
@@ -73,6 +76,9 @@ func (r *Result) Summary() string {
 	s := fmt.Sprintf("%s: %s events/s (%s req/s) over %.1f s; latency ms p50 %s p90 %s p99 %s p99.9 %s max %s",
 		r.Label, fmtRate(r.EventsPerSec), fmtRate(r.RequestsPerSec), r.WindowSeconds,
 		fmtMs(l.P50Ms), fmtMs(l.P90Ms), fmtMs(l.P99Ms), fmtMs(l.P999Ms), fmtMs(l.MaxMs))
+	if w := r.WriteLatency; w != nil {
+		s += fmt.Sprintf("; write ack p50 %s p99 %s", fmtMs(w.P50Ms), fmtMs(w.P99Ms))
+	}
 	if r.Config.Kind == KindMixed {
 		s += fmt.Sprintf("; read %s events/s, wrote %s events/s", fmtRate(r.ReadEventsPerSec), fmtRate(r.WriteEventsPerSec))
 	}

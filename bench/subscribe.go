@@ -25,6 +25,7 @@ import (
 
 const (
 	subscribeWriters       = 4
+	subscribeInflightMax   = 1024 // per writer: 400 ms of writes at 10,000/s
 	subscribeConnsDefault  = 32
 	subscribeRateDefault   = 10_000
 	subscribeRateMax       = 1_000_000
@@ -70,6 +71,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		delivered atomic.Int64
 		dropped   atomic.Int64
 		rec       = NewRecorder()
+		wrec      = NewRecorder() // write sent → acknowledged (durable)
 		errs      errorCounts
 	)
 	runCtx, stop := context.WithCancel(ctx)
@@ -112,9 +114,12 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 			defer wg.Done()
 			data := make([]byte, payload)
 			next := time.Now().Add(time.Duration(i) * period / subscribeWriters)
-			// Writes go out on schedule from a few goroutines per writer
-			// so that one slow reply does not hold the rate back.
-			sem := make(chan struct{}, 64)
+			// Writes go out on schedule, each from its own goroutine, so
+			// that slow replies do not hold the rate back. At most
+			// subscribeInflightMax per writer: beyond that the schedule
+			// slips (the summary's req/s falls below --rate) and the time
+			// a write waited for a slot is not in its latency.
+			sem := make(chan struct{}, subscribeInflightMax)
 			for runCtx.Err() == nil {
 				if d := time.Until(next); d > 0 {
 					time.Sleep(d)
@@ -126,7 +131,8 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 					return
 				}
 				d := append([]byte(nil), data...)
-				binary.LittleEndian.PutUint64(d, uint64(time.Now().UnixNano()))
+				t0 := time.Now()
+				binary.LittleEndian.PutUint64(d, uint64(t0.UnixNano()))
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -136,6 +142,8 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 					_, err := c.AppendToStream(opCtx, stream, client.ExpectedAny, client.EventData{ID: client.NewGUID(), Type: "tick", Data: d})
 					if err != nil && runCtx.Err() == nil && measuring.Load() {
 						errs.add(err)
+					} else if err == nil && measuring.Load() {
+						wrec.Record(i, time.Since(t0))
 					}
 					written.Add(1)
 				}()
@@ -148,6 +156,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		return nil, ctx.Err()
 	}
 	rec.Reset()
+	wrec.Reset()
 	delivered.Store(0)
 	measuring.Store(true)
 	started := time.Now()
@@ -163,6 +172,8 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	res := &Result{Label: fmt.Sprintf("subscribe %d subscribers @ %d ev/s", cfg.Clients, rate), Target: "eventstored",
 		Config: cfg, Started: started, WindowSeconds: window, Requests: written.Load() - w0,
 		Events: delivered.Load(), Latency: Summarize(rec.Snapshot()), IntervalSeconds: cfg.Interval.Seconds()}
+	wl := Summarize(wrec.Snapshot())
+	res.WriteLatency = &wl
 	res.EventsPerSec = float64(res.Events) / window
 	res.RequestsPerSec = float64(res.Requests) / window
 	errs.mu.Lock()

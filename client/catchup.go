@@ -26,6 +26,7 @@ var ErrCatchUpTooSlow = errors.New("catch-up subscription dropped: live buffer o
 // CatchUp is a running catch-up subscription.
 type CatchUp struct {
 	sub    *Subscription
+	ctx    context.Context // of the run goroutine; Stop cancels it
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
@@ -43,8 +44,37 @@ type CatchUp struct {
 func (c *Client) CatchUpStream(ctx context.Context, stream string, after int64, resolveLinks bool,
 	onEvent func(*ResolvedEvent)) (*CatchUp, error) {
 	if stream == "" {
-		return nil, &kindError{"invalid argument", errors.New("stream is empty (catch-up on $all is not implemented)")}
+		return nil, &kindError{"invalid argument", errors.New("stream is empty (use CatchUpAll for $all)")}
 	}
+	cu, err := c.startCatchUp(ctx, stream, resolveLinks)
+	if err != nil {
+		return nil, err
+	}
+	go cu.runStream(c, stream, after, resolveLinks, onEvent)
+	return cu, nil
+}
+
+// CatchUpAll delivers the events of $all after position *after (nil: from
+// the first event), then every new one, to onEvent, in $all order, each
+// once; as CatchUpStream otherwise. $all needs read access to $all
+// ($admins by default).
+func (c *Client) CatchUpAll(ctx context.Context, after *Position, resolveLinks bool,
+	onEvent func(*ResolvedEvent)) (*CatchUp, error) {
+	cu, err := c.startCatchUp(ctx, "", resolveLinks)
+	if err != nil {
+		return nil, err
+	}
+	from, last, skip := PositionStart, Position{-1, -1}, false
+	if after != nil {
+		from, last, skip = *after, *after, true
+	}
+	go cu.runAll(c, from, last, skip, resolveLinks, onEvent)
+	return cu, nil
+}
+
+// startCatchUp subscribes to stream ("" = $all) and buffers live events
+// (at most CatchUpLiveBufferMax) until the run goroutine takes them.
+func (c *Client) startCatchUp(ctx context.Context, stream string, resolveLinks bool) (*CatchUp, error) {
 	cu := &CatchUp{done: make(chan struct{}), wake: make(chan struct{}, 1)}
 	sub, err := c.SubscribeToStream(ctx, stream, resolveLinks, func(e *codec.ResolvedEvent) {
 		ev := convertPushed(e)
@@ -69,9 +99,7 @@ func (c *Client) CatchUpStream(ctx context.Context, stream string, after int64, 
 		return nil, err
 	}
 	cu.sub = sub
-	runCtx, cancel := context.WithCancel(context.Background())
-	cu.cancel = cancel
-	go cu.run(runCtx, c, stream, after, resolveLinks, onEvent)
+	cu.ctx, cu.cancel = context.WithCancel(context.Background())
 	return cu, nil
 }
 
@@ -94,12 +122,17 @@ func (cu *CatchUp) Wait() error {
 	return cu.err
 }
 
-func (cu *CatchUp) run(ctx context.Context, c *Client, stream string, after int64, resolve bool, onEvent func(*ResolvedEvent)) {
+// catchUpPage is the history page size (the 4.0 clients' default read
+// batch is 500). A variable so that tests can page through small
+// histories.
+var catchUpPage = 500
+
+func (cu *CatchUp) runStream(c *Client, stream string, after int64, resolve bool, onEvent func(*ResolvedEvent)) {
 	defer close(cu.done)
 	last := after
 	// History up to (at least) the confirmation's last event number.
 	for next := after + 1; last < cu.sub.LastEventNumber; {
-		sl, err := c.ReadStreamForward(ctx, stream, next, 500, resolve)
+		sl, err := c.ReadStreamForward(cu.ctx, stream, next, catchUpPage, resolve)
 		if err != nil {
 			cu.finish(err)
 			return
@@ -117,16 +150,62 @@ func (cu *CatchUp) run(ctx context.Context, c *Client, stream string, after int6
 		next = sl.NextEventNumber
 	}
 	// Live, skipping what history delivered.
+	cu.goLive(func(e *ResolvedEvent) {
+		if n := e.OriginalEvent().Number; n > last {
+			onEvent(e)
+			last = n
+		}
+	})
+}
+
+// runAll reads $all from `from` and delivers every event after `last`
+// (every event when !skip), then goes live. Events that share a commit
+// position (one transaction) differ in prepare position, so the
+// comparison is on the whole position.
+func (cu *CatchUp) runAll(c *Client, from, last Position, skip bool, resolve bool, onEvent func(*ResolvedEvent)) {
+	defer close(cu.done)
+	deliver := func(e *ResolvedEvent) {
+		if !skip || last.Less(e.Position) {
+			onEvent(e)
+			last, skip = e.Position, true
+		}
+	}
+	// History. Every event at or below the confirmation's commit position
+	// was committed before the subscription and is not pushed; every one
+	// above it is. Reading stops at a page holding an event above that
+	// position (all at or below it are then read: $all is in order, and a
+	// transaction's events share one commit position) or at a short page
+	// (the end of $all when read, which was after the confirmation).
+	for confirmed := cu.sub.LastCommitPosition; ; {
+		sl, err := c.ReadAllForward(cu.ctx, from, catchUpPage, resolve)
+		if err != nil {
+			cu.finish(err)
+			return
+		}
+		past := false
+		for i := range sl.Events {
+			e := &sl.Events[i]
+			deliver(e)
+			past = past || e.Position.Commit > confirmed
+		}
+		if past || len(sl.Events) < catchUpPage {
+			break
+		}
+		from = sl.Next
+	}
+	cu.goLive(deliver)
+}
+
+// goLive hands buffered live events to deliver until the subscription is
+// dropped or stopped.
+func (cu *CatchUp) goLive(deliver func(*ResolvedEvent)) {
 	for {
 		cu.mu.Lock()
 		batch, drop := cu.live, cu.drop
 		cu.live = nil
 		cu.mu.Unlock()
 		for _, e := range batch {
-			if n := e.OriginalEvent().Number; n > last {
-				onEvent(e)
-				last = n
-			}
+			deliver(e)
 		}
 		if drop != nil {
 			cu.finish(drop)
@@ -134,7 +213,7 @@ func (cu *CatchUp) run(ctx context.Context, c *Client, stream string, after int6
 		}
 		select {
 		case <-cu.wake:
-		case <-ctx.Done():
+		case <-cu.ctx.Done():
 			cu.finish(ErrUnsubscribed)
 			return
 		}

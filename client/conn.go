@@ -79,6 +79,12 @@ type conn struct {
 	dead    bool // under pmu: no new calls are registered after failure
 	// subs: live subscriptions by correlation id (subscribe.go), under pmu.
 	subs map[codec.GUID]*Subscription
+	// lastPush is the payload of the last StreamEventAppeared decoded on
+	// the reader goroutine, lastPushEv its decoding (both alias the read
+	// buffer, so they are forgotten before the buffer is compacted); see
+	// dispatchSubscription. Reader goroutine only.
+	lastPush   []byte
+	lastPushEv codec.StreamEventAppeared
 
 	slots chan struct{} // MaxInFlight tokens
 
@@ -277,6 +283,8 @@ func (c *conn) readLoop() {
 				}
 				off += size
 			}
+			// lastPush aliases buf, which moves below.
+			c.lastPush = nil
 			if off > 0 { // NB: never memmove a partial frame onto itself on every read
 				n = copy(buf, buf[off:n])
 			}

@@ -59,7 +59,15 @@
 // convenience reads copy each page into one arena so the returned events
 // are the caller's to keep.
 //
-// Subscriptions (volatile, catch-up, persistent) and cluster discovery by
-// gossip are not implemented yet; they will be added as new methods
-// without changing these.
+// # Subscriptions
+//
+// SubscribeToStream (volatile, a stream or $all), CatchUpStream and
+// CatchUpAll (history, then live, each event once and in order: the
+// client subscribes first, buffers live events while it reads history up
+// to the confirmation, then drops live events history already delivered,
+// by event number on a stream and by position on $all), and
+// ConnectToPersistentSubscription. Push callbacks run on the connection's
+// reader goroutine; catch-up callbacks on the subscription's own.
+//
+// Cluster discovery by gossip is not implemented yet.
 package client

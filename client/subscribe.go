@@ -1,6 +1,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"strconv"
@@ -171,9 +172,23 @@ func (c *conn) dispatchSubscription(p *codec.Package) bool {
 		}
 		return true
 	}
-	if sub.onEvent != nil && codec.DecodeStreamEventAppeared(p.Payload, &sub.ev) == nil {
-		sub.onEvent(&sub.ev.Event)
+	if sub.onEvent == nil {
+		return true
 	}
+	// The server sends an event to every subscription of a connection in a
+	// row, with identical payloads (only the correlation id differs): the
+	// decoding of the previous push is reused when the bytes are equal,
+	// which a callback that changed them in place would break, so a
+	// mismatch just decodes. Each subscription still gets its own struct.
+	if c.lastPush != nil && bytes.Equal(p.Payload, c.lastPush) {
+		sub.ev = c.lastPushEv
+	} else if codec.DecodeStreamEventAppeared(p.Payload, &sub.ev) == nil {
+		c.lastPush, c.lastPushEv = p.Payload, sub.ev
+	} else {
+		c.lastPush = nil
+		return true
+	}
+	sub.onEvent(&sub.ev.Event)
 	return true
 }
 

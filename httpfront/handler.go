@@ -158,6 +158,10 @@ type Deps struct {
 	// StoreFigures returns the storage counters for /stats and /metrics;
 	// FromDB provides it for *store.DB. Nil reports zeros.
 	StoreFigures func() StoreFigures
+	// Cluster reports the node's state and master for request handling
+	// on followers (forward.go); nil: a single node, always the master.
+	// Called for every request that is not node-local: must be cheap.
+	Cluster func() ClusterView
 }
 
 // Handler serves one HTTP interface. It is safe for concurrent use; every
@@ -184,6 +188,7 @@ type Handler struct {
 	inflight     atomic.Int64
 	parked       atomic.Int64 // long polls waiting for a commit
 	readersMade  atomic.Int64
+	proxies      proxyPool
 }
 
 // NewHandler builds the request handler for d.Interface with the route
@@ -419,7 +424,10 @@ func (h *Handler) serveRequest(r *request) (reusable bool) {
 	r.media = media
 	setCORS(ctx, allow)
 	r.base = appendBase(r.base[:0], ctx, h.d.Options.AdvertiseIP, h.d.Options.AdvertiseHTTPPort, h.d.Options.ListenAddr)
-	// 8. Handler.
+	// 8. Handler, unless the node's state sends the request elsewhere.
+	if h.byState(r, rt) {
+		return true
+	}
 	rt.fn(h, r)
 	r.maybeCompress()
 	if ctx.Response.StatusCode() == fasthttp.StatusUnauthorized {

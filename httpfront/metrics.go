@@ -16,10 +16,10 @@ import (
 type Metrics struct {
 	reg          *prometheus.Registry
 	httpRequests prometheus.Counter
+	httpProxied  prometheus.Counter
 	reads        prometheus.Counter
 	readsCached  prometheus.Counter
 	writes       prometheus.Counter
-	once         sync.Once
 	handler      fasthttp.RequestHandler
 
 	mu       sync.Mutex
@@ -59,7 +59,9 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		Name: "reads_cached_total", Help: "Single-event HTTP reads answered from the response cache."})
 	m.writes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
 		Name: "writes_total", Help: "HTTP writes that reached a store result."})
-	reg.MustRegister(m.httpRequests, m.reads, m.readsCached, m.writes, storeCollector{m})
+	m.httpProxied = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
+		Name: "proxied_total", Help: "HTTP requests a follower relayed to the master (spec cluster-and-options §7.3)."})
+	reg.MustRegister(m.httpRequests, m.httpProxied, m.reads, m.readsCached, m.writes, storeCollector{m})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return m
 }

@@ -49,7 +49,7 @@ func (h *Handler) info(r *request) {
 	w.reset(r.buf[:0])
 	w.obj()
 	w.kStr("esVersion", h.d.Version)
-	w.kStr("state", "master")
+	w.kStr("state", h.infoState())
 	w.kStr("projectionsMode", h.d.Options.RunProjections)
 	w.endObj()
 	r.buf = w.b
@@ -71,6 +71,8 @@ func (h *Handler) healthReady(r *request) {
 		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("writer failed: "+h.d.DB.Err().Error()))
 	case !h.d.Auth.Ready():
 		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("user store not loaded"))
+	case !h.clusterReady():
+		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("node state "+h.infoState()))
 	default:
 		r.reply(fasthttp.StatusOK, "", mtTextPlain, []byte("ready"))
 	}

@@ -73,6 +73,8 @@ type route struct {
 	// this template (every method of every template matching, + OPTIONS);
 	// precomputed per template group at build time.
 	allow []byte
+	// class: how a node that is not the master handles it (forward.go).
+	class routeClass
 }
 
 type router struct {
@@ -120,6 +122,7 @@ func newRouter(routes []*route) *router {
 	rt := &router{byFirst: map[string][]*route{}}
 	for _, r := range routes {
 		r.segs = parseTemplate(r.tmpl)
+		r.class = classify(r)
 		if len(r.segs) > 0 && r.segs[0].kind == segLit {
 			rt.byFirst[r.segs[0].lit] = append(rt.byFirst[r.segs[0].lit], r)
 		} else {

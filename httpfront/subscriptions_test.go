@@ -17,7 +17,7 @@ import (
 )
 
 // newSubsNode is newTestNode with a real persistent subscription service.
-func newSubsNode(t *testing.T) *testNode {
+func newSubsNode(t *testing.T, opts ...nodeOpt) *testNode {
 	t.Helper()
 	db, err := store.Open(store.Options{MemDB: true})
 	if err != nil {
@@ -33,8 +33,12 @@ func newSubsNode(t *testing.T) *testNode {
 	}
 	dbs, figures := FromDB(db)
 	n := &testNode{t: t, db: db, auth: a, shut: make(chan struct{}, 1)}
-	n.h = NewHandler(Deps{DB: dbs, StoreFigures: figures, Auth: a, Interface: External, Persistent: ps,
-		Options: Options{ListenAddr: "127.0.0.1:2113", RequestTimeout: 10 * time.Second}})
+	d := Deps{DB: dbs, StoreFigures: figures, Auth: a, Interface: External, Persistent: ps,
+		Options: Options{ListenAddr: "127.0.0.1:2113", RequestTimeout: 10 * time.Second}}
+	for _, o := range opts {
+		o(&d)
+	}
+	n.h = NewHandler(d)
 	n.srv = newFastHTTPServer(Config{Name: "test HTTP"}, n.h.RequestHandler())
 	n.ln = fasthttputil.NewInmemoryListener()
 	go n.srv.Serve(n.ln) //nolint:errcheck

@@ -72,7 +72,7 @@ type Node struct {
 	state          atomic.Int32
 	clusterID      string
 	resolver       gossip.Resolver
-	consensus      bool // WithConsensus
+	noConsensus    bool // WithoutConsensus
 	// gossipDB is the store the gossip goroutine reads positions from.
 	gossipDB atomic.Pointer[store.DB]
 
@@ -91,7 +91,9 @@ type Node struct {
 	httpSrvs  map[string]*httpfront.Server
 	listeners []boundListener  // all, in bind order
 	gossip    *gossip.Driver   // nil unless gossip runs
-	svc       *service.Service // nil unless consensus runs (WithConsensus)
+	svc       *service.Service // nil unless consensus runs (a cluster node)
+	raft      raftLog          // a cluster node's replication (state_cluster.go)
+	fw        forwarding       // forwarding.go
 	started   []boundListener  // those bound, in bind order
 	running   bool
 	stopped   bool
@@ -159,7 +161,7 @@ func (n *Node) Start() error {
 		return err
 	}
 
-	db, err := store.Open(store.Options{
+	so := store.Options{
 		Dir:              n.opts.Db,
 		FS:               n.storeFS,
 		MemDB:            n.opts.MemDb,
@@ -169,7 +171,11 @@ func (n *Node) Start() error {
 		SkipVerify:       n.opts.SkipDbVerify,
 		// NB: New logs the warning for this one.
 		UnsafeDisableFlushToDisk: n.opts.UnsafeDisableFlushToDisk,
-	})
+	}
+	if n.clustered() {
+		n.clusterStoreOptions(&so)
+	}
+	db, err := store.Open(so)
 	if err != nil {
 		where := n.opts.Db
 		if n.opts.MemDb {
@@ -178,12 +184,23 @@ func (n *Node) Start() error {
 		return fail(fmt.Errorf("cannot open the database in %s: %w", where, err))
 	}
 	n.db = db
+	if n.clustered() {
+		if err := n.openRaftLog(db); err != nil {
+			return fail(err)
+		}
+	}
 	n.auth = auth.New(auth.Options{Backend: auth.NewDBBackend(db), Logger: n.log, HashIterations: n.hashIterations})
-	ctx, cancel := context.WithTimeout(context.Background(), authStartTimeout)
-	err = n.auth.Start(ctx)
-	cancel()
-	if err != nil {
-		return fail(fmt.Errorf("cannot start authentication: %w", err))
+	if n.clustered() {
+		if err := n.startClusterAuth(); err != nil {
+			return fail(err)
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), authStartTimeout)
+		err = n.auth.Start(ctx)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("cannot start authentication: %w", err))
+		}
 	}
 	n.subs = subscriptions.New(subscriptions.Options{DB: db, Logger: n.log})
 	n.subs.Start()
@@ -192,13 +209,14 @@ func (n *Node) Start() error {
 		n.psubs = nil
 		return fail(fmt.Errorf("cannot load persistent subscriptions: %w", err))
 	}
+	n.fw.fwd = n.newForwarder()
 	n.tcp = tcpsvc.New(tcpsvc.Options{DB: db, NewReader: func() tcpsvc.Reader { return db.NewReader() }, Auth: n.auth,
 		Logger: n.log, Workers: n.opts.ReaderThreadsCount, State: n.tcpState, Subscriptions: n.subs,
-		Persistent: n.psubs})
+		Persistent: n.psubs, Forwarder: n.fw.fwd})
 	n.tcp.Start()
 
 	n.gossipDB.Store(db)
-	if n.consensus && !n.opts.SingleNode() {
+	if n.clustered() {
 		svc, err := n.newService()
 		if err != nil {
 			return fail(fmt.Errorf("cannot start the cluster services: %w", err))
@@ -220,9 +238,8 @@ func (n *Node) Start() error {
 		n.state.Store(int32(StateMaster))
 		n.log.Info(fmt.Sprintf("========== [%s] IS MASTER... SPARTA!", n.adv.InternalHTTP))
 	} else {
-		// Unknown until consensus elects a master (only with
-		// WithConsensus for now, see package cluster); without it a
-		// cluster node gossips but stays Unknown.
+		// Unknown until consensus elects a master (without consensus,
+		// WithoutConsensus, a cluster node gossips but stays Unknown).
 		n.state.Store(int32(StateUnknown))
 		n.log.Info(fmt.Sprintf("========== [%s] IS UNKNOWN...", n.adv.InternalHTTP), "cluster_size", n.opts.ClusterSize)
 	}
@@ -232,6 +249,9 @@ func (n *Node) Start() error {
 		}
 	} else if n.gossip != nil {
 		n.gossip.Start()
+	}
+	if err := n.startMasterWatch(); err != nil {
+		return fail(fmt.Errorf("cannot start forwarding to the master: %w", err))
 	}
 	n.running, n.stopped = true, false
 	return nil
@@ -275,13 +295,14 @@ func (n *Node) buildListenersLocked() {
 				StartTime:    n.startTime,
 				StoreFigures: figures,
 				InfoOptions:  func() any { return n.opts.Info() },
+				Cluster:      n.httpView(),
 			})
 			var ch httpfront.ClusterHandler
 			if n.gossip != nil {
-				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterID}
+				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterIdentity()}
 			}
 			rh := httpfront.WithCluster(h.RequestHandler(), ch, iface, n.opts.GossipOnExt)
-			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, rh)
+			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log, OnStop: h.Close}, rh)
 			n.httpSrvs[l.Name] = hs
 			srv = hs
 		} else {
@@ -295,7 +316,10 @@ func (n *Node) buildListenersLocked() {
 				cfg.HeartbeatInterval, cfg.HeartbeatTimeout = n.opts.IntTcpHeartbeatInterval, n.opts.IntTcpHeartbeatTimeout
 				cfg.PendingSendBytesMax = 0
 			}
-			var th reactor.Handler = n.tcp.Handler()
+			th := n.tcp.Handler()
+			if internal {
+				th = n.tcp.InternalHandler()
+			}
 			if internal && n.svc != nil {
 				// Consensus messages on internal TCP go to consensus; the
 				// rest (client protocol) to the command service.
@@ -307,22 +331,6 @@ func (n *Node) buildListenersLocked() {
 		}
 		n.listeners = append(n.listeners, boundListener{cfg: l, srv: srv})
 	}
-}
-
-// tcpState maps the node state to the command service's role (spec
-// §4.3, §4.13). It runs on event loops for every command: one atomic load.
-func (n *Node) tcpState() tcpsvc.NodeState {
-	switch n.State() {
-	case StateMaster:
-		return tcpsvc.NodeState{Role: tcpsvc.RoleMaster}
-	case StateUnknown:
-		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
-	case StatePreReplica, StateCatchingUp, StateClone, StateSlave:
-		// TODO(node): the master's endpoints come with the cluster
-		// package; until then no replica state is ever entered.
-		return tcpsvc.NodeState{Role: tcpsvc.RoleUnknown}
-	}
-	return tcpsvc.NodeState{Role: tcpsvc.RoleNotReady}
 }
 
 // tcpConnections feeds /stats and /metrics; safe from any goroutine.
@@ -392,10 +400,13 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	}
 	wg.Wait()
 	n.started = nil
+	n.stopMasterWatch()
 	if n.svc != nil {
 		n.svc.Stop()
 		n.svc, n.gossip = nil, nil
-	} else if n.gossip != nil {
+	}
+	n.closeRaftLog()
+	if n.gossip != nil {
 		n.gossip.Stop()
 		n.gossip = nil
 	}

@@ -8,6 +8,8 @@
 package records
 
 import (
+	"math"
+
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/store"
 )
@@ -37,4 +39,28 @@ func FillEventRecord(dst *codec.EventRecord, src *store.EventRecord) {
 		Created:             src.CreatedUnixNano/100 + TicksAtUnixEpoch,
 		CreatedEpoch:        src.CreatedUnixNano / 1e6,
 	}
+}
+
+// V1EventNumber converts an event number for a client that identified
+// with protocol version 0 (spec tcp-client-protocol §4.14,
+// StreamVersionConverter in 4.0.3): the hard-delete number (int64 max)
+// becomes int32 max, others are truncated to 32 bits.
+func V1EventNumber(n int64) int64 {
+	if n == store.EventNumberDeletedStream {
+		return math.MaxInt32
+	}
+	return int64(int32(n))
+}
+
+// ToV1 converts the event numbers of a pushed or read event for a V1
+// client in place; it reports whether anything changed.
+func ToV1(e *codec.ResolvedEvent) bool {
+	changed := false
+	if n := V1EventNumber(e.Event.EventNumber); n != e.Event.EventNumber {
+		e.Event.EventNumber, changed = n, true
+	}
+	if n := V1EventNumber(e.Link.EventNumber); n != e.Link.EventNumber {
+		e.Link.EventNumber, changed = n, true
+	}
+	return changed
 }

@@ -26,9 +26,20 @@ type DB interface {
 // Conn is the push side of a client connection (*reactor.Conn satisfies
 // it): Send must not block, must be safe from any goroutine and must be
 // done with frame when it returns. An error means the connection is gone
-// or over its send limit (the reactor then closes it).
+// or over its send limit (the reactor then closes it). Conn values key the
+// per-connection push batches, so they must be comparable (a pointer, or
+// a struct of pointers).
 type Conn interface {
 	Send(frame []byte) error
+}
+
+// BatchConn is a Conn that also takes several whole frames in one call
+// (one lock and at most one flush scheduled per call instead of one per
+// frame); n is the number of frames, for the connection's package limit.
+// The service uses it when the Conn has it.
+type BatchConn interface {
+	Conn
+	SendFrames(frames []byte, n int) error
 }
 
 // Defaults for Options.
@@ -41,6 +52,13 @@ const (
 	// frameBufKeepBytesMax: encode buffers that grew past this (a huge
 	// event) are dropped after use.
 	frameBufKeepBytesMax = 1 << 20
+	// batchBytesMax: a connection's batch of pushes is handed over once it
+	// holds this much, even in the middle of a page, so a page of large
+	// events to many subscribers never piles up here.
+	batchBytesMax = 64 << 10
+	// batchBufsKeep bounds the spare batch buffers kept between pages
+	// (each at most batchBytesMax plus one frame, else it is dropped).
+	batchBufsKeep = 256
 )
 
 // Sentinel errors.
@@ -78,11 +96,21 @@ type Service struct {
 	// Owned by run.
 	byStream map[string][]*Sub
 	all      []*Sub
+	// outs holds one batch per connection with live subscriptions; touched
+	// lists those holding frames of the current page; spare holds their
+	// buffers between pages.
+	outs     map[Conn]*outConn
+	touched  []*outConn
+	spare    [][]byte
 	frame    []byte
 	payload  []byte
 	payloadR []byte
-	last     int64 // commit position of the last event pushed (or start point)
-	resolver *store.Reader
+	// The same for clients of protocol version 0, when the conversion
+	// changes an event number (spec §4.14).
+	payloadV1  []byte
+	payloadRV1 []byte
+	last       int64 // commit position of the last event pushed (or start point)
+	resolver   *store.Reader
 
 	pushed atomic.Uint64
 }
@@ -94,10 +122,29 @@ type Sub struct {
 	corr    codec.GUID
 	stream  string // "" = $all
 	resolve bool
+	// v1: the client identified with protocol version 0; event numbers
+	// are converted (spec §4.14).
+	v1 bool
 	// unsub asks for SubscriptionDropped{Unsubscribed}; closed drops it
 	// silently (the connection is gone).
 	unsub, closed atomic.Bool
 	s             *Service
+	out           *outConn // set by admit; owned by run
+}
+
+// outConn collects the pushes of one page to one connection, so that a
+// page costs each connection one send (one lock, one flush of the event
+// loop) however many events and subscriptions it carries. Owned by run.
+type outConn struct {
+	conn   Conn
+	batch  BatchConn // nil: frames are sent one by one
+	buf    []byte
+	frames int
+	subs   int  // registered subscriptions using it
+	queued bool // in Service.touched
+	// failed: a send failed (the connection is closed or over its send
+	// limit); every subscription on it is dropped by prune.
+	failed bool
 }
 
 // New returns a stopped service.
@@ -116,7 +163,7 @@ func New(opts Options) *Service {
 	}
 	return &Service{opts: opts, db: opts.DB, log: opts.Logger.With("component", "subscriptions"),
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		byStream: make(map[string][]*Sub)}
+		byStream: make(map[string][]*Sub), outs: make(map[Conn]*outConn)}
 }
 
 // Start registers with the store and starts the push goroutine. Events
@@ -162,13 +209,15 @@ func (s *Service) poke() {
 // Subscribe registers a subscription to stream ("" = $all) whose pushes
 // carry corr. The caller has checked read access. The confirmation and
 // the pushes are sent by the service goroutine, in that order. stream must
-// not alias a buffer the caller reuses.
-func (s *Service) Subscribe(conn Conn, corr codec.GUID, stream string, resolveLinks bool) (*Sub, error) {
+// not alias a buffer the caller reuses. v1 is set for a client that
+// identified with protocol version 0: event numbers in the confirmation
+// and the pushes are converted (spec §4.14).
+func (s *Service) Subscribe(conn Conn, corr codec.GUID, stream string, resolveLinks, v1 bool) (*Sub, error) {
 	if s.count.Add(1) > int64(s.opts.SubscriptionsMax) {
 		s.count.Add(-1)
 		return nil, ErrTooManySubscriptions
 	}
-	sub := &Sub{conn: conn, corr: corr, stream: stream, resolve: resolveLinks, s: s}
+	sub := &Sub{conn: conn, corr: corr, stream: stream, resolve: resolveLinks, v1: v1, s: s}
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -229,6 +278,7 @@ func (s *Service) run(rd *store.Reader, pos store.Position) {
 			for i := range sl.Events {
 				s.dispatch(&sl.Events[i])
 			}
+			s.flushTouched()
 			pos = sl.Next
 			pages++
 			if len(sl.Events) < s.opts.ReadBatch || pages >= admitEveryPages {
@@ -278,6 +328,9 @@ func (s *Service) admit(p []*Sub) {
 		if sub.stream != "" {
 			m.HasLastEventNumber = true
 			m.LastEventNumber = s.resolver.ReadStreamBackward(sub.stream, -1, 1, false).LastEventNumber
+			if sub.v1 {
+				m.LastEventNumber = records.V1EventNumber(m.LastEventNumber)
+			}
 		}
 		s.frame = codec.AppendMessageFrame(s.frame[:0], codec.SubscriptionConfirmationCommand, &sub.corr, &m,
 			codec.AppendSubscriptionConfirmation)
@@ -291,11 +344,39 @@ func (s *Service) admit(p []*Sub) {
 			s.count.Add(-1)
 			continue
 		}
-		if sub.stream == "" {
-			s.all = append(s.all, sub)
-		} else {
-			s.byStream[sub.stream] = append(s.byStream[sub.stream], sub)
-		}
+		s.register(sub)
+	}
+}
+
+// register adds an admitted subscription to the registry and to its
+// connection's batch.
+func (s *Service) register(sub *Sub) {
+	o := s.outs[sub.conn]
+	if o == nil || o.failed {
+		// A failed batch stays with the subscriptions that used it until
+		// prune drops them; a subscription confirmed since gets a new one.
+		o = &outConn{conn: sub.conn}
+		o.batch, _ = sub.conn.(BatchConn)
+		s.outs[sub.conn] = o
+	}
+	o.subs++
+	sub.out = o
+	if sub.stream == "" {
+		s.all = append(s.all, sub)
+	} else {
+		s.byStream[sub.stream] = append(s.byStream[sub.stream], sub)
+	}
+}
+
+// unregister releases sub's hold on its connection's batch.
+func (s *Service) unregister(sub *Sub) {
+	o := sub.out
+	if o == nil {
+		return
+	}
+	sub.out = nil
+	if o.subs--; o.subs == 0 && s.outs[o.conn] == o {
+		delete(s.outs, o.conn)
 	}
 }
 
@@ -316,10 +397,13 @@ func (s *Service) pruneList(l []*Sub) []*Sub {
 	out := l[:0]
 	for _, sub := range l {
 		switch {
-		case sub.closed.Load():
+		case sub.closed.Load() || sub.out.failed:
+			sub.closed.Store(true)
+			s.unregister(sub)
 			s.count.Add(-1)
 		case sub.unsub.Load():
 			s.sendDropped(sub, codec.DropUnsubscribed)
+			s.unregister(sub)
 			s.count.Add(-1)
 		default:
 			out = append(out, sub)
@@ -350,7 +434,7 @@ func (s *Service) shutdown() {
 			s.sendDropped(sub, codec.DropUnsubscribed)
 		}
 	}
-	s.byStream, s.all = map[string][]*Sub{}, nil
+	s.byStream, s.all, s.outs = map[string][]*Sub{}, nil, map[Conn]*outConn{}
 	s.count.Store(0)
 }
 
@@ -368,38 +452,132 @@ func (s *Service) dispatch(ev *store.ResolvedEvent) {
 	fillRecord(&plain.Event, &ev.Event)
 	plain.CommitPosition, plain.PreparePosition = ev.Pos.Commit, ev.Pos.Prepare
 	s.payload = codec.AppendStreamEventAppeared(s.payload[:0], &codec.StreamEventAppeared{Event: plain})
-	haveResolved := false
+	// Each variant is encoded at most once per event, when a subscriber
+	// needs it; a V1 variant only when the conversion changes a number.
+	const (
+		havePlainV1 = 1 << iota
+		haveResolved
+		haveResolvedV1
+	)
+	have := 0
+	plainV1, resolvedV1 := false, false // the V1 variant differs
 	for _, l := range [2][]*Sub{subs, s.all} {
 		for _, sub := range l {
-			if sub.closed.Load() || sub.unsub.Load() {
+			o := sub.out
+			if sub.closed.Load() || sub.unsub.Load() || o.failed {
 				s.dirty.Store(true)
 				continue
 			}
 			p := s.payload
 			if sub.resolve && ev.Event.Type == linkEventType {
-				if !haveResolved {
+				if have&haveResolved == 0 {
 					s.resolveLink(ev, &resolved)
 					s.payloadR = codec.AppendStreamEventAppeared(s.payloadR[:0], &codec.StreamEventAppeared{Event: resolved})
-					haveResolved = true
+					have |= haveResolved
 				}
 				p = s.payloadR
+				if sub.v1 {
+					if have&haveResolvedV1 == 0 {
+						v := resolved
+						if resolvedV1 = records.ToV1(&v); resolvedV1 {
+							s.payloadRV1 = codec.AppendStreamEventAppeared(s.payloadRV1[:0], &codec.StreamEventAppeared{Event: v})
+						}
+						have |= haveResolvedV1
+					}
+					if resolvedV1 {
+						p = s.payloadRV1
+					}
+				}
+			} else if sub.v1 {
+				if have&havePlainV1 == 0 {
+					v := plain
+					if plainV1 = records.ToV1(&v); plainV1 {
+						s.payloadV1 = codec.AppendStreamEventAppeared(s.payloadV1[:0], &codec.StreamEventAppeared{Event: v})
+					}
+					have |= havePlainV1
+				}
+				if plainV1 {
+					p = s.payloadV1
+				}
 			}
-			s.frame = codec.AppendFrame(s.frame[:0], codec.StreamEventAppearedCommand, &sub.corr, p)
-			if err := sub.conn.Send(s.frame); err != nil {
-				// Closed, or over the reactor's send limit (which closes
-				// the connection): this subscriber could not keep up.
-				sub.closed.Store(true)
-				s.dirty.Store(true)
-				continue
+			if !o.queued {
+				o.queued = true
+				s.touched = append(s.touched, o)
+				if o.buf == nil && len(s.spare) > 0 {
+					o.buf, s.spare = s.spare[len(s.spare)-1], s.spare[:len(s.spare)-1]
+				}
 			}
-			s.pushed.Add(1)
+			o.buf = codec.AppendFrame(o.buf, codec.StreamEventAppearedCommand, &sub.corr, p)
+			o.frames++
+			if len(o.buf) >= batchBytesMax {
+				s.flushOut(o)
+			}
 		}
 	}
+}
+
+// flushOut hands o's frames to its connection in one call. A failure
+// means the connection is closed or over the reactor's send limit (which
+// closes it): its subscribers could not keep up and are dropped.
+func (s *Service) flushOut(o *outConn) {
+	if o.frames > 0 && !o.failed {
+		var err error
+		if o.batch != nil {
+			err = o.batch.SendFrames(o.buf, o.frames)
+		} else {
+			err = sendEach(o.conn, o.buf)
+		}
+		if err != nil {
+			o.failed = true
+			s.dirty.Store(true)
+		} else {
+			s.pushed.Add(uint64(o.frames))
+		}
+	}
+	o.buf, o.frames = o.buf[:0], 0
+}
+
+// flushTouched sends every batch of the page; the pushes of a page thus
+// reach the connections before any confirmation or drop that follows.
+func (s *Service) flushTouched() {
+	for i, o := range s.touched {
+		s.flushOut(o)
+		o.queued = false
+		if cap(o.buf) <= 2*batchBytesMax && len(s.spare) < batchBufsKeep {
+			s.spare = append(s.spare, o.buf)
+		}
+		o.buf = nil
+		s.touched[i] = nil
+	}
+	s.touched = s.touched[:0]
+}
+
+// sendEach sends the whole frames in buf one by one (a Conn without
+// SendFrames).
+func sendEach(c Conn, buf []byte) error {
+	for len(buf) > 0 {
+		_, n, err := codec.SplitFrame(buf)
+		if err != nil || n == 0 {
+			panic("BUG: subscriptions: malformed push batch")
+		}
+		if err := c.Send(buf[:n]); err != nil {
+			return err
+		}
+		buf = buf[n:]
+	}
+	return nil
 }
 
 // resolveLink fills dst with the link ev resolved to its target (spec
 // §4.11): target in Event and the link in Link; a target that cannot be
 // read leaves the link alone.
+//
+// The target's stream ACL is not checked: 4.0.3 resolves pushed links
+// with a bare index read (SubscriptionsService.ResolveLinkToEvent), and
+// the table "Access checks per command" of spec tcp-client-protocol §4.3
+// says pushes do not check link targets; only reads do (tcpsvc refuses a
+// whole read with a forbidden target). Refusing here would drop or alter
+// pushes that 4.0 clients get.
 func (s *Service) resolveLink(ev *store.ResolvedEvent, dst *codec.ResolvedEvent) {
 	*dst = codec.ResolvedEvent{HasLink: true, CommitPosition: ev.Pos.Commit, PreparePosition: ev.Pos.Prepare}
 	fillRecord(&dst.Link, &ev.Event)

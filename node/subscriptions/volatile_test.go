@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/node/records"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -77,9 +79,7 @@ func write(t testing.TB, db *store.DB, stream string, types ...string) store.OpR
 	t.Helper()
 	op := &store.Op{Kind: store.OpWrite, Stream: stream, ExpectedVersion: store.ExpectedVersionAny}
 	for _, ty := range types {
-		var id [16]byte
-		id = codec.NewGUID()
-		op.Events = append(op.Events, store.NewEvent{ID: id, Type: ty, Data: []byte(ty), IsJSON: false})
+		op.Events = append(op.Events, store.NewEvent{ID: codec.NewGUID(), Type: ty, Data: []byte(ty), IsJSON: false})
 	}
 	if err := db.Do(context.Background(), op); err != nil || op.Result.Status != store.OpSuccess {
 		t.Fatalf("write: %v %v", err, op.Result.Status)
@@ -140,7 +140,7 @@ func TestVolatileStreamAndAll(t *testing.T) {
 	s := newSvc(t, db, nil)
 	c := newRecConn(64)
 	cs, ca := codec.NewGUID(), codec.NewGUID()
-	subS, err := s.Subscribe(c, cs, "orders", false)
+	subS, err := s.Subscribe(c, cs, "orders", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestVolatileStreamAndAll(t *testing.T) {
 	if !m.HasLastEventNumber || m.LastEventNumber != 0 || m.LastCommitPosition != db.LastCommitPosition() {
 		t.Fatalf("stream confirmation %+v; want last event 0, last commit %d", m, db.LastCommitPosition())
 	}
-	if _, err := s.Subscribe(c, ca, "", false); err != nil {
+	if _, err := s.Subscribe(c, ca, "", false, false); err != nil {
 		t.Fatal(err)
 	}
 	if m := confirmation(t, c.next(t), ca); m.HasLastEventNumber {
@@ -187,7 +187,7 @@ func TestVolatileStreamAndAll(t *testing.T) {
 	if r := dropped(t, c.next(t), ca); r != codec.DropUnsubscribed {
 		t.Fatalf("shutdown reason %v", r)
 	}
-	if _, err := s.Subscribe(c, codec.NewGUID(), "", false); !errors.Is(err, ErrStopped) {
+	if _, err := s.Subscribe(c, codec.NewGUID(), "", false, false); !errors.Is(err, ErrStopped) {
 		t.Fatalf("subscribe after stop: %v", err)
 	}
 }
@@ -197,7 +197,7 @@ func TestVolatileNewStreamConfirmsMinusOne(t *testing.T) {
 	s := newSvc(t, db, nil)
 	c := newRecConn(8)
 	id := codec.NewGUID()
-	s.Subscribe(c, id, "fresh", false)
+	s.Subscribe(c, id, "fresh", false, false)
 	if m := confirmation(t, c.next(t), id); m.LastEventNumber != -1 || m.LastCommitPosition != -1 {
 		t.Fatalf("confirmation %+v; want -1/-1 on an empty log", m)
 	}
@@ -208,9 +208,9 @@ func TestVolatileCloseIsSilentAndSlowSubscriberIsDropped(t *testing.T) {
 	s := newSvc(t, db, nil)
 	closed, slow, fine := newRecConn(8), newRecConn(8), newRecConn(8)
 	ic, is, iff := codec.NewGUID(), codec.NewGUID(), codec.NewGUID()
-	subC, _ := s.Subscribe(closed, ic, "x", false)
-	s.Subscribe(slow, is, "x", false)
-	s.Subscribe(fine, iff, "x", false)
+	subC, _ := s.Subscribe(closed, ic, "x", false, false)
+	s.Subscribe(slow, is, "x", false, false)
+	s.Subscribe(fine, iff, "x", false, false)
 	confirmation(t, closed.next(t), ic)
 	confirmation(t, slow.next(t), is)
 	confirmation(t, fine.next(t), iff)
@@ -235,9 +235,9 @@ func TestVolatileSubscriptionLimit(t *testing.T) {
 	db := openDB(t)
 	s := newSvc(t, db, func(o *Options) { o.SubscriptionsMax = 2 })
 	c := newRecConn(8)
-	a, _ := s.Subscribe(c, codec.NewGUID(), "x", false)
-	s.Subscribe(c, codec.NewGUID(), "y", false)
-	if _, err := s.Subscribe(c, codec.NewGUID(), "z", false); !errors.Is(err, ErrTooManySubscriptions) {
+	a, _ := s.Subscribe(c, codec.NewGUID(), "x", false, false)
+	s.Subscribe(c, codec.NewGUID(), "y", false, false)
+	if _, err := s.Subscribe(c, codec.NewGUID(), "z", false, false); !errors.Is(err, ErrTooManySubscriptions) {
 		t.Fatalf("third subscription: %v; want ErrTooManySubscriptions", err)
 	}
 	c.next(t)
@@ -248,7 +248,7 @@ func TestVolatileSubscriptionLimit(t *testing.T) {
 	for s.Count() != 1 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
-	if _, err := s.Subscribe(c, codec.NewGUID(), "z", false); err != nil {
+	if _, err := s.Subscribe(c, codec.NewGUID(), "z", false, false); err != nil {
 		t.Fatalf("after a close: %v", err)
 	}
 }
@@ -259,9 +259,9 @@ func TestVolatileResolvesLinks(t *testing.T) {
 	write(t, db, "target", "t0")
 	c := newRecConn(8)
 	ir, ip := codec.NewGUID(), codec.NewGUID()
-	s.Subscribe(c, ir, "links", true)
+	s.Subscribe(c, ir, "links", true, false)
 	confirmation(t, c.next(t), ir)
-	s.Subscribe(c, ip, "links", false)
+	s.Subscribe(c, ip, "links", false, false)
 	confirmation(t, c.next(t), ip)
 	op := &store.Op{Kind: store.OpWrite, Stream: "links", ExpectedVersion: store.ExpectedVersionAny,
 		Events: []store.NewEvent{{Type: "$>", Data: []byte("0@target")}, {Type: "$>", Data: []byte("7@target")}}}
@@ -347,8 +347,8 @@ func TestCatchUpIsGaplessUnderConcurrentWrites(t *testing.T) {
 	readStream(-1)
 	c := newRecConn(1 << 16)
 	ia, is := codec.NewGUID(), codec.NewGUID()
-	s.Subscribe(c, ia, "", false)
-	s.Subscribe(c, is, "cu-0", false)
+	s.Subscribe(c, ia, "", false, false)
+	s.Subscribe(c, is, "cu-0", false, false)
 	var ca, cs codec.SubscriptionConfirmation
 	var live []codec.Package
 	for ca.LastCommitPosition == 0 || cs.LastEventNumber == 0 {
@@ -411,3 +411,81 @@ func TestCatchUpIsGaplessUnderConcurrentWrites(t *testing.T) {
 type discardConn struct{ n int }
 
 func (c *discardConn) Send(frame []byte) error { c.n += len(frame); return nil }
+
+type batchDiscardConn struct{ n, frames int }
+
+func (c *batchDiscardConn) Send(frame []byte) error { c.n += len(frame); c.frames++; return nil }
+
+func (c *batchDiscardConn) SendFrames(frames []byte, n int) error {
+	c.n += len(frames)
+	c.frames += n
+	return nil
+}
+
+// TestVolatileV1ConvertsEventNumbers: a client that identified with
+// protocol version 0 gets int64 max (a hard-delete tombstone) as int32 max
+// in pushes and in the confirmation; a V2 client on the same stream gets
+// the numbers unchanged (spec tcp-client-protocol §4.14).
+func TestVolatileV1ConvertsEventNumbers(t *testing.T) {
+	db := openDB(t)
+	write(t, db, "gone", "e0")
+	s := newSvc(t, db, nil)
+	c := newRecConn(16)
+	i1, i2, iall := codec.NewGUID(), codec.NewGUID(), codec.NewGUID()
+	s.Subscribe(c, i1, "gone", false, true)
+	confirmation(t, c.next(t), i1)
+	s.Subscribe(c, i2, "gone", true, false)
+	confirmation(t, c.next(t), i2)
+	s.Subscribe(c, iall, "", false, true)
+	confirmation(t, c.next(t), iall)
+	op := &store.Op{Kind: store.OpDelete, Stream: "gone", ExpectedVersion: store.ExpectedVersionAny, HardDelete: true}
+	if err := db.Do(context.Background(), op); err != nil || op.Result.Status != store.OpSuccess {
+		t.Fatalf("hard delete: %v %v", err, op.Result.Status)
+	}
+	want := map[codec.GUID]int64{i1: math.MaxInt32, i2: math.MaxInt64, iall: math.MaxInt32}
+	for range want {
+		p := c.next(t)
+		ev := appeared(t, p, p.CorrelationID)
+		if ev.Event.EventNumber != want[p.CorrelationID] {
+			t.Fatalf("push to %v: event number %d; want %d", p.CorrelationID, ev.Event.EventNumber, want[p.CorrelationID])
+		}
+	}
+	for _, v1 := range []bool{true, false} {
+		id := codec.NewGUID()
+		s.Subscribe(c, id, "gone", false, v1)
+		m := confirmation(t, c.next(t), id)
+		if w := map[bool]int64{true: math.MaxInt32, false: math.MaxInt64}[v1]; m.LastEventNumber != w {
+			t.Fatalf("v1=%v: confirmation last event number %d; want %d", v1, m.LastEventNumber, w)
+		}
+	}
+	// Small numbers are the same in both versions: a V1 subscriber of
+	// links gets the same resolved push as a V2 one.
+	write(t, db, "target", "t0")
+	appeared(t, c.next(t), iall)
+	iv1, iv2 := codec.NewGUID(), codec.NewGUID()
+	s.Subscribe(c, iv1, "links", true, true)
+	confirmation(t, c.next(t), iv1)
+	s.Subscribe(c, iv2, "links", true, false)
+	confirmation(t, c.next(t), iv2)
+	lop := &store.Op{Kind: store.OpWrite, Stream: "links", ExpectedVersion: store.ExpectedVersionAny,
+		Events: []store.NewEvent{{ID: codec.NewGUID(), Type: "$>", Data: []byte("0@target")}}}
+	if err := db.Do(context.Background(), lop); err != nil {
+		t.Fatal(err)
+	}
+	a, b := c.next(t), c.next(t)
+	appeared(t, c.next(t), iall)
+	if string(a.Payload) != string(b.Payload) || !appeared(t, a, a.CorrelationID).HasLink {
+		t.Fatalf("V1 and V2 resolved pushes differ: %x / %x", a.Payload, b.Payload)
+	}
+}
+
+func TestV1EventNumberConversion(t *testing.T) {
+	for _, c := range []struct{ in, want int64 }{
+		{0, 0}, {-1, -1}, {math.MaxInt32, math.MaxInt32}, {math.MaxInt32 + 1, math.MinInt32},
+		{1 << 32, 0}, {math.MaxInt64, math.MaxInt32},
+	} {
+		if got := records.V1EventNumber(c.in); got != c.want {
+			t.Errorf("V1EventNumber(%d) = %d; want %d", c.in, got, c.want)
+		}
+	}
+}

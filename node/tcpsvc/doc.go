@@ -43,7 +43,8 @@
 //
 // # Limits
 //
-// Worker queue (Options.WorkQueueMax, NotHandled TooBusy beyond it), store
+// Worker queue (Options.WorkQueueMax, NotHandled TooBusy beyond it),
+// forwards pending on the master (ForwarderOptions.InFlightMax, TooBusy), store
 // writer queue (store's, TooBusy), open-transaction table
 // (Options.TransactionsMax, oldest forgotten), read page (4096, Error), a
 // read reply over the 64 MiB frame limit (Error "read fewer events"),
@@ -80,16 +81,35 @@
 // $admins/$ops, else Failed "Scavenging is not supported by this server
 // yet.".
 //
-// # Master, slave, not ready
+// # Master, slave, not ready; forwarding
 //
-// Options.State reports the node's role; decide (role.go) is the one
-// table of spec §4.13 that turns (command kind, require_master, role) into
-// execute, NotHandled NotMaster with the master's endpoints, or NotHandled
-// NotReady. It runs after authentication, as in the original. Without a
-// State (a single node) the node is always the master. Writes are not
-// forwarded from a slave yet: they get NotMaster, which sends the client
-// to the master. Until auth has created the default users, every command
-// except the connection-level ones gets NotHandled NotReady.
+// Options.State reports the node's state and, in the replica states, the
+// master's advertised MasterInfo. admit (role.go) applies the one table
+// of spec cluster-and-options §4.3 (cluster.Decide) to every command
+// after authentication, as in the original: serve, NotHandled NotReady,
+// NotHandled NotMaster with the master's endpoints, or forward. Without a
+// State (a single node) the node is always the master. Until auth has
+// created the default users, every command except the connection-level
+// ones gets NotHandled NotReady.
+//
+// Writes without require_master on PreReplica/CatchingUp/Clone/Slave go
+// to Options.Forwarder (forward.go, spec §7.1): one connection from a
+// reactor.Dialer to the master's internal TCP, re-dialled when the node
+// points it at another master; the same command under a node-local
+// internal correlation id with the client's credentials (TrustedWrite for
+// the system account); the master's reply, NotHandled included, relayed
+// under the client's id; a deadline of PrepareTimeout + CommitTimeout +
+// 300 ms, then the command's completion with ForwardTimeout "Forwarding
+// timeout". Limits: Options.Forwarder's InFlightMax pending forwards
+// (beyond: NotHandled TooBusy); no connection to the master yet:
+// NotHandled NotReady at once. The forward path allocates nothing
+// (TestForwardPathAllocatesNothing). On the master, forwarded commands
+// arrive on the internal listener (InternalHandler) and run like any
+// client's, except that a node which is not the master either does not
+// forward them again: it answers NotMaster with the master it knows (or
+// NotReady), which the first node relays; a
+// TrustedWrite package (internal listener only, the reactor refuses it
+// elsewhere) runs as the system account.
 //
 // # Client protocol version
 //

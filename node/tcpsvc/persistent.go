@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/node/records"
 	"github.com/eventstored/eventstored/node/subscriptions"
 )
 
@@ -88,7 +89,7 @@ func (w *worker) connectPersistent(r *request) {
 		r.sess.sendBadRequest(&r.corr, "AllowedInFlightMessages must be non-negative.")
 		return
 	}
-	c := &persistentConsumer{sess: r.sess, corr: r.corr}
+	c := &persistentConsumer{sess: r.sess, corr: r.corr, v1: r.v1}
 	if !w.s.auth.CheckStreamAccess(r.principal, q.EventStreamID, auth.ActionRead) {
 		c.Dropped(codec.DropAccessDenied)
 		return
@@ -162,8 +163,11 @@ const maxAckIDs = 10_000
 type persistentConsumer struct {
 	sess *Session
 	corr codec.GUID
-	mu   sync.Mutex // guards buf (only one goroutine uses it at a time, see above)
-	buf  []byte
+	// v1: the client identified with protocol version 0; event numbers in
+	// the confirmation and the pushes are converted (spec §4.14).
+	v1  bool
+	mu  sync.Mutex // guards buf (only one goroutine uses it at a time, see above)
+	buf []byte
 }
 
 func (c *persistentConsumer) send(cmd codec.Command, appendFn func([]byte) []byte) error {
@@ -189,6 +193,9 @@ func (c *persistentConsumer) send(cmd codec.Command, appendFn func([]byte) []byt
 var errSessionClosed = errors.New("tcpsvc: session closed")
 
 func (c *persistentConsumer) Confirmed(lastCommit int64, groupID string, lastEventNumber int64) {
+	if c.v1 {
+		lastEventNumber = records.V1EventNumber(lastEventNumber)
+	}
 	m := codec.PersistentSubscriptionConfirmation{LastCommitPosition: lastCommit, SubscriptionID: groupID,
 		LastEventNumber: lastEventNumber, HasLastEventNumber: true}
 	_ = c.send(codec.PersistentSubscriptionConfirmationCommand, func(b []byte) []byte {
@@ -199,6 +206,10 @@ func (c *persistentConsumer) Confirmed(lastCommit int64, groupID string, lastEve
 func (c *persistentConsumer) Deliver(msg *subscriptions.Message) error {
 	var m codec.PersistentSubscriptionStreamEventAppeared
 	fillIndexed(&m.Event, &msg.Event)
+	if c.v1 {
+		m.Event.Event.EventNumber = records.V1EventNumber(m.Event.Event.EventNumber)
+		m.Event.Link.EventNumber = records.V1EventNumber(m.Event.Link.EventNumber)
+	}
 	m.RetryCount, m.HasRetryCount = int32(msg.RetryCount), true
 	return c.send(codec.PersistentSubscriptionStreamEventAppearedCommand, func(b []byte) []byte {
 		return codec.AppendPersistentSubscriptionStreamEventAppeared(b, &m)

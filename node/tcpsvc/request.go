@@ -20,6 +20,10 @@ type request struct {
 
 	hasCreds  bool
 	needsAuth bool
+	// trusted: the package came with TrustedWrite (a write a replica
+	// forwards as the system account; the reactor lets the flag in on the
+	// internal listener only). It runs as systemPrincipal.
+	trusted bool
 	// v1 is set for clients that identified with protocol version 0.
 	v1        bool
 	principal *auth.Principal
@@ -93,7 +97,7 @@ func (r *request) release() {
 	done := r.op.Done
 	r.op = store.Op{Done: done}
 	r.s, r.sess, r.principal = nil, nil, nil
-	r.needsAuth, r.hasCreds, r.v1 = false, false, false
+	r.needsAuth, r.hasCreds, r.v1, r.trusted = false, false, false, false
 	r.login, r.password, r.payload = nil, nil, nil
 	r.txStream = ""
 	requestPool.Put(r)

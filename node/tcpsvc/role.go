@@ -1,60 +1,36 @@
 package tcpsvc
 
-import "github.com/eventstored/eventstored/codec"
-
-// Role is the node's state as far as client commands are concerned
-// (spec §4.13). A single node is always RoleMaster.
-type Role uint8
-
-const (
-	// RoleMaster executes everything.
-	RoleMaster Role = iota
-	// RoleSlave: a master is known (NodeState.Master); commands that need
-	// it get NotHandled NotMaster with its endpoints.
-	RoleSlave
-	// RoleUnknown: serving, but no master is known.
-	RoleUnknown
-	// RoleNotReady: initializing, pre-master, shutting down.
-	RoleNotReady
+import (
+	"github.com/eventstored/eventstored/cluster"
+	"github.com/eventstored/eventstored/codec"
 )
 
-// NodeState is what Options.State reports for each command.
+// NodeState is what Options.State reports for each command: the node's
+// state (spec cluster-and-options §4.1) and, in the replica states, the
+// master's advertised external endpoints as gossip shows them (§2.4:
+// never the bound ones). A single node has no State func and is always
+// the master.
 type NodeState struct {
-	Role Role
-	// Master is the master's external endpoints, for RoleSlave.
+	State cluster.VNodeState
+	// Master is the master's MasterInfo for NotHandled(NotMaster); nil
+	// while no master is known.
 	Master *codec.MasterInfo
 }
 
-// verdict is what the state table decides for one command.
-type verdict uint8
-
-const (
-	execute verdict = iota
-	replyNotMaster
-	replyNotReady
-)
-
-// decide is the state table of spec §4.13, in one place (STYLE §1): rows
-// are command kinds, columns node roles. Writes on a slave get NotMaster
-// even without require_master: this server does not forward writes yet, and
-// NotMaster sends the client to the master, which is what forwarding would
-// achieve.
-func decide(write, requireMaster bool, role Role) verdict {
-	switch role {
-	case RoleMaster:
-		return execute
-	case RoleSlave:
-		if write || requireMaster {
-			return replyNotMaster
-		}
-		return execute
-	case RoleUnknown:
-		if write || requireMaster {
-			return replyNotReady
-		}
-		return execute
+// kind classifies r for the acceptance table (cluster.Decide).
+func (r *request) kind() cluster.RequestKind {
+	switch r.cmd {
+	case codec.WriteEventsCommand, codec.DeleteStreamCommand, codec.TransactionStartCommand,
+		codec.TransactionWriteCommand, codec.TransactionCommitCommand:
+		return cluster.Write
+	case codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand,
+		codec.DeletePersistentSubscriptionCommand, codec.ConnectToPersistentSubscriptionCommand:
+		return cluster.PersistentSubscription
+	case codec.SubscribeToStreamCommand:
+		return cluster.Subscribe
 	}
-	return replyNotReady
+	// Reads, and ScavengeDatabase, which runs on whichever node gets it.
+	return cluster.Read
 }
 
 // requireMaster returns the decoded request's require_master flag.
@@ -76,25 +52,36 @@ func (r *request) requireMaster() bool {
 		return r.rs.RequireMaster
 	case codec.ReadAllEventsForwardCommand, codec.ReadAllEventsBackwardCommand:
 		return r.ra.RequireMaster
-	case codec.CreatePersistentSubscriptionCommand, codec.UpdatePersistentSubscriptionCommand,
-		codec.DeletePersistentSubscriptionCommand, codec.ConnectToPersistentSubscriptionCommand:
-		// Persistent subscriptions live on the master only (spec §4.13).
-		return true
 	}
 	return false
 }
 
-// admit applies the state table to r. It reports whether r may run; if
-// not, it has answered NotHandled (the caller releases r).
+// admit applies the acceptance table of spec §4.3 / §7.1-§7.2 (one
+// table, cluster.Decide) to r, after authentication as in the original.
+// It reports whether r may run here; if not, r has been answered
+// (NotHandled) or forwarded to the master, and the caller releases r.
 func (s *Service) admit(r *request) bool {
 	if s.opts.State == nil {
 		return true
 	}
 	st := s.opts.State()
-	switch decide(r.isWrite(), r.requireMaster(), st.Role) {
-	case execute:
+	switch cluster.Decide(st.State, r.kind(), r.requireMaster(), st.Master != nil) {
+	case cluster.Serve:
 		return true
-	case replyNotMaster:
+	case cluster.Forward:
+		// On the internal listener the write was forwarded here by a node
+		// that takes this one for the master: it is not sent on (two
+		// replicas with different views would bounce it until the
+		// in-flight limits ran out). Like a replica without a forwarder,
+		// this node answers NotMaster with the master it knows (the
+		// forwarding node relays it and the client goes there), or
+		// NotReady.
+		if f := s.opts.Forwarder; f != nil && !r.sess.internal {
+			f.forward(r)
+			return false
+		}
+		fallthrough
+	case cluster.NotMaster:
 		if st.Master != nil {
 			r.sess.sendNotMaster(&r.corr, st.Master)
 			return false

@@ -79,6 +79,10 @@ type Options struct {
 	// Persistent serves the persistent subscription commands (spec §5);
 	// nil answers them with BadRequest "not supported".
 	Persistent *subscriptions.PersistentService
+	// Forwarder forwards writes from a replica to the master (spec §7.1);
+	// nil (a single node) answers them NotMaster. The owner starts and
+	// stops it.
+	Forwarder *Forwarder
 }
 
 // Service handles client packages. Create it with New, call Start before

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eventstored/eventstored/cluster"
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/records"
 	"github.com/eventstored/eventstored/store"
@@ -688,9 +689,9 @@ func TestStateTable(t *testing.T) {
 		m := codec.ReadEvent{EventStreamID: "s", EventNumber: -1, RequireMaster: requireMaster}
 		return codec.AppendReadEvent(nil, &m)
 	}
-	f := func(role Role, cmd codec.Command, payload []byte, want codec.Command, wantReason codec.NotHandledReason) {
+	f := func(role cluster.VNodeState, cmd codec.Command, payload []byte, want codec.Command, wantReason codec.NotHandledReason) {
 		t.Helper()
-		state = NodeState{Role: role, Master: master}
+		state = NodeState{State: role, Master: master}
 		p := c.call(cmd, anon, payload, want)
 		if want != codec.NotHandledCommand {
 			return
@@ -707,19 +708,19 @@ func TestStateTable(t *testing.T) {
 		}
 	}
 	const nh = codec.NotHandledCommand
-	f(RoleMaster, codec.WriteEventsCommand, write(true), codec.WriteEventsCompletedCommand, 0)
-	f(RoleMaster, codec.ReadEventCommand, read(true), codec.ReadEventCompletedCommand, 0)
-	f(RoleSlave, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotMaster)
-	f(RoleSlave, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotMaster)
-	f(RoleSlave, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotMaster)
-	f(RoleSlave, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
-	f(RoleUnknown, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotReady)
-	f(RoleUnknown, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotReady)
-	f(RoleUnknown, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
-	f(RoleNotReady, codec.ReadEventCommand, read(false), nh, codec.NotHandledNotReady)
-	f(RoleNotReady, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotReady)
+	f(cluster.StateMaster, codec.WriteEventsCommand, write(true), codec.WriteEventsCompletedCommand, 0)
+	f(cluster.StateMaster, codec.ReadEventCommand, read(true), codec.ReadEventCompletedCommand, 0)
+	f(cluster.StateSlave, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotMaster)
+	f(cluster.StateSlave, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotMaster)
+	f(cluster.StateSlave, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotMaster)
+	f(cluster.StateSlave, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
+	f(cluster.StateUnknown, codec.WriteEventsCommand, write(false), nh, codec.NotHandledNotReady)
+	f(cluster.StateUnknown, codec.ReadEventCommand, read(true), nh, codec.NotHandledNotReady)
+	f(cluster.StateUnknown, codec.ReadEventCommand, read(false), codec.ReadEventCompletedCommand, 0)
+	f(cluster.StateInitializing, codec.ReadEventCommand, read(false), nh, codec.NotHandledNotReady)
+	f(cluster.StateInitializing, codec.WriteEventsCommand, write(true), nh, codec.NotHandledNotReady)
 	// A slave that does not know the master's endpoints cannot redirect.
-	state = NodeState{Role: RoleSlave}
+	state = NodeState{State: cluster.StateSlave}
 	p := c.call(codec.WriteEventsCommand, anon, write(true), nh)
 	var m codec.NotHandled
 	if codec.DecodeNotHandled(p.Payload, &m); m.Reason != codec.NotHandledNotReady {

@@ -18,6 +18,9 @@ import (
 type Session struct {
 	s    *Service
 	conn Conn
+	// internal: a connection to the internal listener (set before the
+	// first Handle).
+	internal bool
 
 	// Connection defaults (spec §4.3), set by Authenticate on the event
 	// loop and read only there.
@@ -226,13 +229,21 @@ func (ss *Session) handleOperation(p *codec.Package) {
 	} else if ss.hasDefault {
 		login, password, hasCreds = ss.defaultLogin, ss.defaultPassword, true
 	}
+	trusted := p.Flags&codec.FlagTrustedWrite != 0
+	if trusted {
+		// Forwarded by a replica as the system account (only the internal
+		// listener lets the flag through): no credentials to check.
+		login, password, hasCreds = nil, nil, false
+	}
 	r := acquireRequest(ss.s, ss, p, login, password, hasCreds)
 	if err := r.decode(); err != nil {
 		ss.sendBadRequest(&r.corr, "Invalid "+r.cmd.String()+": "+err.Error())
 		r.release()
 		return
 	}
-	if hasCreds {
+	if trusted {
+		r.trusted, r.principal = true, systemPrincipal
+	} else if hasCreds {
 		pr, ok := ss.s.auth.AuthenticateCached(r.login, r.password)
 		if !ok && ss.s.auth.KnownBad(r.login, r.password) {
 			// Wrong credentials repeated (typically bad connection
@@ -254,6 +265,10 @@ func (ss *Session) handleOperation(p *codec.Package) {
 	}
 	ss.s.enqueue(r)
 }
+
+// systemPrincipal is the account of TrustedWrite packages (4.0.3's
+// SystemAccount: a member of $admins).
+var systemPrincipal = auth.NewPrincipal("system", []string{auth.RoleAdmins})
 
 // replyAuthenticate answers the Authenticate command (spec §4.3 table).
 func (ss *Session) replyAuthenticate(id *codec.GUID, err error) {

@@ -2,6 +2,7 @@ package tcpsvc
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/eventstored/eventstored/codec"
@@ -27,7 +28,7 @@ func (w *worker) subscribe(r *request) {
 		return
 	}
 	// The stream name aliases the request's buffer, which is pooled.
-	sub, err := w.s.opts.Subscriptions.Subscribe(sessionConn{r.sess}, r.corr, strings.Clone(q.EventStreamID), q.ResolveLinkTos)
+	sub, err := w.s.opts.Subscriptions.Subscribe(sessionConn{r.sess}, r.corr, strings.Clone(q.EventStreamID), q.ResolveLinkTos, r.v1)
 	switch {
 	case errors.Is(err, subscriptions.ErrTooManySubscriptions):
 		r.sess.sendNotHandled(&r.corr, codec.NotHandledTooBusy)
@@ -49,4 +50,40 @@ func (c sessionConn) Send(frame []byte) error {
 		return errSessionClosed
 	}
 	return c.ss.conn.Send(frame)
+}
+
+// frameBatcher is the part of *reactor.Conn that appends several frames
+// under one lock.
+type frameBatcher interface {
+	BeginSend() ([]byte, error)
+	EndSend(buf []byte, packages int) error
+}
+
+// SendFrames sends n whole frames in one call (subscriptions.BatchConn):
+// the subscription service hands over a page of pushes per connection at
+// once, so the connection is locked and its flush scheduled once per page
+// instead of once per push.
+func (c sessionConn) SendFrames(frames []byte, n int) error {
+	if c.ss.closed.Load() {
+		return errSessionClosed
+	}
+	b, ok := c.ss.conn.(frameBatcher)
+	if !ok {
+		for len(frames) > 0 { // a connection without batching: frame by frame
+			_, size, err := codec.SplitFrame(frames)
+			if err != nil || size == 0 {
+				return fmt.Errorf("tcpsvc: malformed frame batch (%d bytes left): %v", len(frames), err)
+			}
+			if err := c.ss.conn.Send(frames[:size]); err != nil {
+				return err
+			}
+			frames = frames[size:]
+		}
+		return nil
+	}
+	buf, err := b.BeginSend()
+	if err != nil {
+		return err
+	}
+	return b.EndSend(append(buf, frames...), n)
 }

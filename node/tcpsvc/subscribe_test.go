@@ -1,10 +1,12 @@
 package tcpsvc
 
 import (
+	"math"
 	"testing"
 
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/subscriptions"
+	"github.com/eventstored/eventstored/store"
 )
 
 func newSubsEnv(t *testing.T) *env {
@@ -102,4 +104,67 @@ func TestUnsubscribeBeforeRegistrationStillDrops(t *testing.T) {
 	}
 	w.write(admin, "s", -2, newEvent("x", "{}"))
 	c.noReply()
+}
+
+// TestVersion1SubscribersGet32BitEventNumbers: a client that identified
+// with protocol version 0 gets converted event numbers in the volatile
+// confirmation and pushes and in persistent confirmations and pushes
+// (spec §4.14); a V2 client on the same stream does not.
+func TestVersion1SubscribersGet32BitEventNumbers(t *testing.T) {
+	e := newSubsEnv(t)
+	c1, c2, w := e.client(t), e.client(t), e.client(t)
+	for ver, c := range map[int32]*client{codec.ClientVersionV1: c1, codec.ClientVersionV2: c2} {
+		m := codec.IdentifyClient{Version: ver}
+		c.call(codec.IdentifyClientCommand, anon, codec.AppendIdentifyClient(nil, &m), codec.ClientIdentifiedCommand)
+	}
+	w.write(admin, "v1s", -2, newEvent("a", "{}"))
+	subscribe := func(c *client) codec.GUID {
+		id := codec.NewGUID()
+		c.send(codec.SubscribeToStreamCommand, id, anon, codec.AppendSubscribeToStream(nil, &codec.SubscribeToStream{EventStreamID: "v1s"}))
+		var conf codec.SubscriptionConfirmation
+		if p := c.reply(); p.Command != codec.SubscriptionConfirmationCommand || codec.DecodeSubscriptionConfirmation(p.Payload, &conf) != nil {
+			t.Fatalf("got %s; want SubscriptionConfirmation", p.Command)
+		}
+		return id
+	}
+	subscribe(c1)
+	subscribe(c2)
+	w.deleteStream(admin, "v1s", -2, true)
+	for c, want := range map[*client]int64{c1: math.MaxInt32, c2: math.MaxInt64} {
+		var ev codec.StreamEventAppeared
+		if p := c.reply(); p.Command != codec.StreamEventAppearedCommand || codec.DecodeStreamEventAppeared(p.Payload, &ev) != nil ||
+			ev.Event.Event.EventNumber != want {
+			t.Fatalf("got %s %+v; want the tombstone as #%d", p.Command, ev.Event.Event, want)
+		}
+	}
+	for c, want := range map[*client]int64{c1: math.MaxInt32, c2: math.MaxInt64} {
+		id := codec.NewGUID()
+		c.send(codec.SubscribeToStreamCommand, id, anon, codec.AppendSubscribeToStream(nil, &codec.SubscribeToStream{EventStreamID: "v1s"}))
+		var conf codec.SubscriptionConfirmation
+		if p := c.reply(); p.Command != codec.SubscriptionConfirmationCommand ||
+			codec.DecodeSubscriptionConfirmation(p.Payload, &conf) != nil || conf.LastEventNumber != want {
+			t.Fatalf("got %s %+v; want a confirmation with last event %d", p.Command, conf, want)
+		}
+	}
+
+	// Persistent consumers: the confirmation and pushes are converted for
+	// V1 only.
+	for v1, want := range map[bool][2]int64{true: {math.MaxInt32, 5}, false: {math.MaxInt64, 1<<32 + 5}} {
+		c := e.client(t)
+		pc := &persistentConsumer{sess: c.sess, corr: codec.NewGUID(), v1: v1}
+		pc.Confirmed(10, "v1s::g", math.MaxInt64)
+		var conf codec.PersistentSubscriptionConfirmation
+		if p := c.reply(); codec.DecodePersistentSubscriptionConfirmation(p.Payload, &conf) != nil || conf.LastEventNumber != want[0] {
+			t.Fatalf("v1=%v: persistent confirmation %+v; want last event %d", v1, conf, want[0])
+		}
+		msg := &subscriptions.Message{Event: store.ResolvedEvent{HasEvent: true,
+			Event: store.EventRecord{Stream: "big", Number: 1<<32 + 5, Type: "t"}}}
+		if err := pc.Deliver(msg); err != nil {
+			t.Fatal(err)
+		}
+		var ev codec.PersistentSubscriptionStreamEventAppeared
+		if p := c.reply(); codec.DecodePersistentSubscriptionStreamEventAppeared(p.Payload, &ev) != nil || ev.Event.Event.EventNumber != want[1] {
+			t.Fatalf("v1=%v: persistent push %+v; want #%d", v1, ev.Event.Event, want[1])
+		}
+	}
 }
