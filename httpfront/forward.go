@@ -230,6 +230,7 @@ func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	ctx := r.ctx
 	hc, err := h.proxies.client(master, h.timeout)
 	if err != nil {
+		h.metrics.httpProxyErrors.Inc()
 		statusOnly(ctx, fasthttp.StatusInternalServerError, reasonForwardErr)
 		return
 	}
@@ -248,7 +249,14 @@ func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	req.URI().SetHost(host)
 	req.Header.SetHost(host)
 	req.Header.ResetConnectionClose()
-	if err := hc.DoTimeout(req, resp, h.timeout); err != nil {
+	h.metrics.httpProxyInFlight.Inc()
+	err = hc.DoTimeout(req, resp, h.timeout)
+	h.metrics.httpProxyInFlight.Dec()
+	if err != nil {
+		h.metrics.httpProxyErrors.Inc()
+		if errors.Is(err, fasthttp.ErrTimeout) {
+			h.metrics.httpProxyTimeouts.Inc()
+		}
 		h.log.Warn("cannot forward an HTTP request to the master", "master_internal_http", host,
 			"method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
 		statusOnly(ctx, fasthttp.StatusInternalServerError, reasonForwardErr)

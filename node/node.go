@@ -266,6 +266,13 @@ func (n *Node) buildListenersLocked() {
 	n.httpSrvs = map[string]*httpfront.Server{}
 	dbs, figures := httpfront.FromDB(n.db)
 	counters := httpfront.Counters{TCPConnections: n.tcpConnections, HTTPConnections: n.httpConnections}
+	if fwd := n.fw.fwd; fwd != nil {
+		counters.Forwarding = func() httpfront.ForwardingFigures {
+			st := fwd.Stats()
+			return httpfront.ForwardingFigures{Forwarded: st.Forwarded, TimedOut: st.TimedOut, TooBusy: st.TooBusy,
+				NotReady: st.NotReady, InFlight: st.Pending}
+		}
+	}
 	for _, l := range n.opts.Listeners() {
 		internal := l.Name == "internal TCP" || l.Name == "internal HTTP"
 		var srv listener

@@ -103,6 +103,34 @@ func TestWriteEventsPathAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestNonAdminWritePathAllocatesNothing: an anonymous write (so the access
+// check evaluates the stream's ACL) whose metadata is cached takes the
+// event-loop path — cache probe, ACL, Submit — without allocating.
+func TestNonAdminWritePathAllocatesNothing(t *testing.T) {
+	e := newEnv(t, nil)
+	svc := New(Options{DB: &instantDB{}, NewReader: func() Reader { return e.db.NewReader() }, Auth: e.auth, Logger: quietLogger()})
+	conn := &discardConn{}
+	sess := svc.Open(conn)
+	e.db.StreamMetadata("alloc-anon") // fill the cache (a miss would go to a worker)
+	ev := newEvent("OrderPlaced", `{"orderId":"12345","amount":100}`)
+	id := codec.NewGUID()
+	m := codec.WriteEvents{EventStreamID: "alloc-anon", ExpectedVersion: -2, Events: []codec.NewEvent{ev, ev, ev}}
+	frame := codec.AppendFrame(nil, codec.WriteEventsCommand, &id, codec.AppendWriteEvents(nil, &m))
+	pkg, _, _ := codec.SplitFrame(frame)
+	p, _ := codec.DecodePackage(pkg)
+	sess.Handle(&p)
+	before := conn.n
+	if allocs := testing.AllocsPerRun(1000, func() { sess.Handle(&p) }); allocs != 0 {
+		t.Fatalf("unexpected allocations per anonymous WriteEvents; got %v; want 0", allocs)
+	}
+	if conn.n == before {
+		t.Fatal("no replies were sent")
+	}
+	if n := svc.Stats().WriteACLMisses; n != 0 {
+		t.Fatalf("%d writes went to a worker with the metadata cached", n)
+	}
+}
+
 // echoMaster is an upstream that answers every forwarded WriteEvents at
 // once, on the caller's goroutine, with a prebuilt WriteEventsCompleted
 // under the package's correlation id.

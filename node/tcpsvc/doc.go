@@ -25,6 +25,7 @@
 //	             → credentials from the cache (auth.AuthenticateCached; credentials
 //	               that failed recently are refused here: auth.KnownBad)
 //	   ├─ write-type command: role check → access check → store.DB.Submit(op) → return
+//	   │      (metadata not cached for the check: enqueue; the worker checks and submits)
 //	   │      writer goroutine: op.Done encodes the reply into a pooled buffer → Conn.Send
 //	   └─ read, or cache miss: enqueue on the worker queue (full → NotHandled TooBusy)
 //	          worker: authenticate if needed → access checks → read with its own
@@ -35,11 +36,13 @@
 // slices are views into that copy and live until the request is released
 // (after Done for writes, after the reply for reads).
 //
-// NB: the write access check reads stream metadata through
-// store.DB.StreamMetadata, which is cached but reads the index (and, if a
-// metastream exists, the log) on a miss. That cost lands on the event loop
-// for non-admin writes to streams whose metadata fell out of the cache;
-// admins skip the lookup.
+// The write access check of a non-admin needs the stream's metadata,
+// which the store caches but reads from the index and log on a miss. On
+// the event loop the check is cache-only (auth.CheckStreamAccessCached);
+// a miss hands the built request to a worker (request.aclPending), which
+// checks with the read and submits, so a disk read never stalls the other
+// connections of a loop (TestWriteACLMetadataMissDoesNotBlockLoop;
+// Stats.WriteACLMisses counts them). Admins skip the lookup.
 //
 // # Limits
 //

@@ -260,7 +260,7 @@ func (ss *Session) handleOperation(p *codec.Package) {
 		r.principal = pr
 	}
 	if r.isWrite() {
-		ss.s.execWrite(r)
+		ss.s.execWrite(r, true)
 		return
 	}
 	ss.s.enqueue(r)
