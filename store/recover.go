@@ -1,8 +1,11 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/eventstored/eventstored/store/tlog"
 )
 
 // replayBatchMax bounds the index entries replay hands to the index at once.
@@ -88,11 +91,26 @@ func (db *DB) replay(from, end int64) (replayed, error) {
 	)
 	collectMetas := db.opts.Committer != nil
 	it := db.log.NewIterator(from)
-	defer it.Close()
+	defer func() { it.Close() }()
 	for {
 		pos, payload, err := it.Next()
 		if isEnd(err) {
 			break
+		}
+		if err != nil && errors.Is(err, tlog.ErrTruncated) && it.Pos() < end && end <= db.log.Durable() {
+			// In a cluster, consensus cuts a diverged uncommitted tail of
+			// the log (TlogDisk, on its own goroutine) while ApplyTo reads
+			// the committed records below it; the iterator stops on any
+			// truncation. One that left [it.Pos(), end) in the log cut
+			// nothing this replay reads (committed records are never
+			// truncated): go on with a fresh iterator from the same place.
+			// The next truncation must come from another consensus step,
+			// so this does not spin.
+			db.logger.Debug("store: the log was truncated above the replay; re-reading", "position", it.Pos(), "end", end)
+			next := it.Pos()
+			it.Close()
+			it = db.log.NewIterator(next)
+			continue
 		}
 		if err != nil {
 			return r, fmt.Errorf("store: replay the log at %d: %w", it.Pos(), err)
