@@ -80,6 +80,9 @@ type Node struct {
 	// (POST /admin/shutdown); the owner then calls Stop.
 	shutdownRequested chan struct{}
 	shutdownOnce      sync.Once
+	// shutdownCause is the failure that requested the shutdown (nil for
+	// a client's request); written once before shutdownRequested closes.
+	shutdownCause error
 
 	mu        sync.Mutex // guards everything below; held by Start and Stop
 	db        *store.DB
@@ -133,11 +136,32 @@ func (n *Node) Options() *config.Options { return n.opts }
 func (n *Node) State() VNodeState { return VNodeState(n.state.Load()) }
 
 // ShutdownRequested is closed when a client asked the node to shut down
-// (POST /admin/shutdown). The owner of the node should then call Stop.
+// (POST /admin/shutdown) or a failure requires it (ShutdownCause). The
+// owner of the node should then call Stop.
 func (n *Node) ShutdownRequested() <-chan struct{} { return n.shutdownRequested }
 
-func (n *Node) requestShutdown() {
-	n.shutdownOnce.Do(func() { close(n.shutdownRequested) })
+// ShutdownCause is the failure that requested the shutdown (consensus
+// stopped: a failed fsync, a refused truncation, a store that cannot
+// apply), nil when a client asked or none was requested. Valid once
+// ShutdownRequested is closed; the owner should then exit non-zero.
+func (n *Node) ShutdownCause() error {
+	select {
+	case <-n.shutdownRequested:
+		return n.shutdownCause
+	default:
+		return nil
+	}
+}
+
+func (n *Node) requestShutdown() { n.requestShutdownFor(nil) }
+
+// requestShutdownFor requests the shutdown; the first request's cause
+// wins.
+func (n *Node) requestShutdownFor(cause error) {
+	n.shutdownOnce.Do(func() {
+		n.shutdownCause = cause
+		close(n.shutdownRequested)
+	})
 }
 
 // Start opens the database, starts authentication and the command

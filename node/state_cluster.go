@@ -217,8 +217,9 @@ func (n *Node) newService() (*service.Service, error) {
 }
 
 // setClusterState runs on the consensus goroutine: the node state follows
-// consensus, with Event Store's log lines (spec §4.2).
-func (n *Node) setClusterState(s VNodeState) {
+// consensus, with Event Store's log lines (spec §4.2). cause is why
+// consensus stopped (state ShuttingDown).
+func (n *Node) setClusterState(s VNodeState, cause error) {
 	switch n.State() {
 	case StateShuttingDown, StateShutdown:
 		return
@@ -238,11 +239,15 @@ func (n *Node) setClusterState(s VNodeState) {
 	case StateUnknown:
 		n.log.Info(fmt.Sprintf("========== [%s] IS UNKNOWN...", n.adv.InternalHTTP))
 	case StateShuttingDown:
-		// Consensus cannot persist its log (a failed fsync, or a
-		// truncation above --max-truncation: the driver logged why): the
-		// node must not go on serving; the owner stops it.
-		n.log.Error(fmt.Sprintf("========== [%s] consensus stopped; the node shuts down (see the error above)", n.adv.InternalHTTP))
-		n.requestShutdown()
+		// Consensus cannot persist its log (a failed fsync, a truncation
+		// above --max-truncation) or the store cannot apply it: the node
+		// must not go on serving; the owner stops it and exits non-zero
+		// (ShutdownCause).
+		if cause == nil {
+			cause = errors.New("consensus stopped")
+		}
+		n.log.Error(fmt.Sprintf("========== [%s] consensus stopped; the node shuts down", n.adv.InternalHTTP), "err", cause)
+		n.requestShutdownFor(cause)
 	}
 }
 

@@ -17,6 +17,11 @@ var (
 	// ErrDiskFailed: persisting raft state failed. A failed fsync is
 	// final: the core refuses all further work and the node must stop.
 	ErrDiskFailed = errors.New("consensus: persisting the log failed; the node must stop")
+	// ErrApplyFailed: the store could not apply committed entries (it
+	// latched: its log or index failed under it). Final like
+	// ErrDiskFailed: a node that applies nothing must not go on
+	// reporting itself a caught-up replica.
+	ErrApplyFailed = errors.New("consensus: applying committed entries to the store failed; the node must stop")
 	// ErrNotLeader: a proposal on a node that is not the leader (proposals
 	// are not forwarded inside raft; forwarding is the node's job, §7).
 	ErrNotLeader = errors.New("consensus: not the leader")
@@ -93,6 +98,7 @@ type Core struct {
 
 	appliedIndex, appliedTerm uint64
 	epochIndex                uint64 // index of the first applied entry of appliedTerm
+	epochPos                  int64  // log position of that entry's header; -1 unknown
 	commitIndex               uint64
 	ticksSinceTransfer        int
 }
@@ -141,7 +147,7 @@ func New(cfg Config, disk Disk) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	c := &Core{cfg: cfg, rn: rn, disk: disk, log: cfg.Log, priorities: map[uint64]int32{}, appliedIndex: cfg.Applied}
+	c := &Core{cfg: cfg, rn: rn, disk: disk, log: cfg.Log, priorities: map[uint64]int32{}, appliedIndex: cfg.Applied, epochPos: -1}
 	for _, l := range cs.GetLearners() {
 		if l == cfg.ID {
 			c.learner = true
@@ -244,7 +250,7 @@ func (c *Core) Drain(io IO) error {
 				io.Send(early)
 			}
 			if err := c.disk.Save(hs, rd.Entries); err != nil {
-				c.failed = fmt.Errorf("%w: %v", ErrDiskFailed, err)
+				c.failed = fmt.Errorf("%w: %w", ErrDiskFailed, err)
 				c.log.Error("consensus: saving the log failed; stopping", "err", err)
 				return c.failed
 			}
@@ -261,13 +267,31 @@ func (c *Core) Drain(io IO) error {
 	return nil
 }
 
+// entryPositions is the part of a disk over the transaction log
+// (TlogDisk) that knows where each entry lies. Called on the consensus
+// goroutine, which owns the disk's position table.
+type entryPositions interface {
+	EntryPos(i uint64) int64
+}
+
+// fail makes err final: the core refuses all further work and Status
+// says ShuttingDown (with Err). The first failure wins.
+func (c *Core) fail(err error) {
+	if c.failed == nil {
+		c.failed = err
+	}
+}
+
 func (c *Core) apply(io IO, ents []*pb.Entry) {
 	if len(ents) == 0 {
 		return
 	}
 	for _, e := range ents {
 		if e.GetTerm() != c.appliedTerm {
-			c.appliedTerm, c.epochIndex = e.GetTerm(), e.GetIndex()
+			c.appliedTerm, c.epochIndex, c.epochPos = e.GetTerm(), e.GetIndex(), -1
+			if p, ok := c.disk.(entryPositions); ok {
+				c.epochPos = p.EntryPos(e.GetIndex())
+			}
 		}
 		c.appliedIndex = e.GetIndex()
 	}
@@ -314,6 +338,15 @@ type Status struct {
 	Commit   uint64
 	Applied  uint64
 	EpochIdx uint64 // first index of the newest applied term
+	// EpochPos is the log position of entry EpochIdx's header (gossip's
+	// EpochPosition, spec cluster-and-options §3.4: the position of the
+	// epoch record; here the first entry of the term is the epoch's
+	// record); -1 when unknown (no entry of the term applied yet, or a
+	// disk without log positions).
+	EpochPos int64
+	// Err is why consensus stopped (ErrDiskFailed, ErrApplyFailed, with
+	// the cause); nil unless State is ShuttingDown.
+	Err error
 }
 
 // Status derives the node state of spec §4 from raft's:
@@ -329,10 +362,10 @@ type Status struct {
 func (c *Core) Status() Status {
 	st := c.rn.BasicStatus()
 	s := Status{ID: c.cfg.ID, Leader: st.Lead, Term: st.HardState.GetTerm(), Commit: max(c.commitIndex, st.HardState.GetCommit()),
-		Applied: c.appliedIndex, EpochIdx: c.epochIndex}
+		Applied: c.appliedIndex, EpochIdx: c.epochIndex, EpochPos: c.epochPos}
 	switch {
 	case c.failed != nil:
-		s.State = cluster.StateShuttingDown
+		s.State, s.Err = cluster.StateShuttingDown, c.failed
 	case st.RaftState == raft.StateLeader && c.appliedTerm == s.Term:
 		s.State = cluster.StateMaster
 	case st.RaftState == raft.StateLeader:

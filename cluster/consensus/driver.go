@@ -132,14 +132,14 @@ func (d *Driver) run() {
 		}
 		if err := d.core.Drain(driverIO{d}); err != nil {
 			d.publish()
-			d.log.Error("consensus stopped: the log cannot be persisted", "err", err)
+			d.log.Error("consensus stopped", "err", err)
 			return
 		}
 		if r := d.cfg.Replicator; r != nil {
 			r.afterDrain()
 			if err := d.core.Drain(driverIO{d}); err != nil { // a proposal afterDrain made
 				d.publish()
-				d.log.Error("consensus stopped: the log cannot be persisted", "err", err)
+				d.log.Error("consensus stopped", "err", err)
 				return
 			}
 		}

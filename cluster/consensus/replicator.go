@@ -56,6 +56,8 @@ type Replicator struct {
 	// leading; Stale counts batches dropped because they belonged to a
 	// failed generation.
 	Refused, Stale atomic.Uint64
+	// Failed is set once an apply failure stopped consensus.
+	Failed atomic.Bool
 
 	// Driver goroutine only.
 	leading  bool
@@ -161,6 +163,7 @@ func (r *Replicator) Stop() {
 func (r *Replicator) runApply() {
 	defer r.wg.Done()
 	var held *applyMsg
+	stopped := false
 	for {
 		var m applyMsg
 		if held != nil {
@@ -191,15 +194,25 @@ func (r *Replicator) runApply() {
 				}
 			}
 		}
+		if stopped {
+			// The store failed under an apply: nothing more can be
+			// applied; the batches in flight are failed once, quietly.
+			if m.kind == applyOwn {
+				r.db.FailBatches(store.ErrWriterFailed)
+			}
+			continue
+		}
 		switch m.kind {
 		case applyOwn:
 			if err := r.db.ApplyBatch(m.b); err != nil {
 				r.log.Error("BUG: consensus: a committed batch of this node is not the store's oldest in flight", "err", err)
+				stopped = r.applyFailed(err)
 			}
 		case applyTo:
 			if m.end > r.db.Applied() {
 				if err := r.db.ApplyTo(m.end); err != nil {
 					r.log.Error("consensus: applying committed entries to the store failed", "end", m.end, "err", err)
+					stopped = r.applyFailed(err)
 				}
 			}
 		case applyLead:
@@ -212,6 +225,29 @@ func (r *Replicator) runApply() {
 			r.db.FailBatches(m.err)
 		}
 	}
+}
+
+// applyFailed runs on the apply goroutine after an apply failed. A
+// failure that latched the store (its log or index failed: every later
+// apply fails too) stops consensus (ErrApplyFailed), so the node reports
+// ShuttingDown and its owner stops it, rather than going on reporting
+// Slave while applying nothing. Other failures (a precondition such as
+// batches of this node still in flight) leave the entries to the next
+// ApplyTo, which applies from Applied(). It reports whether consensus
+// was stopped.
+func (r *Replicator) applyFailed(err error) bool {
+	if r.db.Err() == nil {
+		return false
+	}
+	r.Failed.Store(true)
+	err = fmt.Errorf("%w: %w", ErrApplyFailed, err)
+	if d := r.d; d != nil {
+		// do, not post: the failure must reach the driver even when its
+		// inbox is full; from its own goroutine, because the driver may
+		// be waiting for room in the apply queue this goroutine drains.
+		go d.do(func() { d.core.fail(err) })
+	}
+	return true
 }
 
 func (r *Replicator) push(m applyMsg) { r.q <- m }

@@ -74,8 +74,9 @@ type Config struct {
 	// it gossip shows raft indices. Any goroutine.
 	LogPositions func() (lastCommit, writer, chaser int64)
 	// OnState is called on the consensus goroutine when the derived node
-	// state changes.
-	OnState func(cluster.VNodeState)
+	// state changes; cause is why consensus stopped when the state is
+	// ShuttingDown (consensus.Status.Err), nil otherwise.
+	OnState func(s cluster.VNodeState, cause error)
 	// DiscoverViaDNS, ClusterDNS, GossipPort and Resolver select DNS
 	// discovery instead of Seeds (spec §3.1).
 	DiscoverViaDNS bool
@@ -185,11 +186,12 @@ func (s *Service) status() (cluster.VNodeState, gossip.Position) {
 		return cluster.StateUnknown, gossip.NoPosition
 	}
 	st := d.Status()
-	// NB: the epoch position is the raft index where the newest applied
-	// term starts (TlogDisk's position table belongs to the consensus
-	// goroutine); the epoch number is the term.
+	// The epoch position is the log position of the first entry of the
+	// newest applied term (spec cluster-and-options §3.4: the position of
+	// the epoch record), -1 until one is applied; the epoch number is the
+	// term.
 	pos := gossip.Position{LastCommitPosition: int64(st.Commit), WriterCheckpoint: int64(st.Applied),
-		ChaserCheckpoint: int64(st.Applied), EpochPosition: int64(st.EpochIdx), EpochNumber: int32(st.Term)}
+		ChaserCheckpoint: int64(st.Applied), EpochPosition: st.EpochPos, EpochNumber: int32(st.Term)}
 	if f := s.cfg.LogPositions; f != nil {
 		pos.LastCommitPosition, pos.WriterCheckpoint, pos.ChaserCheckpoint = f()
 	}
@@ -279,7 +281,7 @@ func (s *Service) consensusChanged(st consensus.Status) {
 		s.lastState = st.State
 		s.gossip.Nudge()
 		if s.cfg.OnState != nil {
-			s.cfg.OnState(st.State)
+			s.cfg.OnState(st.State, st.Err)
 		}
 	}
 	if st.Leader == s.lastLeader {

@@ -106,18 +106,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "Start-up failed: %v\n", err)
 		return 1
 	}
+	code := 0
 	select {
 	case <-ctx.Done():
 		log.Info("shutdown requested by signal")
 	case <-n.ShutdownRequested():
-		log.Info("shutdown requested over HTTP")
+		if cause := n.ShutdownCause(); cause != nil {
+			// The node stops itself on a failure (consensus stopped): the
+			// exit code says so to whatever supervises the process.
+			log.Error("the node stops on a failure", "err", cause)
+			code = 1
+		} else {
+			log.Info("shutdown requested over HTTP")
+		}
 	}
 	// A second SIGINT/SIGTERM during shutdown takes the default action
 	// (the process ends at once), so an operator can always force it.
 	stopSignals()
 	stopCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	code := 0
 	if err := n.Stop(stopCtx); err != nil && !errors.Is(err, node.ErrNotStarted) {
 		log.Error("shutdown was not clean", "err", err)
 		code = 1

@@ -274,6 +274,14 @@ func TestMaxTruncationRefusal(t *testing.T) {
 	}
 	code, _ := master.Wait(ctx)
 	t.Logf("old master exited with %d: %s", code, refusal)
+	// A node stopping on a failure exits non-zero and says why, never
+	// that a client asked it to stop.
+	if code == 0 {
+		t.Fatalf("the old master stopped on a refused truncation with exit code 0:\n%s", master.Log())
+	}
+	if strings.Contains(master.Log(), "shutdown requested over HTTP") {
+		t.Fatalf("the old master logged a client's shutdown request for a refused truncation:\n%s", master.Log())
+	}
 
 	// Restarted, it refuses again rather than cut its log.
 	if err := master.Start(c.Bin()); err != nil {
@@ -290,4 +298,7 @@ func TestMaxTruncationRefusal(t *testing.T) {
 		t.Fatalf("the second refusal does not name --max-truncation:\n%s", runs[len(runs)-1])
 	}
 	t.Logf("restarted, it stopped again with %d", code)
+	if code == 0 {
+		t.Fatalf("restarted, the node refused the truncation but exited with 0:\n%s", runs[len(runs)-1])
+	}
 }
