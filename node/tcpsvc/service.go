@@ -88,15 +88,17 @@ type Options struct {
 // Service handles client packages. Create it with New, call Start before
 // the listener accepts connections and Stop after the listener stopped.
 type Service struct {
-	opts  Options
-	log   *slog.Logger
-	auth  *auth.Service
-	db    DB
-	work  chan *request
-	wg    sync.WaitGroup
-	stop  chan struct{}
-	txs   txTable
-	count struct {
+	opts Options
+	log  *slog.Logger
+	auth *auth.Service
+	db   DB
+	work chan *request
+	wg   sync.WaitGroup
+	stop chan struct{}
+	txs  txTable
+	// failLog rate-limits the "write failed" warnings (faillog.go).
+	failLog failedWriteLog
+	count   struct {
 		tooBusy atomic.Uint64
 		// aclMisses: writes whose access check missed the metadata
 		// cache on an event loop and went to a worker.

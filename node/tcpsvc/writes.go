@@ -176,7 +176,7 @@ func (r *request) onDone(op *store.Op) {
 	res := &op.Result
 	if res.Err != nil {
 		if !errors.Is(res.Err, store.ErrBadRequest) {
-			s.log.Warn("write failed", "stream", op.Stream, "err", res.Err)
+			s.failLog.log(s.log, op.Stream, res.Err)
 		}
 		s.replySubmitError(r, res.Err)
 		r.release()
