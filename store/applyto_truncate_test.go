@@ -23,7 +23,10 @@ func TestApplyToSurvivesTruncationAboveEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		below bool // cut below end (a consensus bug): ApplyTo must fail
-	}{{"cut at end", false}, {"cut below end", true}} {
+		// last: ApplyTo has one record left to read, so the cut is seen
+		// with the iterator at end.
+		last bool
+	}{{"cut at end", false, false}, {"cut at end, one record left", false, true}, {"cut below end", true, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			lc := newSeamCommitter()
 			leader := openCluster(t, vfs.NewMem(), lc)
@@ -89,6 +92,10 @@ func TestApplyToSurvivesTruncationAboveEnd(t *testing.T) {
 			}
 			requireNoError(t, fl.Flush())
 
+			if tc.last {
+				// Apply all but the last record (the last write's event).
+				requireNoError(t, follower.ApplyTo(leader.LastCommitPosition()))
+			}
 			cut := end
 			if tc.below {
 				// The start of the last committed batch's header record.

@@ -97,13 +97,14 @@ func (db *DB) replay(from, end int64) (replayed, error) {
 		if isEnd(err) {
 			break
 		}
-		if err != nil && errors.Is(err, tlog.ErrTruncated) && it.Pos() < end && end <= db.log.Durable() {
+		if err != nil && errors.Is(err, tlog.ErrTruncated) && it.Pos() <= end && end <= db.log.Durable() {
 			// In a cluster, consensus cuts a diverged uncommitted tail of
 			// the log (TlogDisk, on its own goroutine) while ApplyTo reads
 			// the committed records below it; the iterator stops on any
 			// truncation. One that left [it.Pos(), end) in the log cut
 			// nothing this replay reads (committed records are never
-			// truncated): go on with a fresh iterator from the same place.
+			// truncated): go on with a fresh iterator from the same place
+			// (at it.Pos() == end it only finds where the range ends).
 			// The next truncation must come from another consensus step,
 			// so this does not spin.
 			db.logger.Debug("store: the log was truncated above the replay; re-reading", "position", it.Pos(), "end", end)
