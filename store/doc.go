@@ -102,9 +102,12 @@
 // The committer feeds the index itself because the batch holds the
 // entries; the chaser role of the original (reading the log behind the
 // writer) is played at Open, which replays the log tail the persisted index
-// does not cover (recover.go), and by ApplyTo in a cluster. Readers see only
-// positions below the visible end and never take a lock the writer holds:
-// the index is snapshot-based and the log's durable end is atomic.
+// does not cover (recover.go), and by ApplyTo in a cluster (consensus may
+// cut the uncommitted tail above what ApplyTo reads meanwhile: its replay
+// then re-opens its log iterator; a cut below its end fails and latches).
+// Readers see only positions below the visible end and never take a lock
+// the writer holds: the index is snapshot-based and the log's durable end
+// is atomic.
 //
 // Failures: the first failed write or fsync latches (Err, later Submits get
 // ErrWriterFailed, the batch and every later batch in flight fail); reads

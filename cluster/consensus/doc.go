@@ -8,12 +8,15 @@
 //     driven, Disk (durable log + hard state) and IO (send, apply) are
 //     seams; one goroutine owns it. Drain is etcd's Ready loop: save (one
 //     fsync per Ready), then send, then apply, then Advance. A failed save
-//     is final (ErrDiskFailed; state ShuttingDown).
+//     is final (ErrDiskFailed; state ShuttingDown), and so is an apply
+//     that latched the store (ErrApplyFailed, reported by the
+//     Replicator's apply goroutine); Status.Err says why.
 //   - Status: VNodeState derived from raft state — leader with its own
 //     term's first entry applied = Master, leader still applying =
 //     PreMaster, follower of a known leader caught up = Slave (Clone for a
-//     learner), behind = CatchingUp, otherwise Unknown. Term and the index
-//     where the newest term starts are the gossip epoch fields.
+//     learner), behind = CatchingUp, otherwise Unknown. The term and the
+//     log position of its first entry (EpochPos, from TlogDisk.EntryPos)
+//     are the gossip epoch fields.
 //   - --node-priority: the leader hands leadership (raft TransferLeader)
 //     to the highest-priority voter above its own that is recently active
 //     and has the whole log, at most once per election timeout. Among

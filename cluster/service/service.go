@@ -16,7 +16,8 @@
 //     internal HTTP, the rest to internal TCP), peers' priorities and the
 //     followed master;
 //   - gossip publishes the consensus-derived state, the term as epoch
-//     number and the term's first index as epoch position.
+//     number and the log position of the term's first entry as epoch
+//     position.
 package service
 
 import (

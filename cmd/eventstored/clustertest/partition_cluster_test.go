@@ -282,6 +282,14 @@ func TestMaxTruncationRefusal(t *testing.T) {
 	if strings.Contains(master.Log(), "shutdown requested over HTTP") {
 		t.Fatalf("the old master logged a client's shutdown request for a refused truncation:\n%s", master.Log())
 	}
+	if l := master.Log(); !strings.Contains(l, "the node stops on a failure") && !strings.Contains(l, "start-up failed") {
+		t.Fatalf("the old master's exit does not give the failure as its reason:\n%s", l)
+	}
+	for _, l := range strings.Split(master.Log(), "\n") {
+		if strings.Contains(l, "stops on a failure") || strings.Contains(l, "start-up failed") || strings.Contains(l, "not clean") {
+			t.Logf("old master: %s", l)
+		}
+	}
 
 	// Restarted, it refuses again rather than cut its log.
 	if err := master.Start(c.Bin()); err != nil {
