@@ -245,6 +245,7 @@ func TestClusterReplicatesThroughRaft(t *testing.T) {
 	var wg sync.WaitGroup
 	stopWriting := make(chan struct{})
 	wg.Add(1)
+	mdb := m.c.n.db // NB: the store is safe from any goroutine; after the kill Do fails
 	go func() {
 		defer wg.Done()
 		for k := 0; ; k++ {
@@ -253,12 +254,8 @@ func TestClusterReplicatesThroughRaft(t *testing.T) {
 				return
 			default:
 			}
-			mm := m.c.n
-			if mm == nil {
-				return
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			evs, res := writeEvents(ctx, mm.db, "c", k, 2)
+			evs, res := writeEvents(ctx, mdb, "c", k, 2)
 			cancel()
 			if res.Err == nil {
 				mu.Lock()

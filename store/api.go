@@ -281,9 +281,9 @@ type Options struct {
 	// accepts ops only after Lead.
 	Committer Committer
 
-	// doneOnWriter (inline mode) runs the Done calls on the writer
-	// goroutine instead of the doner (benchmark comparisons).
-	doneOnWriter bool
+	// noIndexer (inline mode) adds index entries after the fsync on the
+	// writer goroutine (benchmark comparisons).
+	noIndexer bool
 	// testLog replaces the transaction log (unit tests of this package).
 	testLog logEngine
 }

@@ -10,14 +10,16 @@ import (
 	"github.com/eventstored/eventstored/store/tlog"
 )
 
-// The write path is a pipeline of two stages joined by the Committer seam:
+// The write path is two stages joined by the Committer seam:
 //
-//	writer goroutine                       committer (single node: flusher goroutine)
+//	writer goroutine                       committer
 //	ops → check → encode records      →    append, fsync (or replicate: raft)
 //	      into a Batch with planned         → DB.ApplyBatch: index, visible end,
 //	      log positions (tlog.PlanAppend)     OnCommitted, Done of every op
 //
-// While the committer makes batch N durable the writer encodes batch N+1;
+// The single-node committer (flusher, below) runs inline on the writer
+// goroutine by default, or pipelined on its own goroutines. When pipelined,
+// the writer encodes batch N+1 while the committer makes batch N durable;
 // at most Options.PipelineDepth batches are in flight (handed to Commit and
 // not yet applied or failed). The writer's state (stream versions,
 // recent ids, open transactions) runs ahead of what is applied: it counts
@@ -45,8 +47,8 @@ var (
 
 // Committer makes the writer's batches durable and committed, then hands
 // them back through DB.ApplyBatch (or DB.FailBatches). Options.Committer nil
-// selects the single-node committer: a flusher goroutine that appends each
-// batch to the transaction log, fsyncs once and applies it.
+// selects the single-node committer, which appends each batch to the
+// transaction log, fsyncs once and applies it.
 //
 // HeaderBytes and Commit are called from the writer goroutine only, Commit
 // in batch (= log) order.
@@ -234,20 +236,20 @@ func (db *DB) ApplyBatch(b *Batch) error {
 	if !ok {
 		return ErrBatchNotInFlight
 	}
-	db.applyBatch(b, len(b.ops), b.end, nil)
+	db.applyBatch(b, len(b.ops), b.end, nil, false)
 	return nil
 }
 
 // applyBatch applies the first k ops of b, the oldest batch in flight, up
 // to log end end, and fails the rest with failErr (an op keeps an error it
 // already has). Committer goroutine.
-func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
+func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error, indexed bool) {
 	p := &db.pipe
 	var m opMark
 	if k > 0 {
 		m = b.marks[k-1]
 	}
-	if db.Err() == nil {
+	if db.Err() == nil && !indexed {
 		if err := db.indexAdd(b.entries[:m.entries], end); err != nil {
 			// The index is derived from the log and is rebuilt at
 			// restart; but readers would now miss acknowledged events.
@@ -282,20 +284,9 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 			op.Result = failedResult(failErr)
 		}
 	}
-	// A large batch's Done calls go to the doner, so the writer takes the
-	// ops of the clients they wake while the rest are still being woken; a
-	// small batch's run here (one goroutine hand-off costs more than a few
-	// calls), unless the doner still has earlier batches: Done calls stay
-	// in batch order.
-	doner := false
-	if f := p.flusher; f != nil && f.doner != nil {
-		doner = len(b.ops) >= donerMinOps || f.donerBusy.Load() > 0
-	}
-	if !doner {
-		for _, op := range b.ops {
-			if op.Done != nil {
-				op.Done(op)
-			}
+	for _, op := range b.ops {
+		if op.Done != nil {
+			op.Done(op)
 		}
 	}
 	p.mu.Lock()
@@ -306,12 +297,6 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 	}
 	p.mu.Unlock()
 	<-p.slots
-	if doner {
-		// NB: b goes back to the writer's pool from the doner.
-		p.flusher.donerBusy.Add(1)
-		p.flusher.doner <- b
-		return
-	}
 	if cap(b.buf) <= batchBufKeep {
 		select {
 		case p.free <- b:
@@ -449,12 +434,14 @@ func (db *DB) Leading() bool { return db.pipe.leading.Load() }
 // persisted checkpoint; consensus then applies the rest (ApplyTo).
 func (db *DB) Applied() int64 { return db.visibleEnd.Load() }
 
-// flusher is the single-node committer, two goroutines: the flusher owns
-// the transaction log's writer methods (Append, Flush, Truncate), takes the
-// writer's batches in order, appends each and fsyncs once; the applier
-// applies them in the same order (index, visible end, OnCommitted, Done).
-// So the next batch's fsync overlaps the previous batch's apply, and the
-// applier is the committer goroutine of the seam's contract.
+// flusher is the single-node committer. Inline (PipelineDepth 0) its
+// Commit does everything below on the writer goroutine. Pipelined, it is
+// two goroutines: the flusher owns the transaction log's writer methods
+// (Append, Flush, Truncate), takes the writer's batches in order, appends
+// each and fsyncs once; the applier applies them in the same order (index,
+// visible end, OnCommitted, Done). So the next batch's fsync overlaps the
+// previous batch's apply, and the applier is the committer goroutine of
+// the seam's contract.
 //
 // A failure found by the flusher (a refused append, a failed write or
 // fsync) moves the pipe's generation at once, so the flusher skips every
@@ -469,10 +456,17 @@ type flusher struct {
 	aq   chan applyItem
 	done chan struct{}
 	// inline (PipelineDepth 0): Commit appends, fsyncs and applies on the
-	// writer goroutine; only the Done calls move to the doner goroutine.
-	inline    bool
-	doner     chan *Batch
-	donerBusy atomic.Int32 // batches handed to the doner and not done
+	// writer goroutine; the indexer goroutine adds the batch's index
+	// entries while the writer goroutine waits for the fsync.
+	inline bool
+	ixReq  chan *Batch
+	ixRes  chan error
+	// The batch being committed: records appended so far, and the first
+	// append that failed.
+	appended    int
+	appendErr   error
+	appendErrAt int
+	mismatch    error
 }
 
 // applyItem is the flusher's word to the applier about one batch.
@@ -487,15 +481,16 @@ type applyItem struct {
 	failRest error
 	// refused is op k's own error (the refusal).
 	refused error
+	// indexed: b's entries are in the index already (inline mode adds
+	// them while the fsync runs).
+	indexed bool
 }
 
 func newFlusher(db *DB) *flusher {
 	f := &flusher{db: db, log: db.log, done: make(chan struct{})}
 	if db.opts.PipelineDepth == 0 {
 		f.inline = true
-		if !db.opts.doneOnWriter {
-			f.doner = make(chan *Batch, donerQueue)
-		}
+		f.ixReq, f.ixRes = make(chan *Batch), make(chan error, 1)
 		return f
 	}
 	f.q = make(chan *Batch, db.opts.PipelineDepth)
@@ -503,61 +498,59 @@ func newFlusher(db *DB) *flusher {
 	return f
 }
 
-// donerQueue bounds the applied batches whose Done calls are pending (inline
-// mode); the writer waits when it is full.
-const donerQueue = 4
-
-// donerMinOps is the smallest batch whose Done calls go to the doner.
-const donerMinOps = 32
-
 // start starts the committer's goroutines.
 func (f *flusher) start() {
 	if f.inline {
-		if f.doner == nil {
-			close(f.done)
-			return
-		}
-		go f.doneLoop()
+		go f.indexer()
 		return
 	}
 	go f.run()
 }
 
+// indexer adds a batch's index entries while the writer goroutine waits
+// for the batch's fsync (inline mode). Nothing reads them early: a reader
+// confirms every index entry by reading its record, and the log returns
+// nothing beyond its durable end (the $all reader stops at the visible
+// end). If the fsync then fails the writer latches; an index persisted
+// later with entries beyond the log's end is rebuilt at Open.
+func (f *flusher) indexer() {
+	defer close(f.done)
+	for b := range f.ixReq {
+		f.ixRes <- f.db.indexAdd(b.entries, b.end)
+	}
+}
+
 // stop stops them, after the writer handed over its last batch.
 func (f *flusher) stop() {
 	if f.inline {
-		if f.doner != nil {
-			close(f.doner)
-		}
+		close(f.ixReq)
 	} else {
 		close(f.q)
 	}
 	<-f.done
 }
 
-// doneLoop runs the Done calls of applied batches, in order, so the writer
-// goes on with the next batch (taking the ops of the clients these calls
-// wake) while they run.
-func (f *flusher) doneLoop() {
-	defer close(f.done)
-	p := &f.db.pipe
-	for b := range f.doner {
-		for _, op := range b.ops {
-			if op.Done != nil {
-				op.Done(op)
-			}
+func (f *flusher) HeaderBytes() int { return 0 }
+
+// appendTo appends b's records up to n (exclusive) that are not appended
+// yet. Inline mode: the writer calls it after each op, so the records go
+// to the log's buffer while the writer waits for the next op rather than
+// all at once when the batch is closed. A refusal stops the appends; Commit
+// then handles it. Writer goroutine (the flusher's, when pipelined).
+func (f *flusher) appendTo(b *Batch, n int) {
+	for ; f.appended < n && f.appendErr == nil && f.mismatch == nil; f.appended++ {
+		planned, payload := b.Record(f.appended)
+		pos, err := f.log.Append(payload)
+		if err != nil {
+			f.appendErr, f.appendErrAt = err, f.appended
+			return
 		}
-		f.donerBusy.Add(-1)
-		if cap(b.buf) <= batchBufKeep {
-			select {
-			case p.free <- b:
-			default:
-			}
+		if pos != planned {
+			f.mismatch = fmt.Errorf("a record planned at %d was appended at %d", planned, pos)
+			return
 		}
 	}
 }
-
-func (f *flusher) HeaderBytes() int { return 0 }
 
 func (f *flusher) Commit(b *Batch) error {
 	if f.inline {
@@ -609,7 +602,7 @@ func (f *flusher) apply(it applyItem) {
 			if it.refused != nil {
 				it.b.ops[it.k].Result = failedResult(it.refused)
 			}
-			db.applyBatch(it.b, it.k, it.end, it.failErr)
+			db.applyBatch(it.b, it.k, it.end, it.failErr, it.indexed)
 		}
 		if it.failRest != nil {
 			db.failInflight(it.failRest)
@@ -631,33 +624,44 @@ func (f *flusher) failed(it applyItem) {
 func (f *flusher) commit(b *Batch) {
 	db := f.db
 	if err := db.Err(); err != nil {
+		f.appended, f.appendErr, f.mismatch = 0, nil, nil
 		f.failed(applyItem{failRest: ErrWriterFailed})
 		return
 	}
-	for i := range b.recs {
-		planned, payload := b.Record(i)
-		pos, err := f.log.Append(payload)
-		if err != nil {
-			f.appendFailed(b, i, err)
-			return
-		}
-		if pos != planned {
-			f.failed(applyItem{latch: fmt.Errorf("a record planned at %d was appended at %d", planned, pos), failRest: ErrWriterFailed})
-			return
-		}
+	f.appendTo(b, len(b.recs))
+	appendErr, at, mismatch := f.appendErr, f.appendErrAt, f.mismatch
+	f.appended, f.appendErr, f.mismatch = 0, nil, nil
+	if mismatch != nil {
+		f.failed(applyItem{latch: mismatch, failRest: ErrWriterFailed})
+		return
 	}
+	if appendErr != nil {
+		f.appendFailed(b, at, appendErr)
+		return
+	}
+	indexed := false
 	if len(b.recs) > 0 {
+		if f.inline && len(b.entries) > 0 && !db.opts.noIndexer {
+			f.ixReq <- b
+			indexed = true
+		}
 		t0 := time.Now()
 		err := f.log.Flush()
 		d := time.Since(t0)
 		db.observeFlush(d)
 		db.pipe.lastFlushNs.Store(int64(d))
+		if indexed {
+			if ierr := <-f.ixRes; ierr != nil && err == nil {
+				f.failed(applyItem{latch: fmt.Errorf("add to the index: %w", ierr), failRest: ErrWriterFailed})
+				return
+			}
+		}
 		if err != nil {
 			f.failed(applyItem{latch: fmt.Errorf("flush the log: %w", err), failRest: ErrWriterFailed})
 			return
 		}
 	}
-	f.deliver(applyItem{b: b, k: len(b.ops), end: b.end})
+	f.deliver(applyItem{b: b, k: len(b.ops), end: b.end, indexed: indexed})
 }
 
 // appendFailed handles a refused append of record i of b. A refusal that

@@ -16,13 +16,13 @@ import (
 // -bench.depth N), to compare depths.
 var benchDepth = flag.Int("bench.depth", 0, "pipeline depth for the store benchmarks (0: the default)")
 
-// benchDoneOnWriter runs Done on the writer goroutine in inline mode
-// (-bench.doneonwriter), to compare with the doner goroutine.
-var benchDoneOnWriter = flag.Bool("bench.doneonwriter", false, "inline mode: Done calls on the writer goroutine")
+// benchNoIndexer turns the inline committer's indexer off
+// (-bench.noindexer), to measure what it brings.
+var benchNoIndexer = flag.Bool("bench.noindexer", false, "inline mode: add index entries after the fsync")
 
 func openBenchDB(b *testing.B) *DB {
 	b.Helper()
-	db, err := Open(Options{Dir: b.TempDir(), Logger: testLogger, PipelineDepth: *benchDepth, doneOnWriter: *benchDoneOnWriter})
+	db, err := Open(Options{Dir: b.TempDir(), Logger: testLogger, PipelineDepth: *benchDepth, noIndexer: *benchNoIndexer})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -307,6 +308,12 @@ func (w *writer) submit(haveSlot bool) {
 		// that assumed it committed.
 		err := p.failErr
 		p.mu.Unlock()
+		if f := p.flusher; f != nil && f.inline && f.appended > 0 {
+			// NB: cannot happen (inline, every failure is found inside
+			// Commit, before the next batch begins); records appended for
+			// a batch that never commits would corrupt the log.
+			w.db.latch(errors.New("store: BUG: a failed inline batch left records in the log buffer"))
+		}
 		w.finishLocal(b, err)
 		return
 	}
@@ -377,6 +384,9 @@ func (w *writer) process(op *Op) {
 		clear(b.meta[nmeta:cap(b.meta)])
 	} else {
 		w.statusOps++
+		if f := w.db.pipe.flusher; f != nil && f.inline {
+			f.appendTo(b, len(b.recs))
+		}
 	}
 	b.end = w.end
 	b.ops = append(b.ops, op)

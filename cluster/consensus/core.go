@@ -191,7 +191,9 @@ func (c *Core) Propose(data []byte) error {
 }
 
 // Drain processes every pending Ready: save (one fsync), then send, then
-// apply, then advance — etcd's Ready loop. A failed save is final.
+// apply, then advance — etcd's Ready loop, with the leader's appends sent
+// before the save and committed entries that are already durable applied
+// before it. A failed save is final.
 func (c *Core) Drain(io IO) error {
 	if c.failed != nil {
 		return c.failed
@@ -203,6 +205,25 @@ func (c *Core) Drain(io IO) error {
 			hs = rd.HardState
 		}
 		msgs := rd.Messages
+		// Committed entries already in the log (below this Ready's new
+		// entries, saved by an earlier Ready) are applied before the save:
+		// the leader acknowledges a committed batch without waiting for
+		// the fsync of the next one. Entries that commit together with
+		// their own save (a follower learning the commit index with the
+		// entries) are applied after it.
+		committed := rd.CommittedEntries
+		if len(rd.Entries) > 0 {
+			first := rd.Entries[0].GetIndex()
+			k := 0
+			for k < len(committed) && committed[k].GetIndex() < first {
+				k++
+			}
+			c.apply(io, committed[:k])
+			committed = committed[k:]
+		} else {
+			c.apply(io, committed)
+			committed = nil
+		}
 		if hs != nil || len(rd.Entries) > 0 {
 			// The leader's appends and heartbeats go out before its own
 			// save (raft thesis §10.2.1; raft puts them in the part of
@@ -234,18 +255,23 @@ func (c *Core) Drain(io IO) error {
 		if len(msgs) > 0 {
 			io.Send(msgs)
 		}
-		if len(rd.CommittedEntries) > 0 {
-			for _, e := range rd.CommittedEntries {
-				if e.GetTerm() != c.appliedTerm {
-					c.appliedTerm, c.epochIndex = e.GetTerm(), e.GetIndex()
-				}
-				c.appliedIndex = e.GetIndex()
-			}
-			io.Apply(rd.CommittedEntries)
-		}
+		c.apply(io, committed)
 		c.rn.Advance(rd)
 	}
 	return nil
+}
+
+func (c *Core) apply(io IO, ents []*pb.Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	for _, e := range ents {
+		if e.GetTerm() != c.appliedTerm {
+			c.appliedTerm, c.epochIndex = e.GetTerm(), e.GetIndex()
+		}
+		c.appliedIndex = e.GetIndex()
+	}
+	io.Apply(ents)
 }
 
 // SetPeerPriority records a peer's --node-priority (from gossip).

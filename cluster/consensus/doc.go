@@ -79,15 +79,17 @@
 // Measured (2-core VM shared with other builds; three nodes on loopback
 // sharing one virtual disk, 100-byte single-event writes, closed loop):
 //
-//	in-process, store API on the master (go test ./node -run XXX -bench ClusterWrite -benchtime 3s)
-//	  1 writer     480-670 events/s   one entry per write, ~0.7-1 ms a save on each node
-//	  16 writers   2,900-4,600        ~5-10 events per fsync
-//	  256 writers  23,000-38,000      ~130 events per fsync, 180-280 saves/s, 1.7-2.9 ms a save
+//	in-process, store API on the master, median of 3 [range]
+//	(go test ./node -run XXX -bench '^BenchmarkClusterWrite$' -benchtime 3s)
+//	  1 writer     502 events/s [492-508]          one entry per write, ~1 ms a save on each node
+//	  16 writers   2,788 [2,509-6,528]             ~6 events per fsync
+//	  256 writers  33,895 [27,078-49,190]          ~110 events per fsync, 230-460 saves/s, 1.1-2.3 ms a save
 //	same, --unsafe-disable-flush-to-disk (-bench ClusterWriteNoFsync)
-//	  16 writers   9,600, 256 writers 49,000
-//	whole processes (bin/eventstored x3 on 127.0.0.1-3, bin/esbench write --addr <master>)
-//	  16 clients   2,245 (single node at the same minute: 7,467)
-//	  256 clients  10,994 (single node: 23,303)
+//	  16 writers   8,600-9,600, 256 writers 43,000-49,000
+//	whole processes (bin/eventstored x3 on 127.0.0.1-3, bin/esbench write --addr <master>
+//	--clients N --duration 8s; single node: bin/esbench write --start-node bin/eventstored)
+//	  16 clients   3,161-3,504 (single node in the same minutes: 13,036)
+//	  256 clients  17,237-24,478 (single node: 27,328-29,306)
 //
 // Where the time goes: every batch costs one fsync on every node, and
 // the three nodes' fsyncs queue on the one disk (a save takes 2-3x a

@@ -142,6 +142,14 @@ func newSim(t testing.TB, seed uint64, voters, learners int, prios []int32) *sim
 }
 
 func newSimWith(t testing.TB, seed uint64, voters, learners int, prios []int32, onTlog bool, wrap func(Disk) Disk) *sim {
+	s := newSimNoCleanup(t, seed, voters, learners, prios, onTlog, wrap)
+	t.Cleanup(s.close)
+	return s
+}
+
+// newSimNoCleanup is newSimWith for callers that close the sim
+// themselves (runSeed, which runs hundreds in one test).
+func newSimNoCleanup(t testing.TB, seed uint64, voters, learners int, prios []int32, onTlog bool, wrap func(Disk) Disk) *sim {
 	s := &sim{wrap: wrap, onTlog: onTlog, t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), voters: voters,
 		leaders: map[uint64]uint64{}, committed: map[uint64]string{}, pending: map[string]uint64{}}
 	var vs, ls []uint64
@@ -183,6 +191,20 @@ func newSimWith(t testing.TB, seed uint64, voters, learners int, prios []int32, 
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// close releases the nodes' logs: an open log's checkpoint timer would
+// keep it, and its in-memory files, alive long after the seed ended.
+func (s *sim) close() {
+	for _, n := range s.nodes {
+		if n.tdisk != nil {
+			n.tdisk.Close()
+		}
+		if n.log != nil {
+			n.log.Close()
+		}
+		n.log, n.tdisk = nil, nil
+	}
+}
+
 func (s *sim) start(n *simNode) {
 	var d Disk = n.disk
 	if s.onTlog {
@@ -190,6 +212,7 @@ func (s *sim) start(n *simNode) {
 			n.log.Close()
 		}
 		l, err := tlog.Open(tlog.Options{FS: n.fs, Dir: "/db", ChunkSizeBytes: simChunkBytes, SkipVerify: true, Logger: quiet,
+			WriteBufferBytes: 4 << 10, IteratorBlockBytes: 4 << 10, // NB: small logs; the 1 MiB defaults would dominate the run time
 			CheckpointSyncInterval: time.Hour})
 		if err != nil {
 			s.fail("node %d cannot open its log: %v", n.id, err)
@@ -492,7 +515,8 @@ func (s *sim) master() uint64 {
 // run executes one seed and returns a failure description ("" = passed).
 func runSeed(t *testing.T, seed uint64, voters, learners int, prios []int32) (failure string, trace uint64) {
 	cryptotest.SetGlobalRandom(t, seed)
-	s := newSim(t, seed, voters, learners, prios)
+	s := newSimNoCleanup(t, seed, voters, learners, prios, true, nil)
+	defer s.close()
 	defer func() {
 		// raft panics on broken invariants (e.g. a lost commit index): a
 		// failure of this seed, not of the test binary.

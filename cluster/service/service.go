@@ -1,9 +1,8 @@
 // Package service composes the cluster services of one node: the gossip
 // driver (membership, liveness) and the consensus driver (elections,
-// log), with the transports between nodes. It is what the node will run
-// in a cluster once the consensus log is the store's log (stage 4); until
-// then Disk is an in-memory raft log and nothing is replicated but the
-// consensus entries themselves.
+// log), with the transports between nodes. Every cluster node runs it,
+// with consensus.TlogDisk (the raft log on the store's transaction log)
+// and the store's committer (consensus.Replicator).
 //
 // Wiring (all on the drivers' goroutines):
 //
