@@ -11,7 +11,7 @@ RUN_ARGS ?=
 # Go sources, excluding npm-installed trees used by interop tests.
 GOFILES = $(shell find . -name '*.go' -not -path '*/node_modules/*' -not -path './.git/*')
 
-.PHONY: all build run test test-long bench bench-peers lint fmt-check vet clean
+.PHONY: all build run test test-long test-partition bench bench-cluster bench-failover bench-peers lint fmt-check vet clean
 
 all: build
 
@@ -39,6 +39,23 @@ test: fmt-check vet
 # Soak, fuzz and large-volume tests (files tagged //go:build long).
 test-long:
 	$(GO) test -tags long -timeout 120m ./...
+
+# Process-level cluster tests in network namespaces (needs root and ip;
+# they skip with the reason otherwise; make test runs them too): a node
+# per namespace, the master's internal link cut while clients write, the
+# history checked with porcupine; the --max-truncation refusal. ~30 s.
+test-partition:
+	$(GO) test -count=1 -v -run 'Netns|Partition|MaxTruncation' ./cmd/eventstored/clustertest
+
+# Replicated appends on a 3-node cluster of bin/eventstored on
+# 127.0.0.1-3 (16 and 256 clients on the master); BENCH_ARGS go to
+# `esbench cluster`.
+bench-cluster: build
+	$(BIN)/esbench cluster --clients 16,256 $(BENCH_ARGS)
+
+# Failover figures: kill -9 of the master 20 times under write load.
+bench-failover: build
+	$(BIN)/esbench cluster --clients '' --failovers 20 $(BENCH_ARGS)
 
 # The standard benchmark suite of bin/esbench (it starts its own node from
 # bin/eventstored, plus the peers it finds); without bench/cmd/esbench, the

@@ -16,8 +16,8 @@
 //     simulation.
 //   - service: one node's composition of the two (raft ids from advertised
 //     endpoints, voters bootstrapped from gossip, consensus state and epoch
-//     published in gossip, TCP loss marks peers dead). The node runs it
-//     only with node.WithConsensus (tests) for now (see below).
+//     published in gossip, TCP loss marks peers dead). Every cluster node
+//     runs it (node.WithoutConsensus turns it off for gossip-only tests).
 //
 // Goroutines: each core is owned by exactly one goroutine (its driver);
 // everything else talks to it through the driver's bounded inbox.
@@ -31,16 +31,26 @@
 //  2. Gossip — done (cores, driver, HTTP routes, identity check), tested
 //     with fake time and on loopback.
 //  3. Consensus — core, driver, transports, simulation and the per-node
-//     composition (service) done, and wired into the node behind
-//     node.WithConsensus (node.TestClusterConsensusOnLoopback: one Master
-//     and two Slaves on every interface's /gossip, failover, rejoin). Off
-//     by default because the raft log is still in memory: a restarted
-//     process could vote twice in one term, and two restarted nodes could
-//     elect a leader missing committed entries (raft then panics on the
-//     third). The next step is consensus.Disk on the store's transaction
-//     log; then WithConsensus becomes the default for clusters.
-//  4. Replication through the store's log, 5. forwarding (NotHandled
-//     NotMaster / forward over int TCP / HTTP proxy), 6. process-level
-//     failover tests — not started. tcpsvc does not consult the node
-//     state yet: a cluster node serves writes locally.
+//     composition (service) done; the default for every cluster node
+//     (node.TestClusterConsensusOnLoopback: one Master and two Slaves on
+//     every interface's /gossip, failover, rejoin).
+//  4. Replication through the store's log — done: the raft log is the
+//     transaction log (consensus.TlogDisk: one entry header record plus
+//     the batch's records per entry, one fsync per Ready, hard state in
+//     raft-state.chk, --max-truncation); the master's writer proposes each
+//     group commit through consensus.Replicator (the store's Committer)
+//     and acknowledges it once a majority has it durable; every node
+//     applies committed entries to its store, so reads and subscriptions
+//     never show what a majority has not made durable, and positions are
+//     the same on every node (node.TestClusterReplicatesThroughRaft;
+//     simulation on TlogDisk with crash clones).
+//  5. Requests by node state and forwarding — done: Decide is the one
+//     table; tcpsvc answers NotReady/NotMaster (the master's advertised
+//     endpoints) and forwards replica writes to the master over internal
+//     TCP (tcpsvc.Forwarder: deadline, in-flight limit); httpfront
+//     proxies follower writes to the master's internal HTTP, redirects
+//     require-master requests (307), 503 when not ready; node publishes
+//     the master from consensus and gossip (node.TestForwardingOnLoopback,
+//     node.TestClusterClientInterop).
+//  6. Process-level failover tests — see the proctest work.
 package cluster

@@ -35,6 +35,13 @@
 //  5. request Content-Type → 415; 6. ?format= / Accept → 406 (media.go);
 //  7. the handler: header checks in the spec's order, body, operation.
 //
+// At step 7 a node that is not the master may answer otherwise
+// (forward.go, cluster-and-options §7.3, Deps.Cluster): stream writes,
+// persistent subscriptions and users are proxied to the master's
+// internal HTTP; ES-RequireMaster: True is a 307 to the master's
+// advertised external HTTP; in Unknown and the not-ready states 503.
+// /info reports the node's state.
+//
 // Every reply carries the CORS headers of §6.1; errors are status-only
 // with the reason phrase of Appendix A in the status line; every 401 has
 // WWW-Authenticate: Basic realm="ES".
@@ -58,8 +65,9 @@
 // or deflate for bodies ≥ 256 bytes when asked, 4 MiB of data +
 // metadata per event (→ 413, spec §2.3.1), 10,000 events per POST, 4096
 // events per read page (→ 500, spec §2.5.1), 16 path segments, 32 Accept
-// elements considered, ES-LongPoll ≤ 3600 s, store readers pooled up to
-// Deps.ReadersMax, interned names ≤ 16,384, response cache ≤ 4096 entries
+// elements considered, proxying to the master at most 64 connections (1 s
+// wait for one, the 10 s answer deadline, 64 MiB replies), ES-LongPoll
+// ≤ 3600 s, store readers pooled up to Deps.ReadersMax, interned names ≤ 16,384, response cache ≤ 4096 entries
 // and 32 MiB with a 1 s TTL, XML nesting ≤ 64.
 //
 // # Deliberate differences from 4.0.3

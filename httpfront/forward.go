@@ -1,6 +1,8 @@
 package httpfront
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -15,22 +17,23 @@ import (
 // cluster-and-options §7.3; 4.0.3 HttpForwarder and the controllers'
 // NotHandled handling):
 //
-//	route class   replica (master known)                      Unknown   Initializing, PreMaster, ShuttingDown
-//	read          served; ES-RequireMaster: True → 307         served    503 (rm: 503)
-//	write         proxied; ES-RequireMaster: True → 307        503       503
-//	master-only   proxied (persistent subscriptions, users)    503       503
-//	local         served (ping, info, stats, admin, gossip)    served    served
+//	route class   replica (master known)                      Unknown               Initializing, PreMaster, ShuttingDown
+//	read          served; ES-RequireMaster: True → 307         served (rm: 503)      503
+//	write         proxied; ES-RequireMaster: True → 307        503                   503
+//	master-only   proxied (persistent subscriptions, users)    503                   503
+//	local         served (ping, info, stats, admin, gossip)    served                served
 //
 // The decision is cluster.Decide's (one table); this file maps it to
 // HTTP. A replica that does not know its master yet answers 503 where it
-// would proxy or redirect. A bad ES-RequireMaster value is 400 before
-// anything else, as the handlers would answer it.
+// would proxy or redirect. On stream routes a bad ES-RequireMaster value
+// is 400 before anything else, as their handlers would answer it.
 //
 // Proxying copies method, path and query, headers and body to
 // http://<master internal HTTP><same URI>, with Host rewritten and
 // X-Forwarded-Host set to the original Host when absent (so the master's
-// links point where the client is), and relays the master's status,
-// headers and body. It runs on the fasthttp connection goroutine and
+// links point where the client is) and ES-Forwarded: 1 (a node that is
+// not the master either does not send it on: 503), and relays the
+// master's status, headers and body. It runs on the fasthttp connection goroutine and
 // blocks it for at most the request timeout (10 s); a failure (connect,
 // timeout, too-large reply) is 500 "Error while forwarding request".
 // One fasthttp.HostClient per master, with at most proxyConnsMax
@@ -82,39 +85,71 @@ func isRedirectSlash(rt *route) bool { return strings.HasSuffix(rt.tmpl, "/") }
 const (
 	proxyConnsMax        = 64
 	proxyConnWait        = time.Second
+	proxyDialTimeout     = 2 * time.Second
 	proxyResponseBodyMax = 64 << 20
 )
 
 var (
 	hdrForwardedHost = []byte("X-Forwarded-Host")
+	// hdrForwarded marks a request one node proxied to another (our
+	// nodes only).
+	hdrForwarded     = []byte("ES-Forwarded")
+	valForwarded     = []byte("1")
 	reasonForwardErr = "Error while forwarding request"
 )
 
 // proxyPool holds the HostClient of the current master.
 type proxyPool struct {
-	mu   sync.Mutex
-	addr netip.AddrPort
-	hc   *fasthttp.HostClient
+	mu     sync.Mutex
+	addr   netip.AddrPort
+	hc     *fasthttp.HostClient
+	closed bool
 }
 
-func (p *proxyPool) client(addr netip.AddrPort, timeout time.Duration) *fasthttp.HostClient {
+// errProxyClosed: a request proxied after Close (the server stopped).
+var errProxyClosed = errors.New("httpfront: proxy closed")
+
+func (p *proxyPool) client(addr netip.AddrPort, timeout time.Duration) (*fasthttp.HostClient, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errProxyClosed
+	}
 	if p.hc != nil && p.addr == addr {
-		return p.hc
+		return p.hc, nil
 	}
 	if p.hc != nil {
 		p.hc.CloseIdleConnections()
 	}
 	p.addr = addr
+	dialer := &net.Dialer{Timeout: proxyDialTimeout}
 	p.hc = &fasthttp.HostClient{
 		Addr: addr.String(), Name: "eventstored-proxy", MaxConns: proxyConnsMax, MaxConnWaitTimeout: proxyConnWait,
+		// A plain dialer: the address is an IP, and fasthttp's default
+		// dialer starts a process-wide DNS cache goroutine.
+		Dial:        func(a string) (net.Conn, error) { return dialer.Dial("tcp", a) },
 		ReadTimeout: timeout, WriteTimeout: timeout, MaxResponseBodySize: proxyResponseBodyMax,
 		MaxIdleConnDuration:           30 * time.Second,
 		DisableHeaderNamesNormalizing: true, DisablePathNormalizing: true, NoDefaultUserAgentHeader: true,
 	}
-	return p.hc
+	return p.hc, nil
 }
+
+// close drops the pool's connections; later proxying fails.
+func (p *proxyPool) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.hc != nil {
+		p.hc.CloseIdleConnections()
+		p.hc = nil
+	}
+}
+
+// Close releases what the handler holds beyond requests: the proxy's
+// connections to the master. Call it after the server stopped serving
+// (Config.OnStop).
+func (h *Handler) Close() { h.proxies.close() }
 
 // byState applies the table above to r. It reports whether r has been
 // answered (redirected, proxied, refused); false means serve it here.
@@ -126,28 +161,30 @@ func (h *Handler) byState(r *request, rt *route) bool {
 	if v.State == cluster.StateMaster {
 		return false
 	}
-	rm, ok := r.boolHeader(hdrRequireMaster, false)
-	if !ok {
-		r.status(fasthttp.StatusBadRequest, "ES-RequireMaster header in wrong format.")
-		return true
-	}
-	kind := cluster.Read
-	switch rt.class {
-	case classWrite:
-		kind = cluster.Write
-	case classMaster:
-		kind = cluster.PersistentSubscription
+	kind, rm := cluster.PersistentSubscription, false
+	if rt.class != classMaster {
+		// Only the stream routes read ES-RequireMaster (as their handlers
+		// do); the master-only routes go to the master regardless.
+		var ok bool
+		if rm, ok = r.boolHeader(hdrRequireMaster, false); !ok {
+			r.status(fasthttp.StatusBadRequest, "ES-RequireMaster header in wrong format.")
+			return true
+		}
+		kind = cluster.Read
+		if rt.class == classWrite {
+			kind = cluster.Write
+		}
 	}
 	switch cluster.Decide(v.State, kind, rm, v.MasterInternalHTTP.IsValid()) {
 	case cluster.Serve:
 		return false
 	case cluster.Forward:
-		if v.MasterInternalHTTP.IsValid() {
+		if h.mayProxy(r, v) {
 			h.proxy(r, v.MasterInternalHTTP)
 			return true
 		}
 	case cluster.NotMaster:
-		if rt.class == classMaster && v.MasterInternalHTTP.IsValid() {
+		if rt.class == classMaster && h.mayProxy(r, v) {
 			h.proxy(r, v.MasterInternalHTTP)
 			return true
 		}
@@ -158,6 +195,15 @@ func (h *Handler) byState(r *request, rt *route) bool {
 	}
 	r.status(fasthttp.StatusServiceUnavailable, reasonNotReady)
 	return true
+}
+
+// mayProxy: a master is known and r was not proxied here by another
+// node. A proxied request that reaches a node which is not the master
+// either (views differ during an election) is refused rather than sent on:
+// two nodes each taking the other for the master would otherwise bounce
+// it until the connection limits ran out.
+func (h *Handler) mayProxy(r *request, v ClusterView) bool {
+	return v.MasterInternalHTTP.IsValid() && len(r.ctx.Request.Header.PeekBytes(hdrForwarded)) == 0
 }
 
 // redirectToMaster answers 307 with the same path and query on the
@@ -182,7 +228,12 @@ func (h *Handler) redirectToMaster(r *request, master netip.AddrPort) {
 // proxy relays r to master's internal HTTP and the answer back.
 func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	ctx := r.ctx
-	hc := h.proxies.client(master, h.timeout)
+	hc, err := h.proxies.client(master, h.timeout)
+	if err != nil {
+		h.metrics.httpProxyErrors.Inc()
+		statusOnly(ctx, fasthttp.StatusInternalServerError, reasonForwardErr)
+		return
+	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -190,6 +241,7 @@ func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	ctx.Request.CopyTo(req)
 	req.Header.DisableNormalizing()
 	resp.Header.DisableNormalizing()
+	req.Header.SetBytesKV(hdrForwarded, valForwarded)
 	if len(req.Header.PeekBytes(hdrForwardedHost)) == 0 {
 		req.Header.SetBytesKV(hdrForwardedHost, ctx.Host())
 	}
@@ -197,7 +249,14 @@ func (h *Handler) proxy(r *request, master netip.AddrPort) {
 	req.URI().SetHost(host)
 	req.Header.SetHost(host)
 	req.Header.ResetConnectionClose()
-	if err := hc.DoTimeout(req, resp, h.timeout); err != nil {
+	h.metrics.httpProxyInFlight.Inc()
+	err = hc.DoTimeout(req, resp, h.timeout)
+	h.metrics.httpProxyInFlight.Dec()
+	if err != nil {
+		h.metrics.httpProxyErrors.Inc()
+		if errors.Is(err, fasthttp.ErrTimeout) {
+			h.metrics.httpProxyTimeouts.Inc()
+		}
 		h.log.Warn("cannot forward an HTTP request to the master", "master_internal_http", host,
 			"method", string(ctx.Method()), "path", string(ctx.Path()), "err", err)
 		statusOnly(ctx, fasthttp.StatusInternalServerError, reasonForwardErr)
@@ -214,4 +273,20 @@ func (h *Handler) infoState() string {
 		return "master"
 	}
 	return h.d.Cluster().State.InfoName()
+}
+
+// clusterReady: the master, or a caught-up replica (Slave, Clone) that
+// knows its master; always true on a single node.
+func (h *Handler) clusterReady() bool {
+	if h.d.Cluster == nil {
+		return true
+	}
+	v := h.d.Cluster()
+	switch v.State {
+	case cluster.StateMaster:
+		return true
+	case cluster.StateSlave, cluster.StateClone:
+		return v.MasterInternalHTTP.IsValid()
+	}
+	return false
 }

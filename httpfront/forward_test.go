@@ -92,17 +92,24 @@ func TestFollowerProxiesAndRedirects(t *testing.T) {
 	create := `{"loginName":"bob","fullName":"Bob","groups":[],"password":"pw"}`
 	expectStatus(t, f.req(t, "POST", "/users/", create, "Content-Type: application/json", admin), 201, "")
 	expectStatus(t, master.req(t, "GET", "/users/bob", "", "Accept: application/json", admin), 200, "")
+	// ES-RequireMaster means nothing to them: proxied whatever its value.
+	expectStatus(t, f.req(t, "GET", "/users/bob", "", "Accept: application/json", "ES-RequireMaster: maybe", admin), 200, "")
+
+	// A request another node proxied here is not sent on (a second
+	// follower would bounce it back during an election).
+	expectStatus(t, f.req(t, "POST", "/streams/px", fwdBody, evJSON, "ES-Forwarded: 1", admin), 503, "Server Is Not Ready")
 
 	// Delete, proxied.
 	expectStatus(t, f.req(t, "DELETE", "/streams/px", "", admin), 204, "")
 	expectStatus(t, master.req(t, "GET", "/streams/px/0", "", "Accept: application/json"), 404, "")
 
+	expectStatus(t, f.req(t, "GET", "/health/ready", ""), 200, "")
 	// Node-local routes stay local; /info reports the real state.
 	r = f.req(t, "GET", "/info", "", "Accept: application/json")
 	if !strings.Contains(r.body, `"state": "slave"`) && !strings.Contains(r.body, `"state":"slave"`) {
 		t.Fatalf("/info %s", r.body)
 	}
-	if got := testutilCounter(f.h.metrics.httpProxied); got != 8 {
+	if got := testutilCounter(f.h.metrics.httpProxied); got != 9 {
 		t.Fatalf("proxied counter %v", got)
 	}
 }
@@ -123,6 +130,7 @@ func TestFollowerNotReady(t *testing.T) {
 	if r := f.req(t, "GET", "/info", "", "Accept: application/json"); !strings.Contains(r.body, "unknown") {
 		t.Fatalf("/info %s", r.body)
 	}
+	expectStatus(t, f.req(t, "GET", "/health/ready", ""), 503, "Not ready")
 
 	for _, st := range []cluster.VNodeState{cluster.StateInitializing, cluster.StatePreMaster, cluster.StateShuttingDown} {
 		view.Store(&ClusterView{State: st})
@@ -148,6 +156,13 @@ func TestFollowerNotReady(t *testing.T) {
 	view.Store(&ClusterView{State: cluster.StateSlave, MasterExternalHTTP: masterExt, MasterInternalHTTP: dead})
 	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, admin), 500, "Error while forwarding request")
 	expectStatus(t, f.req(t, "GET", "/users/", "", "Accept: application/json", admin), 500, "Error while forwarding request")
+
+	// After Close (the server stopped) nothing is proxied any more.
+	master := newSubsNode(t)
+	view.Store(&ClusterView{State: cluster.StateSlave, MasterExternalHTTP: masterExt, MasterInternalHTTP: serveTCP(t, master)})
+	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, admin), 201, "")
+	f.h.Close()
+	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, admin), 500, "Error while forwarding request")
 }
 
 func testutilCounter(c prometheus.Counter) float64 {

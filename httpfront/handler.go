@@ -115,6 +115,10 @@ type Counters struct {
 	TCPConnections func() map[string]int
 	// HTTPConnections likewise for the HTTP listeners (Server.Connections).
 	HTTPConnections func() map[string]int
+	// Forwarding returns the TCP forwarder's counters; nil on a single
+	// node (the figures then read zero on /stats and are absent from
+	// /metrics).
+	Forwarding func() ForwardingFigures
 }
 
 // Deps are the handler's collaborators. DB and Auth are required.

@@ -208,3 +208,33 @@ func BenchmarkServeEventHandlerOnly(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkReaderPerRequest compares what a read pays for its store
+// reader: a new one per request (store.DB.NewReader, what the front did
+// before readers were pooled) against the handler's bounded pool
+// (acquireReader/releaseReader).
+func BenchmarkReaderPerRequest(b *testing.B) {
+	n := newTestNode(b)
+	expectStatus(b, n.req(b, "POST", "/streams/bench-rd", benchEventBody(1), "Content-Type: application/vnd.eventstore.events+json"), 201, "")
+	read := func(r StoreReader) {
+		if st, ev := r.ReadEvent("bench-rd", 0, false); st != store.ReadSuccess {
+			b.Fatalf("read: %v", st)
+		} else {
+			benchSink += len(ev.Event.Data)
+		}
+	}
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			read(n.h.d.DB.NewReader())
+		}
+	})
+	b.Run("pooled", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			r := n.h.acquireReader()
+			read(r)
+			n.h.releaseReader(r)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 )
@@ -17,11 +18,15 @@ type Metrics struct {
 	reg          *prometheus.Registry
 	httpRequests prometheus.Counter
 	httpProxied  prometheus.Counter
-	reads        prometheus.Counter
-	readsCached  prometheus.Counter
-	writes       prometheus.Counter
-	once         sync.Once
-	handler      fasthttp.RequestHandler
+	// HTTP proxy failures (connect, timeout, too-large reply: 500 to the
+	// client), of which timeouts, and proxied requests waiting on the master.
+	httpProxyErrors   prometheus.Counter
+	httpProxyTimeouts prometheus.Counter
+	httpProxyInFlight prometheus.Gauge
+	reads             prometheus.Counter
+	readsCached       prometheus.Counter
+	writes            prometheus.Counter
+	handler           fasthttp.RequestHandler
 
 	mu       sync.Mutex
 	figures  func() StoreFigures
@@ -62,7 +67,14 @@ func NewMetrics(reg *prometheus.Registry) *Metrics {
 		Name: "writes_total", Help: "HTTP writes that reached a store result."})
 	m.httpProxied = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
 		Name: "proxied_total", Help: "HTTP requests a follower relayed to the master (spec cluster-and-options §7.3)."})
-	reg.MustRegister(m.httpRequests, m.httpProxied, m.reads, m.readsCached, m.writes, storeCollector{m})
+	m.httpProxyErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
+		Name: "proxy_errors_total", Help: "HTTP requests a follower failed to relay to the master (answered 500), timeouts included."})
+	m.httpProxyTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
+		Name: "proxy_timeouts_total", Help: "HTTP requests whose relay to the master timed out."})
+	m.httpProxyInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "eventstored", Subsystem: "http",
+		Name: "proxies_in_flight", Help: "HTTP requests being relayed to the master now."})
+	reg.MustRegister(m.httpRequests, m.httpProxied, m.httpProxyErrors, m.httpProxyTimeouts, m.httpProxyInFlight,
+		m.reads, m.readsCached, m.writes, storeCollector{m})
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return m
 }
@@ -82,6 +94,49 @@ func (m *Metrics) attach(figures func() StoreFigures, c Counters) {
 	if c.HTTPConnections != nil {
 		m.counters.HTTPConnections = c.HTTPConnections
 	}
+	if c.Forwarding != nil {
+		m.counters.Forwarding = c.Forwarding
+	}
+}
+
+// ForwardingFigures are the TCP forwarder's counters (a replica's client
+// writes sent to the master, spec cluster-and-options §7.1), fed through
+// Counters.Forwarding.
+type ForwardingFigures struct {
+	Forwarded uint64 // sent to the master
+	TimedOut  uint64 // completed with ForwardTimeout
+	TooBusy   uint64 // refused: the in-flight limit was reached
+	NotReady  uint64 // refused: no connection to the master
+	InFlight  int    // waiting for the master's reply now
+}
+
+// ProxyFigures are the HTTP proxy's counters, for /stats.
+type ProxyFigures struct {
+	Proxied, Errors, Timeouts uint64
+	InFlight                  int64
+}
+
+// proxyFigures reads the proxy metrics back (at most once a second, for
+// /stats).
+func (m *Metrics) proxyFigures() ProxyFigures {
+	var f ProxyFigures
+	var d dto.Metric
+	if m.httpProxied.Write(&d) == nil {
+		f.Proxied = uint64(d.GetCounter().GetValue())
+	}
+	d.Reset()
+	if m.httpProxyErrors.Write(&d) == nil {
+		f.Errors = uint64(d.GetCounter().GetValue())
+	}
+	d.Reset()
+	if m.httpProxyTimeouts.Write(&d) == nil {
+		f.Timeouts = uint64(d.GetCounter().GetValue())
+	}
+	d.Reset()
+	if m.httpProxyInFlight.Write(&d) == nil {
+		f.InFlight = int64(d.GetGauge().GetValue())
+	}
+	return f
 }
 
 var (
@@ -94,6 +149,12 @@ var (
 	descChunks        = prometheus.NewDesc("eventstored_store_chunks", "Transaction log chunks.", nil, nil)
 	descWriterFailed  = prometheus.NewDesc("eventstored_store_writer_failed", "1 when the writer latched a failure.", nil, nil)
 	descConnections   = prometheus.NewDesc("eventstored_connections", "Open client connections per interface.", []string{"interface"}, nil)
+
+	descFwdForwarded = prometheus.NewDesc("eventstored_tcp_forwarded_total", "Client TCP writes a replica forwarded to the master.", nil, nil)
+	descFwdTimedOut  = prometheus.NewDesc("eventstored_tcp_forward_timeouts_total", "Forwarded TCP writes completed with ForwardTimeout.", nil, nil)
+	descFwdTooBusy   = prometheus.NewDesc("eventstored_tcp_forward_too_busy_total", "TCP writes not forwarded: in-flight limit reached (NotHandled TooBusy).", nil, nil)
+	descFwdNotReady  = prometheus.NewDesc("eventstored_tcp_forward_not_ready_total", "TCP writes not forwarded: no connection to the master (NotHandled NotReady).", nil, nil)
+	descFwdInFlight  = prometheus.NewDesc("eventstored_tcp_forwards_in_flight", "Forwarded TCP writes waiting for the master's reply.", nil, nil)
 )
 
 // storeCollector reads the store and connection figures at scrape time.
@@ -101,7 +162,8 @@ type storeCollector struct{ m *Metrics }
 
 func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descEventsWritten, descBytesWritten, descQueueLen, descQueueMax, descFsync,
-		descLastCommit, descChunks, descWriterFailed, descConnections} {
+		descLastCommit, descChunks, descWriterFailed, descConnections,
+		descFwdForwarded, descFwdTimedOut, descFwdTooBusy, descFwdNotReady, descFwdInFlight} {
 		ch <- d
 	}
 }
@@ -154,6 +216,14 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		for name, n := range counters.HTTPConnections() {
 			ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(n), name)
 		}
+	}
+	if counters.Forwarding != nil {
+		f := counters.Forwarding()
+		ch <- prometheus.MustNewConstMetric(descFwdForwarded, prometheus.CounterValue, float64(f.Forwarded))
+		ch <- prometheus.MustNewConstMetric(descFwdTimedOut, prometheus.CounterValue, float64(f.TimedOut))
+		ch <- prometheus.MustNewConstMetric(descFwdTooBusy, prometheus.CounterValue, float64(f.TooBusy))
+		ch <- prometheus.MustNewConstMetric(descFwdNotReady, prometheus.CounterValue, float64(f.NotReady))
+		ch <- prometheus.MustNewConstMetric(descFwdInFlight, prometheus.GaugeValue, float64(f.InFlight))
 	}
 }
 

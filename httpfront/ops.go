@@ -71,6 +71,8 @@ func (h *Handler) healthReady(r *request) {
 		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("writer failed: "+h.d.DB.Err().Error()))
 	case !h.d.Auth.Ready():
 		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("user store not loaded"))
+	case !h.clusterReady():
+		r.reply(fasthttp.StatusServiceUnavailable, "Not ready", mtTextPlain, []byte("node state "+h.infoState()))
 	default:
 		r.reply(fasthttp.StatusOK, "", mtTextPlain, []byte("ready"))
 	}
@@ -293,6 +295,23 @@ func (h *Handler) collectStats() []statKV {
 	add("es-readIndex-notCachedStreamInfo", int64(0))
 	add("es-readIndex-cachedTransInfo", int64(0))
 	add("es-readIndex-notCachedTransInfo", int64(0))
+	// Requests a replica relays to the master: client TCP writes through
+	// the forwarder (spec cluster-and-options §7.1), HTTP through the proxy
+	// (§7.3). Zero on a single node.
+	var fw ForwardingFigures
+	if h.d.Counters.Forwarding != nil {
+		fw = h.d.Counters.Forwarding()
+	}
+	add("es-forwarding-tcp-forwarded", int64(fw.Forwarded))
+	add("es-forwarding-tcp-timedOut", int64(fw.TimedOut))
+	add("es-forwarding-tcp-tooBusy", int64(fw.TooBusy))
+	add("es-forwarding-tcp-notReady", int64(fw.NotReady))
+	add("es-forwarding-tcp-inFlight", int64(fw.InFlight))
+	px := h.metrics.proxyFigures()
+	add("es-forwarding-http-proxied", int64(px.Proxied))
+	add("es-forwarding-http-errors", int64(px.Errors))
+	add("es-forwarding-http-timeouts", int64(px.Timeouts))
+	add("es-forwarding-http-inFlight", px.InFlight)
 	c.flat, c.at = kv, now
 	return kv
 }

@@ -31,6 +31,9 @@ type Config struct {
 	// ReadTimeout bounds reading one request, WriteTimeout writing one
 	// response (defaults 60 s), so slow peers cannot hold connections.
 	ReadTimeout, WriteTimeout time.Duration
+	// OnStop runs once the server has stopped serving (the handler's
+	// Close: connections it holds to other nodes).
+	OnStop func()
 }
 
 // Server is one fasthttp server bound to one address.
@@ -162,6 +165,9 @@ func (s *Server) Stop(ctx context.Context) error {
 	select {
 	case <-s.done:
 	case <-ctx.Done():
+	}
+	if s.cfg.OnStop != nil {
+		s.cfg.OnStop()
 	}
 	return err
 }

@@ -13,8 +13,15 @@
 // codec), the meaning of TCP commands (node/tcpsvc), users and ACLs
 // (node/auth), HTTP routing and rendering (httpfront), storage (store).
 // In cluster mode (or with GossipOnSingleNode) the node runs the gossip
-// driver of cluster/gossip (state_cluster.go); elections and replication
-// do not exist yet, so a cluster node stays Unknown.
+// driver of cluster/gossip (state_cluster.go); a cluster node also runs
+// consensus (cluster/service) and its state follows the elected master:
+// the store's writer proposes through consensus.Replicator and the raft
+// log is the store's transaction log (consensus.TlogDisk); the default
+// users are created by the master (auth.StartReplica serves at once).
+// WithoutConsensus leaves a cluster node gossiping in state Unknown. forwarding.go tells tcpsvc and httpfront
+// the state and the master (the consensus leader's gossip entry, checked
+// every 100 ms) and points tcpsvc's Forwarder at the master's internal
+// TCP.
 //
 // Goroutines: New, Start and Stop are called by the owner (cmd/eventstored
 // or a test) from one goroutine; Stop at most once after a successful

@@ -10,10 +10,13 @@ import (
 // and that a stopped node cannot end: process-wide singletons (fasthttp's
 // Date header updater, the ants pool gnet creates at init) and fasthttp's
 // worker-pool cleaner, which notices the stop only after its idle sleep
-// (MaxIdleWorkerDuration, 10 s by default) and then exits.
+// (MaxIdleWorkerDuration, 10 s by default) and then exits; likewise the
+// connection cleaner of the HTTP proxy's fasthttp.HostClient, which exits
+// after its sleep once the stopped node closed the connections.
 var libraryHousekeeping = []string{
 	"github.com/valyala/fasthttp.updateServerDate.func1",
 	"github.com/valyala/fasthttp.(*workerPool).Start.func2",
+	"github.com/valyala/fasthttp.(*HostClient).connsCleaner",
 	"github.com/panjf2000/ants/v2.(*poolCommon).purgeStaleWorkers",
 	"github.com/panjf2000/ants/v2.(*poolCommon).ticktock",
 }

@@ -72,7 +72,7 @@ type Node struct {
 	state          atomic.Int32
 	clusterID      string
 	resolver       gossip.Resolver
-	consensus      bool // WithConsensus
+	noConsensus    bool // WithoutConsensus
 	// gossipDB is the store the gossip goroutine reads positions from.
 	gossipDB atomic.Pointer[store.DB]
 
@@ -91,7 +91,8 @@ type Node struct {
 	httpSrvs  map[string]*httpfront.Server
 	listeners []boundListener  // all, in bind order
 	gossip    *gossip.Driver   // nil unless gossip runs
-	svc       *service.Service // nil unless consensus runs (WithConsensus)
+	svc       *service.Service // nil unless consensus runs (a cluster node)
+	raft      raftLog          // a cluster node's replication (state_cluster.go)
 	fw        forwarding       // forwarding.go
 	started   []boundListener  // those bound, in bind order
 	running   bool
@@ -160,7 +161,7 @@ func (n *Node) Start() error {
 		return err
 	}
 
-	db, err := store.Open(store.Options{
+	so := store.Options{
 		Dir:              n.opts.Db,
 		FS:               n.storeFS,
 		MemDB:            n.opts.MemDb,
@@ -170,7 +171,11 @@ func (n *Node) Start() error {
 		SkipVerify:       n.opts.SkipDbVerify,
 		// NB: New logs the warning for this one.
 		UnsafeDisableFlushToDisk: n.opts.UnsafeDisableFlushToDisk,
-	})
+	}
+	if n.clustered() {
+		n.clusterStoreOptions(&so)
+	}
+	db, err := store.Open(so)
 	if err != nil {
 		where := n.opts.Db
 		if n.opts.MemDb {
@@ -179,12 +184,23 @@ func (n *Node) Start() error {
 		return fail(fmt.Errorf("cannot open the database in %s: %w", where, err))
 	}
 	n.db = db
+	if n.clustered() {
+		if err := n.openRaftLog(db); err != nil {
+			return fail(err)
+		}
+	}
 	n.auth = auth.New(auth.Options{Backend: auth.NewDBBackend(db), Logger: n.log, HashIterations: n.hashIterations})
-	ctx, cancel := context.WithTimeout(context.Background(), authStartTimeout)
-	err = n.auth.Start(ctx)
-	cancel()
-	if err != nil {
-		return fail(fmt.Errorf("cannot start authentication: %w", err))
+	if n.clustered() {
+		if err := n.startClusterAuth(); err != nil {
+			return fail(err)
+		}
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), authStartTimeout)
+		err = n.auth.Start(ctx)
+		cancel()
+		if err != nil {
+			return fail(fmt.Errorf("cannot start authentication: %w", err))
+		}
 	}
 	n.subs = subscriptions.New(subscriptions.Options{DB: db, Logger: n.log})
 	n.subs.Start()
@@ -200,7 +216,7 @@ func (n *Node) Start() error {
 	n.tcp.Start()
 
 	n.gossipDB.Store(db)
-	if n.consensus && !n.opts.SingleNode() {
+	if n.clustered() {
 		svc, err := n.newService()
 		if err != nil {
 			return fail(fmt.Errorf("cannot start the cluster services: %w", err))
@@ -222,9 +238,8 @@ func (n *Node) Start() error {
 		n.state.Store(int32(StateMaster))
 		n.log.Info(fmt.Sprintf("========== [%s] IS MASTER... SPARTA!", n.adv.InternalHTTP))
 	} else {
-		// Unknown until consensus elects a master (only with
-		// WithConsensus for now, see package cluster); without it a
-		// cluster node gossips but stays Unknown.
+		// Unknown until consensus elects a master (without consensus,
+		// WithoutConsensus, a cluster node gossips but stays Unknown).
 		n.state.Store(int32(StateUnknown))
 		n.log.Info(fmt.Sprintf("========== [%s] IS UNKNOWN...", n.adv.InternalHTTP), "cluster_size", n.opts.ClusterSize)
 	}
@@ -251,6 +266,13 @@ func (n *Node) buildListenersLocked() {
 	n.httpSrvs = map[string]*httpfront.Server{}
 	dbs, figures := httpfront.FromDB(n.db)
 	counters := httpfront.Counters{TCPConnections: n.tcpConnections, HTTPConnections: n.httpConnections}
+	if fwd := n.fw.fwd; fwd != nil {
+		counters.Forwarding = func() httpfront.ForwardingFigures {
+			st := fwd.Stats()
+			return httpfront.ForwardingFigures{Forwarded: st.Forwarded, TimedOut: st.TimedOut, TooBusy: st.TooBusy,
+				NotReady: st.NotReady, InFlight: st.Pending}
+		}
+	}
 	for _, l := range n.opts.Listeners() {
 		internal := l.Name == "internal TCP" || l.Name == "internal HTTP"
 		var srv listener
@@ -284,10 +306,10 @@ func (n *Node) buildListenersLocked() {
 			})
 			var ch httpfront.ClusterHandler
 			if n.gossip != nil {
-				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterID}
+				ch = clusterHTTP{g: n.gossip, svc: n.svc, id: n.clusterIdentity()}
 			}
 			rh := httpfront.WithCluster(h.RequestHandler(), ch, iface, n.opts.GossipOnExt)
-			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log}, rh)
+			hs := httpfront.NewServer(httpfront.Config{Name: l.Name, Addr: l.Addr(), Logger: n.log, OnStop: h.Close}, rh)
 			n.httpSrvs[l.Name] = hs
 			srv = hs
 		} else {
@@ -301,7 +323,10 @@ func (n *Node) buildListenersLocked() {
 				cfg.HeartbeatInterval, cfg.HeartbeatTimeout = n.opts.IntTcpHeartbeatInterval, n.opts.IntTcpHeartbeatTimeout
 				cfg.PendingSendBytesMax = 0
 			}
-			var th reactor.Handler = n.tcp.Handler()
+			th := n.tcp.Handler()
+			if internal {
+				th = n.tcp.InternalHandler()
+			}
 			if internal && n.svc != nil {
 				// Consensus messages on internal TCP go to consensus; the
 				// rest (client protocol) to the command service.
@@ -386,7 +411,9 @@ func (n *Node) stopLocked(ctx context.Context) error {
 	if n.svc != nil {
 		n.svc.Stop()
 		n.svc, n.gossip = nil, nil
-	} else if n.gossip != nil {
+	}
+	n.closeRaftLog()
+	if n.gossip != nil {
 		n.gossip.Stop()
 		n.gossip = nil
 	}

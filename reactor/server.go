@@ -91,6 +91,9 @@ type loopState struct {
 	// value off the heap (a pointer passed through an interface escapes).
 	pkg     codec.Package
 	ticking bool // guarded by srv.loopsMu: a tick runnable is queued
+	// steppedTo is the last tick the wheel processed, published for tests
+	// that drive Config.Now and must wait until the wheel has caught up.
+	steppedTo uatomic.Uint64
 }
 
 // NewServer returns a server that will serve cfg.Addr with h once
@@ -162,6 +165,16 @@ func (s *Server) Addr() string {
 
 // Stop closes the listener and every connection, waiting at most until ctx
 // is done.
+//
+// gnet's Engine.Stop signals shutdown and then polls the engine's state
+// every 500 ms (gnet v2.9.7 gnet.go, shutdownPollInterval), so a stop that
+// completes in a millisecond is seen only half a second later. Instead we
+// only signal: Engine.Stop with an already-cancelled context calls
+// eng.shutdown and returns context.Canceled before its first poll. gnet.Run
+// (our Start goroutine) returns only after the engine's deferred stop has
+// run OnShutdown, woken and joined every event loop, closed their pollers
+// and the listeners (engine_unix.go run/stop), so its result on s.done is
+// the exact moment the engine is down.
 func (s *Server) Stop(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
@@ -170,10 +183,17 @@ func (s *Server) Stop(ctx context.Context) error {
 		default:
 			return
 		}
-		err = s.eng.Stop(ctx)
+		signal, cancel := context.WithCancel(context.Background())
+		cancel()
+		if serr := s.eng.Stop(signal); serr != nil && !errors.Is(serr, context.Canceled) {
+			err = serr
+			return
+		}
 		select {
-		case <-s.done:
+		case runErr := <-s.done:
+			err = runErr
 		case <-ctx.Done():
+			err = ctx.Err()
 		}
 	})
 	return err
@@ -394,7 +414,9 @@ func (ls *loopState) Run(context.Context) error {
 	ls.srv.loopsMu.Lock()
 	ls.ticking = false
 	ls.srv.loopsMu.Unlock()
-	ls.hb.advance(ls.srv.tickNow())
+	now := ls.srv.tickNow()
+	ls.hb.advance(now)
+	ls.steppedTo.Store(now)
 	return nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -199,6 +201,51 @@ func TestStopClosesConnections(t *testing.T) {
 	}
 	c.expectClosed()
 	waitClose(t, h)
+}
+
+// TestStopReturnsWhenEngineIsDown: Stop signals gnet without its polling
+// wait (see Server.Stop), so it must still return only once the engine is
+// fully down: every connection's OnClose already ran, the port can be bound
+// again, and the engine's goroutines are gone.
+func TestStopReturnsWhenEngineIsDown(t *testing.T) {
+	base := runtime.NumGoroutine()
+	h := newTestHandler()
+	s := NewServer(Config{Name: "external TCP", Addr: "127.0.0.1:0", Logger: quietLogger(), NumEventLoops: 2}, h)
+	if err := s.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr()
+	const conns = 4
+	for i := 0; i < conns; i++ {
+		dial(t, s).identify()
+	}
+	if err := s.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.closed); got != conns {
+		t.Fatalf("Stop returned with %d of %d OnClose calls made", got, conns)
+	}
+	if n := s.Stats().ConnectionsOpen; n != 0 {
+		t.Fatalf("ConnectionsOpen = %d after Stop", n)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("port still held after Stop: %v", err)
+	}
+	ln.Close()
+	if err := s.Stop(t.Context()); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	// Goroutines that are not the engine's (the test's own clients'
+	// net pollers) may take a moment to exit; poll, never assert a time.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > base && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base {
+		buf := make([]byte, 1<<16)
+		t.Fatalf("%d goroutines before, %d after Stop:\n%s", base, n, buf[:runtime.Stack(buf, true)])
+	}
 }
 
 // TestConcurrentSendsKeepFramesWhole has many goroutines send at once to

@@ -281,6 +281,9 @@ type Options struct {
 	// accepts ops only after Lead.
 	Committer Committer
 
+	// noIndexer (inline mode) adds index entries after the fsync on the
+	// writer goroutine (benchmark comparisons).
+	noIndexer bool
 	// testLog replaces the transaction log (unit tests of this package).
 	testLog logEngine
 }

@@ -67,7 +67,7 @@ func Open(opts Options) (*DB, error) {
 	db.initPipe()
 	w := newWriter(db)
 	if f := db.pipe.flusher; f != nil {
-		go f.run()
+		f.start()
 	}
 	go w.run()
 	return db, nil
@@ -88,8 +88,13 @@ func (o *Options) setDefaults() {
 			o.ChunkSizeBytes = 32 << 20
 		}
 	}
-	if o.PipelineDepth <= 0 {
-		o.PipelineDepth = 2
+	if o.PipelineDepth < 0 {
+		o.PipelineDepth = 0
+	}
+	if o.Committer != nil && o.PipelineDepth == 0 {
+		// Consensus overlaps replication round trips: keep several
+		// batches in flight.
+		o.PipelineDepth = 4
 	}
 	if o.WriterQueueMax <= 0 {
 		o.WriterQueueMax = 16384

@@ -12,9 +12,10 @@
 //     (Options.Committer set) the committer must have stopped calling the
 //     DB before Close.
 //   - Submit (never blocks), Do (blocks): any goroutine. Op.Done runs on the
-//     committer's goroutine (the flusher on a single node) once the op's
-//     batch is applied, or on the writer goroutine for an op that failed
-//     before it reached the committer; it must not block.
+//     committer's goroutine once the op's batch is applied (single node: the
+//     writer goroutine inline, the applier goroutine when pipelined), or on
+//     the writer goroutine for an op that failed before it reached the
+//     committer; it must not block.
 //   - NewReader: any goroutine; a Reader is used by one goroutine at a time
 //     and its results (every slice and string inside) are valid only until
 //     its next call. Callers encode or copy before reading again.
@@ -39,9 +40,10 @@
 //	                    ── DB.Lead(end), DB.Follow()  start / stop accepting
 //	                                          ops (cluster mode)
 //
-// The single-node committer is the flusher goroutine: it owns tlog's
-// writer methods (Append, Flush, Truncate), appends each batch at the
-// positions the writer planned, fsyncs once and calls ApplyBatch. In
+// The single-node committer owns tlog's writer methods (Append, Flush,
+// Truncate), appends each batch at the positions the writer planned,
+// fsyncs once and applies it (inline on the writer goroutine, or on a
+// flusher and an applier goroutine when pipelined). In
 // cluster mode the consensus log is the transaction log: the committer
 // writes each batch into it after a header record of HeaderBytes (a
 // RecordSystem record, skipped by readers), replicates it, and applies it
@@ -50,31 +52,70 @@
 //
 // # Design
 //
-// One writer goroutine owns every append and the state the checks need
-// (per-stream last event number and metadata, a bounded recent-event-id
-// cache, open transactions). It takes an op from its bounded queue, checks
-// and appends it, keeps taking queued ops until the queue is empty or
-// FlushDelayMax has passed, then flushes once (one tlog.Flush: write,
-// fsync, writer checkpoint) for the whole batch — group commit, as
-// StorageWriterService.Flush in 4.0.3. Only after the flush does it add the
-// batch's index entries, publish the new visible end, call the OnCommitted
-// callbacks and then every op's Done: an op is acknowledged once it is
-// durable and readable (read-your-writes). When the previous batch held
-// several ops and the queue runs dry early, the writer waits briefly (at
-// most half the last flush, within FlushDelayMax) for those clients to come
-// back, so closed-loop clients share one fsync instead of alternating. The writer feeds the index itself
-// because it already holds the entries; the chaser role of the original
-// (reading the log behind the writer) is played at Open, which replays
-// the log tail the persisted index does not cover (recover.go). Readers see
-// only positions below the visible end and never take a lock the writer
-// holds: the index is snapshot-based and the log's durable end is atomic.
+// One writer goroutine owns the state the checks need (per-stream last
+// event number and metadata, a bounded recent-event-id cache, open
+// transactions). It takes an op from its bounded queue, checks it and
+// encodes its records into a Batch, each record with the log position
+// tlog.(*Log).PlanAppend predicts for it (transaction ids and commit
+// records refer to positions, so they must be final before the append).
+// It keeps taking queued ops until the queue is empty, the committer can
+// take the batch, or FlushDelayMax has passed, and hands the batch to the
+// Committer — group commit, as StorageWriterService.Flush in 4.0.3. The
+// committer makes the batch durable (one tlog.Flush: write, fsync, writer
+// checkpoint) and applies it (ApplyBatch): adds the batch's index entries,
+// publishes the new visible end, calls the OnCommitted callbacks and then
+// every op's Done: an op is acknowledged once it is durable and readable
+// (read-your-writes). An op answered from the writer's state alone
+// (WrongExpectedVersion, an idempotent retry) rides in the batch too, so
+// its answer waits for the writes it saw.
+//
+// The writer's state runs ahead of what is applied: it counts every batch
+// in flight as committed. At most PipelineDepth batches are in flight; with
+// the pipeline full the writer keeps gathering ops into its next batch.
+// When the previous batch held several ops and the queue runs dry early,
+// the writer waits briefly (at most half the last flush, within
+// FlushDelayMax) for those clients to come back, so closed-loop clients
+// share one fsync instead of alternating.
+//
+// The single-node committer has two modes (Options.PipelineDepth):
+//
+//   - 0, inline (the default): the writer appends each op's records to
+//     the log's buffer as it encodes them; Commit fsyncs and applies on the
+//     writer goroutine, Done calls included, while an indexer goroutine
+//     adds the batch's index entries during the fsync (a reader confirms
+//     every index entry by reading its record, and the log returns nothing
+//     beyond its durable end, so nothing is seen early).
+//   - N >= 1, pipelined: a flusher goroutine owns the log's writer methods
+//     and appends and fsyncs batch after batch while an applier goroutine
+//     applies them (Done calls included) and the writer encodes the next;
+//     up to N batches in flight.
+//
+// Measured (see # Measured): with a disk whose fsync costs more than the
+// CPU of a group commit, the pipelined mode splits closed-loop clients into
+// cohorts that alternate fsyncs (half the events per fsync, each fsync no
+// cheaper), and every goroutine hand-off costs CPU and a wake-up on two
+// busy cores; handing only the Done calls to a helper goroutine cost more
+// CPU per event than it saved. So a single node commits inline; a cluster
+// committer pipelines (its replication round trips are longer than a
+// fsync; default depth 4).
+//
+// The committer feeds the index itself because the batch holds the
+// entries; the chaser role of the original (reading the log behind the
+// writer) is played at Open, which replays the log tail the persisted index
+// does not cover (recover.go), and by ApplyTo in a cluster. Readers see only
+// positions below the visible end and never take a lock the writer holds:
+// the index is snapshot-based and the log's durable end is atomic.
 //
 // Failures: the first failed write or fsync latches (Err, later Submits get
-// ErrWriterFailed, the batch fails); reads keep working. A disk-full refusal
-// from tlog (before any byte of the record is written) fails that op and the
-// rest of its batch with ErrDiskFull, cuts off (Truncate) records of a
-// multi-event write that were already appended, and does not latch: writes
-// succeed again once space is freed.
+// ErrWriterFailed, the batch and every later batch in flight fail); reads
+// keep working. A disk-full refusal from tlog (before any byte of the
+// record is written) commits the ops of the batch appended before it, cuts
+// off (Truncate) records of the refused write that were already appended,
+// fails the rest of the batch and every later batch in flight with
+// ErrDiskFull (they were encoded assuming it succeeded), and does not
+// latch: the writer drops its state (streams, id cache, open transactions,
+// as a restart would) and reloads it from the index once the pipeline has
+// drained, and writes succeed again once space is freed.
 //
 // A multi-event write is one group of prepares: the first carries
 // TransactionBegin, the last TransactionEnd, all IsCommitted, as 4.0.3
@@ -136,7 +177,10 @@
 //
 // # Limits
 //
-// WriterQueueMax ops queued (Submit → ErrTooBusy beyond), MaxEventSizeBytes
+// WriterQueueMax ops queued (Submit → ErrTooBusy beyond), PipelineDepth
+// batches in flight (TestPipelineDepthLimit), a batch closed once its
+// payloads pass 8 MiB (batchBytesMax) and its buffer dropped after use
+// beyond 4 MiB, MaxEventSizeBytes
 // per event, MaxEventsPerWrite per write, MaxReadCount (4096) per read page,
 // index.MaxAddBatchEntries per index add (larger group commits are split),
 // IdempotencyCacheMax ids, StreamCacheMax writer stream states (cleared when
@@ -145,6 +189,37 @@
 // TransactionEventsMax events each, one log iterator per Reader.
 //
 // # Measured
+//
+// After the Committer seam (inline committer with eager appends and the
+// indexer; same session, same machine, main built from a403efa and run
+// alternately with it; the machine was shared with four other engineers'
+// builds and benchmarks, load 4-25, and fdatasync latency swung 10x
+// within minutes, so only pairs run back to back compare):
+//
+//	256 writers, fixed 300,000 events, 6 pairs back to back (06:09 UTC):
+//	  go test -c -o store.test ./store
+//	  ./store.test -test.run XXX -test.bench Write256 -test.benchtime 300000x
+//	  this branch  median 302,700 events/s [258,000-326,405]  202-226 events/fsync
+//	  main         median 252,800 events/s [244,750-332,705]  220-235 events/fsync
+//
+//	go test ./store -run XXX -bench 'Write|ReadAll|ReadStream' -benchtime 3s,
+//	3 runs each, alternated (06:09-06:14; the third run of this branch
+//	overlapped another benchmark):
+//	                                this branch [range]              main [range]
+//	  1 writer, single events       3,309 [578-4,843]                4,715 [3,004-4,854]
+//	  16 writers, single events     47,747 [19,144-48,186]           49,194 [46,527-57,817]
+//	  256 writers, single events    177,023 [92,872-212,871]         223,422 [188,584-244,594]
+//	  16 writers, 100-event batches 659,484 [654,364-732,482]        778,982 [565,835-845,757]
+//	  $all forward, pages of 4096   3.62M [3.28M-5.40M], 0 allocs    4.10M [3.16M-6.95M]
+//	  stream forward, pages of 100  3.28M [1.75M-3.92M], 0 allocs    5.12M [2.19M-5.25M]
+//
+// Reads did not change in this session (the spread is the machine). The
+// pipelined committer, same benchmark, 256 writers: depth 1 141-190,
+// depth 2 101-118, depth 3 89-90 events per fsync against main's 210-234,
+// and fewer events/s than main in every pair (e.g. 05:23-05:25, load 18:
+// depth 2 119,541/63,280/84,905 against 120,324/135,945/122,021).
+//
+// Before this session:
 //
 // 2-core VM shared with seven other builds (numbers swing by 2-3x between
 // runs), ext4 on a virtual disk where one small write+fdatasync takes
@@ -196,10 +271,13 @@
 // A single writer waits for one fsync per write (Submit to Done ≈ one
 // flush: 200-220 us per write above against 160-280 us per bare
 // append+flush in tlog's BenchmarkAppendFlushPrealloc). 256 closed-loop
-// writers are bound by CPU, not by the disk: each group commit of ~250
-// events costs one fsync but ~1 ms of CPU on the writer goroutine (index
-// memtable add 17%, id cache 5%, channel wake-ups of the 256 clients), on
-// two cores shared with the clients, hence ~185k (once 252k) rather than
-// a steady 250k. The append path allocates nothing per event, the store's
-// share and tlog's alike (alloc_norace_test.go).
+// writers: each group commit of ~200-230 events costs one fsync and the
+// writer goroutine's CPU (profile of this branch: index memtable add
+// ~19%, now on the indexer during the fsync; id cache get+put ~10%; the
+// clients' channel wake-ups); the writer goroutine is on CPU about 45% of
+// the wall time, the rest it waits for the fsync and for the clients to
+// come back, so every goroutine hand-off on that loop costs throughput
+// (see Design). 16 writers x 100 events: id cache put ~20% and the index
+// add ~25% of the CPU. The append path allocates nothing per event, the
+// store's share and tlog's alike (alloc_norace_test.go).
 package store

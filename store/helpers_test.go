@@ -135,11 +135,18 @@ func testOptions(o Options) Options {
 	if o.ChunkSizeBytes == 0 {
 		o.ChunkSizeBytes = 1 << 20
 	}
+	if o.PipelineDepth == 0 {
+		o.PipelineDepth = testPipelineDepth
+	}
 	if o.IdempotencyCacheMax == 0 {
 		o.IdempotencyCacheMax = 1000
 	}
 	return o
 }
+
+// testPipelineDepth is the PipelineDepth testOptions sets when the test
+// sets none (see TestSemanticsPipelined).
+var testPipelineDepth int
 
 // testOnDisk makes openTestDB use a real directory instead of --mem-db (see
 // TestSemanticsOnDisk).

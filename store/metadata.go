@@ -206,6 +206,20 @@ func (c *metaCache) drop(stream string) {
 	delete(c.m, stream)
 }
 
+// StreamMetadataCached is StreamMetadata without the read: cached reports
+// whether the answer came from the cache (always for a metastream); on a
+// miss it returns zero values and cached = false at once. Callers that must
+// not block (an event loop) use it and take a miss to a goroutine that may.
+func (db *DB) StreamMetadataCached(stream string) (md StreamMetadata, version int64, has, cached bool) {
+	if IsMetastream(stream) {
+		return StreamMetadata{MaxCount: 1, TruncateBefore: -1}, -1, false, true
+	}
+	if e, ok := db.meta.get(stream); ok {
+		return e.meta, e.version, e.has, true
+	}
+	return StreamMetadata{TruncateBefore: -1}, -1, false, false
+}
+
 // StreamMetadata returns the parsed metadata of stream (the latest event of
 // its metastream), that metastream's last event number (-1 if none) and
 // whether valid metadata exists. Cached; a miss reads the log. For a

@@ -10,14 +10,16 @@ import (
 	"github.com/eventstored/eventstored/store/tlog"
 )
 
-// The write path is a pipeline of two stages joined by the Committer seam:
+// The write path is two stages joined by the Committer seam:
 //
-//	writer goroutine                       committer (single node: flusher goroutine)
+//	writer goroutine                       committer
 //	ops → check → encode records      →    append, fsync (or replicate: raft)
 //	      into a Batch with planned         → DB.ApplyBatch: index, visible end,
 //	      log positions (tlog.PlanAppend)     OnCommitted, Done of every op
 //
-// While the committer makes batch N durable the writer encodes batch N+1;
+// The single-node committer (flusher, below) runs inline on the writer
+// goroutine by default, or pipelined on its own goroutines. When pipelined,
+// the writer encodes batch N+1 while the committer makes batch N durable;
 // at most Options.PipelineDepth batches are in flight (handed to Commit and
 // not yet applied or failed). The writer's state (stream versions,
 // recent ids, open transactions) runs ahead of what is applied: it counts
@@ -45,8 +47,8 @@ var (
 
 // Committer makes the writer's batches durable and committed, then hands
 // them back through DB.ApplyBatch (or DB.FailBatches). Options.Committer nil
-// selects the single-node committer: a flusher goroutine that appends each
-// batch to the transaction log, fsyncs once and applies it.
+// selects the single-node committer, which appends each batch to the
+// transaction log, fsyncs once and applies it.
 //
 // HeaderBytes and Commit are called from the writer goroutine only, Commit
 // in batch (= log) order.
@@ -84,8 +86,8 @@ type Batch struct {
 	marks   []opMark   // per op: what the batch holds up to its end
 	entries []indexEntry
 	meta    []metaChange
-	bytes   int // payload bytes
-	failed  atomic.Bool
+	bytes   int    // payload bytes
+	gen     uint64 // the pipe generation it was handed over in
 }
 
 type batchRec struct {
@@ -147,7 +149,6 @@ func (b *Batch) reset(end int64) {
 	clear(b.meta)
 	b.meta = b.meta[:0]
 	b.bytes = 0
-	b.failed.Store(false)
 }
 
 // batchBufKeep bounds the payload buffer a recycled batch keeps: a batch
@@ -195,7 +196,7 @@ type pipe struct {
 
 func (db *DB) initPipe() {
 	p := &db.pipe
-	p.depth = db.opts.PipelineDepth
+	p.depth = max(db.opts.PipelineDepth, 1)
 	p.slots = make(chan struct{}, p.depth)
 	p.free = make(chan *Batch, p.depth+1)
 	p.committer = db.opts.Committer
@@ -235,20 +236,20 @@ func (db *DB) ApplyBatch(b *Batch) error {
 	if !ok {
 		return ErrBatchNotInFlight
 	}
-	db.applyBatch(b, len(b.ops), b.end, nil)
+	db.applyBatch(b, len(b.ops), b.end, nil, false)
 	return nil
 }
 
 // applyBatch applies the first k ops of b, the oldest batch in flight, up
 // to log end end, and fails the rest with failErr (an op keeps an error it
 // already has). Committer goroutine.
-func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
+func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error, indexed bool) {
 	p := &db.pipe
 	var m opMark
 	if k > 0 {
 		m = b.marks[k-1]
 	}
-	if db.Err() == nil {
+	if db.Err() == nil && !indexed {
 		if err := db.indexAdd(b.entries[:m.entries], end); err != nil {
 			// The index is derived from the log and is rebuilt at
 			// restart; but readers would now miss acknowledged events.
@@ -282,6 +283,8 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error) {
 		if i >= k && op.Result.Err == nil {
 			op.Result = failedResult(failErr)
 		}
+	}
+	for _, op := range b.ops {
 		if op.Done != nil {
 			op.Done(op)
 		}
@@ -313,7 +316,6 @@ func (db *DB) refuseBatch(b *Batch, err error) {
 	if found {
 		p.inflight[n-1] = nil
 		p.inflight = p.inflight[:n-1]
-		b.failed.Store(true)
 		p.gen++
 		p.failErr = err
 	}
@@ -375,9 +377,6 @@ func (db *DB) failInflight(err error) {
 	p.inflight = nil
 	p.gen++
 	p.failErr = err
-	for _, b := range failed {
-		b.failed.Store(true)
-	}
 	p.mu.Unlock()
 	for _, b := range failed {
 		for _, op := range b.ops {
@@ -435,69 +434,234 @@ func (db *DB) Leading() bool { return db.pipe.leading.Load() }
 // persisted checkpoint; consensus then applies the rest (ApplyTo).
 func (db *DB) Applied() int64 { return db.visibleEnd.Load() }
 
-// flusher is the single-node committer: one goroutine that owns the
-// transaction log's writer methods (Append, Flush, Truncate), takes the
-// writer's batches in order, appends each, fsyncs once and applies it.
+// flusher is the single-node committer. Inline (PipelineDepth 0) its
+// Commit does everything below on the writer goroutine. Pipelined, it is
+// two goroutines: the flusher owns the transaction log's writer methods
+// (Append, Flush, Truncate), takes the writer's batches in order, appends
+// each and fsyncs once; the applier applies them in the same order (index,
+// visible end, OnCommitted, Done). So the next batch's fsync overlaps the
+// previous batch's apply, and the applier is the committer goroutine of
+// the seam's contract.
+//
+// A failure found by the flusher (a refused append, a failed write or
+// fsync) moves the pipe's generation at once, so the flusher skips every
+// later batch of the old generation without writing it, and travels to the
+// applier as an item after the batches before it: those are applied first,
+// then the failed batch (in part, for a disk-full refusal) and then every
+// batch still in flight fails.
 type flusher struct {
 	db   *DB
 	log  logEngine
 	q    chan *Batch
+	aq   chan applyItem
 	done chan struct{}
+	// inline (PipelineDepth 0): Commit appends, fsyncs and applies on the
+	// writer goroutine; the indexer goroutine adds the batch's index
+	// entries while the writer goroutine waits for the fsync.
+	inline bool
+	ixReq  chan *Batch
+	ixRes  chan error
+	// The batch being committed: records appended so far, and the first
+	// append that failed.
+	appended    int
+	appendErr   error
+	appendErrAt int
+	mismatch    error
+}
+
+// applyItem is the flusher's word to the applier about one batch.
+type applyItem struct {
+	b       *Batch // nil: only fail what is in flight
+	k       int    // ops of b that committed
+	end     int64  // log end after them
+	failErr error  // for b's ops from k on
+	// latch, when set, is latched before anything is applied; failRest,
+	// when set, fails every batch in flight after b.
+	latch    error
+	failRest error
+	// refused is op k's own error (the refusal).
+	refused error
+	// indexed: b's entries are in the index already (inline mode adds
+	// them while the fsync runs).
+	indexed bool
 }
 
 func newFlusher(db *DB) *flusher {
-	return &flusher{db: db, log: db.log, q: make(chan *Batch, db.opts.PipelineDepth), done: make(chan struct{})}
+	f := &flusher{db: db, log: db.log, done: make(chan struct{})}
+	if db.opts.PipelineDepth == 0 {
+		f.inline = true
+		f.ixReq, f.ixRes = make(chan *Batch), make(chan error, 1)
+		return f
+	}
+	f.q = make(chan *Batch, db.opts.PipelineDepth)
+	f.aq = make(chan applyItem, db.opts.PipelineDepth)
+	return f
+}
+
+// start starts the committer's goroutines.
+func (f *flusher) start() {
+	if f.inline {
+		go f.indexer()
+		return
+	}
+	go f.run()
+}
+
+// indexer adds a batch's index entries while the writer goroutine waits
+// for the batch's fsync (inline mode). Nothing reads them early: a reader
+// confirms every index entry by reading its record, and the log returns
+// nothing beyond its durable end (the $all reader stops at the visible
+// end). If the fsync then fails the writer latches; an index persisted
+// later with entries beyond the log's end is rebuilt at Open.
+func (f *flusher) indexer() {
+	defer close(f.done)
+	for b := range f.ixReq {
+		f.ixRes <- f.db.indexAdd(b.entries, b.end)
+	}
+}
+
+// stop stops them, after the writer handed over its last batch.
+func (f *flusher) stop() {
+	if f.inline {
+		close(f.ixReq)
+	} else {
+		close(f.q)
+	}
+	<-f.done
 }
 
 func (f *flusher) HeaderBytes() int { return 0 }
 
+// appendTo appends b's records up to n (exclusive) that are not appended
+// yet. Inline mode: the writer calls it after each op, so the records go
+// to the log's buffer while the writer waits for the next op rather than
+// all at once when the batch is closed. A refusal stops the appends; Commit
+// then handles it. Writer goroutine (the flusher's, when pipelined).
+func (f *flusher) appendTo(b *Batch, n int) {
+	for ; f.appended < n && f.appendErr == nil && f.mismatch == nil; f.appended++ {
+		planned, payload := b.Record(f.appended)
+		pos, err := f.log.Append(payload)
+		if err != nil {
+			f.appendErr, f.appendErrAt = err, f.appended
+			return
+		}
+		if pos != planned {
+			f.mismatch = fmt.Errorf("a record planned at %d was appended at %d", planned, pos)
+			return
+		}
+	}
+}
+
 func (f *flusher) Commit(b *Batch) error {
+	if f.inline {
+		f.commit(b)
+		return nil
+	}
 	f.q <- b
 	return nil
 }
 
 func (f *flusher) run() {
-	defer close(f.done)
+	go f.applier()
+	p := &f.db.pipe
 	for b := range f.q {
-		if b.failed.Load() {
-			continue // failed after an earlier batch failed
+		p.mu.Lock()
+		stale := b.gen != p.gen
+		p.mu.Unlock()
+		if stale {
+			continue // a batch before it failed: the applier fails it
 		}
 		f.commit(b)
 	}
+	close(f.aq)
+}
+
+func (f *flusher) applier() {
+	defer close(f.done)
+	for it := range f.aq {
+		f.apply(it)
+	}
+}
+
+// deliver hands it to the applier (inline: applies it now).
+func (f *flusher) deliver(it applyItem) {
+	if f.inline {
+		f.apply(it)
+		return
+	}
+	f.aq <- it
+}
+
+func (f *flusher) apply(it applyItem) {
+	db := f.db
+	{
+		if it.latch != nil {
+			db.latch(it.latch)
+		}
+		if it.b != nil {
+			if it.refused != nil {
+				it.b.ops[it.k].Result = failedResult(it.refused)
+			}
+			db.applyBatch(it.b, it.k, it.end, it.failErr, it.indexed)
+		}
+		if it.failRest != nil {
+			db.failInflight(it.failRest)
+		}
+	}
+}
+
+// failed moves the generation (the flusher skips the batches in flight from
+// now on) and hands it to the applier.
+func (f *flusher) failed(it applyItem) {
+	p := &f.db.pipe
+	p.mu.Lock()
+	p.gen++
+	p.failErr = it.failRest
+	p.mu.Unlock()
+	f.deliver(it)
 }
 
 func (f *flusher) commit(b *Batch) {
 	db := f.db
-	if db.Err() != nil {
-		db.failInflight(ErrWriterFailed)
+	if err := db.Err(); err != nil {
+		f.appended, f.appendErr, f.mismatch = 0, nil, nil
+		f.failed(applyItem{failRest: ErrWriterFailed})
 		return
 	}
-	for i := range b.recs {
-		planned, payload := b.Record(i)
-		pos, err := f.log.Append(payload)
-		if err != nil {
-			f.appendFailed(b, i, err)
-			return
-		}
-		if pos != planned {
-			db.latch(fmt.Errorf("a record planned at %d was appended at %d", planned, pos))
-			db.failInflight(ErrWriterFailed)
-			return
-		}
+	f.appendTo(b, len(b.recs))
+	appendErr, at, mismatch := f.appendErr, f.appendErrAt, f.mismatch
+	f.appended, f.appendErr, f.mismatch = 0, nil, nil
+	if mismatch != nil {
+		f.failed(applyItem{latch: mismatch, failRest: ErrWriterFailed})
+		return
 	}
+	if appendErr != nil {
+		f.appendFailed(b, at, appendErr)
+		return
+	}
+	indexed := false
 	if len(b.recs) > 0 {
+		if f.inline && len(b.entries) > 0 && !db.opts.noIndexer {
+			f.ixReq <- b
+			indexed = true
+		}
 		t0 := time.Now()
 		err := f.log.Flush()
 		d := time.Since(t0)
 		db.observeFlush(d)
-		f.db.pipe.lastFlushNs.Store(int64(d))
+		db.pipe.lastFlushNs.Store(int64(d))
+		if indexed {
+			if ierr := <-f.ixRes; ierr != nil && err == nil {
+				f.failed(applyItem{latch: fmt.Errorf("add to the index: %w", ierr), failRest: ErrWriterFailed})
+				return
+			}
+		}
 		if err != nil {
-			db.latch(fmt.Errorf("flush the log: %w", err))
-			db.failInflight(ErrWriterFailed)
+			f.failed(applyItem{latch: fmt.Errorf("flush the log: %w", err), failRest: ErrWriterFailed})
 			return
 		}
 	}
-	db.applyBatch(b, len(b.ops), b.end, nil)
+	f.deliver(applyItem{b: b, k: len(b.ops), end: b.end, indexed: indexed})
 }
 
 // appendFailed handles a refused append of record i of b. A refusal that
@@ -507,10 +671,8 @@ func (f *flusher) commit(b *Batch) {
 // later batch in flight (they were encoded assuming b committed); any other
 // error latches.
 func (f *flusher) appendFailed(b *Batch, i int, err error) {
-	db := f.db
 	if !errors.Is(err, ErrDiskFull) && !errors.Is(err, errRecordTooLarge) {
-		db.latch(fmt.Errorf("append to the log: %w", err))
-		db.failInflight(ErrWriterFailed)
+		f.failed(applyItem{latch: fmt.Errorf("append to the log: %w", err), failRest: ErrWriterFailed})
 		return
 	}
 	k := 0 // the op record i belongs to
@@ -533,14 +695,12 @@ func (f *flusher) appendFailed(b *Batch, i int, err error) {
 		ferr = f.log.Flush()
 	}
 	if ferr != nil {
-		db.latch(fmt.Errorf("flush the log: %w", ferr))
-		db.failInflight(ErrWriterFailed)
+		f.failed(applyItem{latch: fmt.Errorf("flush the log: %w", ferr), failRest: ErrWriterFailed})
 		return
 	}
-	b.ops[k].Result = failedResult(err)
+	// NB: op k's result is the applier's to write (its Done runs there).
 	later := fmt.Errorf("%w: an earlier write of the same group commit was refused", ErrDiskFull)
-	db.applyBatch(b, k, f.log.Durable(), later)
-	db.failInflight(later)
+	f.failed(applyItem{b: b, k: k, end: f.log.Durable(), failErr: later, failRest: later, refused: err})
 }
 
 // Log is the transaction log, for a Committer (cluster mode: the consensus

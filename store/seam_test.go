@@ -374,3 +374,56 @@ func TestSeamOpenAppliesOnlyTheIndexCheckpoint(t *testing.T) {
 	requireNoError(t, db2.ApplyBatch(b))
 	wait(t, d)
 }
+
+// ApplyTo may end inside a multi-event write (consensus commits whole
+// entries, but the seam does not rely on it): the write stays invisible,
+// Applied() stops at its start, and the next ApplyTo applies it whole. A
+// follower's cached metadata follows the leader's metadata writes.
+func TestSeamApplyToInsideAWriteAndMetadata(t *testing.T) {
+	lc := newSeamCommitter()
+	leader := openCluster(t, vfs.NewMem(), lc)
+	defer leader.Close()
+	follower := openCluster(t, vfs.NewMem(), newSeamCommitter())
+	defer follower.Close()
+	requireNoError(t, leader.Lead(0))
+	if _, _, has := follower.StreamMetadata("g"); has {
+		t.Fatal("metadata before any write")
+	}
+	commit := func(op *Op, apply func(b *Batch)) {
+		t.Helper()
+		d := pending(t, leader, op)
+		b := <-lc.q
+		requireNoError(t, writeBatch(leader, b))
+		requireNoError(t, writeBatch(follower, b))
+		apply(b)
+		requireNoError(t, leader.ApplyBatch(b))
+		wait(t, d)
+	}
+	commit(writeOp("g", -1, evs(1, 2, 3)...), func(b *Batch) {
+		if b.Len() != 3 {
+			t.Fatalf("%d records", b.Len())
+		}
+		first, _ := b.Record(0)
+		third, _ := b.Record(2)
+		requireNoError(t, follower.ApplyTo(third)) // two of three records
+		if follower.Applied() != first {
+			t.Fatalf("applied %d inside the write starting at %d", follower.Applied(), first)
+		}
+		if s := follower.NewReader().ReadStreamForward("g", 0, 10, false); len(s.Events) != 0 {
+			t.Fatalf("%d events of an unfinished write visible", len(s.Events))
+		}
+		requireNoError(t, follower.ApplyTo(b.End()))
+	})
+	if s := follower.NewReader().ReadStreamForward("g", 0, 10, false); len(s.Events) != 3 {
+		t.Fatalf("%d events after the write was applied", len(s.Events))
+	}
+	meta := NewEvent{ID: id(9), Type: "$metadata", IsJSON: true, Data: []byte(`{"$maxCount":2}`)}
+	commit(writeOp("$$g", -1, meta), func(b *Batch) { requireNoError(t, follower.ApplyTo(b.End())) })
+	m, v, has := follower.StreamMetadata("g")
+	if !has || m.MaxCount != 2 || v != 0 {
+		t.Fatalf("follower metadata after the leader's write: %+v %d %v", m, v, has)
+	}
+	if s := follower.NewReader().ReadStreamForward("g", 0, 10, false); len(s.Events) != 2 {
+		t.Fatalf("$maxCount 2 on the follower: %d events", len(s.Events))
+	}
+}

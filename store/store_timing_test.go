@@ -1,6 +1,7 @@
 package store
 
 import (
+	"flag"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,9 +12,17 @@ import (
 // fsync) and of $all reads. Each reports events/s and, for writes, events
 // per fsync: the group-commit factor.
 
+// benchDepth overrides Options.PipelineDepth (go test -bench ... -args
+// -bench.depth N), to compare depths.
+var benchDepth = flag.Int("bench.depth", 0, "pipeline depth for the store benchmarks (0: the default)")
+
+// benchNoIndexer turns the inline committer's indexer off
+// (-bench.noindexer), to measure what it brings.
+var benchNoIndexer = flag.Bool("bench.noindexer", false, "inline mode: add index entries after the fsync")
+
 func openBenchDB(b *testing.B) *DB {
 	b.Helper()
-	db, err := Open(Options{Dir: b.TempDir(), Logger: testLogger})
+	db, err := Open(Options{Dir: b.TempDir(), Logger: testLogger, PipelineDepth: *benchDepth, noIndexer: *benchNoIndexer})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -41,11 +41,14 @@ const (
 // Disk is the durable part of a node's raft state: raft reads the log
 // through raft.Storage; Save makes the entries and hard state of one
 // Ready durable (one fsync) before any message of that Ready leaves.
-// raft.MemoryStorage plus a Save on it is the simulation's disk; the
-// store's transaction log is the production one (stage 4, not built).
+// MemDisk (raft.MemoryStorage plus a Save on it) is the unit tests'
+// disk; TlogDisk, on the store's transaction log, the production one.
+// Bootstrap records the initial membership of an empty disk and leaves a
+// disk that has one alone.
 type Disk interface {
 	raft.Storage
 	Save(hs *pb.HardState, ents []*pb.Entry) error
+	Bootstrap(voters, learners []uint64) error
 }
 
 // IO is what the driver does with a Ready: send messages and apply
@@ -68,7 +71,11 @@ type Config struct {
 	// others' (learned from gossip). The leader hands leadership to an
 	// up-to-date voter of higher priority.
 	Priority int32
-	Log      *slog.Logger
+	// Applied is the last entry the state machine has already applied
+	// (restart: what the store's persisted index covers); raft delivers
+	// only later entries. At most the hard state's commit index.
+	Applied uint64
+	Log     *slog.Logger
 }
 
 // Core is one node's consensus state machine: raft's RawNode with PreVote
@@ -115,11 +122,16 @@ func New(cfg Config, disk Disk) (*Core, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	_, cs, err := disk.InitialState()
+	hs, cs, err := disk.InitialState()
 	if err != nil {
 		return nil, err
 	}
-	rc := &raft.Config{
+	// NB: raft panics when Applied passes the commit index; a commit index
+	// written without fsync may lag what was applied (the entries are all
+	// in the log): raft then delivers them again and the state machine
+	// skips what it has.
+	cfg.Applied = min(cfg.Applied, hs.GetCommit())
+	rc := &raft.Config{Applied: cfg.Applied,
 		ID: cfg.ID, ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks, Storage: disk,
 		MaxSizePerMsg: MaxSizePerMsg, MaxInflightMsgs: MaxInflightMsgs, MaxUncommittedEntriesSize: MaxUncommittedBytes,
 		CheckQuorum: true, PreVote: true, DisableProposalForwarding: true,
@@ -129,7 +141,7 @@ func New(cfg Config, disk Disk) (*Core, error) {
 	if err != nil {
 		return nil, fmt.Errorf("consensus: %w", err)
 	}
-	c := &Core{cfg: cfg, rn: rn, disk: disk, log: cfg.Log, priorities: map[uint64]int32{}}
+	c := &Core{cfg: cfg, rn: rn, disk: disk, log: cfg.Log, priorities: map[uint64]int32{}, appliedIndex: cfg.Applied}
 	for _, l := range cs.GetLearners() {
 		if l == cfg.ID {
 			c.learner = true
@@ -179,7 +191,9 @@ func (c *Core) Propose(data []byte) error {
 }
 
 // Drain processes every pending Ready: save (one fsync), then send, then
-// apply, then advance — etcd's Ready loop. A failed save is final.
+// apply, then advance — etcd's Ready loop, with the leader's appends sent
+// before the save and committed entries that are already durable applied
+// before it. A failed save is final.
 func (c *Core) Drain(io IO) error {
 	if c.failed != nil {
 		return c.failed
@@ -190,7 +204,45 @@ func (c *Core) Drain(io IO) error {
 		if !raft.IsEmptyHardState(rd.HardState) {
 			hs = rd.HardState
 		}
+		msgs := rd.Messages
+		// Committed entries already in the log (below this Ready's new
+		// entries, saved by an earlier Ready) are applied before the save:
+		// the leader acknowledges a committed batch without waiting for
+		// the fsync of the next one. Entries that commit together with
+		// their own save (a follower learning the commit index with the
+		// entries) are applied after it.
+		committed := rd.CommittedEntries
+		if len(rd.Entries) > 0 {
+			first := rd.Entries[0].GetIndex()
+			k := 0
+			for k < len(committed) && committed[k].GetIndex() < first {
+				k++
+			}
+			c.apply(io, committed[:k])
+			committed = committed[k:]
+		} else {
+			c.apply(io, committed)
+			committed = nil
+		}
 		if hs != nil || len(rd.Entries) > 0 {
+			// The leader's appends and heartbeats go out before its own
+			// save (raft thesis §10.2.1; raft puts them in the part of
+			// Messages it lets asynchronous storage send early): the
+			// followers' fsyncs then overlap the leader's. Responses that
+			// acknowledge entries or votes (MsgAppResp, MsgVoteResp,
+			// MsgPreVoteResp) wait for the save, as raft requires.
+			var early []*pb.Message
+			msgs = nil
+			for _, m := range rd.Messages {
+				if isLeaderReplication(m.GetType()) {
+					early = append(early, m)
+				} else {
+					msgs = append(msgs, m)
+				}
+			}
+			if len(early) > 0 {
+				io.Send(early)
+			}
 			if err := c.disk.Save(hs, rd.Entries); err != nil {
 				c.failed = fmt.Errorf("%w: %v", ErrDiskFailed, err)
 				c.log.Error("consensus: saving the log failed; stopping", "err", err)
@@ -200,21 +252,26 @@ func (c *Core) Drain(io IO) error {
 		if hs != nil {
 			c.commitIndex = max(c.commitIndex, hs.GetCommit())
 		}
-		if len(rd.Messages) > 0 {
-			io.Send(rd.Messages)
+		if len(msgs) > 0 {
+			io.Send(msgs)
 		}
-		if len(rd.CommittedEntries) > 0 {
-			for _, e := range rd.CommittedEntries {
-				if e.GetTerm() != c.appliedTerm {
-					c.appliedTerm, c.epochIndex = e.GetTerm(), e.GetIndex()
-				}
-				c.appliedIndex = e.GetIndex()
-			}
-			io.Apply(rd.CommittedEntries)
-		}
+		c.apply(io, committed)
 		c.rn.Advance(rd)
 	}
 	return nil
+}
+
+func (c *Core) apply(io IO, ents []*pb.Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	for _, e := range ents {
+		if e.GetTerm() != c.appliedTerm {
+			c.appliedTerm, c.epochIndex = e.GetTerm(), e.GetIndex()
+		}
+		c.appliedIndex = e.GetIndex()
+	}
+	io.Apply(ents)
 }
 
 // SetPeerPriority records a peer's --node-priority (from gossip).
@@ -294,6 +351,16 @@ func (c *Core) Status() Status {
 		s.State = cluster.StateUnknown
 	}
 	return s
+}
+
+// isLeaderReplication reports the messages a leader may send before its
+// own save of the same Ready.
+func isLeaderReplication(t pb.MessageType) bool {
+	switch t {
+	case pb.MessageType_MsgApp, pb.MessageType_MsgHeartbeat, pb.MessageType_MsgSnap:
+		return true
+	}
+	return false
 }
 
 // IsVoteTraffic reports the messages that travel over internal HTTP

@@ -22,6 +22,11 @@ type MemDisk struct {
 // NewMemDisk returns an empty disk.
 func NewMemDisk() *MemDisk { return &MemDisk{MemoryStorage: raft.NewMemoryStorage()} }
 
+// Bootstrap records the initial membership of an empty disk.
+func (d *MemDisk) Bootstrap(voters, learners []uint64) error {
+	return Bootstrap(d.MemoryStorage, voters, learners)
+}
+
 // Save appends ents and records hs.
 func (d *MemDisk) Save(hs *pb.HardState, ents []*pb.Entry) error {
 	if d.Fail != nil {

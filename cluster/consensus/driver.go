@@ -38,7 +38,11 @@ type DriverConfig struct {
 	// OnStatus is called on the driver goroutine whenever the derived
 	// status changes.
 	OnStatus func(Status)
-	Log      *slog.Logger
+	// Replicator, when set, is the store's Committer on this node: it
+	// receives committed entries (instead of OnApply) and status changes
+	// on the driver goroutine, and proposes the writer's batches.
+	Replicator *Replicator
+	Log        *slog.Logger
 }
 
 // ErrDriverStopped: the driver is not running.
@@ -47,6 +51,11 @@ var ErrDriverStopped = errors.New("consensus: driver stopped")
 // inboxMax bounds messages queued for the driver goroutine; beyond it
 // incoming raft messages are dropped (raft retransmits).
 const inboxMax = 4096
+
+// drainEvery bounds the inbox messages the driver takes before it drains
+// raft's Ready: proposals and acknowledgements that queued up while the
+// last Ready was being saved share the next save (one fsync).
+const drainEvery = 64
 
 // Driver is the thin Ready loop around a Core (etcd raft's rawnode
 // pattern): one goroutine owns the core; ticks are timer messages;
@@ -81,6 +90,9 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	d := &Driver{cfg: cfg, core: c, inbox: make(chan func(), inboxMax), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
 	st := c.Status()
 	d.status.Store(&st)
+	if cfg.Replicator != nil {
+		cfg.Replicator.setDriver(d)
+	}
 	if u, ok := cfg.Transport.(Unreachable); ok {
 		u.SetUnreachableFunc(func(id uint64) { d.post(func() { d.core.rn.ReportUnreachable(id) }) })
 	}
@@ -108,11 +120,28 @@ func (d *Driver) run() {
 			d.core.Tick()
 		case fn := <-d.inbox:
 			fn()
+			for k := 1; k < drainEvery; k++ {
+				select {
+				case fn := <-d.inbox:
+					fn()
+					continue
+				default:
+				}
+				break
+			}
 		}
 		if err := d.core.Drain(driverIO{d}); err != nil {
 			d.publish()
 			d.log.Error("consensus stopped: the log cannot be persisted", "err", err)
 			return
+		}
+		if r := d.cfg.Replicator; r != nil {
+			r.afterDrain()
+			if err := d.core.Drain(driverIO{d}); err != nil { // a proposal afterDrain made
+				d.publish()
+				d.log.Error("consensus stopped: the log cannot be persisted", "err", err)
+				return
+			}
 		}
 		d.publish()
 	}
@@ -125,6 +154,9 @@ func (d *Driver) publish() {
 		if old.State != st.State || old.Leader != st.Leader {
 			d.log.Info("consensus state", "state", st.State.String(), "leader", st.Leader, "term", st.Term)
 		}
+		if d.cfg.Replicator != nil {
+			d.cfg.Replicator.onStatus(st)
+		}
 		if d.cfg.OnStatus != nil {
 			d.cfg.OnStatus(st)
 		}
@@ -135,6 +167,10 @@ type driverIO struct{ d *Driver }
 
 func (io driverIO) Send(msgs []*pb.Message) { io.d.cfg.Transport.Send(msgs) }
 func (io driverIO) Apply(ents []*pb.Entry) {
+	if r := io.d.cfg.Replicator; r != nil {
+		r.onApply(ents)
+		return
+	}
 	if io.d.cfg.OnApply != nil {
 		io.d.cfg.OnApply(ents)
 	}
@@ -148,6 +184,19 @@ func (d *Driver) post(fn func()) bool {
 		return false
 	default:
 		d.dropped.Add(1)
+		return false
+	}
+}
+
+// do runs fn on the driver goroutine, waiting for room in the inbox
+// (back-pressure) rather than dropping it; false when the driver stopped.
+func (d *Driver) do(fn func()) bool {
+	select {
+	case d.inbox <- fn:
+		return true
+	case <-d.stop:
+		return false
+	case <-d.done:
 		return false
 	}
 }

@@ -11,11 +11,14 @@ import (
 	"strings"
 	"testing"
 	"testing/cryptotest"
+	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/eventstored/eventstored/cluster"
+	"github.com/eventstored/eventstored/store/tlog"
+	"github.com/eventstored/eventstored/store/vfs"
 )
 
 // The deterministic simulation: one goroutine, a virtual clock in
@@ -81,8 +84,13 @@ func (h *evHeap) Pop() any {
 }
 
 type simNode struct {
-	id      uint64
-	disk    *MemDisk
+	id   uint64
+	disk *MemDisk // MemDisk runs
+	// TlogDisk runs: the node's filesystem (a crash keeps what was
+	// synced: vfs.MemFS.CrashClone), its log and the disk on it.
+	fs      *vfs.MemFS
+	log     *tlog.Log
+	tdisk   *TlogDisk
 	core    *Core
 	up      bool
 	applied map[uint64]string // index → "term/data" as this node applied it
@@ -118,15 +126,31 @@ type sim struct {
 	trace     uint64
 	failure   string
 	crashes   int
-	wrap      func(*MemDisk) Disk
+	wrap      func(Disk) Disk
+	onTlog    bool // nodes keep raft's log in a tlog on MemFS (TlogDisk)
+	// truncations counts diverged suffixes cut from a TlogDisk, maxLog
+	// the largest log (bytes): the chaos must reach both.
+	truncations int
+	maxLog      int64
 }
+
+// simChunkBytes is small so that the simulated logs roll chunks.
+const simChunkBytes = 4 << 10
 
 func newSim(t testing.TB, seed uint64, voters, learners int, prios []int32) *sim {
-	return newSimWith(t, seed, voters, learners, prios, nil)
+	return newSimWith(t, seed, voters, learners, prios, true, nil)
 }
 
-func newSimWith(t testing.TB, seed uint64, voters, learners int, prios []int32, wrap func(*MemDisk) Disk) *sim {
-	s := &sim{wrap: wrap, t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), voters: voters,
+func newSimWith(t testing.TB, seed uint64, voters, learners int, prios []int32, onTlog bool, wrap func(Disk) Disk) *sim {
+	s := newSimNoCleanup(t, seed, voters, learners, prios, onTlog, wrap)
+	t.Cleanup(s.close)
+	return s
+}
+
+// newSimNoCleanup is newSimWith for callers that close the sim
+// themselves (runSeed, which runs hundreds in one test).
+func newSimNoCleanup(t testing.TB, seed uint64, voters, learners int, prios []int32, onTlog bool, wrap func(Disk) Disk) *sim {
+	s := &sim{wrap: wrap, onTlog: onTlog, t: t, seed: seed, rng: rand.New(rand.NewPCG(seed, seed^0x5eed)), voters: voters,
 		leaders: map[uint64]uint64{}, committed: map[uint64]string{}, pending: map[string]uint64{}}
 	var vs, ls []uint64
 	for i := 1; i <= voters+learners; i++ {
@@ -137,11 +161,24 @@ func newSimWith(t testing.TB, seed uint64, voters, learners int, prios []int32, 
 		}
 	}
 	for i := 1; i <= voters+learners; i++ {
-		n := &simNode{id: uint64(i), disk: NewMemDisk(), applied: map[uint64]string{}}
+		n := &simNode{id: uint64(i), applied: map[uint64]string{}}
+		if onTlog {
+			n.fs = vfs.NewMem()
+		} else {
+			n.disk = NewMemDisk()
+		}
 		if prios != nil {
 			n.prio = prios[i-1]
 		}
-		if err := Bootstrap(n.disk.MemoryStorage, vs, ls); err != nil {
+		var err error
+		if onTlog {
+			if err = n.fs.MkdirAll("/db", 0o755); err == nil {
+				err = writeMembers(n.fs, "/db", &pb.ConfState{Voters: vs, Learners: ls})
+			}
+		} else {
+			err = n.disk.Bootstrap(vs, ls)
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		s.nodes = append(s.nodes, n)
@@ -154,8 +191,41 @@ func newSimWith(t testing.TB, seed uint64, voters, learners int, prios []int32, 
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// close releases the nodes' logs: an open log's checkpoint timer would
+// keep it, and its in-memory files, alive long after the seed ended.
+func (s *sim) close() {
+	for _, n := range s.nodes {
+		if n.tdisk != nil {
+			n.tdisk.Close()
+		}
+		if n.log != nil {
+			n.log.Close()
+		}
+		n.log, n.tdisk = nil, nil
+	}
+}
+
 func (s *sim) start(n *simNode) {
 	var d Disk = n.disk
+	if s.onTlog {
+		if n.log != nil {
+			n.log.Close()
+		}
+		l, err := tlog.Open(tlog.Options{FS: n.fs, Dir: "/db", ChunkSizeBytes: simChunkBytes, SkipVerify: true, Logger: quiet,
+			WriteBufferBytes: 4 << 10, IteratorBlockBytes: 4 << 10, // NB: small logs; the 1 MiB defaults would dominate the run time
+			CheckpointSyncInterval: time.Hour})
+		if err != nil {
+			s.fail("node %d cannot open its log: %v", n.id, err)
+			return
+		}
+		td, err := OpenTlogDisk(TlogDiskOptions{Log: l, FS: n.fs, Dir: "/db", Logger: quiet, OnTruncate: func(int64) { s.truncations++ }})
+		if err != nil {
+			l.Close()
+			s.fail("node %d cannot open its raft log: %v", n.id, err)
+			return
+		}
+		n.log, n.tdisk, d = l, td, td
+	}
 	if s.wrap != nil {
 		d = s.wrap(n.disk)
 	}
@@ -249,6 +319,9 @@ func (s *sim) drain(n *simNode) {
 	if err := n.core.Drain(simIO{s, n}); err != nil {
 		s.fail("node %d: %v", n.id, err)
 	}
+	if n.tdisk != nil {
+		s.maxLog = max(s.maxLog, n.tdisk.End())
+	}
 	st := n.core.Status()
 	if st.State == cluster.StateMaster || st.State == cluster.StatePreMaster {
 		if l, ok := s.leaders[st.Term]; ok && l != n.id {
@@ -294,6 +367,13 @@ func (s *sim) step(e *event) {
 		if n.up {
 			s.crashes++
 			n.up, n.core = false, nil
+			if s.onTlog {
+				// Power cut: only what was synced survives. The old log
+				// is closed on the old files.
+				clone := n.fs.CrashClone()
+				n.log.Close()
+				n.fs, n.log, n.tdisk = clone, nil, nil
+			}
 			s.push(&event{at: s.now + 50 + s.rng.Int64N(1500), kind: evRestart, node: e.node})
 		}
 	case evRestart:
@@ -317,7 +397,7 @@ func (s *sim) step(e *event) {
 		}
 		if n.up && n.core.Status().State == cluster.StateMaster {
 			s.writes++
-			w := fmt.Sprintf("w%d", s.writes)
+			w := s.proposal(n, s.writes)
 			if err := n.core.Propose([]byte(w)); err == nil {
 				s.pending[w] = n.id
 			}
@@ -348,6 +428,22 @@ func (s *sim) step(e *event) {
 			}
 		}
 	}
+}
+
+// proposal is write number k: on TlogDisk a batch entry of 1-3 records
+// planned at the end of the leader's log, as the master's writer plans
+// its group commits (every Ready was drained, so nothing is unsaved).
+func (s *sim) proposal(n *simNode, k int) string {
+	if !s.onTlog {
+		return fmt.Sprintf("w%d", k)
+	}
+	planned, _ := PlanAppend(simChunkBytes, n.tdisk.End(), EntryHeaderBytes)
+	c := 1 + k%3
+	b := AppendBatchHeader(nil, planned, c)
+	for r := range c {
+		b = AppendBatchRecord(b, fmt.Appendf(nil, "w%d/%d%s", k, r, strings.Repeat("x", (k*7+r)%200)))
+	}
+	return string(b)
 }
 
 func (s *sim) runUntil(end int64) {
@@ -419,7 +515,8 @@ func (s *sim) master() uint64 {
 // run executes one seed and returns a failure description ("" = passed).
 func runSeed(t *testing.T, seed uint64, voters, learners int, prios []int32) (failure string, trace uint64) {
 	cryptotest.SetGlobalRandom(t, seed)
-	s := newSim(t, seed, voters, learners, prios)
+	s := newSimNoCleanup(t, seed, voters, learners, prios, true, nil)
+	defer s.close()
 	defer func() {
 		// raft panics on broken invariants (e.g. a lost commit index): a
 		// failure of this seed, not of the test binary.
@@ -516,7 +613,8 @@ func TestSimulationDeterministic(t *testing.T) {
 // seeds the runs must see leader changes and many acknowledged writes,
 // or the checks above would be checking nothing.
 func TestSimulationChaosIsReal(t *testing.T) {
-	terms, acked, crashes := 0, 0, 0
+	terms, acked, crashes, truncations := 0, 0, 0, 0
+	var maxLog int64
 	for seed := uint64(1); seed <= 10; seed++ {
 		cryptotest.SetGlobalRandom(t, seed)
 		s := newSim(t, seed, 3, 0, nil)
@@ -528,6 +626,11 @@ func TestSimulationChaosIsReal(t *testing.T) {
 		terms += len(s.leaders)
 		acked += len(s.acked)
 		crashes += s.crashes
+		truncations += s.truncations
+		maxLog = max(maxLog, s.maxLog)
+	}
+	if truncations < 3 || maxLog < 4*simChunkBytes {
+		t.Fatalf("too little happened to the logs in 10 runs: %d truncations of a diverged suffix, largest log %d bytes", truncations, maxLog)
 	}
 	if terms < 30 || acked < 500 || crashes < 50 {
 		t.Fatalf("too little happened in 10 runs: %d leader terms, %d acknowledged writes, %d crashes", terms, acked, crashes)
@@ -552,7 +655,7 @@ func (d forgetfulDisk) Save(hs *pb.HardState, ents []*pb.Entry) error {
 // the default run of 300 seeds would very likely catch such a bug).
 func TestSimulationCatchesVoteAmnesia(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 249)
-	s := newSimWith(t, 249, 3, 0, nil, func(m *MemDisk) Disk { return forgetfulDisk{m} })
+	s := newSimWith(t, 249, 3, 0, nil, false, func(d Disk) Disk { return forgetfulDisk{d.(*MemDisk)} })
 	s.chaos()
 	s.runUntil(chaosMs)
 	if !strings.Contains(s.failure, "two leaders in term") {

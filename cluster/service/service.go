@@ -1,9 +1,8 @@
 // Package service composes the cluster services of one node: the gossip
 // driver (membership, liveness) and the consensus driver (elections,
-// log), with the transports between nodes. It is what the node will run
-// in a cluster once the consensus log is the store's log (stage 4); until
-// then Disk is an in-memory raft log and nothing is replicated but the
-// consensus entries themselves.
+// log), with the transports between nodes. Every cluster node runs it,
+// with consensus.TlogDisk (the raft log on the store's transaction log)
+// and the store's committer (consensus.Replicator).
 //
 // Wiring (all on the drivers' goroutines):
 //
@@ -58,12 +57,22 @@ type Config struct {
 	// GossipInterval, GossipTimeout as the options (0: 1 s, 500 ms).
 	GossipInterval, GossipTimeout time.Duration
 	// Disk holds the consensus state; it survives a restart of the
-	// service (the store's log in production, MemDisk in tests).
-	Disk *consensus.MemDisk
+	// service (TlogDisk on the store's log in a node, MemDisk in tests).
+	Disk consensus.Disk
+	// Applied is the last raft entry the store already applied (restart).
+	Applied uint64
+	// Replicator, when set, is the store's committer: it proposes the
+	// writer's batches and applies committed entries to the store
+	// (OnApply is then not called).
+	Replicator *consensus.Replicator
 	// TCP configures the outgoing internal TCP connections (heartbeats).
 	TCP reactor.Config
 	// OnApply receives committed entries on the consensus goroutine.
 	OnApply func([]*pb.Entry)
+	// LogPositions, when set, gives the log positions gossip publishes
+	// (last commit, writer and chaser checkpoints: the store's); without
+	// it gossip shows raft indices. Any goroutine.
+	LogPositions func() (lastCommit, writer, chaser int64)
 	// OnState is called on the consensus goroutine when the derived node
 	// state changes.
 	OnState func(cluster.VNodeState)
@@ -141,8 +150,8 @@ func (s *Service) startConsensus() error {
 		return nil
 	}
 	d, err := consensus.NewDriver(consensus.DriverConfig{
-		Core: consensus.Config{ID: s.self, Priority: s.cfg.Self.NodePriority, Log: s.log}, Disk: s.cfg.Disk,
-		Transport: consensus.Split{Vote: s.http, Data: s.tcp}, OnApply: s.cfg.OnApply, Log: s.log,
+		Core: consensus.Config{ID: s.self, Priority: s.cfg.Self.NodePriority, Applied: s.cfg.Applied, Log: s.log}, Disk: s.cfg.Disk,
+		Transport: consensus.Split{Vote: s.http, Data: s.tcp}, OnApply: s.cfg.OnApply, Replicator: s.cfg.Replicator, Log: s.log,
 		OnStatus: s.consensusChanged,
 	})
 	if err != nil {
@@ -176,8 +185,14 @@ func (s *Service) status() (cluster.VNodeState, gossip.Position) {
 		return cluster.StateUnknown, gossip.NoPosition
 	}
 	st := d.Status()
+	// NB: the epoch position is the raft index where the newest applied
+	// term starts (TlogDisk's position table belongs to the consensus
+	// goroutine); the epoch number is the term.
 	pos := gossip.Position{LastCommitPosition: int64(st.Commit), WriterCheckpoint: int64(st.Applied),
 		ChaserCheckpoint: int64(st.Applied), EpochPosition: int64(st.EpochIdx), EpochNumber: int32(st.Term)}
+	if f := s.cfg.LogPositions; f != nil {
+		pos.LastCommitPosition, pos.WriterCheckpoint, pos.ChaserCheckpoint = f()
+	}
 	return st.State, pos
 }
 
@@ -234,7 +249,7 @@ func (s *Service) viewChanged(v gossip.ClusterInfo) {
 	// not from failed gossip sends (spec §3.6).
 	go s.gossip.Do(func(c *gossip.Core, _ time.Time) bool { c.SetFollowedMaster(leaderInstance); return false })
 	if bootstrap {
-		if err := consensus.Bootstrap(s.cfg.Disk.MemoryStorage, voters, nil); err != nil {
+		if err := s.cfg.Disk.Bootstrap(voters, nil); err != nil {
 			s.log.Error("cannot bootstrap consensus", "err", err)
 			return
 		}

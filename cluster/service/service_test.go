@@ -242,8 +242,13 @@ func TestThreeNodesElectAndFailOver(t *testing.T) {
 			ns[i] = back
 		}
 	}
-	waitFor(t, "old master rejoins as Slave", 15*time.Second, func() bool {
-		m, ok := oneMaster(ns)
-		return ok && m != master
+	// NB: one Master and two Slaves in every view, the restarted node
+	// included. It is usually a Slave; on a loaded machine (race builds in
+	// parallel) the new master can miss its heartbeats, step down by
+	// CheckQuorum, and the restarted node, by then up to date, may win
+	// the next election fairly: that is not a failure.
+	waitFor(t, "old master rejoins", 15*time.Second, func() bool {
+		_, ok := oneMaster(ns)
+		return ok
 	})
 }

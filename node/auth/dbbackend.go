@@ -28,6 +28,11 @@ func (b *dbBackend) StreamMetadata(stream string) (store.StreamMetadata, int64, 
 	return b.db.StreamMetadata(stream)
 }
 
+// StreamMetadataCached implements CachedMetadataBackend.
+func (b *dbBackend) StreamMetadataCached(stream string) (store.StreamMetadata, int64, bool, bool) {
+	return b.db.StreamMetadataCached(stream)
+}
+
 func copyRecord(r store.EventRecord) store.EventRecord {
 	r.Stream = strings.Clone(r.Stream)
 	r.Type = strings.Clone(r.Type)

@@ -66,6 +66,14 @@ type Backend interface {
 	StreamMetadata(stream string) (store.StreamMetadata, int64, bool)
 }
 
+// CachedMetadataBackend is implemented by a Backend whose StreamMetadata
+// may read storage on a cache miss (NewDBBackend's). Its
+// StreamMetadataCached answers from the cache only, reporting a miss with
+// cached = false, so that CheckStreamAccessCached can refuse to block.
+type CachedMetadataBackend interface {
+	StreamMetadataCached(stream string) (md store.StreamMetadata, version int64, has, cached bool)
+}
+
 // Options configures a Service.
 type Options struct {
 	Backend Backend
@@ -381,8 +389,23 @@ func (s *Service) refreshSettingsAsync() {
 // CheckStreamAccess reports whether p (nil = anonymous) may perform a on
 // stream, per spec §4.3. A metastream "$$x" maps read to $mr on x and write
 // to $mw on x; delete and meta operations on a metastream are refused.
-// It never blocks on I/O.
+// On a miss of the store's metadata cache it reads the metastream: call it
+// where a storage read may wait (workers), or use CheckStreamAccessCached.
 func (s *Service) CheckStreamAccess(p *Principal, stream string, a Action) bool {
+	ok, _ := s.checkAccess(p, stream, a, false)
+	return ok
+}
+
+// CheckStreamAccessCached is CheckStreamAccess for goroutines that must
+// not block (event loops): decided is false, and allowed meaningless, when
+// the answer needs stream metadata that is not cached; the caller then
+// runs CheckStreamAccess where a storage read may wait. A Backend that is
+// not a CachedMetadataBackend is taken never to block.
+func (s *Service) CheckStreamAccessCached(p *Principal, stream string, a Action) (allowed, decided bool) {
+	return s.checkAccess(p, stream, a, true)
+}
+
+func (s *Service) checkAccess(p *Principal, stream string, a Action, cachedOnly bool) (allowed, decided bool) {
 	if IsMetastream(stream) {
 		switch a {
 		case ActionRead:
@@ -390,7 +413,7 @@ func (s *Service) CheckStreamAccess(p *Principal, stream string, a Action) bool 
 		case ActionWrite:
 			a = ActionMetaWrite
 		default:
-			return false
+			return false, true
 		}
 		stream = stream[2:]
 	}
@@ -398,14 +421,24 @@ func (s *Service) CheckStreamAccess(p *Principal, stream string, a Action) bool 
 		// Admins pass every ACL (only $all writes and deletes stay
 		// refused): skip the metadata lookup, which may read the log on a
 		// cache miss.
-		return !(stream == StreamAll && (a == ActionWrite || a == ActionDelete))
+		return !(stream == StreamAll && (a == ActionWrite || a == ActionDelete)), true
+	}
+	var acl *store.StreamACL
+	if cm, ok := s.opts.Backend.(CachedMetadataBackend); ok && cachedOnly {
+		// The ACL is taken from this one probe, so a cache entry evicted
+		// right after it cannot turn the check into a read.
+		md, _, has, cached := cm.StreamMetadataCached(stream)
+		if !cached {
+			return false, false
+		}
+		if has {
+			acl = md.ACL
+		}
+	} else if md, _, ok := s.opts.Backend.StreamMetadata(stream); ok {
+		acl = md.ACL
 	}
 	if s.opts.Now().UnixNano()-s.settingsAtNano.Load() > int64(s.opts.SettingsRefreshInterval) {
 		s.refreshSettingsAsync()
 	}
-	var acl *store.StreamACL
-	if md, _, ok := s.opts.Backend.StreamMetadata(stream); ok {
-		acl = md.ACL
-	}
-	return EvaluateACL(p, stream, a, acl, s.settings.Load())
+	return EvaluateACL(p, stream, a, acl, s.settings.Load()), true
 }

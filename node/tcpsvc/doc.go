@@ -25,6 +25,7 @@
 //	             → credentials from the cache (auth.AuthenticateCached; credentials
 //	               that failed recently are refused here: auth.KnownBad)
 //	   ├─ write-type command: role check → access check → store.DB.Submit(op) → return
+//	   │      (metadata not cached for the check: enqueue; the worker checks and submits)
 //	   │      writer goroutine: op.Done encodes the reply into a pooled buffer → Conn.Send
 //	   └─ read, or cache miss: enqueue on the worker queue (full → NotHandled TooBusy)
 //	          worker: authenticate if needed → access checks → read with its own
@@ -35,15 +36,18 @@
 // slices are views into that copy and live until the request is released
 // (after Done for writes, after the reply for reads).
 //
-// NB: the write access check reads stream metadata through
-// store.DB.StreamMetadata, which is cached but reads the index (and, if a
-// metastream exists, the log) on a miss. That cost lands on the event loop
-// for non-admin writes to streams whose metadata fell out of the cache;
-// admins skip the lookup.
+// The write access check of a non-admin needs the stream's metadata,
+// which the store caches but reads from the index and log on a miss. On
+// the event loop the check is cache-only (auth.CheckStreamAccessCached);
+// a miss hands the built request to a worker (request.aclPending), which
+// checks with the read and submits, so a disk read never stalls the other
+// connections of a loop (TestWriteACLMetadataMissDoesNotBlockLoop;
+// Stats.WriteACLMisses counts them). Admins skip the lookup.
 //
 // # Limits
 //
-// Worker queue (Options.WorkQueueMax, NotHandled TooBusy beyond it), store
+// Worker queue (Options.WorkQueueMax, NotHandled TooBusy beyond it),
+// forwards pending on the master (ForwarderOptions.InFlightMax, TooBusy), store
 // writer queue (store's, TooBusy), open-transaction table
 // (Options.TransactionsMax, oldest forgotten), read page (4096, Error), a
 // read reply over the 64 MiB frame limit (Error "read fewer events"),
@@ -80,16 +84,35 @@
 // $admins/$ops, else Failed "Scavenging is not supported by this server
 // yet.".
 //
-// # Master, slave, not ready
+// # Master, slave, not ready; forwarding
 //
-// Options.State reports the node's role; decide (role.go) is the one
-// table of spec §4.13 that turns (command kind, require_master, role) into
-// execute, NotHandled NotMaster with the master's endpoints, or NotHandled
-// NotReady. It runs after authentication, as in the original. Without a
-// State (a single node) the node is always the master. Writes are not
-// forwarded from a slave yet: they get NotMaster, which sends the client
-// to the master. Until auth has created the default users, every command
-// except the connection-level ones gets NotHandled NotReady.
+// Options.State reports the node's state and, in the replica states, the
+// master's advertised MasterInfo. admit (role.go) applies the one table
+// of spec cluster-and-options §4.3 (cluster.Decide) to every command
+// after authentication, as in the original: serve, NotHandled NotReady,
+// NotHandled NotMaster with the master's endpoints, or forward. Without a
+// State (a single node) the node is always the master. Until auth has
+// created the default users, every command except the connection-level
+// ones gets NotHandled NotReady.
+//
+// Writes without require_master on PreReplica/CatchingUp/Clone/Slave go
+// to Options.Forwarder (forward.go, spec §7.1): one connection from a
+// reactor.Dialer to the master's internal TCP, re-dialled when the node
+// points it at another master; the same command under a node-local
+// internal correlation id with the client's credentials (TrustedWrite for
+// the system account); the master's reply, NotHandled included, relayed
+// under the client's id; a deadline of PrepareTimeout + CommitTimeout +
+// 300 ms, then the command's completion with ForwardTimeout "Forwarding
+// timeout". Limits: Options.Forwarder's InFlightMax pending forwards
+// (beyond: NotHandled TooBusy); no connection to the master yet:
+// NotHandled NotReady at once. The forward path allocates nothing
+// (TestForwardPathAllocatesNothing). On the master, forwarded commands
+// arrive on the internal listener (InternalHandler) and run like any
+// client's, except that a node which is not the master either does not
+// forward them again: it answers NotMaster with the master it knows (or
+// NotReady), which the first node relays; a
+// TrustedWrite package (internal listener only, the reactor refuses it
+// elsewhere) runs as the system account.
 //
 // # Client protocol version
 //

@@ -88,7 +88,7 @@ type Forwarder struct {
 
 	mu      sync.Mutex
 	target  string // master's advertised internal TCP, "" = none
-	conn    *reactor.Conn
+	conn    upstream
 	pending map[codec.GUID]*fwdEntry
 	free    []*fwdEntry
 	expired []*fwdEntry // scratch of the expiry goroutine and onClose
@@ -110,7 +110,14 @@ type fwdEntry struct {
 	cmd      codec.Command
 	txID     int64 // TransactionWrite/Commit: for the timeout reply
 	deadline time.Time
-	conn     *reactor.Conn
+	conn     upstream
+}
+
+// upstream is the connection to the master (*reactor.Conn; a seam for
+// the allocation test).
+type upstream interface {
+	Send(frame []byte) error
+	Close(reason error)
 }
 
 // NewForwarder builds a forwarder; nothing runs until Start.
@@ -330,7 +337,7 @@ func (f *Forwarder) putLocked(e *fwdEntry) {
 }
 
 // onReply relays the master's reply to the client (dialer event loop).
-func (f *Forwarder) onReply(c *reactor.Conn, p *codec.Package) {
+func (f *Forwarder) onReply(c upstream, p *codec.Package) {
 	f.mu.Lock()
 	e := f.pending[p.CorrelationID]
 	if e == nil || e.conn != c {
@@ -349,7 +356,7 @@ func (f *Forwarder) onReply(c *reactor.Conn, p *codec.Package) {
 }
 
 // onClose fails every forward pending on c and schedules a redial.
-func (f *Forwarder) onClose(c *reactor.Conn, err error) {
+func (f *Forwarder) onClose(c upstream, err error) {
 	f.mu.Lock()
 	if f.conn == c {
 		f.conn = nil
@@ -436,7 +443,7 @@ func (f *Forwarder) connectLoop() {
 		f.mu.Lock()
 		ok := err == nil && f.target == target && f.conn == nil && !f.stopped
 		if ok {
-			f.conn = c
+			f.conn = c // never a nil *reactor.Conn in the interface
 		}
 		f.mu.Unlock()
 		switch {

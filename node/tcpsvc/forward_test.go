@@ -23,7 +23,7 @@ var testMasterInfo = &codec.MasterInfo{ExternalTCPAddress: "10.0.0.1", ExternalT
 // startInternal serves e.svc on an internal reactor listener on loopback.
 func startInternal(t *testing.T, e *env) string {
 	t.Helper()
-	srv := reactor.NewServer(reactor.Config{Name: "internal TCP", Addr: "127.0.0.1:0", Internal: true, NumEventLoops: 1, Logger: quietLogger()}, e.svc.Handler())
+	srv := reactor.NewServer(reactor.Config{Name: "internal TCP", Addr: "127.0.0.1:0", Internal: true, NumEventLoops: 1, Logger: quietLogger()}, e.svc.InternalHandler())
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -332,5 +332,30 @@ func TestTrustedWriteRunsAsSystem(t *testing.T) {
 	}
 	if w := decodeWrite(t, p); w.Result != codec.OperationSuccess {
 		t.Fatalf("trusted write: %+v", w)
+	}
+}
+
+// TestForwardedWriteIsNotForwardedAgain: a replica that receives a
+// forwarded write on its internal listener (the sender takes it for the
+// master) answers NotMaster with the master it knows instead of
+// forwarding it on, so two replicas with different views cannot bounce a
+// write between them; the first replica relays it to its client.
+func TestForwardedWriteIsNotForwardedAgain(t *testing.T) {
+	sm := newSilentMaster(t)
+	// B: a replica whose own forwarder points at a master that never
+	// answers, reached by A over B's internal listener.
+	b, bf := newSlave(t, sm.ln.Addr().String(), ForwarderOptions{Timeout: time.Hour})
+	a, af := newSlave(t, startInternal(t, b), ForwarderOptions{Timeout: time.Hour})
+	c := a.client(t)
+	p := c.call(codec.WriteEventsCommand, anon, writeReq("fw", -2, false), codec.NotHandledCommand)
+	var nh codec.NotHandled
+	if err := codec.DecodeNotHandled(p.Payload, &nh); err != nil || nh.Reason != codec.NotHandledNotMaster {
+		t.Fatalf("write bounced between replicas: %+v %v", nh, err)
+	}
+	if st := bf.Stats(); st.Forwarded != 0 || st.Pending != 0 {
+		t.Fatalf("B forwarded it on: %+v", st)
+	}
+	if st := af.Stats(); st.Forwarded != 1 || st.Pending != 0 {
+		t.Fatalf("A: %+v", st)
 	}
 }

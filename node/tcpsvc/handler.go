@@ -9,11 +9,23 @@ import (
 // interface with s: reactor.NewServer(cfg, svc.Handler()). The reactor
 // answers heartbeats and framing errors itself; every other package goes
 // to the connection's Session.
-func (s *Service) Handler() reactor.Handler { return handler{s} }
+func (s *Service) Handler() reactor.Handler { return handler{s: s} }
 
-type handler struct{ s *Service }
+// InternalHandler is Handler for the internal TCP listener, where other
+// nodes' forwarders send the writes they forward: a write arriving there
+// is never forwarded again (see admit).
+func (s *Service) InternalHandler() reactor.Handler { return handler{s: s, internal: true} }
 
-func (h handler) OnOpen(c *reactor.Conn) { c.SetUserData(h.s.Open(c)) }
+type handler struct {
+	s        *Service
+	internal bool
+}
+
+func (h handler) OnOpen(c *reactor.Conn) {
+	ss := h.s.Open(c)
+	ss.internal = h.internal
+	c.SetUserData(ss)
+}
 
 func (h handler) OnPackage(c *reactor.Conn, p *codec.Package) {
 	c.UserData().(*Session).Handle(p)

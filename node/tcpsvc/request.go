@@ -20,6 +20,11 @@ type request struct {
 
 	hasCreds  bool
 	needsAuth bool
+	// aclPending: a write whose access check missed the metadata cache on
+	// the event loop; a worker runs the check and submits (checkAndSubmit).
+	aclPending bool
+	// action is the access a write needs on op.Stream.
+	action auth.Action
 	// trusted: the package came with TrustedWrite (a write a replica
 	// forwards as the system account; the reactor lets the flag in on the
 	// internal listener only). It runs as systemPrincipal.
@@ -97,7 +102,7 @@ func (r *request) release() {
 	done := r.op.Done
 	r.op = store.Op{Done: done}
 	r.s, r.sess, r.principal = nil, nil, nil
-	r.needsAuth, r.hasCreds, r.v1, r.trusted = false, false, false, false
+	r.needsAuth, r.hasCreds, r.v1, r.trusted, r.aclPending = false, false, false, false, false
 	r.login, r.password, r.payload = nil, nil, nil
 	r.txStream = ""
 	requestPool.Put(r)

@@ -69,12 +69,17 @@ func (s *Service) admit(r *request) bool {
 	case cluster.Serve:
 		return true
 	case cluster.Forward:
-		if f := s.opts.Forwarder; f != nil {
+		// On the internal listener the write was forwarded here by a node
+		// that takes this one for the master: it is not sent on (two
+		// replicas with different views would bounce it until the
+		// in-flight limits ran out). Like a replica without a forwarder,
+		// this node answers NotMaster with the master it knows (the
+		// forwarding node relays it and the client goes there), or
+		// NotReady.
+		if f := s.opts.Forwarder; f != nil && !r.sess.internal {
 			f.forward(r)
 			return false
 		}
-		// No forwarder (not a cluster node): send the client to the
-		// master, which is where forwarding would have taken it.
 		fallthrough
 	case cluster.NotMaster:
 		if st.Master != nil {

@@ -98,6 +98,9 @@ type Service struct {
 	txs   txTable
 	count struct {
 		tooBusy atomic.Uint64
+		// aclMisses: writes whose access check missed the metadata
+		// cache on an event loop and went to a worker.
+		aclMisses atomic.Uint64
 	}
 }
 
@@ -150,12 +153,15 @@ type Stats struct {
 	WorkQueueMax     int
 	TooBusy          uint64
 	OpenTransactions int
+	// WriteACLMisses counts writes whose access check needed uncached
+	// stream metadata and so ran on a worker instead of the event loop.
+	WriteACLMisses uint64
 }
 
 // Stats returns a snapshot. Safe from any goroutine.
 func (s *Service) Stats() Stats {
 	return Stats{Workers: s.opts.Workers, WorkQueueLen: len(s.work), WorkQueueMax: cap(s.work),
-		TooBusy: s.count.tooBusy.Load(), OpenTransactions: s.txs.len()}
+		TooBusy: s.count.tooBusy.Load(), OpenTransactions: s.txs.len(), WriteACLMisses: s.count.aclMisses.Load()}
 }
 
 // enqueue hands r to a worker, or answers TooBusy and releases it.
@@ -192,6 +198,11 @@ func (w *worker) run() {
 // serve runs one request taken from the queue. Every path ends with the
 // request released, either here or (for writes) in the op's Done.
 func (w *worker) serve(r *request) {
+	if r.aclPending {
+		r.aclPending = false
+		w.s.checkAndSubmit(r, false)
+		return
+	}
 	if r.needsAuth {
 		p, err := w.s.auth.Authenticate(string(r.login), string(r.password))
 		if r.cmd == codec.Authenticate {
@@ -209,7 +220,7 @@ func (w *worker) serve(r *request) {
 		if r.isWrite() {
 			// Writes never run on workers once authenticated: hand the op
 			// to the writer exactly as the event loop would.
-			w.s.execWrite(r)
+			w.s.execWrite(r, false)
 			return
 		}
 	}

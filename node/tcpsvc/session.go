@@ -18,6 +18,9 @@ import (
 type Session struct {
 	s    *Service
 	conn Conn
+	// internal: a connection to the internal listener (set before the
+	// first Handle).
+	internal bool
 
 	// Connection defaults (spec §4.3), set by Authenticate on the event
 	// loop and read only there.
@@ -257,7 +260,7 @@ func (ss *Session) handleOperation(p *codec.Package) {
 		r.principal = pr
 	}
 	if r.isWrite() {
-		ss.s.execWrite(r)
+		ss.s.execWrite(r, true)
 		return
 	}
 	ss.s.enqueue(r)

@@ -3,13 +3,17 @@ package tcpsvc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
 	"testing"
+	"time"
 
+	"github.com/eventstored/eventstored/cluster"
 	"github.com/eventstored/eventstored/codec"
+	"github.com/eventstored/eventstored/reactor"
 )
 
 var sinkBytes int
@@ -63,13 +67,65 @@ func BenchmarkHandleWriteEvents(b *testing.B) {
 // reactor with up to 1,000 single-event WriteEvents in flight, against a
 // store on the real disk (t.TempDir(), group commit). It reports events/s.
 func BenchmarkTCPPipelinedWrites(b *testing.B) {
-	addr := startTestServer(b)
+	pipelinedWrites(b, startTestServer(b), 1000)
+}
+
+// BenchmarkTCPSequentialWrites is BenchmarkTCPPipelinedWrites with one
+// write in flight: the round trip of one write.
+func BenchmarkTCPSequentialWrites(b *testing.B) {
+	pipelinedWrites(b, startTestServer(b), 1)
+}
+
+// BenchmarkTCPPipelinedWritesForwarded is BenchmarkTCPPipelinedWrites
+// through a slave: the client talks to a slave's listener, whose
+// forwarder sends every write over one loopback connection to the master
+// (the server of BenchmarkTCPPipelinedWrites) and relays the replies.
+func BenchmarkTCPPipelinedWritesForwarded(b *testing.B) {
+	pipelinedWrites(b, startForwardingSlave(b), 1000)
+}
+
+// BenchmarkTCPSequentialWritesForwarded: one write in flight through a
+// slave; the difference to BenchmarkTCPSequentialWrites is the cost of a
+// forward's two extra hops.
+func BenchmarkTCPSequentialWritesForwarded(b *testing.B) {
+	pipelinedWrites(b, startForwardingSlave(b), 1)
+}
+
+// startForwardingSlave starts a master (startTestServer) and a slave
+// service on its own listener whose forwarder points at the master; it
+// returns the slave's address.
+func startForwardingSlave(b *testing.B) string {
+	master := startTestServer(b)
+	f := NewForwarder(ForwarderOptions{Logger: quietLogger(), Timeout: time.Minute})
+	if err := f.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(f.Stop)
+	mi := &codec.MasterInfo{ExternalTCPAddress: "127.0.0.1", ExternalTCPPort: 1113}
+	e := newEnv(b, func(o *Options) {
+		o.State = func() NodeState { return NodeState{State: cluster.StateSlave, Master: mi} }
+		o.Forwarder = f
+	})
+	f.SetMaster(master)
+	waitFor(b, f.Connected)
+	srv := reactor.NewServer(reactor.Config{Name: "external TCP", Addr: "127.0.0.1:0", Logger: quietLogger()}, e.svc.Handler())
+	if err := srv.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Stop(ctx)
+	})
+	return srv.Addr()
+}
+
+func pipelinedWrites(b *testing.B, addr string, window int) {
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	const window = 1000
 	ev := newEvent("OrderPlaced", `{"orderId":"12345","amount":100}`)
 	m := codec.WriteEvents{EventStreamID: "bench-tcp", ExpectedVersion: -2, Events: []codec.NewEvent{ev}}
 	payload := codec.AppendWriteEvents(nil, &m)

@@ -37,9 +37,10 @@ func resultMessage(r codec.OperationResult) string {
 }
 
 // execWrite checks access, builds the store op and submits it. It runs on
-// an event loop (or a worker after a slow authentication) and never blocks.
-// The request is released here on failure, else in onDone.
-func (s *Service) execWrite(r *request) {
+// an event loop (onLoop) or a worker (after a slow authentication) and
+// never blocks an event loop: see checkAndSubmit. The request is released
+// here on failure, else in onDone.
+func (s *Service) execWrite(r *request, onLoop bool) {
 	if !s.admit(r) {
 		r.release()
 		return
@@ -91,9 +92,36 @@ func (s *Service) execWrite(r *request) {
 		r.release()
 		return
 	}
-	// Order of checks (spec §4.4): access first; deleted and expected
-	// version are the store's.
-	if !s.auth.CheckStreamAccess(r.principal, stream, action) {
+	r.action = action
+	s.checkAndSubmit(r, onLoop)
+}
+
+// checkAndSubmit runs the access check of r's built op and submits it.
+// Order of checks (spec §4.4): access first; deleted and expected version
+// are the store's.
+//
+// A non-admin's check needs the stream's metadata, which the store caches
+// but reads from the index and log on a miss. On an event loop that read
+// would stall every connection of the loop, so there the check is
+// cache-only and a miss hands r to a worker (r.aclPending), which repeats
+// the check with the read and submits from there; the queue's limit
+// applies (NotHandled TooBusy when full), as for reads.
+func (s *Service) checkAndSubmit(r *request, onLoop bool) {
+	op := &r.op
+	var allowed bool
+	if onLoop {
+		var decided bool
+		allowed, decided = s.auth.CheckStreamAccessCached(r.principal, op.Stream, r.action)
+		if !decided {
+			s.count.aclMisses.Add(1)
+			r.aclPending = true
+			s.enqueue(r)
+			return
+		}
+	} else {
+		allowed = s.auth.CheckStreamAccess(r.principal, op.Stream, r.action)
+	}
+	if !allowed {
 		s.replyWrite(r, codec.OperationAccessDenied, nil)
 		r.release()
 		return

@@ -6,6 +6,7 @@
 //	esbench soak   [flags]   idle connections through heartbeats
 //	esbench subscribe [flags] subscription fan-out (--clients subscribers, --rate)
 //	esbench suite  [flags]   the standard suite with peers (make bench)
+//	esbench cluster [flags]  replicated appends and failovers on a 3-node cluster (cluster.go)
 package main
 
 import (
@@ -36,6 +37,8 @@ commands:
   soak       N idle connections kept open by heartbeats (--clients N)
   subscribe  --clients volatile subscribers on one stream written at --rate events/s
   suite      the standard suite against a node it starts, and the peers
+  cluster    replicated appends on a 3-node cluster it starts (--clients 16,256),
+             and failover times under write load (--failovers 20)
 
 Run 'esbench <command> --help' for the flags of a command.
 `
@@ -60,6 +63,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "suite":
 		return runSuite(ctx, args, stdout, stderr)
+	case "cluster":
+		return runCluster(ctx, args, stdout, stderr)
 	case "write", "read", "mixed", "soak", "subscribe":
 		return runWorkload(ctx, bench.Kind(cmd), args, stdout, stderr)
 	}

@@ -5,7 +5,8 @@
 // internal TCP (spec cluster-and-options §7.1) and the client never
 // notices; with requireMaster: true (the client's default) the Slave
 // answers NotMaster with the master's endpoints and the client reconnects
-// there and retries.
+// there and retries. A volatile subscription and reads on the Slave are
+// served by the Slave from its replicated store.
 const { es, assert, admin, connect, jsonEvent, rejects, num, main } = require('./lib');
 
 const masterHost = process.env.ES_MASTER_HOST || '127.0.0.1';
@@ -13,6 +14,10 @@ const masterPort = Number(process.env.ES_MASTER_PORT);
 
 main(async () => {
   const fwd = await connect('forwarded', { requireMaster: false, defaultUserCredentials: admin, maxRetries: 20 });
+  // A volatile subscription on the slave is served there (spec §7.2) and
+  // sees the writes the slave forwarded once they are replicated back.
+  const pushed = [];
+  await fwd.subscribeToStream('cluster-fwd', false, (s, e) => { pushed.push(e.originalEvent.eventType); }, () => {});
   const evs = [jsonEvent('Fwd', { n: 1 }), jsonEvent('Fwd', { n: 2 })];
   let w = await fwd.appendToStream('cluster-fwd', es.expectedVersion.noStream, evs);
   assert.equal(num(w.nextExpectedVersion), 1);
@@ -31,6 +36,15 @@ main(async () => {
   await fwd.appendToStream('$cluster-sys', es.expectedVersion.any, [jsonEvent('S', {})]);
   await rejects(fwd.appendToStream('$cluster-sys', es.expectedVersion.any, [jsonEvent('S', {})], new es.UserCredentials('nobody', 'x')),
     (e) => assert.match(String(e.message), /Authentication error/), 'bad credentials');
+
+  for (const t0 = Date.now(); pushed.length < 2; await new Promise((r) => setTimeout(r, 10))) {
+    assert.ok(Date.now() - t0 < 20000, `subscription on the slave got ${pushed.length} of 2 events`);
+  }
+  assert.deepEqual(pushed, ['Fwd', 'Fwd']);
+  // Reads without requireMaster are the slave's own, replicated store.
+  const local = await fwd.readStreamEventsForward('cluster-fwd', 0, 10, false);
+  assert.equal(local.status, 'success');
+  assert.equal(local.events.length, 2);
 
   // Everything is on the master.
   const m = es.createConnection({ log: new es.NoopLogger(), maxReconnections: 0, maxRetries: 5, requireMaster: true },
