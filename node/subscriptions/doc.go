@@ -94,13 +94,16 @@
 //	            after  p50 170 p99 521, none dropped
 //	  100 subs, load 6.5-8.7, 06:15:
 //	            before p50 162 p99 1085; after p50 206 p99 1136 (a tie)
+//	  100 subs, load 4-5, 06:20:
+//	            before p50 167 p99 1052, 13 dropped in one run
+//	            after  p50 28 p99 368, none dropped
 //	  1 sub     indistinguishable (p50 3-9, p99 13-150 for both)
 //	  1000 subs both saturated (p50 2-5 s, most subscriptions dropped as
 //	            slow consumers: the tool cannot decode 10,000,000 pushes/s)
 //	CPU at 100 subs (robust to the noise, /proc/<pid>/stat): node median
-//	0.40 cores before, 0.32-0.37 after; the tool's decode reuse (client:
-//	identical payloads on one connection decoded once) cuts its decoding
-//	by two thirds at 3 subscriptions per connection.
+//	0.40-0.47 cores before, 0.32-0.43 after; tool 0.84-0.95 cores with the
+//	old client, 0.62-0.77 with decode reuse (client: identical payloads on
+//	one connection, 3 subscriptions each here, are decoded once).
 //
 // The target (p99 <= 5 ms, 100 subscribers, 10,000 events/s) is not shown
 // on this machine: even 1 subscriber, where pushes cost nothing, has a
