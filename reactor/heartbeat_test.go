@@ -48,6 +48,25 @@ func waitPackagesReceived(t *testing.T, s *Server, n uint64) {
 	})
 }
 
+// waitWheels waits until every loop's heartbeat wheel has processed the
+// fake clock's current tick. Without it a wheel starved of real ticks
+// (a loaded machine) would process several fake intervals in one step and
+// see the later ones as silent: real time cannot do that to a live loop.
+func waitWheels(t *testing.T, s *Server) {
+	t.Helper()
+	want := s.tickNow()
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		s.loopsMu.Lock()
+		defer s.loopsMu.Unlock()
+		for _, ls := range s.loops {
+			if got := ls.steppedTo.Load(); got < want {
+				return fmt.Errorf("wheel at tick %d; want %d", got, want)
+			}
+		}
+		return nil
+	})
+}
+
 func waitOpen(t *testing.T, s *Server) {
 	checkFor(t, 10*time.Second, time.Millisecond, func() error {
 		if s.Stats().ConnectionsOpen != 1 {
@@ -112,6 +131,7 @@ func TestPeerSendingOnlyOtherTrafficStaysOpen(t *testing.T) {
 	// one.
 	for i := 0; i < 40; i++ {
 		clock.Advance(500 * time.Millisecond)
+		waitWheels(t, s)
 		id := codec.NewGUID()
 		c.send(codec.Ping, id, nil)
 		p, err := c.read(10 * time.Second)

@@ -91,6 +91,9 @@ type loopState struct {
 	// value off the heap (a pointer passed through an interface escapes).
 	pkg     codec.Package
 	ticking bool // guarded by srv.loopsMu: a tick runnable is queued
+	// steppedTo is the last tick the wheel processed, published for tests
+	// that drive Config.Now and must wait until the wheel has caught up.
+	steppedTo uatomic.Uint64
 }
 
 // NewServer returns a server that will serve cfg.Addr with h once
@@ -411,7 +414,9 @@ func (ls *loopState) Run(context.Context) error {
 	ls.srv.loopsMu.Lock()
 	ls.ticking = false
 	ls.srv.loopsMu.Unlock()
-	ls.hb.advance(ls.srv.tickNow())
+	now := ls.srv.tickNow()
+	ls.hb.advance(now)
+	ls.steppedTo.Store(now)
 	return nil
 }
 

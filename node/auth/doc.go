@@ -44,9 +44,10 @@
 // # Concurrency
 //
 // Every exported method of *Service is safe for concurrent use.
-// AuthenticateCached and CheckStreamAccess never block on I/O (the $settings
-// ACL is cached and refreshed by Refresh / NoteStreamWritten; stream
-// metadata comes from Backend.StreamMetadata, which the store keeps cached).
-// Everything else may read or write the store and must not run on a gnet
-// event loop.
+// AuthenticateCached and CheckStreamAccessCached never block on I/O (the
+// $settings ACL is cached and refreshed by Refresh / NoteStreamWritten;
+// stream metadata comes from the store's cache, and a miss is reported as
+// undecided rather than read). CheckStreamAccess reads the metadata on a
+// cache miss (Backend.StreamMetadata); it and everything else may read or
+// write the store and must not run on a gnet event loop.
 package auth

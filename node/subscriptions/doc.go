@@ -85,12 +85,25 @@
 //	quiet machine (load < 1.5), before, 2026-12-01 04:57:
 //	  1 sub     p50 1.09-1.25  p99 10.8-12.3  (ack p99 10.9)
 //	  100 subs  p50 3.7-6.8    p99 28-40      (ack p99 34-39)
-//	other engineers' tests running (load 8.5-10), before/after interleaved,
-//	both processes at nice -15, median of 3, 2026-12-01 06:02:
-//	  100 subs  before p50 521 p99 2234, 3-45 subscriptions dropped per run
+//	other engineers' tests running, before/after interleaved, median of 3
+//	(these swing by 10x between runs of the same binary; p99 up to 150 ms
+//	even for 1 subscriber, from fsync stalls that real-time priority for
+//	the tool and node did not remove):
+//	  100 subs, load 8.5-10, nice -15, 06:02:
+//	            before p50 521 p99 2234, 3-45 subscriptions dropped per run
 //	            after  p50 170 p99 521, none dropped
-//	  1 sub     indistinguishable (p50 ~4, p99 150-330: the machine)
-//	  1000 subs both saturated (p50 3.6-5 s, hundreds dropped as slow)
+//	  100 subs, load 6.5-8.7, 06:15:
+//	            before p50 162 p99 1085; after p50 206 p99 1136 (a tie)
+//	  100 subs, load 4-5, 06:20:
+//	            before p50 167 p99 1052, 13 dropped in one run
+//	            after  p50 28 p99 368, none dropped
+//	  1 sub     indistinguishable (p50 3-9, p99 13-150 for both)
+//	  1000 subs both saturated (p50 2-5 s, most subscriptions dropped as
+//	            slow consumers: the tool cannot decode 10,000,000 pushes/s)
+//	CPU at 100 subs (robust to the noise, /proc/<pid>/stat): node median
+//	0.40-0.47 cores before, 0.32-0.43 after; tool 0.84-0.95 cores with the
+//	old client, 0.62-0.77 with decode reuse (client: identical payloads on
+//	one connection, 3 subscriptions each here, are decoded once).
 //
 // The target (p99 <= 5 ms, 100 subscribers, 10,000 events/s) is not shown
 // on this machine: even 1 subscriber, where pushes cost nothing, has a
