@@ -279,6 +279,22 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error, indexed bool
 			db.announce(m.commit)
 		}
 	}
+	// Take b out of flight before completing its ops: a FailBatches on
+	// another goroutine (the cluster committer's) that raced this apply
+	// has then either failed b already (and called its Done and freed its
+	// slot: nothing more to do here) or will not see it. Completing first
+	// and removing afterwards let both complete the same ops twice.
+	p.mu.Lock()
+	mine := len(p.inflight) > 0 && p.inflight[0] == b
+	if mine {
+		copy(p.inflight, p.inflight[1:])
+		p.inflight[len(p.inflight)-1] = nil
+		p.inflight = p.inflight[:len(p.inflight)-1]
+	}
+	p.mu.Unlock()
+	if !mine {
+		return
+	}
 	for i, op := range b.ops {
 		if i >= k && op.Result.Err == nil {
 			op.Result = failedResult(failErr)
@@ -289,13 +305,6 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error, indexed bool
 			op.Done(op)
 		}
 	}
-	p.mu.Lock()
-	if len(p.inflight) > 0 && p.inflight[0] == b {
-		copy(p.inflight, p.inflight[1:])
-		p.inflight[len(p.inflight)-1] = nil
-		p.inflight = p.inflight[:len(p.inflight)-1]
-	}
-	p.mu.Unlock()
 	<-p.slots
 	if cap(b.buf) <= batchBufKeep {
 		select {
@@ -428,6 +437,20 @@ func (db *DB) Follow() {
 
 // Leading reports whether the writer accepts ops.
 func (db *DB) Leading() bool { return db.pipe.leading.Load() }
+
+// Current reports whether b was built in the writer's current leadership:
+// no FailBatches, refusal or Lead since the writer handed it over. A batch
+// that is not current was failed (or is being failed) by FailBatches and
+// must not be proposed: a committer that receives it after leading again
+// (its Commit raced the failure) drops it instead of refusing it. Any
+// goroutine.
+func (db *DB) Current(b *Batch) bool {
+	p := &db.pipe
+	p.mu.Lock()
+	ok := b.gen == p.gen && p.leading.Load()
+	p.mu.Unlock()
+	return ok
+}
 
 // Applied is the log end up to which records are applied: indexed and
 // visible to readers. In cluster mode Open sets it to the index's

@@ -254,9 +254,13 @@ func (r *Replicator) push(m applyMsg) { r.q <- m }
 
 // propose runs on the driver goroutine.
 func (r *Replicator) propose(b *store.Batch) {
-	if !r.leading {
+	if !r.leading || !r.db.Current(b) {
 		// NB: a batch of a failed generation (its Commit raced the
-		// failure): FailBatches failed or will fail it.
+		// failure): FailBatches failed or will fail it. It can arrive
+		// after leading resumed here and before the store's Lead ran:
+		// refusing it then (its planned position no longer matches) would
+		// fail the new leadership too, and the empty entry that resumes
+		// leading is proposed once per term.
 		r.Stale.Add(1)
 		return
 	}
@@ -378,6 +382,9 @@ func (r *Replicator) onApply(ents []*pb.Entry) {
 			st := r.d.core.rn.BasicStatus()
 			if st.RaftState == raft.StateLeader && e.GetTerm() == st.HardState.GetTerm() {
 				r.leading, r.leadTerm, r.nextEnd = true, st.HardState.GetTerm(), end
+				// A later refusal in this term may re-lead again: once per
+				// term would leave the writer never leading after a second.
+				r.releadTerm = 0
 				r.push(applyMsg{kind: applyLead, end: end})
 			}
 		}
