@@ -157,20 +157,8 @@ func (t *TCPTransport) sendLoop(p *tcpPeer) {
 		}
 		// Frame header first, then the batch as its payload.
 		var start int
-		var err error
 		buf, start = codec.AppendFrameStart(buf[:0], RaftMessagesCommand, 0, &id)
-		for m != nil {
-			if buf, err = AppendMessage(buf, m); err != nil {
-				t.log.Error("raft message not sent", "to", p.id, "err", err)
-			}
-			m = nil
-			if len(buf) < MaxBatchBytes/2 {
-				select {
-				case m = <-p.q:
-				default:
-				}
-			}
-		}
+		buf = appendQueued(buf, m, p.q, t.log, p.id)
 		if err := codec.FinishFrame(buf, start); err != nil {
 			t.log.Error("raft batch not sent", "to", p.id, "err", err)
 			continue

@@ -193,20 +193,7 @@ func (t *HTTPTransport) sendLoop(p *httpPeer) {
 		case <-t.stop:
 			return
 		}
-		buf = buf[:0]
-		var err error
-		for m != nil {
-			if buf, err = AppendMessage(buf, m); err != nil {
-				t.log.Error("raft message not sent", "to", p.id, "err", err)
-			}
-			m = nil
-			if len(buf) < MaxBatchBytes/2 {
-				select {
-				case m = <-p.q:
-				default:
-				}
-			}
-		}
+		buf = appendQueued(buf[:0], m, p.q, t.log, p.id)
 		if len(buf) == 0 {
 			continue
 		}
@@ -247,6 +234,27 @@ func (t *HTTPTransport) post(url string, body []byte) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// appendQueued appends m and then whatever else q holds without waiting,
+// up to about half of MaxBatchBytes, in the batch format: one batch per
+// send, whichever transport sends it. A message that cannot be encoded is
+// logged and left out.
+func appendQueued(buf []byte, m *pb.Message, q chan *pb.Message, log *slog.Logger, to uint64) []byte {
+	var err error
+	for m != nil {
+		if buf, err = AppendMessage(buf, m); err != nil {
+			log.Error("raft message not sent", "to", to, "err", err)
+		}
+		m = nil
+		if len(buf) < MaxBatchBytes/2 {
+			select {
+			case m = <-q:
+			default:
+			}
+		}
+	}
+	return buf
 }
 
 // Stop ends all send goroutines (in-flight POSTs are cancelled).
