@@ -250,7 +250,7 @@ func (s *Server) tickNow() uint64 {
 // OnOpen implements gnet.EventHandler.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	ls := s.loopFor(gc.EventLoop())
-	c := &Conn{id: connIDs.Inc(), remote: gc.RemoteAddr(), srv: s, gc: gc, loop: ls}
+	c := &Conn{id: connIDs.Inc(), remote: gc.RemoteAddr(), srv: s, gc: gc, loop: ls, fd: gc.Fd()}
 	if slot, ok := gc.Context().(*dialSlot); ok {
 		// A dialed connection: hand the Conn to the waiting Dial without
 		// it touching the loop-owned gnet.Conn.
