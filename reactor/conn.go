@@ -40,19 +40,28 @@ const (
 	sendBufferPoolMax = 1 << 20
 )
 
-var sendBufferPool sync.Pool // of *[]byte
+// sendBufferPool holds buffers in boxes (*[]byte); the emptied boxes wait
+// in sendBoxPool, so that moving a buffer in and out allocates nothing.
+var sendBufferPool, sendBoxPool sync.Pool // of *[]byte
 
 func getSendBuffer() []byte {
 	if p, _ := sendBufferPool.Get().(*[]byte); p != nil {
-		return (*p)[:0]
+		b := (*p)[:0]
+		*p = nil
+		sendBoxPool.Put(p)
+		return b
 	}
 	return nil
 }
 
 func putSendBuffer(b []byte) {
 	if cap(b) <= sendBufferPoolMax {
-		b = b[:0]
-		sendBufferPool.Put(&b)
+		p, _ := sendBoxPool.Get().(*[]byte)
+		if p == nil {
+			p = new([]byte)
+		}
+		*p = b[:0]
+		sendBufferPool.Put(p)
 	}
 }
 
@@ -250,6 +259,8 @@ func (c *Conn) writeDirectLocked() bool {
 		return false
 	}
 	n, err := writeFD(c.fd, c.pending)
+	c.srv.stats.Writes.Inc()
+	c.srv.stats.DirectWrites.Inc()
 	if n > 0 {
 		c.pending = append(c.pending[:0], c.pending[n:]...)
 	}
@@ -352,6 +363,7 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 			}
 		}
 		_, _ = c.gc.Write(buf) // copies what the socket does not take
+		c.srv.stats.Writes.Inc()
 	}
 	// Direct writes may resume once gnet holds nothing of this connection
 	// (a write error above closed it: OnClose has run and set closing).
