@@ -4,6 +4,16 @@
 // round (100 ms apart for the first 20 rounds, then GossipIntervalMs) and
 // merges the view it gets back.
 //
+// Beyond 4.0.3: when the node's own state changes (Driver.Nudge, called
+// by the cluster service on every consensus state change) the view is
+// pushed to every alive member at once, not to one random member: a
+// round picks among all members, dead ones included, so after a kill -9
+// of the master the survivors could take several random rounds (seen:
+// 6.3 s) to agree on the new one; with the push they agree one POST after
+// the election. At most one POST per target is in flight (a later one
+// waits and then carries the view of that moment), so a peer never
+// receives an older view of us after a newer one.
+//
 // Core is the state machine: it reads no clock and does no I/O; every
 // call takes the current time. Exactly one goroutine (the driver's) owns
 // a Core. Rules implemented: seeds as Manager placeholders (§3.1), merge
