@@ -81,7 +81,7 @@ type Driver struct {
 	log     *slog.Logger
 	sends   sync.WaitGroup
 	warnd   time.Time
-	nudged  bool         // a broadcast was asked for (driver goroutine only)
+	nudged  bool // a broadcast was asked for (driver goroutine only)
 	// sending holds the targets with a POST in flight (driver goroutine
 	// only): at most one POST per target at a time, so two views sent to
 	// one peer cannot arrive out of order (the peer takes our own entry
