@@ -352,6 +352,15 @@ func (n *Node) Log() string {
 // ExtTCPAddr is the external TCP endpoint clients connect to.
 func (n *Node) ExtTCPAddr() string { return net.JoinHostPort(n.ExtIP, strconv.Itoa(n.ExtTCP)) }
 
+// ExtTCPAddrs returns every node's external TCP endpoint, in node order.
+func (c *Cluster) ExtTCPAddrs() []string {
+	addrs := make([]string, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.ExtTCPAddr())
+	}
+	return addrs
+}
+
 // ExtHTTPURL and IntHTTPURL are the HTTP bases ("http://ip:port").
 func (n *Node) ExtHTTPURL() string {
 	return "http://" + net.JoinHostPort(n.ExtIP, strconv.Itoa(n.ExtHTTP))
@@ -596,9 +605,7 @@ func (c *Cluster) SelfMaster(ctx context.Context) *Node {
 // the same writer checkpoint, above zero, unchanged for settle: the
 // master's first writes (raft's entry of the new term, the default users)
 // are on every node. Clients that log in before a slave has the users
-// are refused, and the refusal is remembered for a few seconds (auth's
-// failed-credentials cache), so tests wait for this before their clients
-// dial.
+// are refused, so tests wait for this before their clients dial.
 func (c *Cluster) WaitSettled(ctx context.Context, settle time.Duration) error {
 	var last int64 = -1
 	var since time.Time
