@@ -22,10 +22,12 @@
 // log (rate-limited to once a minute per peer).
 //
 // Cluster identity (an extension): node-to-node messages carry the
-// cluster's identity in the ES-ClusterId HTTP header; a message or reply
-// with a different identity is refused (ErrForeignCluster, 400 with the
-// reason) and nothing of it is merged, so a mistyped seed pointing at
-// another cluster cannot join the two. The JSON body stays exactly the
+// cluster's identity in the ES-ClusterId HTTP header (the node sends
+// --cluster-id plus its log's chunk size); a message or reply with a
+// different identity is refused (ErrForeignCluster, 400 with the reason,
+// logged on both sides: the sender reads the refuser's identity from
+// the 400's header) and nothing of it is merged, so a mistyped seed
+// pointing at another cluster cannot join the two. The JSON body stays exactly the
 // 4.0.3 shape, which clients parse.
 //
 // Wire format (§3.4), indented JSON:

@@ -297,6 +297,11 @@ func (d *Driver) send(target netip.AddrPort) {
 				// (spec §9 pitfall 1).
 				err = fmt.Errorf("%w: %w (is %s the peer's internal HTTP endpoint? gossip seeds must be)", ErrNotGossipEndpoint, err, target)
 			}
+			if ours := d.cfg.Core.ClusterID; cid != "" && ours != "" && cid != ours {
+				// The peer refused us (400) and named its own identity: a
+				// node of another cluster, typically a mistyped seed.
+				err = fmt.Errorf("%w: %s belongs to cluster %q, this node to %q (%w)", ErrForeignCluster, target, cid, ours, err)
+			}
 		}
 		if err == nil {
 			info, err = Decode(reply)
@@ -318,12 +323,17 @@ func (d *Driver) sendDone(target netip.AddrPort, cid string, info ClusterInfo, e
 	now := d.cfg.Now()
 	var changed bool
 	if err != nil {
-		if errors.Is(err, ErrNotGossipEndpoint) && now.Sub(d.misconf[target]) >= time.Minute {
+		misconf := errors.Is(err, ErrNotGossipEndpoint) || errors.Is(err, ErrForeignCluster)
+		if misconf && now.Sub(d.misconf[target]) >= time.Minute {
 			if d.misconf == nil {
 				d.misconf = map[netip.AddrPort]time.Time{}
 			}
 			d.misconf[target] = now
-			d.log.Warn("gossip target is not a node's internal HTTP endpoint", "target", target, "err", err)
+			if errors.Is(err, ErrForeignCluster) {
+				d.log.Error("gossip refused by a node of another cluster (check --gossip-seed and --cluster-id)", "target", target, "err", err)
+			} else {
+				d.log.Warn("gossip target is not a node's internal HTTP endpoint", "target", target, "err", err)
+			}
 		}
 		d.log.Debug("gossip send failed", "target", target, "err", err)
 		changed = d.core.SendFailed(now, target)

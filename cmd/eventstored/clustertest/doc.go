@@ -41,6 +41,10 @@
 //     default users are not yet replicated are not remembered: once the
 //     users are on every node, the next login succeeds everywhere.
 //   - TestForwardedWriteReadableEverywhere, TestNotMasterCarriesAdvertisedEndpoints.
+//   - TestForeignClusterGossipRefused, TestClustersWithDifferentIdsRefuseEachOther:
+//     gossip with another identity (ES-ClusterId; --cluster-id /
+//     EVENTSTORE_CLUSTER_ID) is refused and logged on both sides, and
+//     nothing of it is merged.
 //   - TestPartitionIsolatedMaster (netns): the master's internal link cut
 //     while clients write and read on every node: the old master
 //     acknowledges nothing, the majority elects a master, the history is

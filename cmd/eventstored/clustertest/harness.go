@@ -74,6 +74,8 @@ type Config struct {
 	// Env is added to each process's environment (EVENTSTORE_* of the
 	// caller's environment are never inherited).
 	Env []string
+	// EnvOf, when set, returns more environment for node i (after Env).
+	EnvOf func(i int) []string
 	// MemDB starts the nodes with --mem-db (no database directory).
 	MemDB bool
 }
@@ -169,7 +171,10 @@ func New(cfg Config) (*Cluster, error) {
 		if cfg.Wrap != nil {
 			n.wrap = cfg.Wrap(i)
 		}
-		n.env = cfg.Env
+		n.env = append([]string(nil), cfg.Env...)
+		if cfg.EnvOf != nil {
+			n.env = append(n.env, cfg.EnvOf(i)...)
+		}
 	}
 	return c, nil
 }
