@@ -3,6 +3,7 @@ package auth
 import (
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/eventstored/eventstored/store"
 )
@@ -64,7 +65,8 @@ func (s *Service) Stop() {
 //
 // The committer goroutine only pokes (a non-blocking send on a one-slot
 // channel), so pokes during a pass coalesce into one more pass; a pass
-// costs one index lookup per stream when nothing changed.
+// costs one index lookup per stream when nothing changed, and passes are
+// at least watchPassInterval apart.
 type userWatch struct {
 	s    *Service
 	poke chan struct{}
@@ -78,6 +80,12 @@ type userWatch struct {
 
 // watchPage bounds the events one read of a watched stream returns.
 const watchPage = 100
+
+// watchPassInterval spaces the watcher's passes: under a stream of group
+// commits it makes at most 100 passes a second (three index lookups
+// each), and a replicated user change reaches the caches at most this
+// much later than the commit that applied it.
+const watchPassInterval = 10 * time.Millisecond
 
 func (s *Service) startUserWatch(cn CommitNotifier) *userWatch {
 	w := &userWatch{s: s, poke: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
@@ -114,12 +122,21 @@ func (s *Service) streamNext(stream string) int64 {
 
 func (w *userWatch) run() {
 	defer close(w.done)
+	spacing := time.NewTimer(0)
+	defer spacing.Stop()
 	for {
 		select {
 		case <-w.stop:
 			return
 		case <-w.poke:
-			w.pass()
+		}
+		w.pass()
+		// Pokes during the wait coalesce into the one-slot channel.
+		spacing.Reset(watchPassInterval)
+		select {
+		case <-w.stop:
+			return
+		case <-spacing.C:
 		}
 	}
 }
