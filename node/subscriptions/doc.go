@@ -100,15 +100,18 @@
 //     TestWritePathAtFanOutRate with FlushDelayMax 2 ms vs 50 µs: ack p99
 //     7.5/22.0 vs 14.4/20.6 ms (load 4-5): no difference beyond noise.
 //
-//   - The node's CPU (perf record -g on the node, 100 subscribers, under
-//     load): the push goroutine (run) 29 %, of which framing 24 %: the
-//     copy of each push into its connection's batch (~4 %) and of each
-//     batch into the reactor's send buffer (tcpsvc SendFrames, ~6 %);
-//     the event loops' write syscalls (one per connection per page) 22 %,
-//     their reads 8 %, the writer 12.5 % (fsync 4 %); the rest is the
-//     kernel switching threads. Appending pushes straight into the
-//     reactor's buffer (BeginSend/EndSend) would save the second copy;
-//     that is tcpsvc/reactor work, not done here.
+//   - The node's CPU (perf record -g -p <node>, 100 subscribers, under
+//     load). Before main's direct writes (reactor EndSend writing from the
+//     caller's goroutine, merged at d65b982): the push goroutine (run)
+//     29 %, of which framing 24 % (the copy of each push into its
+//     connection's batch ~4 %, of each batch into the reactor's buffer
+//     ~6 %); the event loops' write syscalls 22 %, their reads 8 %, the
+//     writer 12.5 %; the rest the kernel switching threads. After: run
+//     32 %, of which the socket writes it now does itself (one per
+//     connection per page) 20 % and framing 11.5 % (all copies 4 %); the
+//     loops only read (18 % with their polling). What is left per push is
+//     the kernel's TCP send and the tool's receive, per connection and
+//     page, not per subscriber.
 //
 //   - The tool's CPU: decoding StreamEventAppeared was 19 % of it; the
 //     codec's one-byte fast paths cut a push decode from 252 to 179 ns
