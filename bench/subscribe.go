@@ -169,6 +169,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	}
 	rec.Reset()
 	wrec.Reset()
+	cpu := startCPUMeter(cfg.ServerPID)
 	measuring.Store(true)
 	started := time.Now()
 	w0 := written.Load()
@@ -178,6 +179,10 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	}
 	measuring.Store(false)
 	window := time.Since(started).Seconds()
+	// CPU over the window per delivery (the node's per push, the tool's
+	// per received push): robust where latency on a shared machine is not.
+	cpuRes := Result{Requests: int64(rec.Snapshot().TotalCount())}
+	cpu.fill(&cpuRes)
 	stop()
 	wg.Wait()
 	res := &Result{Label: fmt.Sprintf("subscribe %d subscribers @ %d ev/s", cfg.Clients, rate), Target: "eventstored",
@@ -189,6 +194,12 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	wl := Summarize(wrec.Snapshot())
 	res.WriteLatency = &wl
 	res.EventsPerSec = float64(res.Events) / window
+	// In the summary, per request = per write with all its deliveries.
+	res.ServerCPUSeconds, res.ToolCPUSeconds = cpuRes.ServerCPUSeconds, cpuRes.ToolCPUSeconds
+	if res.Requests > 0 {
+		res.ServerCPUPerRequestUs = res.ServerCPUSeconds * 1e6 / float64(res.Requests)
+		res.ToolCPUPerRequestUs = res.ToolCPUSeconds * 1e6 / float64(res.Requests)
+	}
 	res.RequestsPerSec = float64(res.Requests) / window
 	errs.mu.Lock()
 	res.Errors, res.ErrorSamples = errs.counts, errs.samples
@@ -200,7 +211,14 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		res.Errors["subscription dropped"] = n
 	}
 	if progressOut != nil {
-		fmt.Fprintf(progressOut, "subscribe: %d writes, %d deliveries in %.1f s\n", res.Requests, res.Events, window)
+		fmt.Fprintf(progressOut, "subscribe: %d writes, %d deliveries in %.1f s", res.Requests, res.Events, window)
+		if cpuRes.ServerCPUSeconds > 0 {
+			fmt.Fprintf(progressOut, "; node CPU %.2f cores, %.2f µs/delivery", cpuRes.ServerCPUSeconds/window, cpuRes.ServerCPUPerRequestUs)
+		}
+		if cpuRes.ToolCPUSeconds > 0 {
+			fmt.Fprintf(progressOut, "; tool CPU %.2f cores, %.2f µs/delivery", cpuRes.ToolCPUSeconds/window, cpuRes.ToolCPUPerRequestUs)
+		}
+		fmt.Fprintln(progressOut)
 	}
 	return res, nil
 }
