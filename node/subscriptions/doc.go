@@ -139,6 +139,14 @@
 //	08:08, load 2.9-3.8, after, min flush delay 2 ms vs 0.1 ms
 //	(EVENTSTORE_MIN_FLUSH_DELAY_MS): p99 6.60 / 6.13 / 37.7 vs 6.27 / 25.0 /
 //	  25.5: the window makes no difference the noise does not swamp.
+//	08:40, load 5.3-6.9, CPU over 4 s of the window (/proc/<pid>/stat),
+//	base vs this branch merged with main (d65b982), interleaved:
+//	  100 subs  tool 0.62 / 0.70 / 0.66 vs 0.60 / 0.58 / 0.56 cores (-12 %
+//	            at the median); node 0.39 / 0.42 / 0.37 vs 0.43 / 0.42 /
+//	            0.35 (a tie); latency p99 241 / 59.7 / 63.2 vs 66.2 / 326 /
+//	            442 (noise: the load, not the binaries). esbench subscribe
+//	            now prints both: node 0.41 µs and tool 0.60 µs of CPU per
+//	            delivery.
 //	08:10-08:34, load 6.5-15 (other engineers' benchmarks and make test):
 //	  1 sub     p50 1.1-5.2, p99 5.9-423 (13 runs, base and after alike)
 //	  100 subs  p50 3.2-865, p99 136-2,640, up to 12 subscriptions dropped
