@@ -43,6 +43,9 @@
 // bounds the page read per step (and so the events held between
 // admissions); a connection's batch is handed over at batchBytesMax (64 KiB)
 // even mid-page, and at most batchBufsKeep spare batch buffers are kept.
+// End to end (client TestSlowSubscriberIsDroppedWithoutSlowingWritersOrOthers):
+// a subscriber whose reader stops is dropped by the send limit while every
+// write completes and another subscriber gets every event.
 //
 // # Delivery latency (issue #6 figure)
 //
