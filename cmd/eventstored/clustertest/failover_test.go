@@ -46,7 +46,8 @@ func gossipArgs(int) []string {
 // killMaster kills the master and returns how long the survivors took to
 // agree on a new master among themselves (every survivor's gossip: the
 // election plus its propagation, which is what clients discovering the
-// master by gossip wait for; the election alone is logged).
+// master by gossip wait for, the killed master dead in every view; the
+// election alone is logged).
 func killMaster(t *testing.T, ctx context.Context, c *Cluster, master *Node) (next *Node, agreed, elected time.Duration) {
 	t.Helper()
 	if err := master.Kill(); err != nil {
@@ -61,7 +62,17 @@ func killMaster(t *testing.T, ctx context.Context, c *Cluster, master *Node) (ne
 		}
 		m, err := c.Roles(ctx, false)
 		next = m
-		return err
+		if err != nil {
+			return err
+		}
+		// A client reading a survivor's gossip must not find the killed
+		// master alive next to the new one.
+		for _, v := range c.Views(ctx, false) {
+			if o, ok := v.Member(master); ok && o.IsAlive {
+				return fmt.Errorf("node%d still sees the killed master node%d alive", v.Node.Index, master.Index)
+			}
+		}
+		return nil
 	})
 	took := time.Since(killed)
 	if err != nil {
