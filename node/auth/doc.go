@@ -31,7 +31,9 @@
 //     is not remembered (it cost no PBKDF2; on a cluster node the user
 //     may only not be replicated yet), and an answer is cached only if no
 //     invalidation happened while it was computed.
-//   - On a cluster node (StartReplica), a watcher that follows $users,
+//   - On a cluster node (StartReplica), ErrNotReady while no user has
+//     been replicated to it yet ($users absent: it cannot judge
+//     credentials; clients retry NotReady), and a watcher that follows $users,
 //     $users-password-notifications and $settings as commits are applied
 //     (CommitNotifier) and invalidates what changed on another node,
 //     as Event Store's PasswordChangeNotificationReader does.
