@@ -27,7 +27,12 @@
 //     run off the event loops (Authenticate). Credentials that failed are
 //     remembered the same way for Options.FailedCacheTTL (default 5 s;
 //     KnownBad), so a client repeating wrong credentials costs no PBKDF2
-//     after the first failure.
+//     after the first failure. A connection may keep an answer
+//     (AuthenticateCachedGen → CachedCredential) and reuse it for the same
+//     credentials while Valid: not expired and the cache's generation
+//     unchanged (it moves whenever an entry is remembered, replaced,
+//     evicted or invalidated), which costs an atomic load and a clock read
+//     instead of the lock and the SHA-256.
 //   - ACL evaluation (CheckStreamAccess) per spec §4.3: metastream mapping to
 //     $mr/$mw, per-stream $acl from metadata, $settings defaults
 //     ($userStreamAcl / $systemStreamAcl), built-in defaults, $admins
