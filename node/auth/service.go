@@ -132,6 +132,11 @@ type Service struct {
 	// usersSeen: the $users stream exists here (sticky; replica only).
 	usersSeen atomic.Bool
 
+	// cacheGen moves whenever an entry leaves or is replaced in cache, so
+	// that a copy of an answer kept elsewhere (AuthenticateCachedGen) is
+	// known to be stale.
+	cacheGen atomic.Uint64
+
 	settings        atomic.Pointer[SystemSettings]
 	settingsAtNano  atomic.Int64
 	settingsLoading atomic.Bool
@@ -243,6 +248,43 @@ func (s *Service) AuthenticateCached(login, password []byte) (p *Principal, ok b
 	return e.principal, true
 }
 
+// CachedCredential is an answer of the credential cache that a caller
+// keeps (per connection) to skip the cache's hashing when the same
+// credentials come again: Valid says whether it still holds.
+type CachedCredential struct {
+	Principal   *Principal
+	gen         uint64
+	expiresNano int64
+}
+
+// AuthenticateCachedGen is AuthenticateCached returning the answer as a
+// CachedCredential.
+func (s *Service) AuthenticateCachedGen(login, password []byte) (CachedCredential, bool) {
+	gen := s.cacheGen.Load() // before the lookup: a change after it makes the answer stale
+	if !s.ready.Load() {
+		return CachedCredential{}, false
+	}
+	s.mu.RLock()
+	e := s.cache[string(login)]
+	s.mu.RUnlock()
+	if e == nil || s.opts.Now().UnixNano() >= e.expiresNano {
+		return CachedCredential{}, false
+	}
+	v := s.verifier(password)
+	if subtle.ConstantTimeCompare(v[:], e.verifier[:]) != 1 {
+		return CachedCredential{}, false
+	}
+	return CachedCredential{Principal: e.principal, gen: gen, expiresNano: e.expiresNano}, true
+}
+
+// Valid reports whether c is still what AuthenticateCached would answer
+// for the same credentials: the entry has not expired and no cached
+// credential was dropped or replaced since (any user change, eviction or
+// Invalidate makes every kept answer stale). No lock, no hashing.
+func (s *Service) Valid(c CachedCredential) bool {
+	return c.Principal != nil && s.cacheGen.Load() == c.gen && s.opts.Now().UnixNano() < c.expiresNano
+}
+
 // KnownBad reports whether these exact credentials failed within the last
 // Options.FailedCacheTTL (and the user has not changed since). Like
 // AuthenticateCached it never blocks and allocates nothing, so the TCP
@@ -341,6 +383,7 @@ func (s *Service) remember(login, password string, p *Principal, gen uint64) {
 		return
 	}
 	delete(s.failed, login)
+	s.cacheGen.Add(1) // putLocked may evict or replace entries
 	s.putLocked(s.cache, login, e)
 }
 
@@ -387,6 +430,7 @@ func (s *Service) Invalidate(login string) {
 	delete(s.cache, login)
 	delete(s.failed, login)
 	s.gen++
+	s.cacheGen.Add(1)
 	s.mu.Unlock()
 }
 
