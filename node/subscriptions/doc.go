@@ -52,8 +52,10 @@
 // Per connection, the pushes of one $all page are framed into one buffer
 // and handed to the connection in one call (BatchConn.SendFrames; tcpsvc
 // appends them under one reactor lock with the right package count), so a
-// page costs each connection one lock and one flush of its event loop,
-// however many events and subscriptions it carries. Before, every push was
+// page costs each connection one lock and one socket write (made by run
+// itself since the reactor writes directly from the sender's goroutine,
+// else one flush of its event loop), however many events and
+// subscriptions it carries. Before, every push was
 // its own locked Send that could schedule its own flush: with 100
 // subscribers on 32 connections, half of this goroutine's CPU went to
 // contended reactor locks and event-loop wake-ups.
@@ -125,8 +127,10 @@
 //     CPU at 100 subscribers -11 % (profile samples 5.10-5.20 s before,
 //     4.55-4.79 s after, same 7.1 s runs).
 //
-//     make build && bin/esbench subscribe --start-node bin/eventstored \
-//     --clients N --rate R --duration 5s
+// The figures come from
+//
+//	make build && bin/esbench subscribe --start-node bin/eventstored \
+//	    --clients N --rate R --duration 5s
 //
 // Figures (ms, write-to-delivery; "ack" = write ack of the same writes;
 // each line one run; base = main 328c093, after = this branch):
@@ -180,8 +184,10 @@
 //
 // The target (p99 <= 5 ms, 100 subscribers, 10,000 events/s) was met in
 // one run of three on a quiet machine (4.87 ms) and not in this session's
-// runs: the fsync time share alone puts the write p99 at 4-8 ms on this
-// disk, and whatever CPU other work takes adds queueing to every stage.
+// runs: on this disk more than 1 % of the time went to fsyncs of 4 ms or
+// more (2.4-20 % in this session's runs), which alone puts the write p99
+// above 4 ms, and whatever CPU other work takes adds queueing to every
+// stage.
 // On a machine with its own cores and a disk whose fsyncs stay under
 // 2 ms, the push path (0.1 ms after durability at p50, one send per
 // connection per page) is not what would hold the figure back.
