@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"testing/cryptotest"
@@ -132,6 +133,8 @@ type sim struct {
 	// the largest log (bytes): the chaos must reach both.
 	truncations int
 	maxLog      int64
+	// tableEntries counts entries restarts took from the entry table.
+	tableEntries uint64
 }
 
 // simChunkBytes is small so that the simulated logs roll chunks.
@@ -225,6 +228,14 @@ func (s *sim) start(n *simNode) {
 			return
 		}
 		n.log, n.tdisk, d = l, td, td
+		// The entry table a restart loaded (entrytable.go) must be the
+		// one a full scan of the log gives.
+		if pos, terms, end := scanTable(s.t, l); !slices.Equal(td.pos, pos) || !slices.Equal(td.terms, terms) || td.end != end {
+			s.fail("node %d opened with an entry table (%d entries from the table file) unlike a full scan: %d entries vs %d, end %d vs %d",
+				n.id, td.TableEntries, len(td.pos), len(pos), td.end, end)
+			return
+		}
+		s.tableEntries += td.TableEntries
 	}
 	if s.wrap != nil {
 		d = s.wrap(n.disk)
@@ -614,6 +625,7 @@ func TestSimulationDeterministic(t *testing.T) {
 // or the checks above would be checking nothing.
 func TestSimulationChaosIsReal(t *testing.T) {
 	terms, acked, crashes, truncations := 0, 0, 0, 0
+	var fromTable uint64
 	var maxLog int64
 	for seed := uint64(1); seed <= 10; seed++ {
 		cryptotest.SetGlobalRandom(t, seed)
@@ -627,7 +639,11 @@ func TestSimulationChaosIsReal(t *testing.T) {
 		acked += len(s.acked)
 		crashes += s.crashes
 		truncations += s.truncations
+		fromTable += s.tableEntries
 		maxLog = max(maxLog, s.maxLog)
+	}
+	if fromTable < 300 {
+		t.Fatalf("restarts took only %d entries from entry tables in 10 runs: the tables are not exercised", fromTable)
 	}
 	if truncations < 3 || maxLog < 4*simChunkBytes {
 		t.Fatalf("too little happened to the logs in 10 runs: %d truncations of a diverged suffix, largest log %d bytes", truncations, maxLog)
