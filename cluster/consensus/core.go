@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,6 +102,7 @@ type Core struct {
 	epochPos                  int64  // log position of that entry's header; -1 unknown
 	commitIndex               uint64
 	ticksSinceTransfer        int
+	guard                     *voteGuard // voteguard.go; nil when not guarded
 }
 
 // Bootstrap writes the initial membership to an empty disk: voters are
@@ -153,6 +155,7 @@ func New(cfg Config, disk Disk) (*Core, error) {
 			c.learner = true
 		}
 	}
+	c.guard = newVoteGuard(disk, cfg.ID, cs, cfg.Log)
 	return c, nil
 }
 
@@ -175,6 +178,20 @@ func (c *Core) Step(m *pb.Message) error {
 	}
 	if m.GetTo() != c.cfg.ID {
 		return fmt.Errorf("consensus: message for node %d delivered to node %d", m.GetTo(), c.cfg.ID)
+	}
+	if m.GetType() == pb.MessageType_MsgAppResp && m.GetReject() && bytes.Equal(m.GetContext(), lostLogContext) {
+		c.lostFollower(m) // voteguard.go
+		return nil
+	}
+	if c.guard != nil {
+		ok, err := c.guard.step(m, c.rn.BasicStatus().HardState.GetTerm())
+		if err != nil {
+			c.fail(err)
+			return err
+		}
+		if !ok {
+			return nil
+		}
 	}
 	if err := c.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 		return err
@@ -259,10 +276,30 @@ func (c *Core) Drain(io IO) error {
 			c.commitIndex = max(c.commitIndex, hs.GetCommit())
 		}
 		if len(msgs) > 0 {
+			if c.guard != nil {
+				c.guard.sent(msgs)
+			}
 			io.Send(msgs)
 		}
 		c.apply(io, committed)
 		c.rn.Advance(rd)
+	}
+	if c.guard != nil {
+		return c.drainGuard(io)
+	}
+	return nil
+}
+
+// drainGuard sends the vote guard's refusals and ends its catch-up once
+// the commit index allows (voteguard.go).
+func (c *Core) drainGuard(io IO) error {
+	if len(c.guard.out) > 0 {
+		io.Send(c.guard.out)
+		c.guard.out = nil
+	}
+	if err := c.guard.caughtUp(c.rn.BasicStatus().HardState.GetCommit(), c.disk.Term); err != nil {
+		c.fail(err)
+		return err
 	}
 	return nil
 }

@@ -82,6 +82,7 @@ type TlogDisk struct {
 	ds       int64
 	hs       *hardStateFile
 	et       *entryTable // persisted entry table (entrytable.go); nil only while opening
+	guard    VoteGuardState
 	members  *pb.ConfState
 	maxTrunc int64
 	onTrunc  func(int64)
@@ -129,6 +130,9 @@ func OpenTlogDisk(o TlogDiskOptions) (*TlogDisk, error) {
 		onTrunc: o.OnTruncate, log: o.Logger}
 	var err error
 	if d.members, err = readMembers(o.FS, o.Dir); err != nil {
+		return nil, err
+	}
+	if err := d.openVoteGuard(); err != nil {
 		return nil, err
 	}
 	if d.hs, err = openHardState(o.FS, o.Dir); err != nil {
