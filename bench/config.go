@@ -98,6 +98,9 @@ type Config struct {
 	Rate int `json:"rate,omitempty"`
 	// Progress shows a progress bar on stderr for runs of 3 s or more.
 	Progress bool `json:"-"`
+	// ServerPID, if > 0, is the target's process: its CPU time over the
+	// window is reported (Result.ServerCPUSeconds).
+	ServerPID int `json:"-"`
 	// RunID makes stream names unique per run, so repeated runs against one
 	// node do not collide on expected versions.
 	RunID string `json:"run_id"`

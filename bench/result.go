@@ -34,6 +34,13 @@ type Result struct {
 	Errors          map[string]int64  `json:"errors,omitempty"`
 	ErrorSamples    map[string]string `json:"error_samples,omitempty"`
 	Soak            *SoakResult       `json:"soak,omitempty"`
+	// CPU time used over the window (user + system, /proc/<pid>/stat, 10 ms
+	// resolution) by the server (when Config.ServerPID is known) and by
+	// this tool, in total and per completed request.
+	ServerCPUSeconds      float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUPerRequestUs float64 `json:"server_cpu_per_request_us,omitempty"`
+	ToolCPUSeconds        float64 `json:"tool_cpu_seconds,omitempty"`
+	ToolCPUPerRequestUs   float64 `json:"tool_cpu_per_request_us,omitempty"`
 }
 
 // SoakResult is the outcome of the connection soak.
@@ -81,6 +88,12 @@ func (r *Result) Summary() string {
 	}
 	if r.Config.Kind == KindMixed {
 		s += fmt.Sprintf("; read %s events/s, wrote %s events/s", fmtRate(r.ReadEventsPerSec), fmtRate(r.WriteEventsPerSec))
+	}
+	if r.ServerCPUSeconds > 0 {
+		s += fmt.Sprintf("; server CPU %.2f cores, %.1f µs/request", r.ServerCPUSeconds/r.WindowSeconds, r.ServerCPUPerRequestUs)
+	}
+	if r.ToolCPUSeconds > 0 {
+		s += fmt.Sprintf("; tool CPU %.2f cores, %.1f µs/request", r.ToolCPUSeconds/r.WindowSeconds, r.ToolCPUPerRequestUs)
 	}
 	if n := r.ErrorTotal(); n > 0 {
 		s += fmt.Sprintf("; %d errors (%s)", n, formatErrors(r.Errors))

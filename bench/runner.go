@@ -260,6 +260,7 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 		case <-runCtx.Done():
 		}
 	}
+	cpu := startCPUMeter(cfg.ServerPID)
 	windowStart := time.Now()
 	measureAt.Store(windowStart.UnixNano())
 	phase.Store(phaseMeasure)
@@ -299,6 +300,8 @@ loop:
 	window := time.Since(windowStart)
 	phase.Store(phaseDone)
 	totalEvents, totalRequests, totalRead := events.Load(), requests.Load(), readEvents.Load()
+	cpuRes := Result{Requests: totalRequests}
+	cpu.fill(&cpuRes)
 	stop()
 	wg.Wait()
 	if bar != nil {
@@ -323,6 +326,11 @@ loop:
 		IntervalSeconds: cfg.Interval.Seconds(),
 		Errors:          errs.counts,
 		ErrorSamples:    errs.samples,
+
+		ServerCPUSeconds:      cpuRes.ServerCPUSeconds,
+		ServerCPUPerRequestUs: cpuRes.ServerCPUPerRequestUs,
+		ToolCPUSeconds:        cpuRes.ToolCPUSeconds,
+		ToolCPUPerRequestUs:   cpuRes.ToolCPUPerRequestUs,
 	}
 	if cfg.Kind == KindMixed {
 		res.ReadEventsPerSec = float64(totalRead) / window.Seconds()

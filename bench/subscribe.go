@@ -76,6 +76,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
+	epoch := time.Now() // events carry time.Since(epoch), monotonic
 	for i := 0; i < nconn; i++ {
 		c, err := dial()
 		if err != nil {
@@ -83,12 +84,20 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		}
 		for j := i; j < cfg.Clients; j += nconn {
 			w := j
-			_, err := c.SubscribeToStream(ctx, stream, false, func(e *codec.ResolvedEvent) {
+			chk := &subscriberCheck{stream: stream}
+			sub, err := c.SubscribeToStream(ctx, stream, false, func(e *codec.ResolvedEvent) {
+				// NB: the check runs before the confirmation has set
+				// chk.next only if a push overtakes the confirmation,
+				// which the protocol rules out (spec §4.12).
+				if bad := chk.check(e); bad != "" {
+					errs.add(pushError(bad))
+					return
+				}
 				if len(e.Event.Data) < 8 || !measuring.Load() {
 					return
 				}
 				sent := int64(binary.LittleEndian.Uint64(e.Event.Data))
-				rec.Record(w, time.Duration(time.Now().UnixNano()-sent))
+				rec.Record(w, time.Since(epoch)-time.Duration(sent))
 				delivered.Add(1)
 			}, func(error) {
 				if runCtx.Err() == nil {
@@ -98,6 +107,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 			if err != nil {
 				return nil, fmt.Errorf("subscriber %d: %w", j, err)
 			}
+			chk.start(sub.LastEventNumber)
 		}
 	}
 	payload := max(cfg.EventSize, 8)
@@ -132,7 +142,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 				}
 				d := append([]byte(nil), data...)
 				t0 := time.Now()
-				binary.LittleEndian.PutUint64(d, uint64(t0.UnixNano()))
+				binary.LittleEndian.PutUint64(d, uint64(t0.Sub(epoch)))
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -190,3 +200,46 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	}
 	return res, nil
 }
+
+// subscriberCheck verifies the pushes of one subscriber of the bench
+// stream: each must be of that stream and carry the event number after
+// the previous one. It is used on the subscription's connection reader
+// goroutine only.
+type subscriberCheck struct {
+	stream  string
+	next    int64 // event number expected next
+	started atomic.Bool
+}
+
+// start sets the first expected number from the confirmation's last
+// event number (-1 for a new stream).
+func (c *subscriberCheck) start(lastEventNumber int64) {
+	c.next = lastEventNumber + 1
+	c.started.Store(true)
+}
+
+// check returns "" for the expected event, else the kind of error. After
+// a gap or a repeat it follows the number received, so one fault counts
+// once.
+func (c *subscriberCheck) check(e *codec.ResolvedEvent) string {
+	switch {
+	case !e.HasEvent || e.Event.EventStreamID != c.stream:
+		return "push of another stream"
+	case !c.started.Load():
+		return "push before the confirmation"
+	case e.Event.EventNumber == c.next:
+		c.next++
+		return ""
+	case e.Event.EventNumber > c.next:
+		c.next = e.Event.EventNumber + 1
+		return "push gap (event numbers skipped)"
+	}
+	c.next = e.Event.EventNumber + 1
+	return "push repeated or out of order"
+}
+
+// pushError is a failed subscriberCheck; its text is its report kind.
+type pushError string
+
+func (e pushError) Error() string { return string(e) }
+func (e pushError) Kind() string  { return string(e) }

@@ -20,6 +20,15 @@ import (
 const (
 	readBufInitial   = 4 << 10
 	readBufShrinkCap = 1 << 20
+	// readBufBurst: while reads keep filling the buffer (a subscription's
+	// pushes arrive in batches of a page per connection), it doubles up
+	// to this size so that a batch costs one read syscall, not one per
+	// 4 KiB. 64 KiB is the node's push batch limit
+	// (node/subscriptions batchBytesMax).
+	readBufBurst = 64 << 10
+	// readBufIdleReads: after this many reads in a row that each brought
+	// less than readBufInitial, a grown buffer goes back to readBufInitial.
+	readBufIdleReads = 64
 	// writeBatchMax bounds the bytes the writer hands to one Write call;
 	// larger batches are split so that a huge backlog does not pin memory.
 	writeBatchMax = 4 << 20
@@ -260,10 +269,17 @@ func (c *conn) writeLoop() {
 func (c *conn) readLoop() {
 	defer c.wg.Done()
 	buf := make([]byte, readBufInitial)
-	n := 0 // bytes held in buf
+	n := 0          // bytes held in buf
+	smallReads := 0 // reads in a row that brought less than readBufInitial
 	for {
 		m, err := c.nc.Read(buf[n:])
 		if m > 0 {
+			filled := n+m == len(buf)
+			if m < readBufInitial {
+				smallReads++
+			} else {
+				smallReads = 0
+			}
 			c.lastRecv.Store(time.Now().UnixNano())
 			c.hbSentAt.Store(0)
 			n += m
@@ -288,18 +304,17 @@ func (c *conn) readLoop() {
 			if off > 0 { // NB: never memmove a partial frame onto itself on every read
 				n = copy(buf, buf[off:n])
 			}
-			// Grow to fit the next frame whole; shrink after a big one.
+			need := 0 // the whole next frame, when its length is in
 			if n >= codec.LengthPrefixSize {
-				need := codec.LengthPrefixSize + int(binary.LittleEndian.Uint32(buf))
-				if need > len(buf) && need <= codec.LengthPrefixSize+codec.FrameLengthMax {
-					nb := make([]byte, max(need, 2*len(buf)))
-					copy(nb, buf[:n])
-					buf = nb
-				}
-			} else if len(buf) > readBufShrinkCap {
-				nb := make([]byte, readBufInitial)
+				need = codec.LengthPrefixSize + int(binary.LittleEndian.Uint32(buf))
+			}
+			if size := readBufSize(len(buf), n, need, filled, smallReads); size != len(buf) {
+				nb := make([]byte, size)
 				copy(nb, buf[:n])
 				buf = nb
+				if size <= readBufInitial {
+					smallReads = 0
+				}
 			}
 		}
 		if err != nil {
@@ -310,6 +325,32 @@ func (c *conn) readLoop() {
 			return
 		}
 	}
+}
+
+// readBufSize returns the size the read buffer should have after a read
+// (cur: its size, held: the bytes of an incomplete frame kept at its
+// start, need: that frame's whole size when its length prefix is in, else
+// 0; filled: the read filled the buffer; smallReads: reads in a row below
+// readBufInitial). It grows to fit the next frame whole (a frame above
+// the protocol's limit is refused by SplitFrame, not allocated), doubles
+// up to readBufBurst while reads fill it, and shrinks when what it holds
+// fits a smaller one: back from a big frame at once, back from a burst
+// size once reads have been small for readBufIdleReads reads.
+func readBufSize(cur, held, need int, filled bool, smallReads int) int {
+	switch {
+	case need > cur && need <= codec.LengthPrefixSize+codec.FrameLengthMax:
+		return max(need, 2*cur)
+	case need > cur:
+		return cur
+	case filled && cur < readBufBurst:
+		return min(2*cur, readBufBurst)
+	case cur > readBufShrinkCap && held < readBufInitial && need <= readBufInitial:
+		return readBufInitial
+	case cur > readBufInitial && cur <= readBufShrinkCap && smallReads >= readBufIdleReads &&
+		held < readBufInitial && need <= readBufInitial:
+		return readBufInitial
+	}
+	return cur
 }
 
 // dispatch handles one package read from the server. The package bytes are

@@ -576,3 +576,29 @@ func TestCloseWhileReconnecting(t *testing.T) {
 		t.Fatalf("unexpected error %v", err)
 	}
 }
+
+// TestReadBufSize: the read buffer grows to fit a whole frame, doubles up
+// to readBufBurst while reads fill it (a burst of pushes costs fewer
+// reads), and shrinks back when its content fits: at once after a huge
+// frame, after readBufIdleReads small reads after a burst.
+func TestReadBufSize(t *testing.T) {
+	f := func(name string, cur, held, need int, filled bool, small, want int) {
+		t.Helper()
+		if got := readBufSize(cur, held, need, filled, small); got != want {
+			t.Errorf("%s: unexpected size; got %d; want %d", name, got, want)
+		}
+	}
+	const ki = 1 << 10
+	f("quiet", readBufInitial, 0, 0, false, 1, readBufInitial)
+	f("a frame bigger than the buffer", readBufInitial, 100, 10*ki, false, 0, 10*ki)
+	f("a frame just bigger", readBufInitial, 100, readBufInitial+1, false, 0, 2*readBufInitial)
+	f("a full read doubles", readBufInitial, 10, 20, true, 0, 2*readBufInitial)
+	f("up to the burst size", readBufBurst/2, 10, 20, true, 0, readBufBurst)
+	f("not beyond it", readBufBurst, 10, 20, true, 0, readBufBurst)
+	f("a burst buffer stays while busy", readBufBurst, 10, 20, false, readBufIdleReads-1, readBufBurst)
+	f("and shrinks once idle", readBufBurst, 10, 20, false, readBufIdleReads, readBufInitial)
+	f("not while it holds more than a small buffer", readBufBurst, readBufInitial, 0, false, readBufIdleReads, readBufBurst)
+	f("nor while the next frame is bigger", readBufBurst, 10, readBufInitial+1, false, readBufIdleReads, readBufBurst)
+	f("after a huge frame, at once", 8<<20, 0, 0, false, 0, readBufInitial)
+	f("a huge buffer keeps a huge partial frame", 8<<20, 6<<20, 7<<20, false, 0, 8<<20)
+}

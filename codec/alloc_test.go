@@ -69,3 +69,17 @@ func TestEncodeReadStreamEventsCompletedAllocatesNothing(t *testing.T) {
 		t.Fatalf("decode with reused message: got %v allocations; want 0", allocs)
 	}
 }
+
+func TestDecodeStreamEventAppearedAllocatesNothing(t *testing.T) {
+	m := samplePush()
+	enc := AppendStreamEventAppeared(nil, &m)
+	var d StreamEventAppeared
+	allocs := testing.AllocsPerRun(1000, func() {
+		if err := DecodeStreamEventAppeared(enc, &d); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 || d.Event.Event.EventNumber != 123456 || d.Event.Event.EventStreamID != "bench-1x2y3z-fanout" {
+		t.Fatalf("unexpected allocations; got %v; want 0 (decoded %+v)", allocs, d.Event.Event)
+	}
+}

@@ -87,3 +87,26 @@ func BenchmarkDecodeReadStreamEventsCompleted20(b *testing.B) {
 		}
 	}
 }
+
+// samplePush is a volatile push as esbench subscribe receives it: a small
+// event with a 100-byte body on a short stream (the fan-out figure's
+// workload, node/subscriptions/doc.go).
+func samplePush() StreamEventAppeared {
+	rec := EventRecord{EventStreamID: "bench-1x2y3z-fanout", EventNumber: 123456, EventID: id16(7), EventType: "tick",
+		Data: make([]byte, 100), Metadata: []byte{}, Created: 638000000000000000, CreatedEpoch: 1700000000000}
+	return StreamEventAppeared{Event: ResolvedEvent{Event: rec, HasEvent: true, CommitPosition: 1 << 33, PreparePosition: 1 << 33}}
+}
+
+func BenchmarkDecodeStreamEventAppeared(b *testing.B) {
+	m := samplePush()
+	enc := AppendStreamEventAppeared(nil, &m)
+	var d StreamEventAppeared
+	b.ReportAllocs()
+	b.SetBytes(int64(len(enc)))
+	for i := 0; i < b.N; i++ {
+		if err := DecodeStreamEventAppeared(enc, &d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	benchSink += int(d.Event.Event.EventNumber)
+}

@@ -64,10 +64,27 @@ type decoder struct {
 }
 
 // next reads the next tag; it returns false at the end or on error.
+//
+// Field numbers below 16 with any wire type fit a one-byte tag, which is
+// every field of every message here (spec §3), so that case is decoded in
+// line and protowire's general loop (which dominated decode profiles at
+// 100 subscribers, node/subscriptions/doc.go) runs only for longer tags.
 func (d *decoder) next() bool {
 	if d.err != nil || len(d.b) == 0 {
 		return false
 	}
+	if c := d.b[0]; c < 0x80 && c >= 1<<3 {
+		d.b = d.b[1:]
+		d.num, d.typ = protowire.Number(c>>3), protowire.Type(c&7)
+		d.seen |= 1 << (c >> 3)
+		return true
+	}
+	return d.nextSlow()
+}
+
+// nextSlow is next for multi-byte tags and for a one-byte tag with field
+// number 0, which protowire rejects as malformed.
+func (d *decoder) nextSlow() bool {
 	num, typ, n := protowire.ConsumeTag(d.b)
 	if n < 0 {
 		d.err = &FieldError{Message: d.msg, Err: ErrMalformed}
@@ -88,6 +105,17 @@ func (d *decoder) fail(field string, err error) {
 }
 
 func (d *decoder) varint(field string) uint64 {
+	// One-byte values (types, flags, bools, small numbers) are decoded in
+	// line; the rest, and every error, go through varintSlow.
+	if d.typ == protowire.VarintType && len(d.b) > 0 && d.b[0] < 0x80 {
+		v := uint64(d.b[0])
+		d.b = d.b[1:]
+		return v
+	}
+	return d.varintSlow(field)
+}
+
+func (d *decoder) varintSlow(field string) uint64 {
 	if d.typ != protowire.VarintType {
 		d.fail(field, ErrWireType)
 		return 0
@@ -112,6 +140,19 @@ func (d *decoder) bool(field string) bool { return d.varint(field) != 0 }
 // bytes returns a view into the source; the capacity is clipped so that an
 // append by the caller can never overwrite the following bytes.
 func (d *decoder) bytes(field string) []byte {
+	// A length below 128 (stream names, event types, GUIDs, small bodies)
+	// is one byte and is decoded in line when the bytes are all there; the
+	// rest, and every error, go through bytesSlow.
+	if d.typ == protowire.BytesType && len(d.b) > 0 && d.b[0] < 0x80 && int(d.b[0]) < len(d.b) {
+		n := int(d.b[0]) + 1
+		v := d.b[1:n:n]
+		d.b = d.b[n:]
+		return v
+	}
+	return d.bytesSlow(field)
+}
+
+func (d *decoder) bytesSlow(field string) []byte {
 	if d.typ != protowire.BytesType {
 		d.fail(field, ErrWireType)
 		return nil

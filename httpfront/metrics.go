@@ -51,26 +51,24 @@ type StoreFigures struct {
 	WriterFailed       bool
 }
 
+// httpCounter is a counter of the node's HTTP front (eventstored_http_*).
+func httpCounter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http", Name: name, Help: help})
+}
+
 // NewMetrics creates the metrics on a new registry (reg nil) or on reg.
 func NewMetrics(reg *prometheus.Registry) *Metrics {
 	if reg == nil {
 		reg = prometheus.NewRegistry()
 	}
 	m := &Metrics{reg: reg}
-	m.httpRequests = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
-		Name: "requests_total", Help: "HTTP requests received."})
-	m.reads = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
-		Name: "reads_total", Help: "Store reads made for HTTP requests."})
-	m.readsCached = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
-		Name: "reads_cached_total", Help: "Single-event HTTP reads answered from the response cache."})
-	m.writes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
-		Name: "writes_total", Help: "HTTP writes that reached a store result."})
-	m.httpProxied = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
-		Name: "proxied_total", Help: "HTTP requests a follower relayed to the master (spec cluster-and-options §7.3)."})
-	m.httpProxyErrors = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
-		Name: "proxy_errors_total", Help: "HTTP requests a follower failed to relay to the master (answered 500), timeouts included."})
-	m.httpProxyTimeouts = prometheus.NewCounter(prometheus.CounterOpts{Namespace: "eventstored", Subsystem: "http",
-		Name: "proxy_timeouts_total", Help: "HTTP requests whose relay to the master timed out."})
+	m.httpRequests = httpCounter("requests_total", "HTTP requests received.")
+	m.reads = httpCounter("reads_total", "Store reads made for HTTP requests.")
+	m.readsCached = httpCounter("reads_cached_total", "Single-event HTTP reads answered from the response cache.")
+	m.writes = httpCounter("writes_total", "HTTP writes that reached a store result.")
+	m.httpProxied = httpCounter("proxied_total", "HTTP requests a follower relayed to the master (spec cluster-and-options §7.3).")
+	m.httpProxyErrors = httpCounter("proxy_errors_total", "HTTP requests a follower failed to relay to the master (answered 500), timeouts included.")
+	m.httpProxyTimeouts = httpCounter("proxy_timeouts_total", "HTTP requests whose relay to the master timed out.")
 	m.httpProxyInFlight = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "eventstored", Subsystem: "http",
 		Name: "proxies_in_flight", Help: "HTTP requests being relayed to the master now."})
 	reg.MustRegister(m.httpRequests, m.httpProxied, m.httpProxyErrors, m.httpProxyTimeouts, m.httpProxyInFlight,
@@ -119,24 +117,24 @@ type ProxyFigures struct {
 // proxyFigures reads the proxy metrics back (at most once a second, for
 // /stats).
 func (m *Metrics) proxyFigures() ProxyFigures {
-	var f ProxyFigures
+	return ProxyFigures{
+		Proxied:  uint64(metricValue(m.httpProxied)),
+		Errors:   uint64(metricValue(m.httpProxyErrors)),
+		Timeouts: uint64(metricValue(m.httpProxyTimeouts)),
+		InFlight: int64(metricValue(m.httpProxyInFlight)),
+	}
+}
+
+// metricValue reads a counter's or a gauge's current value (0 if it cannot).
+func metricValue(c prometheus.Metric) float64 {
 	var d dto.Metric
-	if m.httpProxied.Write(&d) == nil {
-		f.Proxied = uint64(d.GetCounter().GetValue())
+	if c.Write(&d) != nil {
+		return 0
 	}
-	d.Reset()
-	if m.httpProxyErrors.Write(&d) == nil {
-		f.Errors = uint64(d.GetCounter().GetValue())
+	if d.Counter != nil {
+		return d.GetCounter().GetValue()
 	}
-	d.Reset()
-	if m.httpProxyTimeouts.Write(&d) == nil {
-		f.Timeouts = uint64(d.GetCounter().GetValue())
-	}
-	d.Reset()
-	if m.httpProxyInFlight.Write(&d) == nil {
-		f.InFlight = int64(d.GetGauge().GetValue())
-	}
-	return f
+	return d.GetGauge().GetValue()
 }
 
 var (

@@ -366,53 +366,18 @@ func (h *Handler) streamFeed(r *request, stream string, evParam, cntParam []byte
 		return
 	}
 	headRead := !forward && from < 0
-	// A parked long poll gives its reader back while it waits, so parked
-	// requests cannot exhaust the reader pool.
-	var rd StoreReader
-	defer func() { h.releaseReader(rd) }()
 	var sl *store.StreamSlice
-	var deadline time.Time
-	for {
-		if rd = h.acquireReader(); rd == nil {
-			r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
-			return
-		}
-		h.metrics.reads.Inc()
-		var wake <-chan struct{}
-		if longPoll > 0 {
-			wake = h.commitWatch() // before the read, so no commit is missed
-		}
+	rd, ok := h.pollRead(r, longPoll, func(rd StoreReader) bool {
 		if forward {
 			sl = rd.ReadStreamForward(stream, from, count, resolve)
 		} else {
 			sl = rd.ReadStreamBackward(stream, from, count, resolve)
 		}
-		if longPoll == 0 || !(sl.Status == store.ReadNoStream || (sl.Status == store.ReadSuccess && from > sl.LastEventNumber)) {
-			if wake != nil {
-				h.commitUnwatch()
-			}
-			break
-		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
-		}
-		h.releaseReader(rd)
-		rd = nil
-		woken := h.waitCommit(r, wake, deadline)
-		h.commitUnwatch()
-		if !woken {
-			// One last read after the deadline gives the final answer.
-			if rd = h.acquireReader(); rd == nil {
-				r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
-				return
-			}
-			if forward {
-				sl = rd.ReadStreamForward(stream, from, count, resolve)
-			} else {
-				sl = rd.ReadStreamBackward(stream, from, count, resolve)
-			}
-			break
-		}
+		return !(sl.Status == store.ReadNoStream || (sl.Status == store.ReadSuccess && from > sl.LastEventNumber))
+	})
+	defer h.releaseReader(rd)
+	if !ok {
+		return
 	}
 	switch sl.Status {
 	case store.ReadSuccess:
@@ -569,6 +534,49 @@ func entryNumber(e *store.ResolvedEvent) int64 {
 	return e.Event.Number
 }
 
+// pollRead runs read with a reader from the pool. read reports whether its
+// answer is final; with an ES-LongPoll of longPoll seconds an answer that is
+// not final (nothing new yet) parks the request until the next commit or the
+// deadline, then reads again — one last read after the deadline gives the
+// final answer. A parked long poll gives its reader back while it waits, so
+// parked requests cannot exhaust the reader pool. The caller releases the
+// returned reader; false means the pool was exhausted and 503 was sent.
+func (h *Handler) pollRead(r *request, longPoll int, read func(StoreReader) (final bool)) (StoreReader, bool) {
+	var deadline time.Time
+	for {
+		rd := h.acquireReader()
+		if rd == nil {
+			r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+			return nil, false
+		}
+		h.metrics.reads.Inc()
+		var wake <-chan struct{}
+		if longPoll > 0 {
+			wake = h.commitWatch() // before the read, so no commit is missed
+		}
+		if read(rd) || longPoll == 0 {
+			if wake != nil {
+				h.commitUnwatch()
+			}
+			return rd, true
+		}
+		if deadline.IsZero() {
+			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
+		}
+		h.releaseReader(rd)
+		woken := h.waitCommit(r, wake, deadline)
+		h.commitUnwatch()
+		if !woken {
+			if rd = h.acquireReader(); rd == nil {
+				r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+				return nil, false
+			}
+			read(rd)
+			return rd, true
+		}
+	}
+}
+
 // waitCommit waits for the next commit or the deadline; false on deadline.
 //
 // NB: it also returns false when the server shuts down (the RequestCtx's
@@ -705,46 +713,18 @@ func (h *Handler) allFeed(r *request, posParam, cntParam []byte, forward bool) {
 			return
 		}
 	}
-	var rd StoreReader
-	defer func() { h.releaseReader(rd) }()
 	var sl *store.AllSlice
-	var deadline time.Time
-	for {
-		if rd = h.acquireReader(); rd == nil {
-			r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
-			return
-		}
-		h.metrics.reads.Inc()
-		var wake <-chan struct{}
-		if longPoll > 0 {
-			wake = h.commitWatch()
-		}
+	rd, ok := h.pollRead(r, longPoll, func(rd StoreReader) bool {
 		if forward {
 			sl = rd.ReadAllForward(pos, count, true)
 		} else {
 			sl = rd.ReadAllBackward(pos, count, true)
 		}
-		if longPoll == 0 || sl.Status != store.ReadSuccess || len(sl.Events) > 0 {
-			if wake != nil {
-				h.commitUnwatch()
-			}
-			break
-		}
-		if deadline.IsZero() {
-			deadline = time.Now().Add(time.Duration(longPoll) * time.Second)
-		}
-		h.releaseReader(rd)
-		rd = nil
-		woken := h.waitCommit(r, wake, deadline)
-		h.commitUnwatch()
-		if !woken {
-			if rd = h.acquireReader(); rd == nil {
-				r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
-				return
-			}
-			sl = rd.ReadAllForward(pos, count, true)
-			break
-		}
+		return sl.Status != store.ReadSuccess || len(sl.Events) > 0
+	})
+	defer h.releaseReader(rd)
+	if !ok {
+		return
 	}
 	switch sl.Status {
 	case store.ReadSuccess:

@@ -48,3 +48,35 @@ func TestEchoPathAllocatesNothingPerPackage(t *testing.T) {
 		t.Fatalf("%.3f allocations per package (%d over %d packages); want ~0", perPackage, after.Mallocs-before.Mallocs, batch*rounds)
 	}
 }
+
+// TestDirectAndBatchedSendsAllocateNothing: a Send from another goroutine
+// (written directly) and a batched send plus Flush allocate nothing once
+// the buffers are warm. The client reads only afterwards (a reading
+// goroutine's wake-ups would count): 200 rounds of 300 bytes fit in the
+// loopback socket's buffers.
+func TestDirectAndBatchedSendsAllocateNothing(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	c, conn := serverConn(t, s, h)
+	frame := seqFrame(nil, 1, 1, 100-codec.HeaderSize)
+	var b SendBatch
+	before := s.Stats()
+	direct := testing.AllocsPerRun(200, func() {
+		_ = conn.Send(frame)
+	})
+	batched := testing.AllocsPerRun(200, func() {
+		_ = b.Send(conn, frame)
+		_ = b.Send(conn, frame)
+		b.Flush()
+	})
+	if direct != 0 || batched != 0 {
+		t.Fatalf("allocations per send: direct %.2f, batched %.2f; want 0", direct, batched)
+	}
+	if got := s.Stats(); got.DirectWrites-before.DirectWrites != got.Writes-before.Writes {
+		t.Fatalf("%d of %d writes were direct; want all (the socket buffer filled up)",
+			got.DirectWrites-before.DirectWrites, got.Writes-before.Writes)
+	}
+	for i := 0; i < 3*201; i++ { // AllocsPerRun runs once more to warm up
+		c.expect(codec.Pong)
+	}
+}

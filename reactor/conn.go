@@ -40,19 +40,28 @@ const (
 	sendBufferPoolMax = 1 << 20
 )
 
-var sendBufferPool sync.Pool // of *[]byte
+// sendBufferPool holds buffers in boxes (*[]byte); the emptied boxes wait
+// in sendBoxPool, so that moving a buffer in and out allocates nothing.
+var sendBufferPool, sendBoxPool sync.Pool // of *[]byte
 
 func getSendBuffer() []byte {
 	if p, _ := sendBufferPool.Get().(*[]byte); p != nil {
-		return (*p)[:0]
+		b := (*p)[:0]
+		*p = nil
+		sendBoxPool.Put(p)
+		return b
 	}
 	return nil
 }
 
 func putSendBuffer(b []byte) {
 	if cap(b) <= sendBufferPoolMax {
-		b = b[:0]
-		sendBufferPool.Put(&b)
+		p, _ := sendBoxPool.Get().(*[]byte)
+		if p == nil {
+			p = new([]byte)
+		}
+		*p = b[:0]
+		sendBufferPool.Put(p)
 	}
 }
 
@@ -78,6 +87,15 @@ type Conn struct {
 	inCallback  bool // the loop is inside OnTraffic and flushes on return
 	closing     bool // no more sends; a close is queued
 	closeErr    error
+	// Direct writes (writeDirectLocked): fd is the socket, valid while
+	// !closing (OnClose sets closing under mu before gnet closes the fd);
+	// loopWriting is set while the loop's flush writes outside mu;
+	// gnetHolds while gnet may still hold unsent bytes of this connection
+	// (cleared by the loop's next flush that finds gnet's buffer empty).
+	fd          int
+	loopWriting bool
+	gnetHolds   bool
+	inBatch     bool // on a SendBatch, whose Flush will send pending
 
 	sentSinceCheck atomic.Bool
 
@@ -168,8 +186,17 @@ func (c *Conn) BeginSend() ([]byte, error) {
 }
 
 // EndSend releases the buffer taken by BeginSend; buf must be the buffer
-// BeginSend returned with packages whole frames appended.
+// BeginSend returned with packages whole frames appended. Called off the
+// loop, it writes the frames to the socket at once from the caller's
+// goroutine when nothing of the connection is on its way through the loop
+// (no hop, no wake-up of the loop); otherwise the loop's flush sends them.
 func (c *Conn) EndSend(buf []byte, packages int) error {
+	return c.endSend(buf, packages, nil)
+}
+
+// endSend is EndSend; with a batch it only queues the frames and puts c
+// on the batch, whose Flush sends them.
+func (c *Conn) endSend(buf []byte, packages int, batch *SendBatch) error {
 	added := len(buf) - len(c.pending)
 	// NB: the limit is checked against the backlog that was already queued
 	// before this send, as Event Store's TcpConnectionManager.SendPackage
@@ -200,6 +227,15 @@ func (c *Conn) EndSend(buf []byte, packages int) error {
 		return err
 	}
 	schedule := !c.flushQueued && !c.inCallback
+	if schedule && batch != nil {
+		schedule = false
+		if !c.inBatch {
+			c.inBatch = true
+			batch.add(c)
+		}
+	} else if schedule && c.writeDirectLocked() {
+		schedule = false
+	}
 	c.flushQueued = c.flushQueued || schedule
 	c.mu.Unlock()
 	c.sentSinceCheck.Store(true)
@@ -209,6 +245,35 @@ func (c *Conn) EndSend(buf []byte, packages int) error {
 		c.queueFlush()
 	}
 	return nil
+}
+
+// writeDirectLocked writes the pending bytes to the socket from the
+// calling goroutine when nothing else of this connection is on its way
+// (no loop write in progress, nothing held by gnet), which saves the hop
+// to the event loop and its wake-up. It reports whether everything left;
+// otherwise what is left stays pending for the loop's flush, which also
+// meets any socket error and closes the connection. REQUIRES: c.mu held,
+// not on the loop inside a callback.
+func (c *Conn) writeDirectLocked() bool {
+	if c.closing || c.loopWriting || c.gnetHolds || c.fd <= 0 {
+		return false
+	}
+	n, err := writeFD(c.fd, c.pending)
+	c.srv.stats.Writes.Inc()
+	c.srv.stats.DirectWrites.Inc()
+	if n > 0 {
+		c.pending = append(c.pending[:0], c.pending[n:]...)
+	}
+	if err != nil || len(c.pending) > 0 {
+		return false
+	}
+	c.pendingPkgs = 0
+	if cap(c.pending) > sendBufferKeepMax {
+		// As the loop's flush does: idle connections keep small buffers.
+		putSendBuffer(c.pending)
+		c.pending = nil
+	}
+	return true
 }
 
 // overflowLocked replaces the backlog with a connection-wide BadRequest
@@ -279,6 +344,7 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 	c.flushQueued = false
 	closing = c.closing
 	closeErr := c.closeErr
+	c.loopWriting = true
 	c.mu.Unlock()
 
 	if len(buf) > 0 {
@@ -297,7 +363,15 @@ func (c *Conn) flush(mayClose bool) (closing bool) {
 			}
 		}
 		_, _ = c.gc.Write(buf) // copies what the socket does not take
+		c.srv.stats.Writes.Inc()
 	}
+	// Direct writes may resume once gnet holds nothing of this connection
+	// (a write error above closed it: OnClose has run and set closing).
+	holds := !c.loopClosed && c.gc.OutboundBuffered() > 0
+	c.mu.Lock()
+	c.loopWriting = false
+	c.gnetHolds = holds
+	c.mu.Unlock()
 	if closing {
 		if mayClose {
 			c.closeOnLoop(closeErr)

@@ -44,6 +44,10 @@ type Stats struct {
 	FramingErrors       uint64
 	HeartbeatTimeouts   uint64
 	SendOverflows       uint64
+	// Writes is the number of writes to sockets: DirectWrites from the
+	// sending goroutine, the rest by the loops (handed to gnet).
+	Writes       uint64
+	DirectWrites uint64
 }
 
 type counters struct {
@@ -56,6 +60,8 @@ type counters struct {
 	FramingErrors       uatomic.Uint64
 	HeartbeatTimeouts   uatomic.Uint64
 	SendOverflows       uatomic.Uint64
+	Writes              uatomic.Uint64
+	DirectWrites        uatomic.Uint64
 }
 
 var connIDs uatomic.Uint64
@@ -212,6 +218,8 @@ func (s *Server) Stats() Stats {
 		FramingErrors:       s.stats.FramingErrors.Load(),
 		HeartbeatTimeouts:   s.stats.HeartbeatTimeouts.Load(),
 		SendOverflows:       s.stats.SendOverflows.Load(),
+		Writes:              s.stats.Writes.Load(),
+		DirectWrites:        s.stats.DirectWrites.Load(),
 	}
 }
 
@@ -250,7 +258,7 @@ func (s *Server) tickNow() uint64 {
 // OnOpen implements gnet.EventHandler.
 func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	ls := s.loopFor(gc.EventLoop())
-	c := &Conn{id: connIDs.Inc(), remote: gc.RemoteAddr(), srv: s, gc: gc, loop: ls}
+	c := &Conn{id: connIDs.Inc(), remote: gc.RemoteAddr(), srv: s, gc: gc, loop: ls, fd: gc.Fd()}
 	if slot, ok := gc.Context().(*dialSlot); ok {
 		// A dialed connection: hand the Conn to the waiting Dial without
 		// it touching the loop-owned gnet.Conn.

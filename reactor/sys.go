@@ -34,3 +34,17 @@ func (g gnetLogger) Infof(format string, args ...any)  { g.l.Info(fmt.Sprintf(fo
 func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
 func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
 func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+
+// writeFD writes b to a non-blocking socket once, retrying only on EINTR.
+func writeFD(fd int, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if n < 0 {
+			n = 0
+		}
+		return n, err
+	}
+}

@@ -36,6 +36,7 @@ type DB struct {
 
 	committedMu sync.Mutex
 	committed   atomic.Pointer[[]func(Position)]
+	opsDone     atomic.Pointer[[]func()]
 
 	meta metaCache
 	pipe pipe
@@ -61,6 +62,8 @@ func Open(opts Options) (*DB, error) {
 	db.meta.init(opts.MetadataCacheMax)
 	empty := []func(Position){}
 	db.committed.Store(&empty)
+	noOpsDone := []func(){}
+	db.opsDone.Store(&noOpsDone)
 	if err := db.openEngines(); err != nil {
 		return nil, err
 	}
@@ -194,6 +197,26 @@ func (db *DB) Do(ctx context.Context, op *Op) error {
 		return op.Result.Err
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// OnOpsDone registers fn, called after each group of Op.Done calls (the
+// ops of a batch applied, refused or failed) on the goroutine that made
+// them, so that a caller whose Done only queues its reply (a
+// reactor.SendBatch) sends the whole group's replies at once. fn must not
+// block. Register before writes start.
+func (db *DB) OnOpsDone(fn func()) {
+	db.committedMu.Lock()
+	defer db.committedMu.Unlock()
+	cur := *db.opsDone.Load()
+	next := append(append([]func(){}, cur...), fn)
+	db.opsDone.Store(&next)
+}
+
+// opsDoneGroup runs the OnOpsDone callbacks after a group of Done calls.
+func (db *DB) opsDoneGroup() {
+	for _, fn := range *db.opsDone.Load() {
+		fn()
 	}
 }
 

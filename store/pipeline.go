@@ -305,6 +305,7 @@ func (db *DB) applyBatch(b *Batch, k int, end int64, failErr error, indexed bool
 			op.Done(op)
 		}
 	}
+	db.opsDoneGroup()
 	<-p.slots
 	if cap(b.buf) <= batchBufKeep {
 		select {
@@ -340,6 +341,7 @@ func (db *DB) refuseBatch(b *Batch, err error) {
 			op.Done(op)
 		}
 	}
+	db.opsDoneGroup()
 	<-p.slots
 }
 
@@ -399,6 +401,9 @@ func (db *DB) failInflight(err error) {
 		// NB: a failed batch is not recycled: the committer may still hold
 		// it (a Commit that raced, a queue it has not drained).
 		<-p.slots
+	}
+	if len(failed) > 0 {
+		db.opsDoneGroup()
 	}
 }
 

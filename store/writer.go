@@ -341,6 +341,7 @@ func (w *writer) finishLocal(b *Batch, err error) {
 			op.Done(op)
 		}
 	}
+	w.db.opsDoneGroup()
 	<-p.slots
 	select {
 	case p.free <- b:

@@ -202,3 +202,45 @@ func TestDriverWarnsOnExternalSeed(t *testing.T) {
 		t.Fatalf("log:\n%s", out)
 	}
 }
+
+// TestDriverLogsRefusalByAnotherCluster: a target that refuses our gossip
+// (400) naming another cluster identity is reported at error level,
+// naming both identities, once a minute per target, and marked dead.
+func TestDriverLogsRefusalByAnotherCluster(t *testing.T) {
+	logs := &syncBuf{}
+	var mu sync.Mutex
+	n := 0
+	target := ep("127.0.0.2:2112")
+	d := NewDriver(DriverConfig{
+		Core: Config{Self: node(1), ClusterID: "alpha/chunk=1", Seeds: []netip.AddrPort{target}, Log: quiet},
+		Post: func(context.Context, string, string, []byte) (int, string, []byte, error) {
+			mu.Lock()
+			n++
+			mu.Unlock()
+			return 400, "beta/chunk=1", []byte("gossip: message from another cluster"), nil
+		},
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	d.Start()
+	defer d.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		sent := n
+		mu.Unlock()
+		v, _ := d.Members()
+		m, _ := find(v, target)
+		if sent >= 3 && !m.IsAlive {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d sends; the refusing target: %+v", sent, m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	out := logs.String()
+	if strings.Count(out, "gossip refused by a node of another cluster") != 1 || !strings.Contains(out, "level=ERROR") ||
+		!strings.Contains(out, `\"beta/chunk=1\"`) || !strings.Contains(out, `\"alpha/chunk=1\"`) {
+		t.Fatalf("log:\n%s", out)
+	}
+}

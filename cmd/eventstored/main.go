@@ -16,6 +16,8 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
 	"time"
 
@@ -30,6 +32,46 @@ const shutdownTimeout = 5 * time.Second
 // goroutineReportEnv makes the process print its goroutine count before
 // start and after shutdown, for the process-level leak test.
 const goroutineReportEnv = "EVENTSTORED_TEST_REPORT_GOROUTINES"
+
+// Profiling of a running node under load (no HTTP endpoint, so profiling
+// never reaches a client-facing port): EVENTSTORED_CPUPROFILE=<file> writes
+// a CPU profile and EVENTSTORED_TRACE=<file> an execution trace, both from
+// start to shutdown.
+const (
+	cpuProfileEnv = "EVENTSTORED_CPUPROFILE"
+	traceEnv      = "EVENTSTORED_TRACE"
+)
+
+// startProfiling starts what the profiling variables ask for and returns
+// the function that stops and flushes it.
+func startProfiling(stderr io.Writer) func() {
+	var stops []func()
+	if path := os.Getenv(cpuProfileEnv); path != "" {
+		if f, err := os.Create(path); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cpuProfileEnv, err)
+		} else if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cpuProfileEnv, err)
+			f.Close()
+		} else {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		}
+	}
+	if path := os.Getenv(traceEnv); path != "" {
+		if f, err := os.Create(path); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", traceEnv, err)
+		} else if err := trace.Start(f); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", traceEnv, err)
+			f.Close()
+		} else {
+			stops = append(stops, func() { trace.Stop(); f.Close() })
+		}
+	}
+	return func() {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -94,6 +136,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		before = node.NodeGoroutines()
 		fmt.Fprintf(stderr, "goroutines before start: %d\n", before)
 	}
+
+	stopProfiling := startProfiling(stderr)
+	defer stopProfiling()
 
 	n, err := node.New(opts, node.WithLogger(log))
 	if err != nil {

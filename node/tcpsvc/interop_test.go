@@ -72,6 +72,13 @@ func ensureNodeModules(t *testing.T, dir string) {
 // It returns the listener's address.
 func startTestServer(t testing.TB) string {
 	t.Helper()
+	return startTestReactor(t).Addr()
+}
+
+// startTestReactor is startTestServer returning the listener, for its
+// Stats.
+func startTestReactor(t testing.TB) *reactor.Server {
+	t.Helper()
 	db, err := store.Open(store.Options{Dir: t.TempDir(), Logger: quietLogger()})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
@@ -93,7 +100,6 @@ func startTestServer(t testing.TB) string {
 	if err := srv.Start(); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	addr := srv.Addr()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -103,5 +109,5 @@ func startTestServer(t testing.TB) string {
 		svc.Stop()
 		db.Close()
 	})
-	return addr
+	return srv
 }

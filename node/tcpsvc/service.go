@@ -9,6 +9,7 @@ import (
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/auth"
 	"github.com/eventstored/eventstored/node/subscriptions"
+	"github.com/eventstored/eventstored/reactor"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -104,7 +105,16 @@ type Service struct {
 		// cache on an event loop and went to a worker.
 		aclMisses atomic.Uint64
 	}
+	// replies gathers the acknowledgements of one group commit, sent per
+	// connection in one write when the store has run the group's Done
+	// calls (batchReplies: the DB has OnOpsDone).
+	replies      reactor.SendBatch
+	batchReplies bool
 }
+
+// opsDoneNotifier is the part of *store.DB that tells when a group of
+// Done calls has ended.
+type opsDoneNotifier interface{ OnOpsDone(fn func()) }
 
 // New returns a service for opts.
 func New(opts Options) *Service {
@@ -126,6 +136,10 @@ func New(opts Options) *Service {
 	s := &Service{opts: opts, log: opts.Logger.With("component", "tcpsvc"), auth: opts.Auth, db: opts.DB,
 		work: make(chan *request, opts.WorkQueueMax), stop: make(chan struct{})}
 	s.txs.init(opts.TransactionsMax)
+	if n, ok := opts.DB.(opsDoneNotifier); ok {
+		n.OnOpsDone(s.replies.Flush)
+		s.batchReplies = true
+	}
 	return s
 }
 

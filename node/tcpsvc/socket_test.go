@@ -178,6 +178,45 @@ func TestPipelinedRequestsAllAnswered(t *testing.T) {
 	}
 }
 
+// TestPipelinedWritesAreAckedPerGroupCommit: a client that pipelines many
+// writes on one connection gets the acknowledgements of each group commit
+// in one socket write (reactor.SendBatch, flushed by the store's
+// OnOpsDone), not one write per ack. The 500 writes arrive in one burst
+// and take a few group commits (each waits for an fsync on a real disk
+// while the rest queue up), so far fewer than 100 writes carry the 500
+// acks; one write per ack would be 500.
+func TestPipelinedWritesAreAckedPerGroupCommit(t *testing.T) {
+	srv := startTestReactor(t)
+	r := dialRaw(t, srv.Addr())
+	r.call(codec.Ping, nil) // connected and served
+	const n = 500
+	var burst []byte
+	want := make(map[codec.GUID]bool, n)
+	for i := 0; i < n; i++ {
+		id := codec.NewGUID()
+		w := codec.WriteEvents{EventStreamID: fmt.Sprintf("acks-%d", i%7), ExpectedVersion: -2, Events: []codec.NewEvent{newEvent("t", "{}")}}
+		burst = codec.AppendFrame(burst, codec.WriteEventsCommand, &id, codec.AppendWriteEvents(nil, &w))
+		want[id] = true
+	}
+	before := srv.Stats()
+	r.send(burst)
+	for len(want) > 0 {
+		p := r.next()
+		if p.Command != codec.WriteEventsCompletedCommand || !want[p.CorrelationID] {
+			t.Fatalf("unexpected reply %s %s", p.Command, p.CorrelationID)
+		}
+		var m codec.WriteEventsCompleted
+		if err := codec.DecodeWriteEventsCompleted(p.Payload, &m); err != nil || m.Result != codec.OperationSuccess {
+			t.Fatalf("write reply: %v %+v", err, m)
+		}
+		delete(want, p.CorrelationID)
+	}
+	after := srv.Stats()
+	if writes := after.Writes - before.Writes; writes >= n/5 {
+		t.Fatalf("%d acks took %d socket writes (%d direct); want one per group commit", n, writes, after.DirectWrites-before.DirectWrites)
+	}
+}
+
 // TestConcurrentConnections writes from several connections at once
 // (through the reactor, several event loops) and checks every event is
 // stored exactly once and readable by every connection.

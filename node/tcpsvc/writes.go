@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventstored/eventstored/codec"
 	"github.com/eventstored/eventstored/node/auth"
+	"github.com/eventstored/eventstored/reactor"
 	"github.com/eventstored/eventstored/store"
 )
 
@@ -78,7 +79,7 @@ func (s *Service) execWrite(r *request, onLoop bool) {
 			// The original cannot find the stream of an unknown
 			// transaction; InvalidTransaction is the documented meaning
 			// (spec §4.7, implementation choice).
-			s.replyWrite(r, codec.OperationInvalidTransaction, nil)
+			s.replyWrite(r, codec.OperationInvalidTransaction, nil, false)
 			r.release()
 			return
 		}
@@ -122,7 +123,7 @@ func (s *Service) checkAndSubmit(r *request, onLoop bool) {
 		allowed = s.auth.CheckStreamAccess(r.principal, op.Stream, r.action)
 	}
 	if !allowed {
-		s.replyWrite(r, codec.OperationAccessDenied, nil)
+		s.replyWrite(r, codec.OperationAccessDenied, nil, false)
 		r.release()
 		return
 	}
@@ -195,13 +196,15 @@ func (r *request) onDone(op *store.Op) {
 			s.auth.NoteStreamWritten(op.Stream)
 		}
 	}
-	s.replyWrite(r, status, res)
+	s.replyWrite(r, status, res, true)
 	r.release()
 }
 
 // replyWrite sends the Completed message of a write-type command. res is
-// nil when the request failed before reaching the store.
-func (s *Service) replyWrite(r *request, status codec.OperationResult, res *store.OpResult) {
+// nil when the request failed before reaching the store. fromDone: called
+// from the op's Done, where the reply joins the group commit's batch of
+// replies (sent by the store's OnOpsDone callback).
+func (s *Service) replyWrite(r *request, status codec.OperationResult, res *store.OpResult, fromDone bool) {
 	if r.sess.closed.Load() {
 		return
 	}
@@ -256,7 +259,11 @@ func (s *Service) replyWrite(r *request, status codec.OperationResult, res *stor
 	if err := codec.FinishFrame(buf, start); err != nil {
 		panic("BUG: tcpsvc: write reply over the frame limit: " + err.Error())
 	}
-	_ = r.sess.conn.Send(buf)
+	if rc, ok := r.sess.conn.(*reactor.Conn); ok && fromDone && s.batchReplies {
+		_ = s.replies.Send(rc, buf)
+	} else {
+		_ = r.sess.conn.Send(buf)
+	}
 	*b = buf
 	if cap(buf) <= replyBufferKeepBytesMax {
 		smallBufPool.Put(b)

@@ -102,7 +102,7 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 	startNode := fs.String("start-node", "", "start this eventstored binary (database in a temp dir) and target it")
 	startPeer := fs.Bool("start-peer", false, "start the --target peer with bench/peers/<target>.sh")
 	peersDir := fs.String("peers-dir", "bench/peers", "directory of the peer scripts")
-	pid := fs.Int("pid", 0, "soak: pid of the server, to read its RSS (set automatically with --start-node)")
+	pid := fs.Int("pid", 0, "pid of the server, for its CPU time per request (soak: its RSS); set automatically with --start-node")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the tool (client side) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
@@ -172,6 +172,7 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cfg.ServerPID = *pid
 	var creds *client.Credentials
 	if cfg.User != "" {
 		creds = &client.Credentials{Login: cfg.User, Password: cfg.Password}

@@ -1,0 +1,189 @@
+package reactor
+
+import (
+	"encoding/binary"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/codec"
+)
+
+// serverConn opens a client connection and returns it with the server's
+// Conn for it (grabbed through a package the test handler records).
+func serverConn(t *testing.T, s *Server, h *testHandler) (*client, *Conn) {
+	t.Helper()
+	c := dial(t, s)
+	c.identify()
+	c.send(codec.ReadEventCommand, codec.NewGUID(), nil)
+	<-h.packages
+	return c, h.lastConn()
+}
+
+func seqFrame(buf []byte, sender byte, seq uint32, payload int) []byte {
+	var id codec.GUID
+	id[0] = sender
+	binary.LittleEndian.PutUint32(id[4:], seq)
+	return codec.AppendFrame(buf, codec.Pong, &id, make([]byte, payload))
+}
+
+// TestSendBatchWritesEachConnectionOnceOnFlush: frames queued on a
+// SendBatch are not written until Flush, which writes each connection's
+// frames in one write, in order, from the flushing goroutine.
+func TestSendBatchWritesEachConnectionOnceOnFlush(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	c1, conn1 := serverConn(t, s, h)
+	c2, conn2 := serverConn(t, s, h)
+	var b SendBatch
+	before := s.Stats()
+	const n = 32
+	for i := uint32(0); i < n; i++ {
+		if err := b.Send(conn1, seqFrame(nil, 1, i, 10)); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Send(conn2, seqFrame(nil, 2, i, 20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Stats(); got.Writes != before.Writes || got.PackagesSent != before.PackagesSent+2*n {
+		t.Fatalf("before Flush: %d writes (want %d), %d packages queued (want %d)",
+			got.Writes, before.Writes, got.PackagesSent, before.PackagesSent+2*n)
+	}
+	b.Flush()
+	if got := s.Stats(); got.Writes != before.Writes+2 || got.DirectWrites != before.DirectWrites+2 {
+		t.Fatalf("after Flush: %d writes, %d direct; want %d and %d",
+			got.Writes, got.DirectWrites, before.Writes+2, before.DirectWrites+2)
+	}
+	for _, cc := range []struct {
+		c      *client
+		sender byte
+	}{{c1, 1}, {c2, 2}} {
+		for i := uint32(0); i < n; i++ {
+			p := cc.c.expect(codec.Pong)
+			if p.CorrelationID[0] != cc.sender || binary.LittleEndian.Uint32(p.CorrelationID[4:]) != i {
+				t.Fatalf("connection %d frame %d: got sender %d seq %d", cc.sender, i, p.CorrelationID[0], binary.LittleEndian.Uint32(p.CorrelationID[4:]))
+			}
+		}
+	}
+	b.Flush() // nothing queued: no write
+	if got := s.Stats(); got.Writes != before.Writes+2 {
+		t.Fatalf("empty Flush wrote: %d writes, want %d", got.Writes, before.Writes+2)
+	}
+}
+
+// TestSendFromAnotherGoroutineWritesDirectly: a Send off the loop, with
+// nothing else on its way, is written by the sender itself.
+func TestSendFromAnotherGoroutineWritesDirectly(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	c, conn := serverConn(t, s, h)
+	before := s.Stats()
+	if err := conn.Send(seqFrame(nil, 1, 7, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats(); got.DirectWrites != before.DirectWrites+1 {
+		t.Fatalf("%d direct writes, want %d", got.DirectWrites, before.DirectWrites+1)
+	}
+	if p := c.expect(codec.Pong); binary.LittleEndian.Uint32(p.CorrelationID[4:]) != 7 {
+		t.Fatalf("got seq %d", binary.LittleEndian.Uint32(p.CorrelationID[4:]))
+	}
+}
+
+// TestSendsKeepOrderThroughAFullSocket: while the peer does not read, the
+// socket fills, direct writes fall back to the loop and gnet buffers the
+// rest; frames sent by one goroutine (direct and batched, mixed) still
+// arrive whole and in order, and direct writes resume once the backlog
+// has drained.
+func TestSendsKeepOrderThroughAFullSocket(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	c, conn := serverConn(t, s, h)
+	const senders, perSender, size = 4, 1500, 1000 // 6 MB: well past the socket buffers, under the 10 MiB limit
+	var wg sync.WaitGroup
+	for g := 0; g < senders; g++ {
+		wg.Add(1)
+		go func(g byte) {
+			defer wg.Done()
+			var b SendBatch
+			var frame []byte
+			for i := uint32(0); i < perSender; i++ {
+				frame = seqFrame(frame[:0], g, i, size)
+				var err error
+				if i%3 == 0 {
+					err = conn.Send(frame)
+				} else {
+					err = b.Send(conn, frame)
+					if i%5 == 0 {
+						b.Flush()
+					}
+				}
+				if err != nil {
+					t.Errorf("sender %d frame %d: %v", g, i, err)
+					return
+				}
+			}
+			b.Flush()
+		}(byte(g))
+	}
+	wg.Wait() // everything queued before the client reads a byte
+	next := make([]uint32, senders)
+	for n := 0; n < senders*perSender; n++ {
+		p := c.expect(codec.Pong)
+		g, i := p.CorrelationID[0], binary.LittleEndian.Uint32(p.CorrelationID[4:])
+		if int(g) >= senders || i != next[g] || len(p.Payload) != size {
+			t.Fatalf("frame %d: sender %d seq %d len %d; want seq %d", n, g, i, len(p.Payload), next[g])
+		}
+		next[g]++
+	}
+	// The loop has handed everything to the socket; the next send from a
+	// goroutine goes direct again.
+	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		before := s.Stats().DirectWrites
+		if err := conn.Send(seqFrame(nil, 9, 0, 1)); err != nil {
+			return err
+		}
+		c.expect(codec.Pong)
+		if s.Stats().DirectWrites == before {
+			return errors.New("send after the backlog drained was not direct")
+		}
+		return nil
+	})
+}
+
+// TestSendBatchAfterCloseFails: a closed connection refuses batched sends,
+// and flushing a batch whose connection closed meanwhile is harmless.
+func TestSendBatchAfterCloseFails(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	c, conn := serverConn(t, s, h)
+	var b SendBatch
+	if err := b.Send(conn, seqFrame(nil, 1, 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	c.nc.Close()
+	waitClose(t, h)
+	b.Flush()
+	if err := b.Send(conn, seqFrame(nil, 1, 1, 1)); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("Send after close: %v, want ErrConnClosed", err)
+	}
+	if err := conn.Send(seqFrame(nil, 1, 2, 1)); !errors.Is(err, ErrConnClosed) {
+		t.Fatalf("Send after close: %v, want ErrConnClosed", err)
+	}
+	b.Flush()
+}
+
+// discardReader reads a connection until it fails, allocating nothing.
+func discardReader(c *client) {
+	buf := make([]byte, 64<<10)
+	for {
+		if _, err := c.nc.Read(buf); err != nil {
+			if !errors.Is(err, io.EOF) {
+				return
+			}
+			return
+		}
+	}
+}
