@@ -93,6 +93,8 @@ func benchClusterWrite(b *testing.B, writers int, noFsync bool) {
 	}
 	db := master.db
 	saves0, nanos0 := master.raft.disk.Saves.Load(), master.raft.disk.SaveNanos.Load()
+	st := &master.raft.rep.Stages
+	stages0 := [5]int64{int64(st.Batches.Load()), st.Queue.Load(), st.Replicate.Load(), st.ApplyWait.Load(), st.Apply.Load()}
 	var next atomic.Int64
 	var failed atomic.Int64
 	b.ReportAllocs()
@@ -129,6 +131,13 @@ func benchClusterWrite(b *testing.B, writers int, noFsync bool) {
 		b.ReportMetric(float64(b.N)/float64(saves), "events/fsync")
 		b.ReportMetric(float64(saves)/el.Seconds(), "master-saves/s")
 		b.ReportMetric(float64(master.raft.disk.SaveNanos.Load()-nanos0)/float64(saves)/1e3, "master-save-us")
+	}
+	if n := int64(st.Batches.Load()) - stages0[0]; n > 0 {
+		// Where a batch's time goes (microseconds per batch, means).
+		for i, name := range []string{"queue", "replicate", "applywait", "apply"} {
+			v := [4]int64{st.Queue.Load(), st.Replicate.Load(), st.ApplyWait.Load(), st.Apply.Load()}[i]
+			b.ReportMetric(float64(v-stages0[i+1])/float64(n)/1e3, name+"-us")
+		}
 	}
 	for _, c := range nodes {
 		if c.n != master {
