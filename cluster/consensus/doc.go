@@ -76,6 +76,27 @@
 // still costs 8 bytes an entry in memory (80 MB for 10M single-event
 // entries).
 //
+// Lost raft state (voteguard.go): a voter that starts without
+// raft-state.chk (a new cluster, a wiped data directory, a lost file)
+// could vote twice in a term or help elect a master missing entries it
+// had acknowledged. etcd refuses such a member ("already bootstrapped":
+// remove it and add it back under a new id); Event Store 4.0 persists no
+// election state at all. Here the node is guarded instead, in three
+// persisted steps (raft-vote-guard): it refuses every vote and never
+// campaigns until n-q+1 other voters showed their terms (their highest,
+// F, bounds any term it can have voted in; F = 0 is a new cluster and
+// ends the guard), then until its commit index is an entry of a master
+// term >= F at or past that master's first commit index (it then holds
+// every entry it acknowledged before), then it votes again, never in a
+// term <= F. A master whose follower progress predates the loss is told
+// (an append answer marked lost-log) and hands leadership to another
+// voter, since raft never lowers a follower's Match; heartbeats of such
+// terms commit only what the node acknowledged since. Cost: a new
+// cluster's first master comes about 0.3 s later (simulation, 50 seeds:
+// median 1.44 s instead of 1.17 s); a three-node cluster with one node
+// wiped and one down elects no master until the down node returns (the
+// case where voting would be unsafe).
+//
 // Replication (Replicator, replicator.go) is the store's Committer on a
 // cluster node: the master's writer hands it each group commit, the
 // driver proposes it as one batch entry (checked against the planned log
@@ -148,5 +169,10 @@
 // acknowledged write on every node at its index. A failing seed prints
 // the command that replays it (-sim.seed=N); keep such seeds as named
 // tests. TestSimulationCatchesVoteAmnesia shows the checker failing on a
-// disk that forgets votes.
+// disk that forgets votes. TestSimulationWipedNode wipes a node's whole
+// directory in one crash of three (when the others hold everything) and
+// keeps every property; TestSimulationWipeNeedsTheGuard shows the same
+// runs without the guard electing two leaders in a term and replacing a
+// committed entry. Every restart's entry table is compared with a full
+// scan of its log.
 package consensus
