@@ -772,16 +772,18 @@ func TestSimulationCatchesVoteAmnesia(t *testing.T) {
 // node from voting until it cannot vote twice in a term or forget an
 // acknowledged entry.
 func TestSimulationWipedNode(t *testing.T) {
-	wipes := 0
-	for seed := uint64(1); seed <= uint64(seedsFor(100)); seed++ {
-		f, _, w := runSeedWith(t, seed, 3, 0, nil, simOpts{wipeOneIn: 3})
-		if f != "" {
-			t.Fatalf("seed %d: %s\nreproduce: go test ./cluster/consensus -run 'TestSimulationWipedNode$' -sim.seed=%d", seed, f, seed)
+	for _, c := range []struct{ voters, seeds int }{{3, 100}, {5, 40}} {
+		wipes := 0
+		for seed := uint64(1); seed <= uint64(seedsFor(c.seeds)); seed++ {
+			f, _, w := runSeedWith(t, seed, c.voters, 0, nil, simOpts{wipeOneIn: 3})
+			if f != "" {
+				t.Fatalf("seed %d (%d voters): %s\nreproduce: go test ./cluster/consensus -run 'TestSimulationWipedNode$' -sim.seed=%d", seed, c.voters, f, seed)
+			}
+			wipes += w
 		}
-		wipes += w
-	}
-	if wipes < seedsFor(100) {
-		t.Fatalf("only %d wipes in %d runs", wipes, seedsFor(100))
+		if wipes < seedsFor(c.seeds) {
+			t.Fatalf("%d voters: only %d wipes in %d runs", c.voters, wipes, seedsFor(c.seeds))
+		}
 	}
 }
 

@@ -56,7 +56,7 @@ import (
 //     other once, about one election timeout).
 //  2. Catch up: still abstaining, wait until W's own commit index c has a
 //     term t >= F and c is at least the commit index that t's leader sent
-//     W in its first append after F was known. Every entry W acknowledged
+//     W in its first append after W restarted. Every entry W acknowledged
 //     before the wipe is committed in a term <= F; if its term is below t,
 //     t's leader has it before c (raft's Leader Completeness); if it is
 //     t = F, that leader committed it, so it lies at or below the commit
@@ -209,6 +209,7 @@ type voteGuard struct {
 	matchTerm, match uint64
 	out              []*pb.Message // refusals to send with the next Drain
 	toldLost         uint64        // term in which the leader was told of the lost log
+	sinceTold        int           // heartbeats since
 	log              *slog.Logger
 }
 
@@ -289,6 +290,14 @@ func (g *voteGuard) step(m *pb.Message, ownTerm uint64) (bool, error) {
 			g.reports[from] = bound
 		}
 	}
+	if t == pb.MessageType_MsgApp && m.GetTerm() > g.leaderTerm {
+		// NB: noted from the first append after the restart, floor
+		// known or not: any commit index a master sends after the loss
+		// covers what it committed before (a wiped node in a quiet
+		// cluster hears only the master until the master fails, and
+		// must be able to vote then).
+		g.leaderTerm, g.target = m.GetTerm(), m.GetCommit()
+	}
 	if g.st.Mode == guardAbstain && len(g.reports) >= g.need {
 		floor := ownTerm
 		for _, r := range g.reports {
@@ -306,9 +315,6 @@ func (g *voteGuard) step(m *pb.Message, ownTerm uint64) (bool, error) {
 			return true, nil
 		}
 		g.log.Info("consensus: vote guard: the cluster ran before this node's raft state was lost; catching up before voting", "floor", floor)
-	}
-	if g.st.Mode == guardCatchUp && t == pb.MessageType_MsgApp && m.GetTerm() >= g.st.Floor && m.GetTerm() > g.leaderTerm {
-		g.leaderTerm, g.target = m.GetTerm(), m.GetCommit()
 	}
 	switch t {
 	case pb.MessageType_MsgVote, pb.MessageType_MsgPreVote:
@@ -342,11 +348,19 @@ func (g *voteGuard) sent(msgs []*pb.Message) {
 // leader starts the node's progress afresh.
 var lostLogContext = []byte("eventstored:lost-log")
 
+// lostRetellHeartbeats: heartbeats between two lost-log answers to the
+// same leader (about two election timeouts at the node's ticks).
+const lostRetellHeartbeats = 20
+
 func (g *voteGuard) tellLost(m *pb.Message, has uint64) {
-	if g.toldLost == m.GetTerm() {
+	// NB: once per term and then every lostRetellHeartbeats heartbeats:
+	// a leadership transfer can fail (the transferee loses its
+	// election), leaving the same leader with the same stale progress.
+	if g.toldLost == m.GetTerm() && g.sinceTold < lostRetellHeartbeats {
+		g.sinceTold++
 		return
 	}
-	g.toldLost = m.GetTerm()
+	g.toldLost, g.sinceTold = m.GetTerm(), 0
 	typ := pb.MessageType_MsgAppResp
 	to, from, term, idx, reject := m.GetFrom(), g.self, m.GetTerm(), m.GetCommit(), true
 	g.out = append(g.out, &pb.Message{Type: &typ, To: &to, From: &from, Term: &term, Index: &idx, Reject: &reject, RejectHint: &has,
@@ -370,7 +384,7 @@ func (g *voteGuard) refuse(m *pb.Message, ownTerm uint64) {
 // of the leader term the guard follows, at or past that leader's first
 // commit index. termOf reads the log.
 func (g *voteGuard) caughtUp(commit uint64, termOf func(uint64) (uint64, error)) error {
-	if g.st.Mode != guardCatchUp || g.leaderTerm == 0 || commit == 0 || commit < g.target {
+	if g.st.Mode != guardCatchUp || g.leaderTerm == 0 || g.leaderTerm < g.st.Floor || commit == 0 || commit < g.target {
 		return nil
 	}
 	if t, err := termOf(commit); err != nil || t != g.leaderTerm {

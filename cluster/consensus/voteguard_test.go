@@ -119,8 +119,8 @@ func TestVoteGuardCatchUp(t *testing.T) {
 	old := msg(pb.MessageType_MsgApp, 2, 1, 4)
 	old.Commit = u64(10)
 	g.step(old, 4)
-	if g.leaderTerm != 0 {
-		t.Fatal("an append of a term below the floor was taken as the leader to catch up with")
+	if err := g.caughtUp(10, termOf); err != nil || g.st.Mode != guardCatchUp {
+		t.Fatalf("done on an entry of a term below the floor (%v)", err)
 	}
 	app := msg(pb.MessageType_MsgApp, 2, 1, 5)
 	app.Commit = u64(30)
@@ -226,5 +226,31 @@ func TestTlogDiskVoteGuardFile(t *testing.T) {
 	b[9] ^= 1
 	if _, err := decodeVoteGuard(b); !errors.Is(err, ErrCorruptState) {
 		t.Fatalf("damaged guard decoded: %v", err)
+	}
+}
+
+// TestVoteGuardQuietCluster: a wiped node of a quiet cluster hears only
+// the master until the master fails; the appends it got before the floor
+// was known count, so it can vote for the survivor at once.
+func TestVoteGuardQuietCluster(t *testing.T) {
+	g, d := newTestGuard(t, VoteGuardState{Mode: guardAbstain}, 1, 2, 3)
+	app := msg(pb.MessageType_MsgApp, 2, 1, 3)
+	app.Commit = u64(7)
+	g.step(app, 3)
+	if err := g.caughtUp(7, func(uint64) (uint64, error) { return 3, nil }); err != nil || g.st.Mode != guardAbstain {
+		t.Fatalf("guard %+v after one voter's report (%v)", g.st, err)
+	}
+	// The master fails; node 3 pre-votes for term 4 (its term is 3).
+	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 4), 3); ok {
+		t.Fatal("pre-vote reached raft while the guard was still on")
+	}
+	if g.st != (VoteGuardState{Mode: guardCatchUp, Floor: 3}) {
+		t.Fatalf("guard %+v, want catch-up with floor 3", g.st)
+	}
+	if err := g.caughtUp(7, func(uint64) (uint64, error) { return 3, nil }); err != nil || d.st.Mode != guardDone {
+		t.Fatalf("guard %+v (%v), want done: the node holds the master's commit of term 3", d.st, err)
+	}
+	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 4), 3); !ok {
+		t.Fatal("the next pre-vote, above the floor, was refused")
 	}
 }
