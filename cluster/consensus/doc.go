@@ -69,12 +69,14 @@
 // store's snapshot is its whole log, so they need a chunk transfer of
 // their own, while the table changes nothing raft sees. No compaction:
 // FirstIndex is 1. Measured (BenchmarkTlogDiskOpenScan, 200,000 100-byte
-// events, page cache warm, 2-core VM under other builds' load, medians
-// of 3, table+scan-ns/event): single-event entries 60 ns an event from
-// the table vs 207 from a full scan; 100-event entries 6 vs 80 (so 10M
-// single-event entries open in about 0.6 s instead of 2-4 s). The table
-// still costs 8 bytes an entry in memory (80 MB for 10M single-event
-// entries).
+// events, page cache warm, 2-core VM loaded by other builds, medians of 3
+// in two sessions, table+scan-ns/event): single-event entries 49-60 ns an
+// event from the table vs 202-207 from a full scan (4x); 100-event
+// entries 6-8 vs 80-149 (15-20x). So 10M single-event entries open in
+// about 0.5 s instead of 2 s (the doc's earlier 4-8 s were measured on a
+// slower day; the ratio is what holds). The table
+// costs 8 bytes an entry in memory (80 MB for 10M single-event
+// entries); the file about 2 bytes an entry.
 //
 // Lost raft state (voteguard.go): a voter that starts without
 // raft-state.chk (a new cluster, a wiped data directory, a lost file)

@@ -326,7 +326,7 @@ func (d *TlogDisk) entrySpan(i uint64) (int64, error) {
 // cache): logged once, and the table is not extended again in this run.
 func (d *TlogDisk) persistCommitted(commit uint64, force bool) {
 	t := d.et
-	if t == nil || t.broken != nil {
+	if t == nil || t.f == nil || t.broken != nil {
 		return
 	}
 	upTo := min(commit, d.lastIndex())
@@ -435,7 +435,7 @@ func sortSearchRun(terms []termRun, i uint64) int {
 // (rebuilt at the next open) rather than trusted.
 func (d *TlogDisk) tableDropFrom(i uint64) {
 	t := d.et
-	if t == nil || i > t.persisted {
+	if t == nil || t.f == nil || i > t.persisted {
 		return
 	}
 	d.log.Error("BUG: consensus: entries in the entry table were replaced; resetting the table", "from_index", i, "table_last", t.persisted)
