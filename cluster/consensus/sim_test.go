@@ -143,6 +143,9 @@ type sim struct {
 	wipeOneIn int
 	wipes     int
 	members   *pb.ConfState
+	// loseStateOnly: a wipe loses raft-state.chk alone (log, entry
+	// table and membership stay).
+	loseStateOnly bool
 }
 
 // simChunkBytes is small so that the simulated logs roll chunks.
@@ -295,6 +298,14 @@ func (s *sim) settled(n *simNode) bool {
 // wipe replaces n's filesystem by an empty one holding only the
 // membership.
 func (s *sim) wipe(n *simNode) {
+	n.wiped = true
+	s.wipes++
+	if s.loseStateOnly {
+		if err := n.fs.Remove("/db/" + HardStateFileName); err != nil {
+			s.fail("wipe: %v", err)
+		}
+		return
+	}
 	n.fs = vfs.NewMem()
 	if err := n.fs.MkdirAll("/db", 0o755); err != nil {
 		s.fail("wipe: %v", err)
@@ -302,10 +313,7 @@ func (s *sim) wipe(n *simNode) {
 	}
 	if err := writeMembers(n.fs, "/db", s.members); err != nil {
 		s.fail("wipe: %v", err)
-		return
 	}
-	n.wiped = true
-	s.wipes++
 }
 
 func (s *sim) push(e *event) {
@@ -592,8 +600,9 @@ func runSeed(t *testing.T, seed uint64, voters, learners int, prios []int32) (fa
 // simOpts vary a run: wipeOneIn as sim.wipeOneIn; unguarded hides the
 // vote guard from the cores (what a node without it would do).
 type simOpts struct {
-	wipeOneIn int
-	unguarded bool
+	wipeOneIn     int
+	unguarded     bool
+	loseStateOnly bool
 }
 
 // unguardedDisk is a Disk that does not show its vote guard.
@@ -606,7 +615,7 @@ func runSeedWith(t *testing.T, seed uint64, voters, learners int, prios []int32,
 		wrap = func(d Disk) Disk { return unguardedDisk{d} }
 	}
 	s := newSimNoCleanup(t, seed, voters, learners, prios, true, wrap)
-	s.wipeOneIn = o.wipeOneIn
+	s.wipeOneIn, s.loseStateOnly = o.wipeOneIn, o.loseStateOnly
 	defer s.close()
 	defer func() {
 		// raft panics on broken invariants (e.g. a lost commit index): a
@@ -767,17 +776,21 @@ func TestSimulationCatchesVoteAmnesia(t *testing.T) {
 }
 
 // TestSimulationWipedNode: crashes that wipe a node's whole data
-// directory (one in three, whenever the other nodes hold everything)
-// keep every property: the vote guard (voteguard.go) keeps the wiped
+// directory, or lose only its raft-state.chk (one in three, whenever the
+// other nodes hold everything), keep every property: the vote guard (voteguard.go) keeps the wiped
 // node from voting until it cannot vote twice in a term or forget an
 // acknowledged entry.
 func TestSimulationWipedNode(t *testing.T) {
-	for _, c := range []struct{ voters, seeds int }{{3, 100}, {5, 40}} {
+	for _, c := range []struct {
+		voters, seeds int
+		stateOnly     bool
+	}{{3, 100, false}, {5, 40, false}, {3, 40, true}} {
 		wipes := 0
 		for seed := uint64(1); seed <= uint64(seedsFor(c.seeds)); seed++ {
-			f, _, w := runSeedWith(t, seed, c.voters, 0, nil, simOpts{wipeOneIn: 3})
+			f, _, w := runSeedWith(t, seed, c.voters, 0, nil, simOpts{wipeOneIn: 3, loseStateOnly: c.stateOnly})
 			if f != "" {
-				t.Fatalf("seed %d (%d voters): %s\nreproduce: go test ./cluster/consensus -run 'TestSimulationWipedNode$' -sim.seed=%d", seed, c.voters, f, seed)
+				t.Fatalf("seed %d (%d voters, only %s lost: %v): %s\nreproduce: go test ./cluster/consensus -run 'TestSimulationWipedNode$' -sim.seed=%d",
+					seed, c.voters, HardStateFileName, c.stateOnly, f, seed)
 			}
 			wipes += w
 		}

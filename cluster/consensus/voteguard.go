@@ -167,12 +167,12 @@ func (d *TlogDisk) openVoteGuard() error {
 	if err != nil {
 		return err
 	}
-	if g.Mode == guardOff {
-		if _, err := d.fs.Stat(filepath.Join(d.dir, HardStateFileName)); errors.Is(err, fs.ErrNotExist) {
-			g = VoteGuardState{Mode: guardAbstain}
-			if err := writeVoteGuard(d.fs, d.dir, g); err != nil {
-				return err
-			}
+	// NB: whatever the guard file says (a guard done long ago), a
+	// missing hard state is a new loss and arms the guard again.
+	if _, err := d.fs.Stat(filepath.Join(d.dir, HardStateFileName)); errors.Is(err, fs.ErrNotExist) && g.Mode != guardAbstain {
+		g = VoteGuardState{Mode: guardAbstain}
+		if err := writeVoteGuard(d.fs, d.dir, g); err != nil {
+			return err
 		}
 	}
 	d.guard = g
@@ -237,7 +237,7 @@ func newVoteGuard(disk Disk, self uint64, cs *pb.ConfState, log *slog.Logger) *v
 	}
 	switch st.Mode {
 	case guardAbstain:
-		log.Warn("consensus: this node has no raft state of its own (a new cluster, or a wiped data directory or lost "+HardStateFileName+"): "+
+		log.Info("consensus: this node has no raft state of its own (a new cluster, or a wiped data directory or lost "+HardStateFileName+"): "+
 			"it votes only after hearing the terms of other voters, and, if the cluster already ran, after catching up", "reports_needed", g.need)
 	case guardCatchUp:
 		log.Warn("consensus: this node rejoins after losing its raft state; it votes again once caught up with a master of term >= floor", "floor", st.Floor)
@@ -372,6 +372,11 @@ func (g *voteGuard) tellLost(m *pb.Message, has uint64) {
 // refuse answers a vote or pre-vote request with a refusal in the node's
 // own term (raft's own refusal).
 func (g *voteGuard) refuse(m *pb.Message, ownTerm uint64) {
+	if ownTerm == 0 {
+		// NB: raft reads a message of term 0 as a local one; a node
+		// that never had a term just does not answer.
+		return
+	}
 	typ := pb.MessageType_MsgVoteResp
 	if m.GetType() == pb.MessageType_MsgPreVote {
 		typ = pb.MessageType_MsgPreVoteResp

@@ -66,7 +66,7 @@ func TestVoteGuardFloorNeedsEnoughVoters(t *testing.T) {
 				t.Fatalf("%d voters: floor fixed after %d reports", len(c.voters), k)
 			}
 			// A pre-vote shows the sender's term + 1.
-			ok, err := g.step(msg(pb.MessageType_MsgPreVote, c.voters[k+1], 1, 5+uint64(k)), 0)
+			ok, err := g.step(msg(pb.MessageType_MsgPreVote, c.voters[k+1], 1, 5+uint64(k)), 2)
 			if ok || err != nil {
 				t.Fatalf("pre-vote stepped into raft while abstaining (%v)", err)
 			}
@@ -99,6 +99,9 @@ func TestVoteGuardNewCluster(t *testing.T) {
 	g.step(msg(pb.MessageType_MsgPreVote, 2, 1, 1), 0)
 	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 1), 0); !ok {
 		t.Fatal("the pre-vote that ended the guard did not reach raft")
+	}
+	if len(g.out) != 0 {
+		t.Fatalf("a node of term 0 answered %v (raft reads term 0 as a local message)", g.out)
 	}
 	if d.st != (VoteGuardState{Mode: guardDone}) {
 		t.Fatalf("guard %+v, want done with floor 0", d.st)
@@ -212,7 +215,10 @@ func TestTlogDiskVoteGuardFile(t *testing.T) {
 	if g := e.d.VoteGuard(); g.Mode != guardOff {
 		t.Fatalf("disk with hard state guarded: %+v", g)
 	}
-	// Lost raft-state.chk: guarded again.
+	// Lost raft-state.chk: guarded again, also over a guard done before.
+	if err := e.d.SaveVoteGuard(VoteGuardState{Mode: guardDone}); err != nil {
+		t.Fatal(err)
+	}
 	e.d.Close()
 	e.l.Close()
 	if err := e.fs.Remove(filepath.Join(testDir, HardStateFileName)); err != nil {
