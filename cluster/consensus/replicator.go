@@ -241,11 +241,13 @@ func (r *Replicator) runApply() {
 				r.log.Error("BUG: consensus: a committed batch of this node is not the store's oldest in flight", "err", err)
 				stopped = r.applyFailed(err)
 			} else if m.handed != 0 {
+				now := nanotime()
+				r.db.ObserveCommitLatency(time.Duration(now - m.handed))
 				st := &r.Stages
 				st.Queue.Add(m.proposed - m.handed)
 				st.Replicate.Add(m.committed - m.proposed)
 				st.ApplyWait.Add(t0 - m.committed)
-				st.Apply.Add(nanotime() - t0)
+				st.Apply.Add(now - t0)
 				st.Batches.Add(1)
 			}
 		case applyTo:
@@ -394,9 +396,11 @@ func (r *Replicator) checkLeadership() {
 func (r *Replicator) onStatus(Status) { r.checkLeadership() }
 
 // onTruncate: raft cut the log back (this node follows a new leader).
+// It runs on the append goroutine, which must not wait for the driver:
+// the check is posted (and runs after every Ready anyway).
 func (r *Replicator) onTruncate(int64) {
-	if r.d != nil {
-		r.checkLeadership()
+	if d := r.d; d != nil {
+		d.post(r.checkLeadership)
 	}
 }
 

@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -198,6 +199,7 @@ type voteGuard struct {
 	st      VoteGuardState
 	self    uint64
 	voters  map[uint64]bool
+	order   []uint64          // the voters in the membership's order (probes go out deterministically)
 	need    int               // reports needed: n-q+1
 	reports map[uint64]uint64 // voter → highest term it showed
 	// catch up: the leader term of the latest append and the commit
@@ -207,7 +209,8 @@ type voteGuard struct {
 	// matching the leader's log in term matchTerm (its own successful
 	// append answers): what a heartbeat may commit.
 	matchTerm, match uint64
-	out              []*pb.Message // refusals to send with the next Drain
+	out              []*pb.Message // refusals and probes to send with the next Drain
+	ticks            int           // since the last probes
 	toldLost         uint64        // term in which the leader was told of the lost log
 	sinceTold        int           // heartbeats since
 	log              *slog.Logger
@@ -227,7 +230,7 @@ func newVoteGuard(disk Disk, self uint64, cs *pb.ConfState, log *slog.Logger) *v
 	if st.Mode == guardOff || !voters[self] || (st.Mode == guardDone && st.Floor == 0) {
 		return nil
 	}
-	g := &voteGuard{disk: gd, st: st, self: self, voters: voters, need: n - (n/2 + 1) + 1, reports: map[uint64]uint64{}, log: log}
+	g := &voteGuard{disk: gd, st: st, self: self, voters: voters, order: cs.GetVoters(), need: n - (n/2 + 1) + 1, reports: map[uint64]uint64{}, log: log}
 	if n == 1 && st.Mode != guardDone {
 		g.st = VoteGuardState{Mode: guardDone}
 		if err := gd.SaveVoteGuard(g.st); err != nil {
@@ -271,6 +274,16 @@ func (g *voteGuard) step(m *pb.Message, ownTerm uint64) (bool, error) {
 		}
 		m.Commit = &c
 	}
+	if t == pb.MessageType_MsgHeartbeatResp && bytes.Equal(m.GetContext(), termProbeContext) {
+		// A probe's answer: a report, nothing for raft.
+		if g.st.Mode == guardAbstain && m.GetFrom() != g.self && g.voters[m.GetFrom()] {
+			if old, ok := g.reports[m.GetFrom()]; !ok || m.GetTerm() > old {
+				g.reports[m.GetFrom()] = m.GetTerm()
+			}
+			return g.maybeFloor(ownTerm)
+		}
+		return false, nil
+	}
 	if g.st.Mode == guardDone {
 		if (t == pb.MessageType_MsgVote || t == pb.MessageType_MsgPreVote) && m.GetTerm() <= g.st.Floor {
 			g.refuse(m, ownTerm)
@@ -298,23 +311,10 @@ func (g *voteGuard) step(m *pb.Message, ownTerm uint64) (bool, error) {
 		// must be able to vote then).
 		g.leaderTerm, g.target = m.GetTerm(), m.GetCommit()
 	}
-	if g.st.Mode == guardAbstain && len(g.reports) >= g.need {
-		floor := ownTerm
-		for _, r := range g.reports {
-			floor = max(floor, r)
-		}
-		next := VoteGuardState{Mode: guardCatchUp, Floor: floor}
-		if floor == 0 {
-			next.Mode = guardDone
-		}
-		if err := g.save(next); err != nil {
-			return false, err
-		}
-		if next.Mode == guardDone {
-			g.log.Info("consensus: vote guard done: the other voters have never voted (a new cluster)")
-			return true, nil
-		}
-		g.log.Info("consensus: vote guard: the cluster ran before this node's raft state was lost; catching up before voting", "floor", floor)
+	if ok, err := g.maybeFloor(ownTerm); err != nil {
+		return false, err
+	} else if ok && g.st.Mode == guardDone {
+		return true, nil
 	}
 	switch t {
 	case pb.MessageType_MsgVote, pb.MessageType_MsgPreVote:
@@ -324,6 +324,31 @@ func (g *voteGuard) step(m *pb.Message, ownTerm uint64) (bool, error) {
 		return false, nil
 	}
 	return true, nil
+}
+
+// maybeFloor fixes the floor once enough voters reported; true when the
+// guard ended (a new cluster). Abstain mode only.
+func (g *voteGuard) maybeFloor(ownTerm uint64) (bool, error) {
+	if g.st.Mode != guardAbstain || len(g.reports) < g.need {
+		return false, nil
+	}
+	floor := ownTerm
+	for _, r := range g.reports {
+		floor = max(floor, r)
+	}
+	next := VoteGuardState{Mode: guardCatchUp, Floor: floor}
+	if floor == 0 {
+		next.Mode = guardDone
+	}
+	if err := g.save(next); err != nil {
+		return false, err
+	}
+	if next.Mode == guardDone {
+		g.log.Info("consensus: vote guard done: the other voters have never voted (a new cluster)")
+		return true, nil
+	}
+	g.log.Info("consensus: vote guard: the cluster ran before this node's raft state was lost; catching up before voting", "floor", floor)
+	return false, nil
 }
 
 // sent notes the node's own successful append answers.
@@ -347,6 +372,18 @@ func (g *voteGuard) sent(msgs []*pb.Message) {
 // it hands leadership to another voter (Core.lostFollower); the next
 // leader starts the node's progress afresh.
 var lostLogContext = []byte("eventstored:lost-log")
+
+// termProbeContext marks a guarded node's term probe: a heartbeat of
+// term 0 that every Core answers itself (answerTermProbe), before raft
+// sees it, with its own term in a heartbeat answer marked the same way.
+// Followers never talk to each other, so a guarded node of a quiet
+// cluster would otherwise hear only the master's term and abstain until
+// the next election (no vote, no leadership transfer to it).
+var termProbeContext = []byte("eventstored:term-probe")
+
+// probeEveryElections: probes go out once per election timeout to the
+// voters that have not reported yet.
+const probeEveryElections = 1
 
 // lostRetellHeartbeats: heartbeats between two lost-log answers to the
 // same leader (about two election timeouts at the node's ticks).
@@ -372,11 +409,11 @@ func (g *voteGuard) tellLost(m *pb.Message, has uint64) {
 // refuse answers a vote or pre-vote request with a refusal in the node's
 // own term (raft's own refusal).
 func (g *voteGuard) refuse(m *pb.Message, ownTerm uint64) {
-	if ownTerm == 0 {
-		// NB: raft reads a message of term 0 as a local one; a node
-		// that never had a term just does not answer.
-		return
-	}
+	// NB: a node that never had a term answers in term 0, which raft
+	// reads like a local refusal: a pre-candidate counts it, anyone else
+	// ignores it. (The request's term would make the candidate adopt it
+	// without an election.) The candidate's guard, at a new cluster's
+	// start, learns this node's term from it.
 	typ := pb.MessageType_MsgVoteResp
 	if m.GetType() == pb.MessageType_MsgPreVote {
 		typ = pb.MessageType_MsgPreVoteResp
@@ -442,4 +479,37 @@ func (c *Core) lostFollower(m *pb.Message) {
 	}
 	c.log.Warn("consensus: a follower lost its raft state; handing leadership over so a new term can catch it up", "follower", m.GetFrom(), "to", best)
 	c.rn.TransferLeader(best)
+}
+
+// tick sends term probes to the voters not heard from yet, once per
+// election timeout, while abstaining without a floor.
+func (g *voteGuard) tick(electionTicks int) {
+	if g.st.Mode != guardAbstain {
+		return
+	}
+	g.ticks++
+	if g.ticks < probeEveryElections*electionTicks {
+		return
+	}
+	g.ticks = 0
+	for _, v := range g.order {
+		if _, ok := g.reports[v]; ok || v == g.self {
+			continue
+		}
+		typ := pb.MessageType_MsgHeartbeat
+		to, from, zero := v, g.self, uint64(0)
+		g.out = append(g.out, &pb.Message{Type: &typ, To: &to, From: &from, Term: &zero, Context: termProbeContext})
+	}
+}
+
+// answerTermProbe answers a guarded peer's probe with this node's term
+// (sent by the next Drain). Raft never sees the probe: a heartbeat of
+// term 0 would read as a local message from a leader.
+func (c *Core) answerTermProbe(m *pb.Message) {
+	if len(c.probeAnswers) >= 64 {
+		return // NB: bounded; a probe is repeated next election timeout
+	}
+	typ := pb.MessageType_MsgHeartbeatResp
+	to, from, term := m.GetFrom(), c.cfg.ID, c.rn.BasicStatus().HardState.GetTerm()
+	c.probeAnswers = append(c.probeAnswers, &pb.Message{Type: &typ, To: &to, From: &from, Term: &term, Context: termProbeContext})
 }

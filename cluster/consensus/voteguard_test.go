@@ -100,8 +100,8 @@ func TestVoteGuardNewCluster(t *testing.T) {
 	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 1), 0); !ok {
 		t.Fatal("the pre-vote that ended the guard did not reach raft")
 	}
-	if len(g.out) != 0 {
-		t.Fatalf("a node of term 0 answered %v (raft reads term 0 as a local message)", g.out)
+	if len(g.out) != 1 || g.out[0].GetTerm() != 0 || !g.out[0].GetReject() {
+		t.Fatalf("a node of term 0 answered %v, want a refusal in term 0", g.out)
 	}
 	if d.st != (VoteGuardState{Mode: guardDone}) {
 		t.Fatalf("guard %+v, want done with floor 0", d.st)
@@ -258,5 +258,43 @@ func TestVoteGuardQuietCluster(t *testing.T) {
 	}
 	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 4), 3); !ok {
 		t.Fatal("the next pre-vote, above the floor, was refused")
+	}
+}
+
+// TestVoteGuardTermProbe: an abstaining node probes the voters it has
+// not heard from once per election timeout; any core answers a probe
+// with its term before raft sees it; the answers count as reports.
+func TestVoteGuardTermProbe(t *testing.T) {
+	g, d := newTestGuard(t, VoteGuardState{Mode: guardAbstain}, 1, 2, 3)
+	app := msg(pb.MessageType_MsgApp, 2, 1, 4)
+	app.Commit = u64(9)
+	g.step(app, 4) // the master (2) reported
+	for range 9 {
+		g.tick(10)
+	}
+	if len(g.out) != 0 {
+		t.Fatalf("probes before an election timeout: %v", g.out)
+	}
+	g.tick(10)
+	if len(g.out) != 1 || g.out[0].GetTo() != 3 || g.out[0].GetTerm() != 0 || string(g.out[0].GetContext()) != string(termProbeContext) {
+		t.Fatalf("probes %v, want one to node 3", g.out)
+	}
+	// Node 3's core answers (raft never sees the probe).
+	c, _, _ := single(t)
+	probe := g.out[0]
+	probe.To = u64(c.cfg.ID)
+	if err := c.Step(probe); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.probeAnswers) != 1 || c.probeAnswers[0].GetType() != pb.MessageType_MsgHeartbeatResp {
+		t.Fatalf("answers %v", c.probeAnswers)
+	}
+	ans := c.probeAnswers[0]
+	ans.From, ans.Term = u64(3), u64(4)
+	if ok, err := g.step(ans, 4); ok || err != nil {
+		t.Fatalf("a probe answer reached raft (%v)", err)
+	}
+	if d.st != (VoteGuardState{Mode: guardCatchUp, Floor: 4}) {
+		t.Fatalf("guard %+v after the probe answer, want catch-up with floor 4", d.st)
 	}
 }
