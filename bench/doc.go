@@ -17,6 +17,14 @@
 // Failed requests are counted by kind (client error Kind(): wrong expected
 // version, timeout, not_master, …), not timed.
 //
+// CPU: the user + system time of the server (its pid known: --start-node
+// or --pid) and of the tool itself over the window, from /proc/<pid>/stat
+// (10 ms ticks), is reported in total (cores) and per completed request
+// (µs/request): on a machine shared by both, throughput follows the sum.
+// For a profile of the node, start it with EVENTSTORED_CPUPROFILE=<file>
+// (and EVENTSTORED_TRACE=<file> for an execution trace); the tool
+// inherits its environment to a node it starts.
+//
 // # Goroutines
 //
 // Run starts one goroutine per client × in-flight slot and one sampler;

@@ -1,6 +1,9 @@
 package reactor
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // SendBatch lets a goroutine that answers many requests in one burst (the
 // acknowledgements of one group commit) send each connection its replies
@@ -52,8 +55,9 @@ func (b *SendBatch) Flush() {
 		b.putSpare(conns)
 		return
 	}
+	direct := len(conns) <= DirectFlushMax
 	for i, c := range conns {
-		c.flushBatched()
+		c.flushBatched(direct)
 		conns[i] = nil
 	}
 	b.putSpare(conns)
@@ -70,20 +74,73 @@ func (b *SendBatch) putSpare(conns []*Conn) {
 	b.mu.Unlock()
 }
 
+// DirectFlushMax is the largest SendBatch flush written from the flushing
+// goroutine itself. A bigger one (the acks of a group commit to hundreds
+// of connections) is handed to the connections' loops, one hand-off per
+// loop, which write in parallel: the single store writer that flushes
+// the acks then spends ~0.1 µs per connection instead of a socket write
+// (~4 µs on loopback), and its next group commit does not wait for them.
+const DirectFlushMax = 4
+
 // flushBatched sends c's pending frames after a SendBatch queued some:
-// directly when possible, else by queueing a flush on the loop. Nothing
-// to do when the loop is inside a callback for c (it flushes on return)
-// or already has a flush queued.
-func (c *Conn) flushBatched() {
+// directly when allowed and possible, else by queueing c on its loop's
+// flush list. Nothing to do when the loop is inside a callback for c (it
+// flushes on return) or already has a flush queued.
+func (c *Conn) flushBatched(direct bool) {
 	c.mu.Lock()
 	c.inBatch = false
 	schedule := len(c.pending) > 0 && !c.flushQueued && !c.inCallback && !c.closing
-	if schedule && c.writeDirectLocked() {
+	if schedule && direct && c.writeDirectLocked() {
 		schedule = false
 	}
 	c.flushQueued = c.flushQueued || schedule
 	c.mu.Unlock()
 	if schedule {
-		c.queueFlush()
+		c.loop.queueFlush(c)
 	}
+}
+
+// queueFlush puts c on the loop's flush list; the first connection on an
+// empty list queues one runnable (Run) that flushes them all on the loop.
+// REQUIRES: c.flushQueued was set by the caller (so c is listed once).
+func (ls *loopState) queueFlush(c *Conn) {
+	ls.flushMu.Lock()
+	ls.flushList = append(ls.flushList, c)
+	schedule := !ls.flushRunQueued
+	ls.flushRunQueued = true
+	ls.flushMu.Unlock()
+	if !schedule {
+		return
+	}
+	if err := ls.el.Execute(context.Background(), loopFlush{ls}); err != nil {
+		// The engine is shutting down; OnClose will follow for every
+		// connection.
+		ls.srv.cfg.Logger.Debug("cannot queue flush", "interface", ls.srv.cfg.Name, "err", err)
+	}
+}
+
+// loopFlush is the runnable that flushes a loop's flush list.
+type loopFlush struct{ ls *loopState }
+
+// Run implements gnet.Runnable on the loop.
+func (f loopFlush) Run(context.Context) error {
+	ls := f.ls
+	ls.flushMu.Lock()
+	list := ls.flushList
+	ls.flushList = ls.flushSpare[:0]
+	ls.flushSpare = nil
+	ls.flushRunQueued = false
+	ls.flushMu.Unlock()
+	for i, c := range list {
+		c.flush(true) // a connection closed meanwhile is skipped (loopClosed)
+		list[i] = nil
+	}
+	if cap(list) <= sendBatchKeepMax {
+		ls.flushMu.Lock()
+		if ls.flushSpare == nil {
+			ls.flushSpare = list[:0]
+		}
+		ls.flushMu.Unlock()
+	}
+	return nil
 }

@@ -19,7 +19,19 @@ func serverConn(t *testing.T, s *Server, h *testHandler) (*client, *Conn) {
 	c.identify()
 	c.send(codec.ReadEventCommand, codec.NewGUID(), nil)
 	<-h.packages
-	return c, h.lastConn()
+	conn := h.lastConn()
+	// The handler runs inside the loop's callback; wait until the loop
+	// has left it and nothing is on its way, so the test's first send
+	// finds the connection idle.
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		if conn.inCallback || conn.loopWriting || conn.flushQueued || conn.gnetHolds || len(conn.pending) > 0 {
+			return errors.New("connection busy")
+		}
+		return nil
+	})
+	return c, conn
 }
 
 func seqFrame(buf []byte, sender byte, seq uint32, payload int) []byte {
@@ -74,6 +86,43 @@ func TestSendBatchWritesEachConnectionOnceOnFlush(t *testing.T) {
 	}
 }
 
+// TestLargeSendBatchIsWrittenByTheLoops: a flush to more than
+// DirectFlushMax connections hands them to their loops (one runnable per
+// loop), which write each connection's frames in one write, in order.
+func TestLargeSendBatchIsWrittenByTheLoops(t *testing.T) {
+	h := newTestHandler()
+	s := startServer(t, Config{}, h)
+	const conns, n = 3 * DirectFlushMax, 16
+	clients := make([]*client, conns)
+	servers := make([]*Conn, conns)
+	for i := range clients {
+		clients[i], servers[i] = serverConn(t, s, h)
+	}
+	var b SendBatch
+	before := s.Stats()
+	for i := uint32(0); i < n; i++ {
+		for k, c := range servers {
+			if err := b.Send(c, seqFrame(nil, byte(k), i, 10+k)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	b.Flush()
+	for k, c := range clients {
+		for i := uint32(0); i < n; i++ {
+			p := c.expect(codec.Pong)
+			if p.CorrelationID[0] != byte(k) || binary.LittleEndian.Uint32(p.CorrelationID[4:]) != i || len(p.Payload) != 10+k {
+				t.Fatalf("connection %d frame %d: got sender %d seq %d len %d", k, i, p.CorrelationID[0], binary.LittleEndian.Uint32(p.CorrelationID[4:]), len(p.Payload))
+			}
+		}
+	}
+	got := s.Stats()
+	if got.DirectWrites != before.DirectWrites || got.Writes != before.Writes+conns {
+		t.Fatalf("%d writes (%d direct); want %d by the loops, none direct",
+			got.Writes-before.Writes, got.DirectWrites-before.DirectWrites, conns)
+	}
+}
+
 // TestSendFromAnotherGoroutineWritesDirectly: a Send off the loop, with
 // nothing else on its way, is written by the sender itself.
 func TestSendFromAnotherGoroutineWritesDirectly(t *testing.T) {
@@ -101,6 +150,15 @@ func TestSendsKeepOrderThroughAFullSocket(t *testing.T) {
 	h := newTestHandler()
 	s := startServer(t, Config{}, h)
 	c, conn := serverConn(t, s, h)
+	// Every fourth batched frame also goes to DirectFlushMax other
+	// connections, so that flush is handed to the loops.
+	others := make([]*Conn, DirectFlushMax)
+	for i := range others {
+		oc, sc := serverConn(t, s, h)
+		_ = oc.nc.SetReadDeadline(time.Time{})
+		go discardReader(oc)
+		others[i] = sc
+	}
 	const senders, perSender, size = 4, 1500, 1000 // 6 MB: well past the socket buffers, under the 10 MiB limit
 	var wg sync.WaitGroup
 	for g := 0; g < senders; g++ {
@@ -116,6 +174,11 @@ func TestSendsKeepOrderThroughAFullSocket(t *testing.T) {
 					err = conn.Send(frame)
 				} else {
 					err = b.Send(conn, frame)
+					if i%4 == 0 {
+						for _, o := range others {
+							_ = b.Send(o, seqFrame(nil, g, i, 1))
+						}
+					}
 					if i%5 == 0 {
 						b.Flush()
 					}

@@ -11,11 +11,26 @@
 //     the socket. Nothing there blocks, fsyncs or waits for a reply.
 //   - Any goroutine may call Conn.Send / BeginSend+EndSend / Close /
 //     UserData. Frames are appended to the connection's pending buffer under
-//     a short mutex; the first frame after a flush queues one flush on the
-//     connection's loop (EventLoop.Execute), which hands everything pending
-//     to gnet in one write. Replies sent from inside OnPackage are flushed
-//     when OnTraffic returns, so a burst of pipelined requests gets one
-//     write for all its replies.
+//     a short mutex. Off the loop, when nothing of the connection is on its
+//     way through the loop (no flush queued, the loop not writing it, gnet
+//     holding none of its bytes), the sender writes the socket itself,
+//     under that mutex (a non-blocking write; no hop to the loop, no
+//     wake-up). Otherwise — or for what the socket did not take — the first
+//     frame after a flush queues one flush on the connection's loop
+//     (EventLoop.Execute), which hands everything pending to gnet in one
+//     write. Replies sent from inside OnPackage are flushed when OnTraffic
+//     returns, so a burst of pipelined requests gets one write for all its
+//     replies. Per connection, frames leave in the order they were queued.
+//   - SendBatch (batch.go) gathers a burst of replies to many connections
+//     (the acknowledgements of one group commit): Send queues without
+//     writing, Flush writes each connection's frames in one write —
+//     directly for up to DirectFlushMax connections, else by handing the
+//     connections to their loops, one runnable per loop, so that the single
+//     store writer does not spend a socket write per ack.
+//   - The fd a direct write uses is valid while the connection is not
+//     closing: gnet calls OnClose (which marks it closing under the same
+//     mutex) before it closes the fd, so a direct write never reaches a
+//     reused descriptor.
 //   - gnet's single ticker goroutine calls OnTick every Config.HeartbeatTick
 //     and queues a wheel step on each loop; each wheel is only touched by
 //     its own loop.
@@ -59,8 +74,10 @@
 //
 // # Stats
 //
-// Server.Stats returns connection counts and bytes/packages in and out for
-// /stats and /metrics; the counters are atomics updated on the hot path.
+// Server.Stats returns connection counts, bytes/packages in and out and
+// socket writes (Writes, of which DirectWrites by the sending goroutine)
+// for /stats and /metrics; the counters are atomics updated on the hot
+// path.
 //
 // # Stop
 //

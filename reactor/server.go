@@ -97,6 +97,13 @@ type loopState struct {
 	// value off the heap (a pointer passed through an interface escapes).
 	pkg     codec.Package
 	ticking bool // guarded by srv.loopsMu: a tick runnable is queued
+	// Connections whose batched sends the loop is to flush
+	// (SendBatch.Flush of more than DirectFlushMax connections), guarded
+	// by flushMu; flushRunQueued: a loopFlush runnable is queued.
+	flushMu        sync.Mutex
+	flushList      []*Conn
+	flushSpare     []*Conn
+	flushRunQueued bool
 	// steppedTo is the last tick the wheel processed, published for tests
 	// that drive Config.Now and must wait until the wheel has caught up.
 	steppedTo uatomic.Uint64

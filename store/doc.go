@@ -22,6 +22,10 @@
 //   - StreamMetadata, LastCommitPosition, Err, Stats, Applied, Leading: any
 //     goroutine.
 //   - OnCommitted callbacks: the committer's goroutine, in commit order.
+//   - OnOpsDone callbacks: after each group of Done calls (a batch applied,
+//     refused or failed, or ops that failed before the committer), on the
+//     goroutine that ran them; the TCP service sends the group's replies
+//     there, one write per connection.
 //
 // The Committer seam (pipeline.go) joins the writer goroutine to whatever
 // makes its batches durable and committed:

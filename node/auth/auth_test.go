@@ -469,3 +469,81 @@ func TestCheckStreamAccessAgreesWithEvaluateACL(t *testing.T) {
 		}
 	}
 }
+
+// A kept cache answer (AuthenticateCachedGen) stays Valid until it
+// expires or any cached credential is dropped or replaced: a password
+// reset, a disabled user, Invalidate, another login remembered.
+func TestKeptCredentialGoesStale(t *testing.T) {
+	s, _, clk := newTestService(t)
+	ctx := context.Background()
+	admin, _ := s.Authenticate("admin", "changeit")
+	if err := s.CreateUser(ctx, admin, "alice", "Alice", nil, "pw1"); err != nil {
+		t.Fatal(err)
+	}
+	keep := func() CachedCredential {
+		t.Helper()
+		if _, err := s.Authenticate("alice", "pw1"); err != nil {
+			t.Fatal(err)
+		}
+		c, ok := s.AuthenticateCachedGen([]byte("alice"), []byte("pw1"))
+		if !ok || c.Principal == nil || c.Principal.Login != "alice" || !s.Valid(c) {
+			t.Fatalf("fresh answer: %+v %v valid %v", c, ok, s.Valid(c))
+		}
+		return c
+	}
+	if _, ok := s.AuthenticateCachedGen([]byte("alice"), []byte("wrong")); ok {
+		t.Fatal("wrong password answered from the cache")
+	}
+	if s.Valid(CachedCredential{}) {
+		t.Fatal("zero CachedCredential is valid")
+	}
+	c := keep()
+	clk.Add(time.Minute + time.Second)
+	if s.Valid(c) {
+		t.Fatal("valid after expiry")
+	}
+	c = keep()
+	s.Invalidate("alice")
+	if s.Valid(c) {
+		t.Fatal("valid after Invalidate")
+	}
+	c = keep()
+	if err := s.ResetPassword(ctx, admin, "alice", "pw2"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Valid(c) {
+		t.Fatal("valid after a password reset")
+	}
+	if err := s.ResetPassword(ctx, admin, "alice", "pw1"); err != nil {
+		t.Fatal(err)
+	}
+	c = keep()
+	if err := s.DisableUser(ctx, admin, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Valid(c) {
+		t.Fatal("valid after the user was disabled")
+	}
+	if err := s.EnableUser(ctx, admin, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate("admin", "changeit"); err != nil { // remembered again (it expired above)
+		t.Fatal(err)
+	}
+	c = keep()
+	if _, err := s.Authenticate("admin", "changeit"); err != nil { // a hit: nothing changes
+		t.Fatal(err)
+	}
+	if !s.Valid(c) {
+		t.Fatal("a cache hit for another login made the answer stale")
+	}
+	if err := s.CreateUser(ctx, admin, "bob", "Bob", nil, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate("bob", "pw"); err != nil { // remembered: may evict
+		t.Fatal(err)
+	}
+	if s.Valid(c) {
+		t.Fatal("valid after another login was remembered")
+	}
+}

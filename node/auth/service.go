@@ -125,8 +125,17 @@ type Service struct {
 	gen uint64
 
 	// watch follows replicated user changes on a cluster node
-	// (replication.go); nil elsewhere.
+	// (cluster.go); nil elsewhere.
 	watch *userWatch
+	// replica: started by StartReplica (written before ready is set).
+	replica bool
+	// usersSeen: the $users stream exists here (sticky; replica only).
+	usersSeen atomic.Bool
+
+	// cacheGen moves whenever an entry leaves or is replaced in cache, so
+	// that a copy of an answer kept elsewhere (AuthenticateCachedGen) is
+	// known to be stale.
+	cacheGen atomic.Uint64
 
 	settings        atomic.Pointer[SystemSettings]
 	settingsAtNano  atomic.Int64
@@ -239,6 +248,43 @@ func (s *Service) AuthenticateCached(login, password []byte) (p *Principal, ok b
 	return e.principal, true
 }
 
+// CachedCredential is an answer of the credential cache that a caller
+// keeps (per connection) to skip the cache's hashing when the same
+// credentials come again: Valid says whether it still holds.
+type CachedCredential struct {
+	Principal   *Principal
+	gen         uint64
+	expiresNano int64
+}
+
+// AuthenticateCachedGen is AuthenticateCached returning the answer as a
+// CachedCredential.
+func (s *Service) AuthenticateCachedGen(login, password []byte) (CachedCredential, bool) {
+	gen := s.cacheGen.Load() // before the lookup: a change after it makes the answer stale
+	if !s.ready.Load() {
+		return CachedCredential{}, false
+	}
+	s.mu.RLock()
+	e := s.cache[string(login)]
+	s.mu.RUnlock()
+	if e == nil || s.opts.Now().UnixNano() >= e.expiresNano {
+		return CachedCredential{}, false
+	}
+	v := s.verifier(password)
+	if subtle.ConstantTimeCompare(v[:], e.verifier[:]) != 1 {
+		return CachedCredential{}, false
+	}
+	return CachedCredential{Principal: e.principal, gen: gen, expiresNano: e.expiresNano}, true
+}
+
+// Valid reports whether c is still what AuthenticateCached would answer
+// for the same credentials: the entry has not expired and no cached
+// credential was dropped or replaced since (any user change, eviction or
+// Invalidate makes every kept answer stale). No lock, no hashing.
+func (s *Service) Valid(c CachedCredential) bool {
+	return c.Principal != nil && s.cacheGen.Load() == c.gen && s.opts.Now().UnixNano() < c.expiresNano
+}
+
 // KnownBad reports whether these exact credentials failed within the last
 // Options.FailedCacheTTL (and the user has not changed since). Like
 // AuthenticateCached it never blocks and allocates nothing, so the TCP
@@ -255,7 +301,8 @@ func (s *Service) KnownBad(login, password []byte) bool {
 }
 
 // Authenticate verifies login and password against the user store (or the
-// cache). Errors: ErrNotReady before Start, ErrNotAuthenticated for an
+// cache). Errors: ErrNotReady before Start (and, on a replica, while no
+// user has been replicated to it yet), ErrNotAuthenticated for an
 // unknown or disabled user or a wrong password, ErrInternal (wrapped) when
 // the store failed. It may read the store and run PBKDF2: never call it on
 // an event loop.
@@ -283,6 +330,13 @@ func (s *Service) Authenticate(login, password string) (*Principal, error) {
 			// yet (a slave just started, before the master's default
 			// users reach it): remembering would refuse the right
 			// password for FailedCacheTTL after the user arrived.
+			if s.replica && !s.usersSeen.Load() && s.noUsersYet() {
+				// No user at all has reached this node yet: it cannot
+				// judge any credentials, so it says not ready (TCP
+				// operations: NotHandled NotReady, which clients retry;
+				// HTTP 503) rather than that they are wrong.
+				return nil, ErrNotReady
+			}
 			return nil, ErrNotAuthenticated
 		}
 		return nil, err
@@ -294,6 +348,21 @@ func (s *Service) Authenticate(login, password string) (*Principal, error) {
 	p := NewPrincipal(rec.LoginName, rec.Groups)
 	s.remember(login, password, p, gen)
 	return p, nil
+}
+
+// noUsersYet reports whether the $users stream is absent (no user was
+// ever created in this node's log: the master's default users have not
+// been replicated here yet). Once it exists, usersSeen spares the read.
+func (s *Service) noUsersYet() bool {
+	st, _, err := s.opts.Backend.ReadLast(UsersStream)
+	if err != nil {
+		return false
+	}
+	if st == store.ReadNoStream {
+		return true
+	}
+	s.usersSeen.Store(true)
+	return false
 }
 
 // generation returns the invalidation count (see Service.gen).
@@ -314,6 +383,7 @@ func (s *Service) remember(login, password string, p *Principal, gen uint64) {
 		return
 	}
 	delete(s.failed, login)
+	s.cacheGen.Add(1) // putLocked may evict or replace entries
 	s.putLocked(s.cache, login, e)
 }
 
@@ -360,6 +430,7 @@ func (s *Service) Invalidate(login string) {
 	delete(s.cache, login)
 	delete(s.failed, login)
 	s.gen++
+	s.cacheGen.Add(1)
 	s.mu.Unlock()
 }
 

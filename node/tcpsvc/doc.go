@@ -22,11 +22,17 @@
 // Session.Handle runs on the connection's gnet event loop and never blocks:
 //
 //	event loop:  decode header → copy payload into a pooled request → decode DTO
-//	             → credentials from the cache (auth.AuthenticateCached; credentials
-//	               that failed recently are refused here: auth.KnownBad)
+//	             → credentials: the connection's last accepted ones while auth says
+//	               they hold (auth.Valid), else auth's shared cache
+//	               (auth.AuthenticateCachedGen); credentials that failed
+//	               recently are refused here (auth.KnownBad)
 //	   ├─ write-type command: role check → access check → store.DB.Submit(op) → return
 //	   │      (metadata not cached for the check: enqueue; the worker checks and submits)
-//	   │      writer goroutine: op.Done encodes the reply into a pooled buffer → Conn.Send
+//	   │      writer goroutine: op.Done encodes the reply into a pooled buffer and
+//	   │        queues it (reactor.SendBatch); after the group commit's last Done
+//	   │        (store OnOpsDone) each connection's replies leave in one write,
+//	   │        from the writer goroutine itself when nothing else of that
+//	   │        connection is on its way through the loop
 //	   └─ read, or cache miss: enqueue on the worker queue (full → NotHandled TooBusy)
 //	          worker: authenticate if needed → access checks → read with its own
 //	          store reader → encode into its own buffer → Conn.Send

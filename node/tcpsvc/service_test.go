@@ -1,6 +1,7 @@
 package tcpsvc
 
 import (
+	"context"
 	"math"
 	"strings"
 	"testing"
@@ -749,4 +750,48 @@ func TestVersion1ClientsGet32BitEventNumbers(t *testing.T) {
 	if r := c2.readStream(anon, "v1", 0, 10, true, false); r.LastEventNumber != store.EventNumberDeletedStream {
 		t.Fatalf("V2 last event number %d", r.LastEventNumber)
 	}
+}
+
+// A connection keeps its last accepted credentials to skip the shared
+// cache's hashing; a password reset, a disabled user or a different
+// password on the same connection is still refused at once.
+func TestConnectionCredentialCacheFollowsUserChanges(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	adminP, err := e.auth.Authenticate("admin", "changeit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.auth.CreateUser(ctx, adminP, "alice", "Alice", nil, "pw1"); err != nil {
+		t.Fatal(err)
+	}
+	alice := &creds{"alice", "pw1"}
+	c := e.client(t)
+	for i := 0; i < 3; i++ { // a miss (worker), then hits on the loop
+		if r := c.write(alice, "alice-s", -2, newEvent("t", "{}")); r.Result != codec.OperationSuccess {
+			t.Fatalf("write %d: %v", i, r.Result)
+		}
+	}
+	wm := codec.WriteEvents{EventStreamID: "alice-s", ExpectedVersion: -2, Events: []codec.NewEvent{newEvent("t", "{}")}, RequireMaster: true}
+	payload := codec.AppendWriteEvents(nil, &wm)
+	// Same login, wrong password, same connection.
+	c.call(codec.WriteEventsCommand, &creds{"alice", "pw1x"}, payload, codec.NotAuthenticated)
+	if r := c.write(alice, "alice-s", -2, newEvent("t", "{}")); r.Result != codec.OperationSuccess {
+		t.Fatalf("write after a wrong password: %v", r.Result)
+	}
+	if err := e.auth.ResetPassword(ctx, adminP, "alice", "pw2"); err != nil {
+		t.Fatal(err)
+	}
+	c.call(codec.WriteEventsCommand, alice, payload, codec.NotAuthenticated)
+	alice2 := &creds{"alice", "pw2"}
+	if r := c.write(alice2, "alice-s", -2, newEvent("t", "{}")); r.Result != codec.OperationSuccess {
+		t.Fatalf("write with the new password: %v", r.Result)
+	}
+	if r := c.write(alice2, "alice-s", -2, newEvent("t", "{}")); r.Result != codec.OperationSuccess {
+		t.Fatalf("second write with the new password: %v", r.Result)
+	}
+	if err := e.auth.DisableUser(ctx, adminP, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	c.call(codec.WriteEventsCommand, alice2, payload, codec.NotAuthenticated)
 }

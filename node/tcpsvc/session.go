@@ -1,6 +1,7 @@
 package tcpsvc
 
 import (
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"strings"
@@ -31,6 +32,13 @@ type Session struct {
 	clientName    string
 	clientVersion int32
 	identified    bool
+
+	// The last credentials the shared cache accepted on this connection
+	// and its answer (event loop only): a client sends the same
+	// credentials with every request, and comparing bytes here costs less
+	// than the shared cache's lock and hash (authenticateCached).
+	credLogin, credPassword []byte
+	cred                    auth.CachedCredential
 
 	closed atomic.Bool
 
@@ -244,7 +252,7 @@ func (ss *Session) handleOperation(p *codec.Package) {
 	if trusted {
 		r.trusted, r.principal = true, systemPrincipal
 	} else if hasCreds {
-		pr, ok := ss.s.auth.AuthenticateCached(r.login, r.password)
+		pr, ok := ss.authenticateCached(r.login, r.password)
 		if !ok && ss.s.auth.KnownBad(r.login, r.password) {
 			// Wrong credentials repeated (typically bad connection
 			// defaults): refuse on the loop, no worker, no PBKDF2.
@@ -296,6 +304,27 @@ func (ss *Session) replyAuthError(id *codec.GUID, err error) {
 		ss.s.log.Error("authentication failed", "err", err)
 		ss.sendFrame(codec.NotAuthenticated, id, []byte("Internal Server Error"))
 	}
+}
+
+// authenticateCached answers from the connection's last accepted
+// credentials while auth says that answer still holds (auth.Valid: not
+// expired, no credential dropped since), else from auth's shared cache,
+// remembering its answer. Event loop only; allocates only when the
+// connection's credentials first arrive or grow.
+func (ss *Session) authenticateCached(login, password []byte) (*auth.Principal, bool) {
+	a := ss.s.auth
+	if ss.cred.Principal != nil && string(login) == string(ss.credLogin) &&
+		subtle.ConstantTimeCompare(password, ss.credPassword) == 1 && a.Valid(ss.cred) {
+		return ss.cred.Principal, true
+	}
+	c, ok := a.AuthenticateCachedGen(login, password)
+	if !ok {
+		return nil, false
+	}
+	ss.cred = c
+	ss.credLogin = append(ss.credLogin[:0], login...)
+	ss.credPassword = append(ss.credPassword[:0], password...)
+	return c.Principal, true
 }
 
 // Small replies are built in pooled buffers; Conn.Send is done with the
