@@ -69,12 +69,12 @@
 // store's snapshot is its whole log, so they need a chunk transfer of
 // their own, while the table changes nothing raft sees. No compaction:
 // FirstIndex is 1. Measured (BenchmarkTlogDiskOpenScan, 200,000 100-byte
-// events, page cache warm, 2-core VM loaded by other builds, medians of 3
-// in two sessions, table+scan-ns/event): single-event entries 49-60 ns an
-// event from the table vs 202-207 from a full scan (4x); 100-event
-// entries 6-8 vs 80-149 (15-20x). So 10M single-event entries open in
-// about 0.5 s instead of 2 s (the doc's earlier 4-8 s were measured on a
-// slower day; the ratio is what holds). The table
+// events, page cache warm, 2-core VM loaded by other builds (load 6-10),
+// medians of 3 in three sessions, table+scan-ns/event): single-event
+// entries 49-58 ns an event from the table vs 202-340 from a full scan
+// (4-6x); 100-event entries 3-8 vs 80-203 (15x and more). So 10M
+// single-event entries open in about 0.5 s instead of 2-3 s (the 4-8 s
+// once measured here were a slower day; the ratio is what holds). The table
 // costs 8 bytes an entry in memory (80 MB for 10M single-event
 // entries); the file about 2 bytes an entry.
 //
@@ -90,13 +90,17 @@
 // ends the guard), then until its commit index is an entry of a master
 // term >= F at or past that master's first commit index (it then holds
 // every entry it acknowledged before), then it votes again, never in a
-// term <= F. A master whose follower progress predates the loss is told
-// (an append answer marked lost-log) and hands leadership to another
-// voter, since raft never lowers a follower's Match; heartbeats of such
-// terms commit only what the node acknowledged since. Cost: a new
-// cluster's first master comes about 0.3 s later (simulation, 50 seeds:
-// median 1.44 s instead of 1.17 s); a three-node cluster with one node
-// wiped and one down elects no master until the down node returns (the
+// term <= F. While abstaining it probes the voters it has not heard from
+// (followers never talk to each other: in a quiet cluster it would hear
+// only the master). A master whose follower progress predates the loss
+// is told (an append answer marked lost-log) and hands leadership to
+// another voter, since raft never lowers a follower's Match; heartbeats
+// of such terms commit only what the node acknowledged since. Cost: a new
+// cluster's voters must hear from each other before the first election
+// (simulation, 50 seeds, no faults: first master at median 1.18 s, p90
+// 1.44 s, against 1.17 s and 1.43 s unguarded); a three-node cluster with
+// one node wiped and one down elects no master until the down node
+// returns (the
 // case where voting would be unsafe).
 //
 // Replication (Replicator, replicator.go) is the store's Committer on a

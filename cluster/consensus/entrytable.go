@@ -89,8 +89,11 @@ var (
 	errBadTable = errors.New("consensus: entry table does not match the log")
 )
 
-// entryTable is the open table file. Owned by the consensus driver
-// goroutine, like the TlogDisk holding it.
+// entryTable is the open table file. Opened and closed with the
+// TlogDisk; extended by Save (persistCommitted, from the hard state's
+// commit callback) on the driver's append goroutine, the tables' only
+// writer, which reads them without the lock and through the locked
+// accessors (never while holding mu).
 type entryTable struct {
 	f         vfs.File
 	path      string

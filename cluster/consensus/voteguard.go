@@ -66,6 +66,19 @@ import (
 //     no vote recorded): vote and pre-vote requests of such terms are
 //     refused for good.
 //
+// Two helpers keep W live. Followers never talk to each other, so in a
+// quiet cluster W would hear only the master: while abstaining it sends
+// the voters it has not heard from a term probe once per election
+// timeout (a term-0 heartbeat marked termProbeContext, which every Core
+// answers with its term before raft sees it). And a master that was
+// leading when W lost its state still holds W's old progress (raft never
+// lowers Match): it would never resend what W lost, and its heartbeats
+// would commit past W's log (raft panics "tocommit out of range"). So
+// heartbeats of terms <= F commit only what W acknowledged since, and W
+// tells such a master (an append answer marked lostLogContext), which
+// hands leadership to another voter: the next term starts W's progress
+// afresh.
+//
 // The price: a cluster whose other voters cannot reach n-q+1 reports (a
 // three-node cluster with one node down and one wiped) elects no master
 // until they can; this is the case where voting would be unsafe. Learners
