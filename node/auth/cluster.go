@@ -20,9 +20,10 @@ type CommitNotifier interface {
 // users: on a cluster node only the master can write, so the first master
 // creates them (Start, retried by the node until it succeeds) and they
 // reach the other nodes through replication, as in Event Store, where the
-// master creates them on becoming master. Until then logins fail as for
-// an unknown user (not remembered: see Authenticate); anonymous requests
-// are served.
+// master creates them on becoming master. Until then Authenticate answers
+// ErrNotReady (no user has reached this node: it cannot judge
+// credentials), and a login refused then is not remembered; anonymous
+// requests are served.
 //
 // When the Backend is a CommitNotifier, StartReplica also follows the
 // user changes that arrive by replication (userWatch), so that a change
@@ -35,6 +36,7 @@ func (s *Service) StartReplica() error {
 	if cn, ok := s.opts.Backend.(CommitNotifier); ok && s.watch == nil {
 		s.watch = s.startUserWatch(cn)
 	}
+	s.replica = true
 	s.ready.Store(true)
 	return nil
 }

@@ -36,7 +36,9 @@
 //     generation unchanged (it moves whenever an entry is remembered,
 //     replaced, evicted or invalidated), which costs an atomic load and a
 //     clock read instead of the lock and the SHA-256.
-//   - On a cluster node (StartReplica), a watcher that follows $users,
+//   - On a cluster node (StartReplica), ErrNotReady while no user has
+//     been replicated to it yet ($users absent: it cannot judge
+//     credentials; clients retry NotReady), and a watcher that follows $users,
 //     $users-password-notifications and $settings as commits are applied
 //     (CommitNotifier) and invalidates what changed on another node,
 //     as Event Store's PasswordChangeNotificationReader does.

@@ -49,13 +49,15 @@ func eventually(t *testing.T, what string, cond func() error) {
 }
 
 // TestReplicaLoginSucceedsOnceUserReplicated: a replica started before
-// the master created the default users refuses admin/changeit, and takes
-// it as soon as the user is in its log: the refusal was not remembered.
+// the master created the default users answers not ready (it has no user
+// at all to judge credentials by), and takes admin/changeit as soon as
+// the user is in its log: the refusal was not remembered. Afterwards an
+// unknown login is refused as such.
 func TestReplicaLoginSucceedsOnceUserReplicated(t *testing.T) {
 	replica, master, _ := newReplicaPair(t)
 	for i := 0; i < 3; i++ {
-		if _, err := replica.Authenticate("admin", "changeit"); !errors.Is(err, ErrNotAuthenticated) {
-			t.Fatalf("login before the users exist: %v; want ErrNotAuthenticated", err)
+		if _, err := replica.Authenticate("admin", "changeit"); !errors.Is(err, ErrNotReady) {
+			t.Fatalf("login before any user exists: %v; want ErrNotReady", err)
 		}
 	}
 	if replica.KnownBad([]byte("admin"), []byte("changeit")) {
@@ -66,6 +68,12 @@ func TestReplicaLoginSucceedsOnceUserReplicated(t *testing.T) {
 	}
 	if p, err := replica.Authenticate("admin", "changeit"); err != nil || !p.IsAdmin() {
 		t.Fatalf("login right after the user was applied: %v, %v", p, err)
+	}
+	if _, err := replica.Authenticate("nobody", "x"); !errors.Is(err, ErrNotAuthenticated) {
+		t.Fatalf("unknown login once users exist: %v; want ErrNotAuthenticated", err)
+	}
+	if _, err := master.Authenticate("nobody", "x"); !errors.Is(err, ErrNotAuthenticated) {
+		t.Fatalf("unknown login on a service started with Start: %v; want ErrNotAuthenticated", err)
 	}
 }
 

@@ -125,8 +125,12 @@ type Service struct {
 	gen uint64
 
 	// watch follows replicated user changes on a cluster node
-	// (replication.go); nil elsewhere.
+	// (cluster.go); nil elsewhere.
 	watch *userWatch
+	// replica: started by StartReplica (written before ready is set).
+	replica bool
+	// usersSeen: the $users stream exists here (sticky; replica only).
+	usersSeen atomic.Bool
 
 	// cacheGen moves whenever an entry leaves or is replaced in cache, so
 	// that a copy of an answer kept elsewhere (AuthenticateCachedGen) is
@@ -297,7 +301,8 @@ func (s *Service) KnownBad(login, password []byte) bool {
 }
 
 // Authenticate verifies login and password against the user store (or the
-// cache). Errors: ErrNotReady before Start, ErrNotAuthenticated for an
+// cache). Errors: ErrNotReady before Start (and, on a replica, while no
+// user has been replicated to it yet), ErrNotAuthenticated for an
 // unknown or disabled user or a wrong password, ErrInternal (wrapped) when
 // the store failed. It may read the store and run PBKDF2: never call it on
 // an event loop.
@@ -325,6 +330,13 @@ func (s *Service) Authenticate(login, password string) (*Principal, error) {
 			// yet (a slave just started, before the master's default
 			// users reach it): remembering would refuse the right
 			// password for FailedCacheTTL after the user arrived.
+			if s.replica && !s.usersSeen.Load() && s.noUsersYet() {
+				// No user at all has reached this node yet: it cannot
+				// judge any credentials, so it says not ready (TCP
+				// operations: NotHandled NotReady, which clients retry;
+				// HTTP 503) rather than that they are wrong.
+				return nil, ErrNotReady
+			}
 			return nil, ErrNotAuthenticated
 		}
 		return nil, err
@@ -336,6 +348,21 @@ func (s *Service) Authenticate(login, password string) (*Principal, error) {
 	p := NewPrincipal(rec.LoginName, rec.Groups)
 	s.remember(login, password, p, gen)
 	return p, nil
+}
+
+// noUsersYet reports whether the $users stream is absent (no user was
+// ever created in this node's log: the master's default users have not
+// been replicated here yet). Once it exists, usersSeen spares the read.
+func (s *Service) noUsersYet() bool {
+	st, _, err := s.opts.Backend.ReadLast(UsersStream)
+	if err != nil {
+		return false
+	}
+	if st == store.ReadNoStream {
+		return true
+	}
+	s.usersSeen.Store(true)
+	return false
 }
 
 // generation returns the invalidation count (see Service.gen).

@@ -13,7 +13,9 @@ import (
 // TestLoginRightAfterUsersReplicated: clients log in as admin/changeit on
 // every node from the moment the processes start. Until the master has
 // created the default users and they are replicated, a node refuses
-// (NotAuthenticated: the user does not exist there yet). Once the users
+// (NotAuthenticated "Server not yet ready": it has no user yet, so it
+// cannot judge credentials; a TCP operation would get NotHandled
+// NotReady, which clients retry). Once the users
 // are on every node (WaitSettled), the next login on every node must
 // succeed at its first attempt: a refusal from before must not be
 // remembered by the node's credential cache (it used to be, for 5 s).
@@ -30,6 +32,7 @@ func TestLoginRightAfterUsersReplicated(t *testing.T) {
 	}
 	var mu sync.Mutex
 	refused := map[int]int{}
+	reasons := map[string]int{}
 	lctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, n := range c.Nodes {
@@ -40,9 +43,11 @@ func TestLoginRightAfterUsersReplicated(t *testing.T) {
 				dctx, cancel := context.WithTimeout(lctx, 2*time.Second)
 				err := dial(dctx, n)
 				cancel()
-				if errors.Is(err, client.ErrNotAuthenticated) {
+				var na *client.NotAuthenticatedError
+				if errors.As(err, &na) {
 					mu.Lock()
 					refused[n.Index]++
+					reasons[na.Reason]++
 					mu.Unlock()
 				}
 				select {
@@ -63,9 +68,14 @@ func TestLoginRightAfterUsersReplicated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("logins refused before the users were replicated, per node: %v", refused)
+	t.Logf("logins refused before the users were replicated, per node: %v; reasons %v", refused, reasons)
 	if len(refused) == 0 {
 		t.Fatal("no login was refused before the users were on the nodes; the test proves nothing")
+	}
+	// A node without any user yet cannot judge credentials: it says it is
+	// not ready, never that admin/changeit is wrong.
+	if n := reasons["Unauthorized"]; n > 0 {
+		t.Errorf("%d logins were refused as Unauthorized before the users were replicated; want %q", n, "Server not yet ready")
 	}
 	for _, n := range c.Nodes {
 		if err := dial(ctx, n); err != nil {
