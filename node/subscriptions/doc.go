@@ -43,14 +43,19 @@
 // bounds the page read per step (and so the events held between
 // admissions); a connection's batch is handed over at batchBytesMax (64 KiB)
 // even mid-page, and at most batchBufsKeep spare batch buffers are kept.
+// End to end (client TestSlowSubscriberIsDroppedWithoutSlowingWritersOrOthers):
+// a subscriber whose reader stops is dropped by the send limit while every
+// write completes and another subscriber gets every event.
 //
 // # Delivery latency (issue #6 figure)
 //
 // Per connection, the pushes of one $all page are framed into one buffer
 // and handed to the connection in one call (BatchConn.SendFrames; tcpsvc
 // appends them under one reactor lock with the right package count), so a
-// page costs each connection one lock and one flush of its event loop,
-// however many events and subscriptions it carries. Before, every push was
+// page costs each connection one lock and one socket write (made by run
+// itself since the reactor writes directly from the sender's goroutine,
+// else one flush of its event loop), however many events and
+// subscriptions it carries. Before, every push was
 // its own locked Send that could schedule its own flush: with 100
 // subscribers on 32 connections, half of this goroutine's CPU went to
 // contended reactor locks and event-loop wake-ups.
@@ -122,8 +127,10 @@
 //     CPU at 100 subscribers -11 % (profile samples 5.10-5.20 s before,
 //     4.55-4.79 s after, same 7.1 s runs).
 //
-//     make build && bin/esbench subscribe --start-node bin/eventstored \
-//     --clients N --rate R --duration 5s
+// The figures come from
+//
+//	make build && bin/esbench subscribe --start-node bin/eventstored \
+//	    --clients N --rate R --duration 5s
 //
 // Figures (ms, write-to-delivery; "ack" = write ack of the same writes;
 // each line one run; base = main 328c093, after = this branch):
@@ -147,6 +154,22 @@
 //	            442 (noise: the load, not the binaries). esbench subscribe
 //	            now prints both: node 0.41 µs and tool 0.60 µs of CPU per
 //	            delivery.
+//	08:47-08:49, load 5.7-7.3, base vs this branch (+ main at d65b982),
+//	interleaved, CPU from esbench's own meter (after only):
+//	  100 subs  base p50 37.9 / 24.9 / 3.99  p99 649 / 354 / 164
+//	            after p50 16.0 / 5.36 / 2.30  p99 241 / 159 / 334
+//	            node 0.37 / 0.37 / 0.55 cores, tool 0.56 / 0.59 / 0.71
+//	  1 sub     base p50 1.50 / 1.77 / 1.64  p99 13.0 / 41.0 / 57.9
+//	            after p50 1.28 / 3.19 / 1.16  p99 20.4 / 281 / 64.7
+//	            node 0.40 / 0.30 / 0.42 cores, tool 0.32 / 0.30 / 0.36
+//	  1000 subs at 1,000 events/s, after: p50 1.90 / 1.89 / 2.73, p99
+//	            258 / 120 / 152 (ack p99 169 / 113 / 142), none dropped;
+//	            node 0.27-0.31 cores (0.27-0.31 µs per delivery), tool
+//	            0.41-0.47
+//	  So the node spends about the same CPU with 1 and with 100
+//	  subscribers: its cost at this load is the 10,000 acknowledged writes
+//	  per second (30-40 µs each), not the 1,000,000 pushes; the tool
+//	  spends ~0.3 cores writing and ~0.3 more receiving 1,000,000 pushes.
 //	08:10-08:34, load 6.5-15 (other engineers' benchmarks and make test):
 //	  1 sub     p50 1.1-5.2, p99 5.9-423 (13 runs, base and after alike)
 //	  100 subs  p50 3.2-865, p99 136-2,640, up to 12 subscriptions dropped
@@ -161,8 +184,10 @@
 //
 // The target (p99 <= 5 ms, 100 subscribers, 10,000 events/s) was met in
 // one run of three on a quiet machine (4.87 ms) and not in this session's
-// runs: the fsync time share alone puts the write p99 at 4-8 ms on this
-// disk, and whatever CPU other work takes adds queueing to every stage.
+// runs: on this disk more than 1 % of the time went to fsyncs of 4 ms or
+// more (2.4-20 % in this session's runs), which alone puts the write p99
+// above 4 ms, and whatever CPU other work takes adds queueing to every
+// stage.
 // On a machine with its own cores and a disk whose fsyncs stay under
 // 2 ms, the push path (0.1 ms after durability at p50, one send per
 // connection per page) is not what would hold the figure back.
