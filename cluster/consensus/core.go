@@ -214,7 +214,8 @@ func (c *Core) Step(m *pb.Message) error {
 		return nil // an answer to a probe of an earlier run
 	}
 	if c.guard != nil {
-		ok, err := c.guard.step(m, c.rn.BasicStatus().HardState.GetTerm())
+		last, _ := c.disk.LastIndex()
+		ok, err := c.guard.step(m, c.rn.BasicStatus().HardState.GetTerm(), last)
 		if err != nil {
 			c.fail(err)
 			return err

@@ -265,10 +265,15 @@ func newVoteGuard(disk Disk, self uint64, cs *pb.ConfState, log *slog.Logger) *v
 func (g *voteGuard) abstaining() bool { return g != nil && g.st.Mode != guardDone }
 
 // step looks at a message before raft does; false drops it (answered by
-// the guard or ignored). ownTerm is raft's current term.
-func (g *voteGuard) step(m *pb.Message, ownTerm uint64) (bool, error) {
+// the guard or ignored). ownTerm is raft's current term, lastIndex the
+// disk's last entry.
+func (g *voteGuard) step(m *pb.Message, ownTerm, lastIndex uint64) (bool, error) {
 	t := m.GetType()
-	if t == pb.MessageType_MsgHeartbeat && (g.st.Mode != guardDone || m.GetTerm() <= g.st.Floor) {
+	// NB: once done, the node holds all it acknowledged before the loss;
+	// only a heartbeat past its log (a master's progress from before)
+	// still needs the clamp. A plain restart of a done node must not
+	// make it cry "lost" at a master whose progress is right.
+	if t == pb.MessageType_MsgHeartbeat && (g.st.Mode != guardDone || (m.GetTerm() <= g.st.Floor && m.GetCommit() > lastIndex)) {
 		// NB: a leader that was leading when this node lost its state
 		// still holds the progress it had (Match), and a heartbeat
 		// commits up to min(Match, commit) without checking the log:

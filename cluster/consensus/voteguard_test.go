@@ -57,7 +57,7 @@ func TestVoteGuardFloorNeedsEnoughVoters(t *testing.T) {
 		}
 		// A learner (9) and the node itself do not count.
 		for _, from := range []uint64{9, 1} {
-			if ok, _ := g.step(msg(pb.MessageType_MsgHeartbeat, from, 1, 7), 0); !ok {
+			if ok, _ := g.step(msg(pb.MessageType_MsgHeartbeat, from, 1, 7), 0, 0); !ok {
 				t.Fatal("heartbeat dropped")
 			}
 		}
@@ -66,7 +66,7 @@ func TestVoteGuardFloorNeedsEnoughVoters(t *testing.T) {
 				t.Fatalf("%d voters: floor fixed after %d reports", len(c.voters), k)
 			}
 			// A pre-vote shows the sender's term + 1.
-			ok, err := g.step(msg(pb.MessageType_MsgPreVote, c.voters[k+1], 1, 5+uint64(k)), 2)
+			ok, err := g.step(msg(pb.MessageType_MsgPreVote, c.voters[k+1], 1, 5+uint64(k)), 2, 0)
 			if ok || err != nil {
 				t.Fatalf("pre-vote stepped into raft while abstaining (%v)", err)
 			}
@@ -82,10 +82,10 @@ func TestVoteGuardFloorNeedsEnoughVoters(t *testing.T) {
 				t.Fatalf("refusal %v", r)
 			}
 		}
-		if ok, _ := g.step(msg(pb.MessageType_MsgPreVoteResp, c.voters[1], 1, 20), 0); ok {
+		if ok, _ := g.step(msg(pb.MessageType_MsgPreVoteResp, c.voters[1], 1, 20), 0, 0); ok {
 			t.Fatal("an answer to the node's own pre-vote reached raft while catching up")
 		}
-		if ok, _ := g.step(msg(pb.MessageType_MsgTimeoutNow, c.voters[1], 1, 20), 0); ok {
+		if ok, _ := g.step(msg(pb.MessageType_MsgTimeoutNow, c.voters[1], 1, 20), 0, 0); ok {
 			t.Fatal("a leadership transfer reached raft while catching up")
 		}
 	}
@@ -96,8 +96,8 @@ func TestVoteGuardFloorNeedsEnoughVoters(t *testing.T) {
 // after a restart).
 func TestVoteGuardNewCluster(t *testing.T) {
 	g, d := newTestGuard(t, VoteGuardState{Mode: guardAbstain}, 1, 2, 3)
-	g.step(msg(pb.MessageType_MsgPreVote, 2, 1, 1), 0)
-	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 1), 0); !ok {
+	g.step(msg(pb.MessageType_MsgPreVote, 2, 1, 1), 0, 0)
+	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 1), 0, 0); !ok {
 		t.Fatal("the pre-vote that ended the guard did not reach raft")
 	}
 	if len(g.out) != 1 || g.out[0].GetTerm() != 0 || !g.out[0].GetReject() {
@@ -121,13 +121,13 @@ func TestVoteGuardCatchUp(t *testing.T) {
 	termOf := func(i uint64) (uint64, error) { return terms[i], nil }
 	old := msg(pb.MessageType_MsgApp, 2, 1, 4)
 	old.Commit = u64(10)
-	g.step(old, 4)
+	g.step(old, 4, 0)
 	if err := g.caughtUp(10, termOf); err != nil || g.st.Mode != guardCatchUp {
 		t.Fatalf("done on an entry of a term below the floor (%v)", err)
 	}
 	app := msg(pb.MessageType_MsgApp, 2, 1, 5)
 	app.Commit = u64(30)
-	g.step(app, 5)
+	g.step(app, 5, 0)
 	for _, c := range []uint64{0, 10, 20} {
 		if err := g.caughtUp(c, termOf); err != nil || g.st.Mode != guardCatchUp {
 			t.Fatalf("done at commit %d (%v)", c, err)
@@ -136,18 +136,18 @@ func TestVoteGuardCatchUp(t *testing.T) {
 	if err := g.caughtUp(30, termOf); err != nil || d.st != (VoteGuardState{Mode: guardDone, Floor: 5}) {
 		t.Fatalf("not done at commit 30: %+v (%v)", d.st, err)
 	}
-	if ok, _ := g.step(msg(pb.MessageType_MsgVote, 3, 1, 5), 5); ok {
+	if ok, _ := g.step(msg(pb.MessageType_MsgVote, 3, 1, 5), 5, 0); ok {
 		t.Fatal("a vote request in the floor term reached raft")
 	}
-	if ok, _ := g.step(msg(pb.MessageType_MsgVote, 3, 1, 6), 5); !ok {
+	if ok, _ := g.step(msg(pb.MessageType_MsgVote, 3, 1, 6), 5, 0); !ok {
 		t.Fatal("a vote request above the floor was refused")
 	}
 	// A new leader term restarts the target.
 	g2, _ := newTestGuard(t, VoteGuardState{Mode: guardCatchUp, Floor: 5}, 1, 2, 3)
-	g2.step(app, 5)
+	g2.step(app, 5, 0)
 	app6 := msg(pb.MessageType_MsgApp, 3, 1, 6)
 	app6.Commit = u64(31)
-	g2.step(app6, 6)
+	g2.step(app6, 6, 0)
 	if g2.caughtUp(30, termOf); g2.st.Mode == guardDone {
 		t.Fatal("done on the old leader's term after a newer leader appeared")
 	}
@@ -163,7 +163,7 @@ func TestVoteGuardHeartbeatCommit(t *testing.T) {
 	g, _ := newTestGuard(t, VoteGuardState{Mode: guardCatchUp, Floor: 5}, 1, 2, 3)
 	hb := msg(pb.MessageType_MsgHeartbeat, 2, 1, 5)
 	hb.Commit = u64(40)
-	g.step(hb, 5)
+	g.step(hb, 5, 0)
 	if hb.GetCommit() != 0 || len(g.out) != 1 || !g.out[0].GetReject() || string(g.out[0].GetContext()) != string(lostLogContext) {
 		t.Fatalf("heartbeat commit %d, sent %v", hb.GetCommit(), g.out)
 	}
@@ -172,9 +172,23 @@ func TestVoteGuardHeartbeatCommit(t *testing.T) {
 	g.sent([]*pb.Message{{Type: &typ, Term: u64(5), Index: &idx}})
 	hb = msg(pb.MessageType_MsgHeartbeat, 2, 1, 5)
 	hb.Commit = u64(40)
-	g.step(hb, 5)
+	g.step(hb, 5, 0)
 	if hb.GetCommit() != 12 || len(g.out) != 1 {
 		t.Fatalf("heartbeat commit %d (want 12), %d messages sent (want the one)", hb.GetCommit(), len(g.out))
+	}
+	// Done: a heartbeat within the log is raft's (a plain restart of the
+	// node left the master's progress right); one past it is clamped.
+	g.st = VoteGuardState{Mode: guardDone, Floor: 5}
+	g.match, g.out = 0, nil
+	hb = msg(pb.MessageType_MsgHeartbeat, 2, 1, 5)
+	hb.Commit = u64(40)
+	g.step(hb, 5, 40)
+	if hb.GetCommit() != 40 || len(g.out) != 0 {
+		t.Fatalf("done guard: heartbeat commit %d within the log changed, %v sent", hb.GetCommit(), g.out)
+	}
+	g.step(hb, 5, 30)
+	if hb.GetCommit() != 0 {
+		t.Fatalf("done guard: heartbeat commit %d past the log (30) not clamped", hb.GetCommit())
 	}
 }
 
@@ -183,8 +197,8 @@ func TestVoteGuardHeartbeatCommit(t *testing.T) {
 func TestVoteGuardSaveFailureIsFinal(t *testing.T) {
 	g, d := newTestGuard(t, VoteGuardState{Mode: guardAbstain}, 1, 2, 3)
 	d.fail = errors.New("disk gone")
-	g.step(msg(pb.MessageType_MsgHeartbeat, 2, 1, 3), 0)
-	if _, err := g.step(msg(pb.MessageType_MsgHeartbeat, 3, 1, 3), 0); !errors.Is(err, ErrDiskFailed) {
+	g.step(msg(pb.MessageType_MsgHeartbeat, 2, 1, 3), 0, 0)
+	if _, err := g.step(msg(pb.MessageType_MsgHeartbeat, 3, 1, 3), 0, 0); !errors.Is(err, ErrDiskFailed) {
 		t.Fatalf("err %v, want ErrDiskFailed", err)
 	}
 }
@@ -242,12 +256,12 @@ func TestVoteGuardQuietCluster(t *testing.T) {
 	g, d := newTestGuard(t, VoteGuardState{Mode: guardAbstain}, 1, 2, 3)
 	app := msg(pb.MessageType_MsgApp, 2, 1, 3)
 	app.Commit = u64(7)
-	g.step(app, 3)
+	g.step(app, 3, 0)
 	if err := g.caughtUp(7, func(uint64) (uint64, error) { return 3, nil }); err != nil || g.st.Mode != guardAbstain {
 		t.Fatalf("guard %+v after one voter's report (%v)", g.st, err)
 	}
 	// The master fails; node 3 pre-votes for term 4 (its term is 3).
-	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 4), 3); ok {
+	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 4), 3, 0); ok {
 		t.Fatal("pre-vote reached raft while the guard was still on")
 	}
 	if g.st != (VoteGuardState{Mode: guardCatchUp, Floor: 3}) {
@@ -256,7 +270,7 @@ func TestVoteGuardQuietCluster(t *testing.T) {
 	if err := g.caughtUp(7, func(uint64) (uint64, error) { return 3, nil }); err != nil || d.st.Mode != guardDone {
 		t.Fatalf("guard %+v (%v), want done: the node holds the master's commit of term 3", d.st, err)
 	}
-	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 4), 3); !ok {
+	if ok, _ := g.step(msg(pb.MessageType_MsgPreVote, 3, 1, 4), 3, 0); !ok {
 		t.Fatal("the next pre-vote, above the floor, was refused")
 	}
 }
@@ -268,7 +282,7 @@ func TestVoteGuardTermProbe(t *testing.T) {
 	g, d := newTestGuard(t, VoteGuardState{Mode: guardAbstain}, 1, 2, 3)
 	app := msg(pb.MessageType_MsgApp, 2, 1, 4)
 	app.Commit = u64(9)
-	g.step(app, 4) // the master (2) reported
+	g.step(app, 4, 0) // the master (2) reported
 	for range 9 {
 		g.tick(10)
 	}
@@ -291,7 +305,7 @@ func TestVoteGuardTermProbe(t *testing.T) {
 	}
 	ans := c.probeAnswers[0]
 	ans.From, ans.Term = u64(3), u64(4)
-	if ok, err := g.step(ans, 4); ok || err != nil {
+	if ok, err := g.step(ans, 4, 0); ok || err != nil {
 		t.Fatalf("a probe answer reached raft (%v)", err)
 	}
 	if d.st != (VoteGuardState{Mode: guardCatchUp, Floor: 4}) {
