@@ -22,7 +22,7 @@
 // race runtime slows a node several times over; the same code runs under
 // the race detector in the in-process cluster tests of package node.
 //
-// The tests (about 45 s in all on 2 cores; the netns ones need root and
+// The tests (about 60 s in all on 2 cores; the netns ones need root and
 // `ip` and skip with the reason otherwise):
 //
 //   - TestGossipConvergesOnEveryInterface: three nodes' int and ext
@@ -52,6 +52,18 @@
 //   - TestMaxTruncationRefusal (netns): the healed old master would have
 //     to cut its unreplicated tail; with --max-truncation 1 it stops and
 //     names the option, and refuses again when restarted.
+//   - TestWipedSlaveRejoins (wipe_test.go): a Slave killed -9 loses its
+//     whole database directory, or only raft-state.chk, and restarts
+//     with the same options while clients write: writes keep being
+//     acknowledged, it is Slave again in every gossip within maxRejoin
+//     (from the gossip and election intervals), its log shows the vote
+//     guard armed, its floor fixed and the guard done, it holds every
+//     acknowledged event, the history is linearizable, no term has two
+//     masters. master-down-while-guarded: a Slave loses raft-state.chk
+//     and the master is killed before it restarts: no master appears
+//     while the master is down (the guarded node refuses the survivor's
+//     votes); once the old master restarts a master is elected and
+//     nothing acknowledged is lost.
 //   - TestWorkloadOnSingleNodeIsLinearizable, TestStreamModel: the
 //     recorder and the model themselves (the model rejects lost writes,
 //     stale reads, double exact-version successes...).
