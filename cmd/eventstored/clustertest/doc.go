@@ -60,10 +60,11 @@
 //     guard armed, its floor fixed and the guard done, it holds every
 //     acknowledged event, the history is linearizable, no term has two
 //     masters. master-down-while-guarded: a Slave loses raft-state.chk
-//     and the master is killed before it restarts: no master appears
-//     while the master is down (the guarded node refuses the survivor's
-//     votes); once the old master restarts a master is elected and
-//     nothing acknowledged is lost.
+//     (or its whole directory) and the master is killed before it
+//     restarts: no master appears while the master is down (the guarded
+//     node refuses the survivor's votes; a wiped one has no membership
+//     and cannot bootstrap with two nodes alive); once the old master
+//     restarts a master is elected and nothing acknowledged is lost.
 //   - TestWorkloadOnSingleNodeIsLinearizable, TestStreamModel: the
 //     recorder and the model themselves (the model rejects lost writes,
 //     stale reads, double exact-version successes...).

@@ -184,10 +184,11 @@ func waitAcks(t *testing.T, ctx context.Context, run *workloadRun, from, n int, 
 // acknowledged event (read back from it); the clients' history is
 // linearizable; no term ever has two masters.
 //
-// master-down-while-guarded: a Slave loses its raft-state.chk and the
-// master is killed before the Slave comes back: the Slave and the one
-// survivor may not elect (the Slave may have voted in any term it
-// forgot, and only the killed master's term tells it how far), so no
+// master-down-while-guarded: a Slave loses its raft-state.chk (or its
+// whole directory) and the master is killed before the Slave comes
+// back: the Slave and the one survivor may not elect (the Slave may have
+// voted in any term it forgot, and only the killed master's term tells
+// it how far; a wiped Slave does not even know the voters), so no
 // master appears while the master is down; once it restarts a master is
 // elected, the Slave catches up and votes again, and nothing
 // acknowledged is lost.
@@ -201,7 +202,8 @@ func TestWipedSlaveRejoins(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) { wipedSlaveRejoins(t, tc.wipe) })
 	}
-	t.Run("master-down-while-guarded", wipedSlaveMasterDown)
+	t.Run("master-down-while-guarded/raft-state-only", func(t *testing.T) { wipedSlaveMasterDown(t, wipeHardState, true) })
+	t.Run("master-down-while-guarded/whole-directory", func(t *testing.T) { wipedSlaveMasterDown(t, wipeDir, false) })
 }
 
 func wipedSlaveRejoins(t *testing.T, wipe func(*testing.T, *Node)) {
@@ -266,7 +268,9 @@ func wipedSlaveRejoins(t *testing.T, wipe func(*testing.T, *Node)) {
 // gossip would have shown a winner within maxAgreementLag.
 const heldFor = 2*electionTimeoutMax + maxAgreementLag
 
-func wipedSlaveMasterDown(t *testing.T) {
+// wipedSlaveMasterDown: members says the wipe keeps raft-members (the
+// slave then runs consensus, guarded, at once).
+func wipedSlaveMasterDown(t *testing.T, wipe func(*testing.T, *Node), members bool) {
 	c := startCluster(t, Config{Args: gossipArgs})
 	ctx := timeout(t, 90*time.Second)
 	master := settle(t, ctx, c, c.WaitRoles)
@@ -279,14 +283,15 @@ func wipedSlaveMasterDown(t *testing.T) {
 	// outcome certain. (Killed while the restarted slave is still
 	// guarded, the outcome depends on how far it got: once it heard the
 	// survivor's term and caught up with the master, electing is safe
-	// and may happen.) Only raft-state.chk is lost: with its membership
-	// kept the slave runs consensus (guarded) at once, while a wiped
-	// directory would wait for three alive nodes to bootstrap.
+	// and may happen.) With its membership kept (raft-state.chk lost)
+	// the slave runs consensus at once and its guard refuses the
+	// survivor's votes; a wiped directory has no membership, and
+	// consensus bootstraps only with three nodes alive.
 	slave, survivor := others(c.Nodes, master)[0], others(c.Nodes, master)[1]
 	if err := slave.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	wipeHardState(t, slave)
+	wipe(t, slave)
 	if err := master.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +309,7 @@ func wipedSlaveMasterDown(t *testing.T) {
 			slave.Index, survivor.Index, master.Index, claims)
 	}
 	l := logSinceStart(slave, 2)
-	if !strings.Contains(l, guardArmed) {
+	if members && !strings.Contains(l, guardArmed) {
 		t.Errorf("node%d's log since its restart does not say %q", slave.Index, guardArmed)
 	}
 	if strings.Contains(l, guardFloor) || strings.Contains(l, guardCaughtUp) {
@@ -330,8 +335,10 @@ func wipedSlaveMasterDown(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(logSinceStart(slave, 2), guardFloor) {
-		t.Errorf("node%d's log does not say %q", slave.Index, guardFloor)
+	for _, s := range []string{guardArmed, guardFloor} {
+		if !strings.Contains(logSinceStart(slave, 2), s) {
+			t.Errorf("node%d's log since its restart does not say %q", slave.Index, s)
+		}
 	}
 	time.Sleep(300 * time.Millisecond)
 	run.Stop()
