@@ -2,6 +2,7 @@ package consensus
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -164,10 +165,32 @@ func (t *TCPTransport) sendLoop(p *tcpPeer) {
 			continue
 		}
 		c := p.connection(t)
-		if c == nil || c.Send(buf) != nil {
+		if c == nil {
+			t.report(p.id)
+			continue
+		}
+		if err := c.Send(buf); err != nil {
+			// NB: a connection can close between Dial's return and
+			// p.conn being set; OnClose then finds no peer holding it
+			// and p.conn keeps a dead connection for good (seen: a
+			// master that never reached a restarted follower again).
+			// A closed connection is dropped here, so the next batch
+			// dials again.
+			if errors.Is(err, reactor.ErrConnClosed) {
+				p.dropConn(c)
+			}
 			t.report(p.id)
 		}
 	}
+}
+
+// dropConn forgets c if it is still the peer's connection.
+func (p *tcpPeer) dropConn(c *reactor.Conn) {
+	p.mu.Lock()
+	if p.conn == c {
+		p.conn = nil
+	}
+	p.mu.Unlock()
 }
 
 func (p *tcpPeer) closeConn() {
