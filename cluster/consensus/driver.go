@@ -100,6 +100,8 @@ type Driver struct {
 	// pend: the appends the last Drains handed out, not yet saved or
 	// queued (driver goroutine only; flush).
 	pend []*pb.Message
+	// inlineSaves counts the saves made on the driver goroutine.
+	inlineSaves atomic.Uint64
 }
 
 // NewDriver starts a core on cfg.Disk (restarting from its state).
@@ -285,6 +287,7 @@ func (d *Driver) saveInline() (bool, error) {
 	if err := d.core.Persisted(done, aerr); err != nil {
 		return false, err
 	}
+	d.inlineSaves.Add(1)
 	local, remote, err := SaveAppends(d.cfg.Disk, d.cfg.Core.ID, d.pend)
 	clear(d.pend)
 	d.pend = d.pend[:0]
