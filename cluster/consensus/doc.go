@@ -172,6 +172,13 @@
 //	               medians 60,424→66,548, 47,876→48,030
 //	  cpu-us/event, 1 writer: 1,163-1,533 → 771-952 (a follower's goroutine
 //	  wake-ups per write gone); allocs/op 600-685 → 310
+//	  whole processes, same pairing (esbench cluster --node <bin>
+//	  --clients 1,16,256, then --clients 256 alone three more times):
+//	  1 client     async 562 482 555   inline 834 813 682   x1.46, p50 1.48 → 1.06 ms
+//	  16 clients   async 4,527 3,759 5,276   inline 6,012 6,046 4,848   x1.33
+//	  256 clients  async 22,003 19,076 21,262 18,110 22,023 30,817
+//	               inline 28,010 18,496 17,399 19,566 20,087 33,119
+//	               paired ratios 1.27 0.97 0.82 1.08 0.91 1.07: no clear change
 //	whole processes (make build && bin/esbench cluster --clients 16,256)
 //	  16 clients   old 4,151 [4,006 4,151 4,478]     new 4,883 [4,819 4,883 5,304]  x1.18, p50 3.34 → 2.86 ms
 //	  256 clients  old 21,577 [18,496 21,577 23,648] new 20,058 [18,131 20,058 20,267]
