@@ -11,16 +11,20 @@
 //     the socket. Nothing there blocks, fsyncs or waits for a reply.
 //   - Any goroutine may call Conn.Send / BeginSend+EndSend / Close /
 //     UserData. Frames are appended to the connection's pending buffer under
-//     a short mutex. Off the loop, when nothing of the connection is on its
-//     way through the loop (no flush queued, the loop not writing it, gnet
+//     a short mutex; the first frame after a flush queues one flush on the
+//     connection's loop (EventLoop.Execute), which hands everything pending
+//     to gnet in one write, so frames sent by many goroutines to one
+//     connection (forwards to the master, pushes) share writes. Replies
+//     sent from inside OnPackage are flushed when OnTraffic returns, so a
+//     burst of pipelined requests gets one write for all its replies.
+//   - Conn.SendDirect, for one reply from a goroutine that is not the loop
+//     (a worker's read reply): when nothing of the connection is on its way
+//     through the loop (no flush queued, the loop not writing it, gnet
 //     holding none of its bytes), the sender writes the socket itself,
 //     under that mutex (a non-blocking write; no hop to the loop, no
-//     wake-up). Otherwise — or for what the socket did not take — the first
-//     frame after a flush queues one flush on the connection's loop
-//     (EventLoop.Execute), which hands everything pending to gnet in one
-//     write. Replies sent from inside OnPackage are flushed when OnTraffic
-//     returns, so a burst of pipelined requests gets one write for all its
-//     replies. Per connection, frames leave in the order they were queued.
+//     wake-up); what the socket does not take goes to the loop. Per
+//     connection, frames leave in the order they were queued, whichever
+//     way they go.
 //   - SendBatch (batch.go) gathers a burst of replies to many connections
 //     (the acknowledgements of one group commit): Send queues without
 //     writing, Flush writes each connection's frames in one write —
