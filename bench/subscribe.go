@@ -68,7 +68,6 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	}
 	var (
 		measuring atomic.Bool
-		delivered atomic.Int64
 		dropped   atomic.Int64
 		rec       = NewRecorder()
 		wrec      = NewRecorder() // write sent → acknowledged (durable)
@@ -82,13 +81,14 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		if err != nil {
 			return nil, err
 		}
+		conn := i
 		for j := i; j < cfg.Clients; j += nconn {
-			w := j
 			chk := &subscriberCheck{stream: stream}
 			sub, err := c.SubscribeToStream(ctx, stream, false, func(e *codec.ResolvedEvent) {
-				// NB: the check runs before the confirmation has set
-				// chk.next only if a push overtakes the confirmation,
-				// which the protocol rules out (spec §4.12).
+				// NB: chk.start (on this goroutine, after the
+				// confirmation) happens before any push of the stream:
+				// the writers start only once every subscription is
+				// confirmed.
 				if bad := chk.check(e); bad != "" {
 					errs.add(pushError(bad))
 					return
@@ -96,9 +96,11 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 				if len(e.Event.Data) < 8 || !measuring.Load() {
 					return
 				}
+				// Recorded under the connection's index: its subscriptions'
+				// callbacks all run on its reader goroutine, so each
+				// recorder shard serves few goroutines.
 				sent := int64(binary.LittleEndian.Uint64(e.Event.Data))
-				rec.Record(w, time.Since(epoch)-time.Duration(sent))
-				delivered.Add(1)
+				rec.Record(conn, time.Since(epoch)-time.Duration(sent))
 			}, func(error) {
 				if runCtx.Err() == nil {
 					dropped.Add(1)
@@ -167,7 +169,7 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	}
 	rec.Reset()
 	wrec.Reset()
-	delivered.Store(0)
+	cpu := startCPUMeter(cfg.ServerPID)
 	measuring.Store(true)
 	started := time.Now()
 	w0 := written.Load()
@@ -177,14 +179,27 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 	}
 	measuring.Store(false)
 	window := time.Since(started).Seconds()
+	// CPU over the window per delivery (the node's per push, the tool's
+	// per received push): robust where latency on a shared machine is not.
+	cpuRes := Result{Requests: int64(rec.Snapshot().TotalCount())}
+	cpu.fill(&cpuRes)
 	stop()
 	wg.Wait()
 	res := &Result{Label: fmt.Sprintf("subscribe %d subscribers @ %d ev/s", cfg.Clients, rate), Target: "eventstored",
 		Config: cfg, Started: started, WindowSeconds: window, Requests: written.Load() - w0,
-		Events: delivered.Load(), Latency: Summarize(rec.Snapshot()), IntervalSeconds: cfg.Interval.Seconds()}
+		Latency: Summarize(rec.Snapshot()), IntervalSeconds: cfg.Interval.Seconds()}
+	// Every delivery in the window is one latency sample (no shared
+	// counter on the delivery path).
+	res.Events = res.Latency.Count
 	wl := Summarize(wrec.Snapshot())
 	res.WriteLatency = &wl
 	res.EventsPerSec = float64(res.Events) / window
+	// In the summary, per request = per write with all its deliveries.
+	res.ServerCPUSeconds, res.ToolCPUSeconds = cpuRes.ServerCPUSeconds, cpuRes.ToolCPUSeconds
+	if res.Requests > 0 {
+		res.ServerCPUPerRequestUs = res.ServerCPUSeconds * 1e6 / float64(res.Requests)
+		res.ToolCPUPerRequestUs = res.ToolCPUSeconds * 1e6 / float64(res.Requests)
+	}
 	res.RequestsPerSec = float64(res.Requests) / window
 	errs.mu.Lock()
 	res.Errors, res.ErrorSamples = errs.counts, errs.samples
@@ -196,7 +211,14 @@ func RunSubscribe(ctx context.Context, cfg Config, creds *client.Credentials, pr
 		res.Errors["subscription dropped"] = n
 	}
 	if progressOut != nil {
-		fmt.Fprintf(progressOut, "subscribe: %d writes, %d deliveries in %.1f s\n", res.Requests, res.Events, window)
+		fmt.Fprintf(progressOut, "subscribe: %d writes, %d deliveries in %.1f s", res.Requests, res.Events, window)
+		if cpuRes.ServerCPUSeconds > 0 {
+			fmt.Fprintf(progressOut, "; node CPU %.2f cores, %.2f µs/delivery", cpuRes.ServerCPUSeconds/window, cpuRes.ServerCPUPerRequestUs)
+		}
+		if cpuRes.ToolCPUSeconds > 0 {
+			fmt.Fprintf(progressOut, "; tool CPU %.2f cores, %.2f µs/delivery", cpuRes.ToolCPUSeconds/window, cpuRes.ToolCPUPerRequestUs)
+		}
+		fmt.Fprintln(progressOut)
 	}
 	return res, nil
 }

@@ -30,6 +30,10 @@ type CatchUp struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
+	// page is catchUpPage when the catch-up started: the run goroutine
+	// reads this copy, so a test restoring the variable while a stopped
+	// catch-up's goroutine finishes does not race with it.
+	page int
 
 	mu   sync.Mutex
 	live []*ResolvedEvent
@@ -75,7 +79,7 @@ func (c *Client) CatchUpAll(ctx context.Context, after *Position, resolveLinks b
 // startCatchUp subscribes to stream ("" = $all) and buffers live events
 // (at most CatchUpLiveBufferMax) until the run goroutine takes them.
 func (c *Client) startCatchUp(ctx context.Context, stream string, resolveLinks bool) (*CatchUp, error) {
-	cu := &CatchUp{done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	cu := &CatchUp{done: make(chan struct{}), wake: make(chan struct{}, 1), page: catchUpPage}
 	sub, err := c.SubscribeToStream(ctx, stream, resolveLinks, func(e *codec.ResolvedEvent) {
 		ev := convertPushed(e)
 		cu.mu.Lock()
@@ -132,7 +136,7 @@ func (cu *CatchUp) runStream(c *Client, stream string, after int64, resolve bool
 	last := after
 	// History up to (at least) the confirmation's last event number.
 	for next := after + 1; last < cu.sub.LastEventNumber; {
-		sl, err := c.ReadStreamForward(cu.ctx, stream, next, catchUpPage, resolve)
+		sl, err := c.ReadStreamForward(cu.ctx, stream, next, cu.page, resolve)
 		if err != nil {
 			cu.finish(err)
 			return
@@ -177,7 +181,7 @@ func (cu *CatchUp) runAll(c *Client, from, last Position, skip bool, resolve boo
 	// transaction's events share one commit position) or at a short page
 	// (the end of $all when read, which was after the confirmation).
 	for confirmed := cu.sub.LastCommitPosition; ; {
-		sl, err := c.ReadAllForward(cu.ctx, from, catchUpPage, resolve)
+		sl, err := c.ReadAllForward(cu.ctx, from, cu.page, resolve)
 		if err != nil {
 			cu.finish(err)
 			return
@@ -188,7 +192,7 @@ func (cu *CatchUp) runAll(c *Client, from, last Position, skip bool, resolve boo
 			deliver(e)
 			past = past || e.Position.Commit > confirmed
 		}
-		if past || len(sl.Events) < catchUpPage {
+		if past || len(sl.Events) < cu.page {
 			break
 		}
 		from = sl.Next

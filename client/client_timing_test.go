@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,5 +77,68 @@ func BenchmarkReadAllRawLoopback(b *testing.B) {
 	}
 	if n != 1000*b.N {
 		b.Fatalf("read %d events; want %d", n, 1000*b.N)
+	}
+}
+
+// BenchmarkSubscriptionPushesLoopback measures the client's push path: a
+// peer writes pages of 32 events, each pushed to the 3 subscriptions of
+// the connection (as the node frames a page: 96 frames, ~16 KiB), over
+// loopback; b.N counts pushes delivered to callbacks. It covers the read
+// syscalls (the read buffer grows to take a page in one read), framing,
+// decoding once per identical payload, and the callback.
+func BenchmarkSubscriptionPushesLoopback(b *testing.B) {
+	const subs, perPage = 3, 32
+	p := newPeer(b)
+	c, sc := dialPeerB(b, p)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	var got atomic.Int64
+	done := make(chan struct{}, 1)
+	target := atomic.Int64{}
+	ids := make([]codec.GUID, subs)
+	for i := range ids {
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.SubscribeToStream(ctx, "s", false, func(e *codec.ResolvedEvent) {
+				if got.Add(1) == target.Load() {
+					done <- struct{}{}
+				}
+			}, nil)
+			errc <- err
+		}()
+		req := readPkg(b, sc)
+		ids[i] = req.CorrelationID
+		conf := codec.SubscriptionConfirmation{LastCommitPosition: 1, LastEventNumber: -1, HasLastEventNumber: true}
+		writePkg(b, sc, codec.SubscriptionConfirmationCommand, req.CorrelationID, codec.AppendSubscriptionConfirmation(nil, &conf))
+		if err := <-errc; err != nil {
+			b.Fatal(err)
+		}
+	}
+	var page []byte
+	for n := 0; n < perPage; n++ {
+		m := codec.StreamEventAppeared{Event: codec.ResolvedEvent{HasEvent: true, CommitPosition: int64(n) * 200, PreparePosition: int64(n) * 200,
+			Event: codec.EventRecord{EventStreamID: "bench-1x2y3z-fanout", EventNumber: int64(n), EventID: make([]byte, 16), EventType: "tick",
+				Data: make([]byte, 100), Metadata: []byte{}, Created: 638000000000000000, CreatedEpoch: 1700000000000}}}
+		payload := codec.AppendStreamEventAppeared(nil, &m)
+		for i := range ids {
+			page = codec.AppendFrame(page, codec.StreamEventAppearedCommand, &ids[i], payload)
+		}
+	}
+	pages := (b.N + subs*perPage - 1) / (subs * perPage)
+	target.Store(int64(pages * subs * perPage))
+	b.ReportAllocs()
+	b.SetBytes(int64(len(page) / (subs * perPage)))
+	b.ResetTimer()
+	go func() {
+		for i := 0; i < pages; i++ {
+			if _, err := sc.Write(page); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		b.Fatalf("got %d of %d pushes", got.Load(), target.Load())
 	}
 }

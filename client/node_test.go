@@ -19,6 +19,12 @@ import (
 // external TCP address.
 func startNode(t testing.TB) string {
 	t.Helper()
+	return startNodeWith(t)
+}
+
+// startNodeWith is startNode with extra command-line options.
+func startNodeWith(t testing.TB, extraArgs ...string) string {
+	t.Helper()
 	port := func() string {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -28,7 +34,8 @@ func startNode(t testing.TB) string {
 		return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	}
 	tcpPort := port()
-	o, err := config.Loader{Args: []string{"--mem-db", "--ext-tcp-port", tcpPort, "--ext-http-port", port(), "--tcp-event-loops", "1"}}.Load()
+	args := append([]string{"--mem-db", "--ext-tcp-port", tcpPort, "--ext-http-port", port(), "--tcp-event-loops", "1"}, extraArgs...)
+	o, err := config.Loader{Args: args}.Load()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -390,5 +391,88 @@ func TestSubscriptionsOnOneConnectionGetTheirOwnEvents(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("missing pushes %v", want)
 		}
+	}
+}
+
+// TestSlowSubscriberIsDroppedWithoutSlowingWritersOrOthers (issue #6): a
+// subscriber whose callback blocks stops reading its connection. While
+// it is blocked, every write still completes and another subscriber gets
+// every event; the node closes the slow connection once its backlog
+// passes --connection-pending-send-bytes-threshold (as the original's
+// TcpConnectionManager: a connection-wide BadRequest "Connection pending
+// send bytes is too large", then the close), and the slow subscription is
+// dropped with ErrConnectionClosed once its reader runs again, before it
+// got every event. Heartbeats are slowed so that only the send limit can
+// close the connection.
+func TestSlowSubscriberIsDroppedWithoutSlowingWritersOrOthers(t *testing.T) {
+	addr := startNodeWith(t, "--connection-pending-send-bytes-threshold", "1048576",
+		"--ext-tcp-heartbeat-interval", "600000", "--ext-tcp-heartbeat-timeout", "600000")
+	opts := client.Options{Credentials: admin, HeartbeatInterval: 10 * time.Minute, HeartbeatTimeout: 10 * time.Minute}
+	slowC, fastC, w := dial(t, addr, opts), dial(t, addr, opts), dial(t, addr, opts)
+
+	unblock := make(chan struct{})
+	slowDrop := make(chan error, 1)
+	var slowGot atomic.Int64
+	_, err := slowC.SubscribeToStream(ctx(t), "slow-fan", false, func(*codec.ResolvedEvent) {
+		if slowGot.Add(1) == 1 {
+			<-unblock // the reader goroutine stops reading here
+		}
+	}, func(err error) { slowDrop <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		select {
+		case <-unblock:
+		default:
+			close(unblock)
+		}
+	}()
+	const writes, perWrite, size = 200, 10, 16 << 10 // 32 MB: past the limit plus loopback's socket buffers
+	fastGot := make(chan int64, writes*perWrite)
+	fastDrop := make(chan error, 1)
+	if _, err := fastC.SubscribeToStream(ctx(t), "slow-fan", false, func(e *codec.ResolvedEvent) { fastGot <- e.Event.EventNumber },
+		func(err error) { fastDrop <- err }); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, size)
+	for i := 0; i < writes; i++ {
+		evs := make([]client.EventData, perWrite)
+		for j := range evs {
+			evs[j] = client.EventData{ID: client.NewGUID(), Type: "big", Data: body}
+		}
+		if _, err := w.AppendToStream(ctx(t), "slow-fan", client.ExpectedAny, evs...); err != nil {
+			t.Fatalf("write %d while a subscriber is blocked: %v", i, err)
+		}
+	}
+	for want := int64(0); want < writes*perWrite; want++ {
+		select {
+		case n := <-fastGot:
+			if n != want {
+				t.Fatalf("fast subscriber got #%d; want #%d", n, want)
+			}
+		case err := <-fastDrop:
+			t.Fatalf("fast subscriber dropped: %v", err)
+		case <-time.After(10 * time.Second): // guards a hang only
+			t.Fatalf("fast subscriber got %d of %d events", want, writes*perWrite)
+		}
+	}
+	close(unblock)
+	select {
+	case err := <-slowDrop:
+		// NB: the BadRequest the node queues in place of the backlog
+		// reaches the client only if the socket buffers have room, which a
+		// reader that stopped has filled; so the client sees the BadRequest
+		// or just the close. Nothing else closes this connection: the
+		// heartbeats are 10 minutes apart.
+		if !errors.Is(err, client.ErrConnectionClosed) {
+			t.Fatalf("slow subscriber dropped with %v; want the connection closed by the node", err)
+		}
+		t.Logf("slow subscriber dropped after %d events: %v", slowGot.Load(), err)
+	case <-time.After(10 * time.Second):
+		t.Fatalf("slow subscriber not dropped (got %d events)", slowGot.Load())
+	}
+	if n := slowGot.Load(); n >= writes*perWrite {
+		t.Fatalf("slow subscriber got all %d events; the limit never applied", n)
 	}
 }

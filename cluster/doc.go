@@ -28,8 +28,10 @@
 //     in gossip, internal heartbeats (int interval/timeout) — done, tested
 //     in node (TestClusterGossipOnLoopback, TestInternalTCPHeartbeats);
 //     reactor.Dialer gives outgoing connections the same treatment.
-//  2. Gossip — done (cores, driver, HTTP routes, identity check), tested
-//     with fake time and on loopback.
+//  2. Gossip — done (cores, driver, HTTP routes, identity check with
+//     --cluster-id, the view pushed to every alive member on a state
+//     change so survivors agree on a new master one POST after its
+//     election), tested with fake time and on loopback.
 //  3. Consensus — core, driver, transports, simulation and the per-node
 //     composition (service) done; the default for every cluster node
 //     (node.TestClusterConsensusOnLoopback: one Master and two Slaves on

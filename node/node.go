@@ -110,6 +110,7 @@ func New(opts *config.Options, options ...Option) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{opts: opts, log: slog.Default(), startTime: time.Now(), shutdownRequested: make(chan struct{})}
+	n.clusterID = opts.ClusterId // --cluster-id; WithClusterID overrides it
 	for _, o := range options {
 		o(n)
 	}

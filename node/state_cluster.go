@@ -157,6 +157,9 @@ func (n *Node) closeRaftLog() {
 		<-r.authDone
 		r.authCancel = nil
 	}
+	if n.auth != nil {
+		n.auth.Stop() // the replicated-user watcher of StartReplica
+	}
 	if r.rep != nil {
 		r.rep.Stop()
 	}

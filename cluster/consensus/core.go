@@ -44,24 +44,32 @@ const (
 )
 
 // Disk is the durable part of a node's raft state: raft reads the log
-// through raft.Storage; Save makes the entries and hard state of one
-// Ready durable (one fsync) before any message of that Ready leaves.
-// MemDisk (raft.MemoryStorage plus a Save on it) is the unit tests'
-// disk; TlogDisk, on the store's transaction log, the production one.
-// Bootstrap records the initial membership of an empty disk and leaves a
-// disk that has one alone.
+// through raft.Storage; Save makes entries and a hard state durable (one
+// fsync). With asynchronous storage writes Save runs on the node's
+// append goroutine (the Driver's appender; the simulation's persist
+// event) while raft reads the log through raft.Storage on the core's
+// goroutine: a Disk's Storage methods must be safe against a concurrent
+// Save (raft reads only entries Save has returned from, but tables it
+// grows are shared). MemDisk (raft.MemoryStorage, which locks, plus a
+// Save on it) is the unit tests' disk; TlogDisk, on the store's
+// transaction log, the production one. Bootstrap records the initial
+// membership of an empty disk and leaves a disk that has one alone.
 type Disk interface {
 	raft.Storage
 	Save(hs *pb.HardState, ents []*pb.Entry) error
 	Bootstrap(voters, learners []uint64) error
 }
 
-// IO is what the driver does with a Ready: send messages and apply
-// committed entries. Both run on the driver goroutine, in that order,
-// after the Ready's state was saved.
+// IO is what the core's goroutine does with a Ready: send messages,
+// apply committed entries, and hand the log appends to the append
+// goroutine (Persist; raft's AsyncStorageWrites). Send and Apply run on
+// the core's goroutine; whatever Persist takes must be saved in order
+// (SaveAppends) and its responses then delivered: those for this node
+// through Core.Persisted, the others sent to their nodes.
 type IO interface {
 	Send(msgs []*pb.Message)
 	Apply(ents []*pb.Entry)
+	Persist(m *pb.Message)
 }
 
 // Config configures a Core.
@@ -141,7 +149,13 @@ func New(cfg Config, disk Disk) (*Core, error) {
 		ID: cfg.ID, ElectionTick: cfg.ElectionTicks, HeartbeatTick: cfg.HeartbeatTicks, Storage: disk,
 		MaxSizePerMsg: MaxSizePerMsg, MaxInflightMsgs: MaxInflightMsgs, MaxUncommittedEntriesSize: MaxUncommittedBytes,
 		CheckQuorum: true, PreVote: true, DisableProposalForwarding: true,
-		Logger: raftLogger{cfg.Log},
+		// NB: the Ready loop no longer waits for the fsync: appends go to
+		// the append goroutine (IO.Persist) and raft hears of them
+		// (MsgStorageAppendResp, the leader's own MsgAppResp) once they
+		// are durable; committed entries are handed out only once durable
+		// here too, so a node never applies what it could lose.
+		AsyncStorageWrites: true,
+		Logger:             raftLogger{cfg.Log},
 	}
 	rn, err := raft.NewRawNode(rc)
 	if err != nil {
@@ -176,6 +190,11 @@ func (c *Core) Step(m *pb.Message) error {
 	if m.GetTo() != c.cfg.ID {
 		return fmt.Errorf("consensus: message for node %d delivered to node %d", m.GetTo(), c.cfg.ID)
 	}
+	if raft.IsLocalMsg(m.GetType()) || raft.IsLocalMsgTarget(m.GetFrom()) {
+		// Only the append goroutine speaks for the local storage threads
+		// (Persisted); a peer claiming to would fake durability.
+		return fmt.Errorf("consensus: local storage message %v from the network refused", m.GetType())
+	}
 	if err := c.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 		return err
 	}
@@ -196,75 +215,131 @@ func (c *Core) Propose(data []byte) error {
 	return c.rn.Propose(data)
 }
 
-// Drain processes every pending Ready: save (one fsync), then send, then
-// apply, then advance — etcd's Ready loop, with the leader's appends sent
-// before the save and committed entries that are already durable applied
-// before it. A failed save is final.
+// Drain processes every pending Ready (raft's asynchronous storage
+// writes): messages to peers are sent at once — the leader's appends
+// leave before its own save, so the followers' fsyncs overlap its own
+// (raft thesis §10.2.1), and answers that acknowledge entries or votes
+// are not among them (raft holds them as responses of the append) —
+// the append (entries, hard state) goes to IO.Persist, and committed
+// entries, which raft hands out only once they are durable on this node,
+// are applied. The loop never waits for an fsync: while one runs it takes
+// the followers' acknowledgements, commits, applies and proposes again.
 func (c *Core) Drain(io IO) error {
 	if c.failed != nil {
 		return c.failed
 	}
+	var sends []*pb.Message
 	for c.rn.HasReady() {
 		rd := c.rn.Ready()
-		var hs *pb.HardState
 		if !raft.IsEmptyHardState(rd.HardState) {
-			hs = rd.HardState
+			c.commitIndex = max(c.commitIndex, rd.HardState.GetCommit())
 		}
-		msgs := rd.Messages
-		// Committed entries already in the log (below this Ready's new
-		// entries, saved by an earlier Ready) are applied before the save:
-		// the leader acknowledges a committed batch without waiting for
-		// the fsync of the next one. Entries that commit together with
-		// their own save (a follower learning the commit index with the
-		// entries) are applied after it.
-		committed := rd.CommittedEntries
-		if len(rd.Entries) > 0 {
-			first := rd.Entries[0].GetIndex()
-			k := 0
-			for k < len(committed) && committed[k].GetIndex() < first {
-				k++
-			}
-			c.apply(io, committed[:k])
-			committed = committed[k:]
-		} else {
-			c.apply(io, committed)
-			committed = nil
-		}
-		if hs != nil || len(rd.Entries) > 0 {
-			// The leader's appends and heartbeats go out before its own
-			// save (raft thesis §10.2.1; raft puts them in the part of
-			// Messages it lets asynchronous storage send early): the
-			// followers' fsyncs then overlap the leader's. Responses that
-			// acknowledge entries or votes (MsgAppResp, MsgVoteResp,
-			// MsgPreVoteResp) wait for the save, as raft requires.
-			var early []*pb.Message
-			msgs = nil
-			for _, m := range rd.Messages {
-				if isLeaderReplication(m.GetType()) {
-					early = append(early, m)
-				} else {
-					msgs = append(msgs, m)
+		sends = sends[:0]
+		for _, m := range rd.Messages {
+			switch m.GetTo() {
+			case raft.LocalAppendThread:
+				io.Persist(m)
+			case raft.LocalApplyThread:
+				c.apply(io, m.GetEntries())
+				// Applying is handing the entries over (the Replicator
+				// applies to the store on its own goroutine, in order):
+				// raft may hand out the next ones at once.
+				for _, r := range m.GetResponses() {
+					if err := c.rn.Step(r); err != nil {
+						c.log.Debug("consensus: apply response refused", "err", err)
+					}
 				}
-			}
-			if len(early) > 0 {
-				io.Send(early)
-			}
-			if err := c.disk.Save(hs, rd.Entries); err != nil {
-				c.failed = fmt.Errorf("%w: %w", ErrDiskFailed, err)
-				c.log.Error("consensus: saving the log failed; stopping", "err", err)
-				return c.failed
+			default:
+				sends = append(sends, m)
 			}
 		}
-		if hs != nil {
-			c.commitIndex = max(c.commitIndex, hs.GetCommit())
+		if len(sends) > 0 {
+			io.Send(sends)
 		}
-		if len(msgs) > 0 {
-			io.Send(msgs)
+	}
+	return c.failed
+}
+
+// Persisted reports an append (IO.Persist) done: local are its
+// responses for this node (SaveAppends), err why the save failed — a
+// failed save is final (ErrDiskFailed: the core refuses all further work
+// and reports ShuttingDown). Core's goroutine; Drain next.
+func (c *Core) Persisted(local []*pb.Message, err error) error {
+	if c.failed != nil {
+		return c.failed
+	}
+	if err != nil {
+		c.failed = fmt.Errorf("%w: %w", ErrDiskFailed, err)
+		c.log.Error("consensus: saving the log failed; stopping", "err", err)
+		return c.failed
+	}
+	for _, m := range local {
+		if err := c.rn.Step(m); err != nil {
+			c.log.Debug("consensus: append response refused", "err", err)
 		}
-		c.apply(io, committed)
-		c.rn.Advance(rd)
 	}
 	return nil
+}
+
+// SaveAppends makes the appends msgs (MsgStorageAppend messages that
+// IO.Persist took, in order) durable on disk with one Save (one fsync)
+// and returns their responses in order: local for this node (self),
+// remote for the others. Entries of a later append that replace those of
+// an earlier one (raft replacing an uncommitted suffix) replace them
+// before the save; the hard state saved is the last one given. Called
+// on the append goroutine; the caller delivers the responses only when
+// err is nil.
+func SaveAppends(disk Disk, self uint64, msgs []*pb.Message) (local, remote []*pb.Message, err error) {
+	var ents []*pb.Entry
+	var hs *pb.HardState
+	for _, m := range msgs {
+		if m.GetType() != pb.MessageType_MsgStorageAppend {
+			return nil, nil, fmt.Errorf("BUG: consensus: %v given to the append goroutine", m.GetType())
+		}
+		if !raft.IsEmptySnap(m.GetSnapshot()) {
+			// NB: there is no compaction, so raft never sends or applies a
+			// snapshot (FirstIndex is 1).
+			return nil, nil, errors.New("BUG: consensus: raft asked to apply a snapshot; there are none")
+		}
+		if e := m.GetEntries(); len(e) > 0 {
+			if len(ents) == 0 {
+				ents = e
+			} else {
+				base, first := ents[0].GetIndex(), e[0].GetIndex()
+				last := ents[len(ents)-1].GetIndex()
+				switch {
+				case first > last+1:
+					return nil, nil, fmt.Errorf("BUG: consensus: append of entry %d after entry %d", first, last)
+				case first <= base:
+					ents = e
+				default:
+					// Copy: raft owns the slices it handed out.
+					k := first - base
+					ents = append(ents[:k:k], e...)
+				}
+			}
+		}
+		if m.Term != nil {
+			// newStorageAppendMsg sets Term, Vote and Commit only with a
+			// hard state to save.
+			hs = &pb.HardState{Term: new(m.GetTerm()), Vote: new(m.GetVote()), Commit: new(m.GetCommit())}
+		}
+	}
+	if hs != nil || len(ents) > 0 {
+		if err := disk.Save(hs, ents); err != nil {
+			return nil, nil, err
+		}
+	}
+	for _, m := range msgs {
+		for _, r := range m.GetResponses() {
+			if r.GetTo() == self {
+				local = append(local, r)
+			} else {
+				remote = append(remote, r)
+			}
+		}
+	}
+	return local, remote, nil
 }
 
 // entryPositions is the part of a disk over the transaction log
@@ -384,16 +459,6 @@ func (c *Core) Status() Status {
 		s.State = cluster.StateUnknown
 	}
 	return s
-}
-
-// isLeaderReplication reports the messages a leader may send before its
-// own save of the same Ready.
-func isLeaderReplication(t pb.MessageType) bool {
-	switch t {
-	case pb.MessageType_MsgApp, pb.MessageType_MsgHeartbeat, pb.MessageType_MsgSnap:
-		return true
-	}
-	return false
 }
 
 // IsVoteTraffic reports the messages that travel over internal HTTP

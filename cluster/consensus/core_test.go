@@ -10,10 +10,35 @@ import (
 	"github.com/eventstored/eventstored/cluster"
 )
 
-type nopIO struct{ applied int }
+type nopIO struct {
+	applied int
+	q       []*pb.Message
+	disk    Disk
+}
 
-func (nopIO) Send([]*pb.Message)        {}
+func (*nopIO) Send([]*pb.Message)       {}
 func (n *nopIO) Apply(ents []*pb.Entry) { n.applied += len(ents) }
+func (n *nopIO) Persist(m *pb.Message)  { n.q = append(n.q, m) }
+
+// settle drains c until nothing is left to save: the appends are saved
+// on the disk (as the Driver's append goroutine does) and their
+// responses handed back.
+func settle(c *Core, io *nopIO) error {
+	for {
+		if err := c.Drain(io); err != nil {
+			return err
+		}
+		if len(io.q) == 0 {
+			return nil
+		}
+		q := io.q
+		io.q = nil
+		local, _, err := SaveAppends(io.disk, c.cfg.ID, q)
+		if err := c.Persisted(local, err); err != nil {
+			return err
+		}
+	}
+}
 
 func single(t *testing.T) (*Core, *MemDisk, *nopIO) {
 	t.Helper()
@@ -25,7 +50,7 @@ func single(t *testing.T) (*Core, *MemDisk, *nopIO) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, d, &nopIO{}
+	return c, d, &nopIO{disk: d}
 }
 
 // TestStateDerivation walks one node through Unknown → Master.
@@ -37,7 +62,7 @@ func TestStateDerivation(t *testing.T) {
 	}
 	for i := 0; i < 30 && c.Status().State != cluster.StateMaster; i++ {
 		c.Tick()
-		if err := c.Drain(io); err != nil {
+		if err := settle(c, io); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -48,7 +73,7 @@ func TestStateDerivation(t *testing.T) {
 	if err := c.Propose([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	c.Drain(io)
+	settle(c, io)
 	if c.Status().Applied != st.Applied+1 {
 		t.Fatal("proposal not applied")
 	}
@@ -62,7 +87,7 @@ func TestProposalRules(t *testing.T) {
 	}
 	for i := 0; i < 30 && c.Status().State != cluster.StateMaster; i++ {
 		c.Tick()
-		c.Drain(io)
+		settle(c, io)
 	}
 	if err := c.Propose(make([]byte, MaxProposalBytes+1)); !errors.Is(err, ErrProposalTooLarge) {
 		t.Fatalf("oversized proposal: %v", err)
@@ -73,14 +98,14 @@ func TestProposalRules(t *testing.T) {
 	// A failed save is final: the node stops, reports ShuttingDown and
 	// refuses every later call.
 	d.Fail = errors.New("EIO")
-	if err := c.Drain(io); !errors.Is(err, ErrDiskFailed) {
+	if err := settle(c, io); !errors.Is(err, ErrDiskFailed) {
 		t.Fatalf("drain: %v", err)
 	}
 	d.Fail = nil
 	if err := c.Propose([]byte("y")); !errors.Is(err, ErrDiskFailed) {
 		t.Fatalf("after failure: %v", err)
 	}
-	if err := c.Drain(io); !errors.Is(err, ErrDiskFailed) {
+	if err := settle(c, io); !errors.Is(err, ErrDiskFailed) {
 		t.Fatalf("failure not final: %v", err)
 	}
 	if c.Status().State != cluster.StateShuttingDown {

@@ -57,9 +57,22 @@ const inboxMax = 4096
 // last Ready was being saved share the next save (one fsync).
 const drainEvery = 64
 
+// persistQueueMax bounds the entry bytes handed to the append goroutine
+// and not yet saved; beyond it the driver waits for the save in flight
+// (raft's MaxUncommittedBytes and MaxInflightMsgs bound it first in
+// normal operation).
+const persistQueueMax = 64 << 20
+
 // Driver is the thin Ready loop around a Core (etcd raft's rawnode
-// pattern): one goroutine owns the core; ticks are timer messages;
-// received messages and proposals arrive on its inbox.
+// pattern with asynchronous storage writes): one goroutine owns the core;
+// ticks are timer messages; received messages and proposals arrive on its
+// inbox. A second goroutine, the appender, saves the appends the core
+// hands out (one fsync for everything queued meanwhile: group commit
+// across Readies), sends the responses for other nodes itself (a
+// follower's acknowledgement leaves right after its fsync) and gives the
+// core its own (MsgStorageAppendResp, the leader's MsgAppResp) back on
+// the local channel. The appender never waits for the driver; the
+// driver waits for the appender only when persistQueueMax is reached.
 type Driver struct {
 	cfg     DriverConfig
 	core    *Core
@@ -70,6 +83,17 @@ type Driver struct {
 	status  atomic.Pointer[Status]
 	dropped atomic.Uint64
 	log     *slog.Logger
+
+	// Appender hand-off, under amu.
+	amu     sync.Mutex
+	aroom   *sync.Cond    // signalled when the queue shrinks
+	aq      []*pb.Message // appends not yet taken by the appender
+	aqBytes int           // entry bytes in aq and in the save in flight
+	local   []*pb.Message // responses for the core, in order
+	aerr    error         // the save failed: final
+	awake   chan struct{} // cap 1: the appender has work
+	lwake   chan struct{} // cap 1: the driver has local responses
+	adone   chan struct{} // closed when the appender ended
 }
 
 // NewDriver starts a core on cfg.Disk (restarting from its state).
@@ -87,7 +111,9 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, core: c, inbox: make(chan func(), inboxMax), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log}
+	d := &Driver{cfg: cfg, core: c, inbox: make(chan func(), inboxMax), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log,
+		awake: make(chan struct{}, 1), lwake: make(chan struct{}, 1), adone: make(chan struct{})}
+	d.aroom = sync.NewCond(&d.amu)
 	st := c.Status()
 	d.status.Store(&st)
 	if cfg.Replicator != nil {
@@ -99,13 +125,121 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	return d, nil
 }
 
-// Start runs the driver goroutine.
-func (d *Driver) Start() { go d.run() }
+// Start runs the driver and appender goroutines.
+func (d *Driver) Start() {
+	go d.runAppender()
+	go d.run()
+}
 
-// Stop ends the driver goroutine and waits for it.
+// Stop ends the driver and appender goroutines and waits for them.
+// Appends not yet saved are dropped (nothing was acknowledged for them).
 func (d *Driver) Stop() {
-	d.once.Do(func() { close(d.stop) })
+	d.once.Do(func() {
+		close(d.stop)
+		d.amu.Lock()
+		d.aroom.Broadcast()
+		d.amu.Unlock()
+	})
 	<-d.done
+	<-d.adone
+}
+
+// runAppender is the append goroutine: it saves everything queued with
+// one Save (SaveAppends: one fsync), sends the responses for other nodes
+// and queues this node's for the driver.
+func (d *Driver) runAppender() {
+	defer close(d.adone)
+	var batch []*pb.Message
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-d.awake:
+		}
+		for {
+			d.amu.Lock()
+			batch, d.aq = d.aq, batch[:0]
+			d.amu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			local, remote, err := SaveAppends(d.cfg.Disk, d.cfg.Core.ID, batch)
+			if err == nil && len(remote) > 0 {
+				d.cfg.Transport.Send(remote)
+			}
+			n := 0
+			for _, m := range batch {
+				n += entriesBytes(m.GetEntries())
+			}
+			clear(batch)
+			d.amu.Lock()
+			d.aqBytes -= n
+			if err != nil {
+				d.aerr = err
+			} else {
+				d.local = append(d.local, local...)
+			}
+			d.aroom.Broadcast()
+			d.amu.Unlock()
+			select {
+			case d.lwake <- struct{}{}:
+			default:
+			}
+			if err != nil {
+				return // a failed save is final: nothing later may be saved
+			}
+			select {
+			case <-d.stop:
+				return
+			default:
+			}
+		}
+	}
+}
+
+func entriesBytes(ents []*pb.Entry) int {
+	n := 0
+	for _, e := range ents {
+		n += len(e.GetData())
+	}
+	return n
+}
+
+// persist queues an append for the appender (driver goroutine). It
+// waits while persistQueueMax bytes are queued, unless the driver stops
+// or the appender failed.
+func (d *Driver) persist(m *pb.Message) {
+	n := entriesBytes(m.GetEntries())
+	d.amu.Lock()
+	for d.aqBytes > 0 && d.aqBytes+n > persistQueueMax && d.aerr == nil && !d.stopping() {
+		d.aroom.Wait()
+	}
+	d.aq = append(d.aq, m)
+	d.aqBytes += n
+	d.amu.Unlock()
+	select {
+	case d.awake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Driver) stopping() bool {
+	select {
+	case <-d.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+// takeLocal hands the core the appender's responses for it (or its
+// failure). Driver goroutine.
+func (d *Driver) takeLocal() error {
+	d.amu.Lock()
+	local, err := d.local, d.aerr
+	d.local = nil
+	d.amu.Unlock()
+	return d.core.Persisted(local, err)
 }
 
 func (d *Driver) run() {
@@ -118,6 +252,8 @@ func (d *Driver) run() {
 			return
 		case <-t.C:
 			d.core.Tick()
+		case <-d.lwake:
+			// NB: taken below, with everything else that arrived.
 		case fn := <-d.inbox:
 			fn()
 			for k := 1; k < drainEvery; k++ {
@@ -129,6 +265,11 @@ func (d *Driver) run() {
 				}
 				break
 			}
+		}
+		if err := d.takeLocal(); err != nil {
+			d.publish()
+			d.log.Error("consensus stopped", "err", err)
+			return
 		}
 		if err := d.core.Drain(driverIO{d}); err != nil {
 			d.publish()
@@ -166,6 +307,7 @@ func (d *Driver) publish() {
 type driverIO struct{ d *Driver }
 
 func (io driverIO) Send(msgs []*pb.Message) { io.d.cfg.Transport.Send(msgs) }
+func (io driverIO) Persist(m *pb.Message)   { io.d.persist(m) }
 func (io driverIO) Apply(ents []*pb.Entry) {
 	if r := io.d.cfg.Replicator; r != nil {
 		r.onApply(ents)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -58,6 +59,10 @@ type Replicator struct {
 	Refused, Stale atomic.Uint64
 	// Failed is set once an apply failure stopped consensus.
 	Failed atomic.Bool
+	// Stages sums, over this node's own batches, where a write's time
+	// goes between the writer handing the batch over and its clients
+	// being acknowledged (figures of doc.go, "Where the time goes").
+	Stages Stages
 
 	// Driver goroutine only.
 	leading  bool
@@ -70,10 +75,33 @@ type Replicator struct {
 }
 
 type pendingBatch struct {
-	b       *store.Batch
-	planned int64 // header position; -1 for an empty batch
-	term    uint64
+	b        *store.Batch
+	planned  int64 // header position; -1 for an empty batch
+	term     uint64
+	handed   int64 // nanotime of Commit (writer goroutine)
+	proposed int64 // nanotime of the proposal (driver goroutine)
 }
+
+// Stages are sums of nanoseconds over Batches own batches applied, one
+// per stage of the write path. Any goroutine reads them.
+type Stages struct {
+	// Batches counts own non-empty batches applied.
+	Batches atomic.Uint64
+	// Queue: Commit (writer) → proposed on the driver goroutine.
+	Queue atomic.Int64
+	// Replicate: proposed → committed (a majority has it durable) and
+	// handed to the apply goroutine.
+	Replicate atomic.Int64
+	// ApplyWait: handed to the apply goroutine → its apply starts.
+	ApplyWait atomic.Int64
+	// Apply: ApplyBatch (index adds, clients' Done callbacks).
+	Apply atomic.Int64
+}
+
+// nanotime is a monotonic clock reading for the stage sums.
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+var epoch = time.Now()
 
 type applyKind uint8
 
@@ -89,6 +117,9 @@ type applyMsg struct {
 	b    *store.Batch
 	end  int64
 	err  error
+	// Own batches: when the batch was handed over, proposed and
+	// committed (nanotime; 0 for an empty batch).
+	handed, proposed, committed int64
 }
 
 // applyQueueMax bounds the apply queue; the driver waits when it is full
@@ -140,7 +171,8 @@ func (r *Replicator) Commit(b *store.Batch) error {
 	if d == nil {
 		return ErrNotLeader
 	}
-	if !d.do(func() { r.propose(b) }) {
+	handed := nanotime()
+	if !d.do(func() { r.propose(b, handed) }) {
 		return ErrDriverStopped
 	}
 	return nil
@@ -204,9 +236,19 @@ func (r *Replicator) runApply() {
 		}
 		switch m.kind {
 		case applyOwn:
+			t0 := nanotime()
 			if err := r.db.ApplyBatch(m.b); err != nil {
 				r.log.Error("BUG: consensus: a committed batch of this node is not the store's oldest in flight", "err", err)
 				stopped = r.applyFailed(err)
+			} else if m.handed != 0 {
+				now := nanotime()
+				r.db.ObserveCommitLatency(time.Duration(now - m.handed))
+				st := &r.Stages
+				st.Queue.Add(m.proposed - m.handed)
+				st.Replicate.Add(m.committed - m.proposed)
+				st.ApplyWait.Add(t0 - m.committed)
+				st.Apply.Add(now - t0)
+				st.Batches.Add(1)
 			}
 		case applyTo:
 			if m.end > r.db.Applied() {
@@ -253,7 +295,7 @@ func (r *Replicator) applyFailed(err error) bool {
 func (r *Replicator) push(m applyMsg) { r.q <- m }
 
 // propose runs on the driver goroutine.
-func (r *Replicator) propose(b *store.Batch) {
+func (r *Replicator) propose(b *store.Batch, handed int64) {
 	if !r.leading || !r.db.Current(b) {
 		// NB: a batch of a failed generation (its Commit raced the
 		// failure): FailBatches failed or will fail it. It can arrive
@@ -293,7 +335,7 @@ func (r *Replicator) propose(b *store.Batch) {
 		r.refused(err)
 		return
 	}
-	r.pending = append(r.pending, pendingBatch{b: b, planned: want, term: r.leadTerm})
+	r.pending = append(r.pending, pendingBatch{b: b, planned: want, term: r.leadTerm, handed: handed, proposed: nanotime()})
 	r.nextEnd = b.End()
 }
 
@@ -354,9 +396,11 @@ func (r *Replicator) checkLeadership() {
 func (r *Replicator) onStatus(Status) { r.checkLeadership() }
 
 // onTruncate: raft cut the log back (this node follows a new leader).
+// It runs on the append goroutine, which must not wait for the driver:
+// the check is posted (and runs after every Ready anyway).
 func (r *Replicator) onTruncate(int64) {
-	if r.d != nil {
-		r.checkLeadership()
+	if d := r.d; d != nil {
+		d.post(r.checkLeadership)
 	}
 }
 
@@ -366,7 +410,8 @@ func (r *Replicator) onApply(ents []*pb.Entry) {
 	for _, e := range ents {
 		if len(r.pending) > 0 && r.pending[0].planned >= 0 && e.GetTerm() == r.pending[0].term {
 			if p, ok := plannedPos(e.GetData()); ok && p == r.pending[0].planned {
-				r.push(applyMsg{kind: applyOwn, b: r.pending[0].b})
+				pd := &r.pending[0]
+				r.push(applyMsg{kind: applyOwn, b: pd.b, handed: pd.handed, proposed: pd.proposed, committed: nanotime()})
 				k := 1
 				for k < len(r.pending) && r.pending[k].planned < 0 {
 					r.push(applyMsg{kind: applyOwn, b: r.pending[k].b})

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"sort"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,7 +54,7 @@ type TlogDiskOptions struct {
 	// MaxTruncationBytes is --max-truncation; DefaultMaxTruncationBytes
 	// when 0, no limit when negative.
 	MaxTruncationBytes int64
-	// OnTruncate is called (driver goroutine) after the log was cut back
+	// OnTruncate is called (append goroutine: see Driver) after the log was cut back
 	// to pos because raft replaced an uncommitted suffix: whatever was
 	// planned past pos will never commit.
 	OnTruncate func(pos int64)
@@ -71,10 +72,14 @@ type TlogDiskOptions struct {
 // recently saved entries (cacheMaxBytes). No compaction: FirstIndex is 1
 // and there is no snapshot.
 //
-// Every method runs on the consensus driver goroutine (raft.Storage is
-// called by the RawNode its driver owns), except those documented
-// otherwise.
+// raft.Storage and the position queries run on the consensus driver
+// goroutine (the RawNode's); Save (and with it the log's writer methods)
+// on the driver's append goroutine. mu guards what both touch: the
+// position and term tables, the end and the cache. Save holds it while
+// it appends to the log's buffer, not during the fsync.
 type TlogDisk struct {
+	mu sync.Mutex
+
 	l        *tlog.Log
 	fs       vfs.FS
 	dir      string
@@ -94,7 +99,8 @@ type TlogDisk struct {
 	cacheFirst uint64
 	cacheBytes int
 
-	scratch []byte
+	scratch  []byte // Save's
+	rscratch []byte // Entries'
 	// ScanDuration and ScanBytes describe the open-time scan.
 	ScanDuration time.Duration
 	ScanBytes    int64
@@ -249,13 +255,19 @@ func (d *TlogDisk) Bootstrap(voters, learners []uint64) error {
 func (d *TlogDisk) FirstIndex() (uint64, error) { return 1, nil }
 
 // LastIndex implements raft.Storage.
-func (d *TlogDisk) LastIndex() (uint64, error) { return d.lastIndex(), nil }
+func (d *TlogDisk) LastIndex() (uint64, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.lastIndex(), nil
+}
 
 // Term implements raft.Storage.
 func (d *TlogDisk) Term(i uint64) (uint64, error) {
 	if i == 0 {
 		return 0, nil
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if i > d.lastIndex() {
 		return 0, raft.ErrUnavailable
 	}
@@ -275,6 +287,8 @@ func (d *TlogDisk) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	if lo < 1 {
 		return nil, raft.ErrCompacted
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if hi > d.lastIndex()+1 || lo > hi {
 		return nil, raft.ErrUnavailable
 	}
@@ -308,7 +322,7 @@ func (d *TlogDisk) readEntry(i uint64) (*pb.Entry, error) {
 	if i < d.lastIndex() {
 		end = d.pos[i]
 	}
-	payload, next, err := d.l.ReadAt(p, d.scratch[:0])
+	payload, next, err := d.l.ReadAt(p, d.rscratch[:0])
 	if err != nil {
 		return nil, fmt.Errorf("consensus: reading entry %d at %d: %w", i, p, err)
 	}
@@ -332,12 +346,12 @@ func (d *TlogDisk) readEntry(i uint64) (*pb.Entry, error) {
 	data := AppendBatchHeader(make([]byte, 0, max(end-p, batchPrefix)), p, h.count)
 	for k := 0; k < h.count; k++ {
 		var rec []byte
-		rec, next, err = d.l.ReadAt(next, d.scratch[:0])
+		rec, next, err = d.l.ReadAt(next, d.rscratch[:0])
 		if err != nil {
 			return nil, fmt.Errorf("consensus: reading record %d of entry %d: %w", k, i, err)
 		}
-		if cap(rec) > cap(d.scratch) && cap(rec) <= 1<<20 {
-			d.scratch = rec[:0]
+		if cap(rec) > cap(d.rscratch) && cap(rec) <= 1<<20 {
+			d.rscratch = rec[:0]
 		}
 		data = AppendBatchRecord(data, rec)
 	}
@@ -361,26 +375,18 @@ func (d *TlogDisk) Save(hs *pb.HardState, ents []*pb.Entry) error {
 
 func (d *TlogDisk) save(hs *pb.HardState, ents []*pb.Entry) error {
 	if len(ents) > 0 {
-		first := ents[0].GetIndex()
-		if first == 0 || first > d.lastIndex()+1 {
-			return fmt.Errorf("BUG: consensus: saving entry %d after entry %d", first, d.lastIndex())
-		}
-		if first <= d.lastIndex() {
-			if err := d.truncate(first); err != nil {
-				return err
-			}
-		}
 		t0 := time.Now()
-		for _, e := range ents {
-			if err := d.write(e); err != nil {
-				return err
-			}
+		cut, err := d.writeAll(ents)
+		if cut >= 0 && d.onTrunc != nil {
+			d.onTrunc(cut)
+		}
+		if err != nil {
+			return err
 		}
 		if err := d.l.Flush(); err != nil {
 			return err
 		}
 		d.SaveNanos.Add(int64(time.Since(t0)))
-		d.remember(ents)
 		d.Saves.Add(1)
 	}
 	if hs != nil {
@@ -391,8 +397,36 @@ func (d *TlogDisk) save(hs *pb.HardState, ents []*pb.Entry) error {
 	return nil
 }
 
+// writeAll appends ents to the log's buffer (the fsync follows, outside
+// the lock), replacing the entries they conflict with; cut is where the
+// log was cut back (-1: it was not). Entries become visible to raft's
+// reads here, before they are durable: raft reads only entries it was
+// told are durable and keeps the others itself.
+func (d *TlogDisk) writeAll(ents []*pb.Entry) (cut int64, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	cut = -1
+	first := ents[0].GetIndex()
+	if first == 0 || first > d.lastIndex()+1 {
+		return cut, fmt.Errorf("BUG: consensus: saving entry %d after entry %d", first, d.lastIndex())
+	}
+	if first <= d.lastIndex() {
+		if err := d.truncate(first); err != nil {
+			return cut, err
+		}
+		cut = d.end
+	}
+	for _, e := range ents {
+		if err := d.write(e); err != nil {
+			return cut, err
+		}
+	}
+	d.remember(ents)
+	return cut, nil
+}
+
 // truncate cuts entries i and later: raft replaces an uncommitted suffix
-// that diverged from the leader's log.
+// that diverged from the leader's log. REQUIRES: d.mu held.
 func (d *TlogDisk) truncate(i uint64) error {
 	p := d.pos[i-1]
 	cut := d.end - p
@@ -409,9 +443,6 @@ func (d *TlogDisk) truncate(i uint64) error {
 	}
 	d.dropFrom(i)
 	d.end = p
-	if d.onTrunc != nil {
-		d.onTrunc(p)
-	}
 	return nil
 }
 
@@ -480,11 +511,17 @@ func (d *TlogDisk) remember(ents []*pb.Entry) {
 
 // End returns the log position after the last entry (where the next
 // entry's header goes).
-func (d *TlogDisk) End() int64 { return d.end }
+func (d *TlogDisk) End() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.end
+}
 
 // EntryEnd returns the log position after entry i's last record (the
 // position up to which a committed entry i makes the log readable).
 func (d *TlogDisk) EntryEnd(i uint64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if i >= d.lastIndex() {
 		return d.end
 	}
@@ -492,12 +529,18 @@ func (d *TlogDisk) EntryEnd(i uint64) int64 {
 }
 
 // EntryPos returns the log position of entry i's header.
-func (d *TlogDisk) EntryPos(i uint64) int64 { return d.pos[i-1] }
+func (d *TlogDisk) EntryPos(i uint64) int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.pos[i-1]
+}
 
 // IndexCovering returns the last entry that ends at or before log
 // position p (0 when none): what a store that applied the log up to p
 // has applied.
 func (d *TlogDisk) IndexCovering(p int64) uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	// pos[k] is entry k+2's header = entry k+1's end.
 	k := sort.Search(len(d.pos), func(k int) bool { return d.pos[k] > p })
 	if k == len(d.pos) {

@@ -166,6 +166,25 @@ func (c *Core) Round(now time.Time) (target netip.AddrPort, msg ClusterInfo, nex
 	return target, c.View(now), next, true
 }
 
+// BroadcastTargets returns every member believed alive (seed
+// placeholders included), in endpoint order: the driver pushes this
+// node's view to all of them at once when its own state changes (Nudge),
+// instead of to one random member per round. Rounds alone spread a
+// change slowly: a round picks uniformly among all members, dead ones
+// included (spec §3.2), so after a master is killed a survivor's round
+// reaches the other survivor only with probability 1/2 in a three-node
+// cluster, and survivors disagreed on the new master for seconds.
+func (c *Core) BroadcastTargets() []netip.AddrPort {
+	keys := c.sortedKeys()
+	out := keys[:0]
+	for _, k := range keys {
+		if c.members[k].IsAlive {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
 func (c *Core) sortedKeys() []netip.AddrPort {
 	keys := make([]netip.AddrPort, 0, len(c.members))
 	for k := range c.members {

@@ -81,7 +81,14 @@ type Driver struct {
 	log     *slog.Logger
 	sends   sync.WaitGroup
 	warnd   time.Time
-	nudged  bool         // a round was asked for (driver goroutine only)
+	nudged  bool // a broadcast was asked for (driver goroutine only)
+	// sending holds the targets with a POST in flight (driver goroutine
+	// only): at most one POST per target at a time, so two views sent to
+	// one peer cannot arrive out of order (the peer takes our own entry
+	// from whichever arrives last, spec §3.5 rule 2), and the sends in
+	// flight are bounded by the members. again asks for one more POST,
+	// with the view of that moment, once the current one is done.
+	sending map[netip.AddrPort]*sendState
 	client  *http.Client // the default poster's pool, nil with a custom Post
 	// misconf rate-limits the misconfigured-seed warning per target.
 	misconf map[netip.AddrPort]time.Time
@@ -185,13 +192,10 @@ func (d *Driver) run() {
 		case fn := <-d.inbox:
 			fn()
 			if d.nudged {
-				// Run a round now (a state change worth spreading); the
-				// pending timer is dropped.
+				// A state change worth spreading: push the view to every
+				// alive member now; rounds go on at their pace.
 				d.nudged = false
-				if !timer.Stop() {
-					<-timer.C
-				}
-				timer.Reset(d.round())
+				d.broadcast()
 			}
 		case <-timer.C:
 			timer.Reset(d.round())
@@ -247,12 +251,37 @@ func (d *Driver) refreshSelf() {
 
 func (d *Driver) round() time.Duration {
 	d.refreshSelf()
-	now := d.cfg.Now()
-	target, msg, next, ok := d.core.Round(now)
-	if !ok {
-		return next
+	target, _, next, ok := d.core.Round(d.cfg.Now())
+	if ok {
+		d.send(target)
 	}
-	body := msg.Encode()
+	return next
+}
+
+// broadcast pushes the view to every alive member (Core.BroadcastTargets).
+func (d *Driver) broadcast() {
+	d.refreshSelf()
+	for _, target := range d.core.BroadcastTargets() {
+		d.send(target)
+	}
+}
+
+type sendState struct{ again bool }
+
+// send POSTs the current view to target on its own goroutine; the result
+// comes back as a message. With a POST to target in flight it only asks
+// for another one after it (Driver.sending). Driver goroutine.
+func (d *Driver) send(target netip.AddrPort) {
+	if st := d.sending[target]; st != nil {
+		st.again = true
+		return
+	}
+	if d.sending == nil {
+		d.sending = map[netip.AddrPort]*sendState{}
+	}
+	st := &sendState{}
+	d.sending[target] = st
+	body := d.core.View(d.cfg.Now()).Encode()
 	url := "http://" + target.String() + "/gossip"
 	d.sends.Add(1)
 	go func() {
@@ -268,25 +297,43 @@ func (d *Driver) round() time.Duration {
 				// (spec §9 pitfall 1).
 				err = fmt.Errorf("%w: %w (is %s the peer's internal HTTP endpoint? gossip seeds must be)", ErrNotGossipEndpoint, err, target)
 			}
+			if ours := d.cfg.Core.ClusterID; cid != "" && ours != "" && cid != ours {
+				// The peer refused us (400) and named its own identity: a
+				// node of another cluster, typically a mistyped seed.
+				err = fmt.Errorf("%w: %s belongs to cluster %q, this node to %q (%w)", ErrForeignCluster, target, cid, ours, err)
+			}
 		}
 		if err == nil {
 			info, err = Decode(reply)
 		}
-		d.post(func() { d.sendDone(target, cid, info, err) })
+		// NB: waits for room in the inbox rather than dropping the
+		// result: the target stays in d.sending until it is handled.
+		d.postWait(func() {
+			delete(d.sending, target)
+			d.sendDone(target, cid, info, err)
+			if st.again {
+				d.refreshSelf()
+				d.send(target)
+			}
+		})
 	}()
-	return next
 }
 
 func (d *Driver) sendDone(target netip.AddrPort, cid string, info ClusterInfo, err error) {
 	now := d.cfg.Now()
 	var changed bool
 	if err != nil {
-		if errors.Is(err, ErrNotGossipEndpoint) && now.Sub(d.misconf[target]) >= time.Minute {
+		misconf := errors.Is(err, ErrNotGossipEndpoint) || errors.Is(err, ErrForeignCluster)
+		if misconf && now.Sub(d.misconf[target]) >= time.Minute {
 			if d.misconf == nil {
 				d.misconf = map[netip.AddrPort]time.Time{}
 			}
 			d.misconf[target] = now
-			d.log.Warn("gossip target is not a node's internal HTTP endpoint", "target", target, "err", err)
+			if errors.Is(err, ErrForeignCluster) {
+				d.log.Error("gossip refused by a node of another cluster (check --gossip-seed and --cluster-id)", "target", target, "err", err)
+			} else {
+				d.log.Warn("gossip target is not a node's internal HTTP endpoint", "target", target, "err", err)
+			}
 		}
 		d.log.Debug("gossip send failed", "target", target, "err", err)
 		changed = d.core.SendFailed(now, target)
@@ -327,6 +374,18 @@ func (d *Driver) post(fn func()) bool {
 		return false
 	default:
 		d.log.Warn("gossip driver inbox full; message dropped", "max", inboxSize)
+		return false
+	}
+}
+
+// postWait queues fn for the driver goroutine, waiting for room; false
+// if the driver stopped first. For the driver's own send goroutines,
+// whose results must not be dropped.
+func (d *Driver) postWait(fn func()) bool {
+	select {
+	case d.inbox <- fn:
+		return true
+	case <-d.stop:
 		return false
 	}
 }
@@ -399,9 +458,11 @@ func (d *Driver) Receive(clusterID string, body []byte) (reply []byte, err error
 	return reply, err
 }
 
-// Nudge asks for a gossip round now, e.g. after this node's state
-// changed, so peers learn it without waiting for the interval. Safe from
-// any goroutine; nudges while one is pending coalesce.
+// Nudge pushes this node's view to every alive member now (not one
+// random member, as a round does), e.g. after this node's state changed,
+// so that every peer learns it within one POST instead of after random
+// rounds. Safe from any goroutine; nudges while one is pending coalesce,
+// and a target with a POST in flight gets one more after it.
 func (d *Driver) Nudge() {
 	d.post(func() {
 		if d.core != nil {

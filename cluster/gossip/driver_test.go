@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -169,36 +170,60 @@ func TestDriverExchangesViews(t *testing.T) {
 // TestDriverWarnsOnExternalSeed: a seed that answers 405 (a node's
 // external HTTP port) is reported once, at warning level, with the hint.
 func TestDriverWarnsOnExternalSeed(t *testing.T) {
+	d, logs := answeringDriver(t, Config{Self: node(1), Seeds: []netip.AddrPort{ep("127.0.0.2:2113")}, Log: quiet},
+		405, "", "Method Not Allowed", func(sent int) bool { return sent >= 3 })
+	defer d.Stop()
+	out := logs.String()
+	if strings.Count(out, "is not a node's internal HTTP endpoint") != 1 || !strings.Contains(out, "gossip seeds must be") {
+		t.Fatalf("log:\n%s", out)
+	}
+}
+
+// answeringDriver runs a driver whose every POST is answered with
+// status, the identity cid and body, logging at warning level and up to
+// the returned buffer, and waits until enough(POSTs sent so far) holds.
+// The caller stops the driver.
+func answeringDriver(t *testing.T, core Config, status int, cid, body string, enough func(sent int) bool) (*Driver, *syncBuf) {
+	t.Helper()
 	logs := &syncBuf{}
-	var mu sync.Mutex
-	n := 0
+	var sent atomic.Int64
 	d := NewDriver(DriverConfig{
-		Core: Config{Self: node(1), Seeds: []netip.AddrPort{ep("127.0.0.2:2113")}, Log: quiet},
+		Core: core,
 		Post: func(context.Context, string, string, []byte) (int, string, []byte, error) {
-			mu.Lock()
-			n++
-			mu.Unlock()
-			return 405, "", []byte("Method Not Allowed"), nil
+			sent.Add(1)
+			return status, cid, []byte(body), nil
 		},
 		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	d.Start()
-	defer d.Stop()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		sent := n
-		mu.Unlock()
-		if sent >= 3 {
-			break
-		}
+	for !enough(int(sent.Load())) {
 		if time.Now().After(deadline) {
-			t.Fatal("no gossip sent")
+			d.Stop()
+			t.Fatalf("%d POSTs sent; the condition still does not hold", sent.Load())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return d, logs
+}
+
+// TestDriverLogsRefusalByAnotherCluster: a target that refuses our gossip
+// (400) naming another cluster identity is reported at error level,
+// naming both identities, once a minute per target, and marked dead.
+func TestDriverLogsRefusalByAnotherCluster(t *testing.T) {
+	target := ep("127.0.0.2:2112")
+	d, logs := answeringDriver(t, Config{Self: node(1), ClusterID: "alpha/chunk=1", Seeds: []netip.AddrPort{target}, Log: quiet},
+		400, "beta/chunk=1", "gossip: message from another cluster", func(sent int) bool { return sent >= 3 })
+	defer d.Stop()
+	// The first refusal marked the target dead: with one POST in flight
+	// per target, its result was handled before the next POST started.
+	v, _ := d.Members()
+	if m, _ := find(v, target); m.IsAlive {
+		t.Fatalf("the refusing target is alive: %+v", m)
+	}
 	out := logs.String()
-	if strings.Count(out, "is not a node's internal HTTP endpoint") != 1 || !strings.Contains(out, "gossip seeds must be") {
+	if strings.Count(out, "gossip refused by a node of another cluster") != 1 || !strings.Contains(out, "level=ERROR") ||
+		!strings.Contains(out, `\"beta/chunk=1\"`) || !strings.Contains(out, `\"alpha/chunk=1\"`) {
 		t.Fatalf("log:\n%s", out)
 	}
 }

@@ -203,11 +203,6 @@ func (s *Service) status() (cluster.VNodeState, gossip.Position) {
 func (s *Service) viewChanged(v gossip.ClusterInfo) {
 	s.mu.Lock()
 	alive := 0
-	var leaderInstance gossip.GUID
-	var st consensus.Status
-	if s.cons != nil {
-		st = s.cons.Status()
-	}
 	placeholders := 0
 	for _, m := range v.Members {
 		if m.State == cluster.StateManager || m.InstanceID.IsZero() {
@@ -222,9 +217,6 @@ func (s *Service) viewChanged(v gossip.ClusterInfo) {
 			s.setPeerLocked(s.cons, id, m)
 		}
 		s.members[id] = m
-		if st.Leader == id && id != s.self {
-			leaderInstance = m.InstanceID
-		}
 	}
 	// Bootstrap only from a settled view: every seed has reported (no
 	// placeholder left) and exactly --cluster-size nodes are alive, so all
@@ -250,7 +242,7 @@ func (s *Service) viewChanged(v gossip.ClusterInfo) {
 	s.mu.Unlock()
 	// The master this node follows keeps its liveness from consensus,
 	// not from failed gossip sends (spec §3.6).
-	go s.gossip.Do(func(c *gossip.Core, _ time.Time) bool { c.SetFollowedMaster(leaderInstance); return false })
+	go s.gossip.Do(s.followLeader)
 	if bootstrap {
 		if err := s.cfg.Disk.Bootstrap(voters, nil); err != nil {
 			s.log.Error("cannot bootstrap consensus", "err", err)
@@ -290,12 +282,30 @@ func (s *Service) consensusChanged(st consensus.Status) {
 		return
 	}
 	s.lastLeader = st.Leader
+	s.mu.Unlock()
+	go s.gossip.Do(s.followLeader)
+}
+
+// followLeader runs on the gossip goroutine (Driver.Do): it tells gossip
+// which master this node follows, looked up when it runs. NB: callers
+// queue it from their own goroutines (viewChanged and consensusChanged
+// cannot wait for the gossip goroutine), so two calls may run in either
+// order; a value captured at queueing time could install an old leader
+// after the new one, and the old master would keep its exemption from
+// send-failure liveness.
+func (s *Service) followLeader(c *gossip.Core, _ time.Time) bool {
+	s.mu.Lock()
 	var inst gossip.GUID
-	if m, ok := s.members[st.Leader]; ok && st.Leader != s.self {
-		inst = m.InstanceID
+	if s.cons != nil {
+		if leader := s.cons.Status().Leader; leader != s.self {
+			if m, ok := s.members[leader]; ok {
+				inst = m.InstanceID
+			}
+		}
 	}
 	s.mu.Unlock()
-	go s.gossip.Do(func(c *gossip.Core, _ time.Time) bool { c.SetFollowedMaster(inst); return false })
+	c.SetFollowedMaster(inst)
+	return false
 }
 
 // State is the node state derived from consensus (Unknown before it

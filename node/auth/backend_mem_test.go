@@ -19,6 +19,28 @@ type memBackend struct {
 	deleted map[string]bool
 	meta    map[string]store.StreamMetadata
 	reads   atomic.Int64
+	// readHook, when set, runs after ReadLast has read (outside the lock).
+	readHook func(stream string)
+
+	commitMu  sync.Mutex
+	committed []func(store.Position)
+}
+
+// OnCommitted implements CommitNotifier: fn runs after every successful
+// Do, as the store's committer calls it after a commit.
+func (b *memBackend) OnCommitted(fn func(store.Position)) {
+	b.commitMu.Lock()
+	b.committed = append(b.committed, fn)
+	b.commitMu.Unlock()
+}
+
+func (b *memBackend) announce() {
+	b.commitMu.Lock()
+	fns := append([]func(store.Position){}, b.committed...)
+	b.commitMu.Unlock()
+	for _, fn := range fns {
+		fn(store.Position{})
+	}
 }
 
 func newMemBackend() *memBackend {
@@ -26,6 +48,7 @@ func newMemBackend() *memBackend {
 }
 
 func (b *memBackend) Do(ctx context.Context, op *store.Op) error {
+	defer b.announce()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	evs := b.streams[op.Stream]
@@ -58,6 +81,9 @@ func (b *memBackend) Do(ctx context.Context, op *store.Op) error {
 
 func (b *memBackend) ReadLast(stream string) (store.ReadStatus, store.EventRecord, error) {
 	b.reads.Add(1)
+	if h := b.readHook; h != nil {
+		defer h(stream)
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	evs := b.streams[stream]

@@ -65,3 +65,6 @@ func (b *dbBackend) ReadStreamForward(stream string, from int64, max int) (*stor
 	}
 	return &out, nil
 }
+
+// OnCommitted implements CommitNotifier.
+func (b *dbBackend) OnCommitted(fn func(last store.Position)) { b.db.OnCommitted(fn) }

@@ -27,12 +27,21 @@
 //     run off the event loops (Authenticate). Credentials that failed are
 //     remembered the same way for Options.FailedCacheTTL (default 5 s;
 //     KnownBad), so a client repeating wrong credentials costs no PBKDF2
-//     after the first failure. A connection may keep an answer
-//     (AuthenticateCachedGen → CachedCredential) and reuse it for the same
-//     credentials while Valid: not expired and the cache's generation
-//     unchanged (it moves whenever an entry is remembered, replaced,
-//     evicted or invalidated), which costs an atomic load and a clock read
-//     instead of the lock and the SHA-256.
+//     after the first failure. A refusal for a login that does not exist
+//     is not remembered (it cost no PBKDF2; on a cluster node the user
+//     may only not be replicated yet), and an answer is cached only if no
+//     invalidation happened while it was computed. A connection may keep
+//     an answer (AuthenticateCachedGen → CachedCredential) and reuse it for
+//     the same credentials while Valid: not expired and the cache's
+//     generation unchanged (it moves whenever an entry is remembered,
+//     replaced, evicted or invalidated), which costs an atomic load and a
+//     clock read instead of the lock and the SHA-256.
+//   - On a cluster node (StartReplica), ErrNotReady while no user has
+//     been replicated to it yet ($users absent: it cannot judge
+//     credentials; clients retry NotReady), and a watcher that follows $users,
+//     $users-password-notifications and $settings as commits are applied
+//     (CommitNotifier) and invalidates what changed on another node,
+//     as Event Store's PasswordChangeNotificationReader does.
 //   - ACL evaluation (CheckStreamAccess) per spec §4.3: metastream mapping to
 //     $mr/$mw, per-stream $acl from metadata, $settings defaults
 //     ($userStreamAcl / $systemStreamAcl), built-in defaults, $admins

@@ -117,6 +117,21 @@ type Service struct {
 	mu     sync.RWMutex
 	cache  map[string]*cacheEntry
 	failed map[string]*cacheEntry // principal nil: credentials that failed
+	// gen counts invalidations (under mu). Authenticate notes it before
+	// reading the user and caches its answer only if it has not moved:
+	// an answer computed from a record that changed meanwhile (a
+	// replicated user applied between the read and the caching) must not
+	// outlive the invalidation that announced the change.
+	gen uint64
+
+	// watch follows replicated user changes on a cluster node
+	// (cluster.go); nil elsewhere.
+	watch *userWatch
+	// replica: started by StartReplica (written before ready is set).
+	replica bool
+	// usersSeen: the $users stream exists here (sticky; replica only).
+	usersSeen atomic.Bool
+
 	// cacheGen moves whenever an entry leaves or is replaced in cache, so
 	// that a copy of an answer kept elsewhere (AuthenticateCachedGen) is
 	// known to be stale.
@@ -286,7 +301,8 @@ func (s *Service) KnownBad(login, password []byte) bool {
 }
 
 // Authenticate verifies login and password against the user store (or the
-// cache). Errors: ErrNotReady before Start, ErrNotAuthenticated for an
+// cache). Errors: ErrNotReady before Start (and, on a replica, while no
+// user has been replicated to it yet), ErrNotAuthenticated for an
 // unknown or disabled user or a wrong password, ErrInternal (wrapped) when
 // the store failed. It may read the store and run PBKDF2: never call it on
 // an event loop.
@@ -303,40 +319,85 @@ func (s *Service) Authenticate(login, password string) (*Principal, error) {
 	if s.KnownBad([]byte(login), []byte(password)) {
 		return nil, ErrNotAuthenticated
 	}
+	gen := s.generation()
 	rec, _, err := s.readUser(login)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			s.rememberFailed(login, password)
+			// NB: a refusal for a user that does not exist is not
+			// remembered. It cost no PBKDF2, only an index lookup, so
+			// remembering it saves little; and on a cluster node the user
+			// may be missing only because replication has not brought it
+			// yet (a slave just started, before the master's default
+			// users reach it): remembering would refuse the right
+			// password for FailedCacheTTL after the user arrived.
+			if s.replica && !s.usersSeen.Load() && s.noUsersYet() {
+				// No user at all has reached this node yet: it cannot
+				// judge any credentials, so it says not ready (TCP
+				// operations: NotHandled NotReady, which clients retry;
+				// HTTP 503) rather than that they are wrong.
+				return nil, ErrNotReady
+			}
 			return nil, ErrNotAuthenticated
 		}
 		return nil, err
 	}
 	if rec.Disabled || !verifyPassword(password, rec) {
-		s.rememberFailed(login, password)
+		s.rememberFailed(login, password, gen)
 		return nil, ErrNotAuthenticated
 	}
 	p := NewPrincipal(rec.LoginName, rec.Groups)
-	s.remember(login, password, p)
+	s.remember(login, password, p, gen)
 	return p, nil
 }
 
-func (s *Service) remember(login, password string, p *Principal) {
+// noUsersYet reports whether the $users stream is absent (no user was
+// ever created in this node's log: the master's default users have not
+// been replicated here yet). Once it exists, usersSeen spares the read.
+func (s *Service) noUsersYet() bool {
+	st, _, err := s.opts.Backend.ReadLast(UsersStream)
+	if err != nil {
+		return false
+	}
+	if st == store.ReadNoStream {
+		return true
+	}
+	s.usersSeen.Store(true)
+	return false
+}
+
+// generation returns the invalidation count (see Service.gen).
+func (s *Service) generation() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.gen
+}
+
+// remember caches verified credentials, unless an invalidation happened
+// since gen was read (the record they were checked against may be stale).
+func (s *Service) remember(login, password string, p *Principal, gen uint64) {
 	e := &cacheEntry{principal: p, verifier: s.verifier([]byte(password)),
 		expiresNano: s.opts.Now().Add(s.opts.CacheTTL).UnixNano()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
 	delete(s.failed, login)
 	s.cacheGen.Add(1) // putLocked may evict or replace entries
 	s.putLocked(s.cache, login, e)
 }
 
 // rememberFailed notes credentials that failed, so that repeating them
-// costs no PBKDF2 for a while.
-func (s *Service) rememberFailed(login, password string) {
+// costs no PBKDF2 for a while; not when an invalidation happened since
+// gen was read.
+func (s *Service) rememberFailed(login, password string, gen uint64) {
 	e := &cacheEntry{verifier: s.verifier([]byte(password)),
 		expiresNano: s.opts.Now().Add(s.opts.FailedCacheTTL).UnixNano()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gen != gen {
+		return
+	}
 	s.putLocked(s.failed, login, e)
 }
 
@@ -361,11 +422,14 @@ func (s *Service) putLocked(m map[string]*cacheEntry, login string, e *cacheEntr
 	m[login] = e
 }
 
-// Invalidate drops the cached credentials of login.
+// Invalidate drops the cached credentials of login (verified and
+// failed), and keeps an Authenticate running concurrently from caching
+// what it read before.
 func (s *Service) Invalidate(login string) {
 	s.mu.Lock()
 	delete(s.cache, login)
 	delete(s.failed, login)
+	s.gen++
 	s.cacheGen.Add(1)
 	s.mu.Unlock()
 }

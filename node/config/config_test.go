@@ -272,6 +272,22 @@ func TestYAMLFile(t *testing.T) {
 
 // TestPrecedence checks every pair of spec §1.1: command line >
 // environment > config file > default, without merging lists.
+// TestClusterIdSources: --cluster-id, EVENTSTORE_CLUSTER_ID and the YAML
+// key ClusterId all set the cluster identity, with the usual precedence.
+func TestClusterIdSources(t *testing.T) {
+	f := func(args, env []string, files map[string]string, want string) {
+		t.Helper()
+		if got := mustLoad(t, args, env, files).ClusterId; got != want {
+			t.Errorf("unexpected ClusterId for %q %q; got %q; want %q", args, env, got, want)
+		}
+	}
+	yaml := map[string]string{"es.yaml": "ClusterId: from-file\n"}
+	f(nil, nil, nil, "")
+	f([]string{"--config", "es.yaml"}, nil, yaml, "from-file")
+	f([]string{"--config", "es.yaml"}, []string{"EVENTSTORE_CLUSTER_ID=from-env"}, yaml, "from-env")
+	f([]string{"--config", "es.yaml", "--cluster-id", "from-args"}, []string{"EVENTSTORE_CLUSTER_ID=from-env"}, yaml, "from-args")
+}
+
 func TestPrecedence(t *testing.T) {
 	files := map[string]string{"c.yaml": "ExtHttpPort: 1001\nExtTcpPort: 1002\nIntTcpPort: 1003\nGossipSeed: [10.0.0.9:2112, 10.0.0.8:2112]\n"}
 	env := []string{"EVENTSTORE_EXT_HTTP_PORT=2001", "EVENTSTORE_EXT_TCP_PORT=2002", "EVENTSTORE_INT_HTTP_PORT=2004", "EVENTSTORE_GOSSIP_SEED=10.0.0.7:2112"}
@@ -367,6 +383,10 @@ func TestValidate(t *testing.T) {
 	f([]string{"--tcp-event-loops", "5000"}, "TcpEventLoops must be between 0 and 1024")
 	f([]string{"--max-truncation", "-2"}, "MaxTruncation must be -1")
 	f([]string{"--connection-pending-send-bytes-threshold", "0"}, "ConnectionPendingSendBytesThreshold must be positive")
+	f([]string{"--cluster-id", strings.Repeat("c", 128)})
+	f([]string{"--cluster-id", strings.Repeat("c", 129)}, "ClusterId must be at most 128 visible ASCII characters")
+	f([]string{"--cluster-id", "prod east"}, "ClusterId must be at most 128", `"prod east"`)
+	f([]string{"--cluster-id", "prod\r\nX-Evil: 1"}, "ClusterId must be at most 128")
 
 	o := mustLoad(t, []string{"--cluster-size", "3", "--gossip-seed", "10.0.0.2:2112", "--run-projections", "all"}, nil, nil)
 	warns, err := o.Validate()

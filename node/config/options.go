@@ -114,6 +114,14 @@ type Options struct {
 	// the check.
 	MaxTruncation int64
 
+	// Cluster options of ours.
+
+	// ClusterId is the cluster's identity, sent with every node-to-node
+	// gossip message: nodes whose identities differ refuse each other's
+	// gossip (cluster/gossip). Empty: only the derived part (the log's
+	// chunk size) is compared.
+	ClusterId string
+
 	// Interface options of ours.
 
 	// TcpEventLoops is the number of gnet event loops per TCP listener;

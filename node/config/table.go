@@ -148,6 +148,7 @@ var options = []option{
 	{Name: "GossipIntervalMs", Group: GroupCluster, Kind: kindMs, Default: "1000", Description: "The interval nodes should try to gossip with each other (ms).", field: func(o *Options) any { return &o.GossipInterval }},
 	{Name: "GossipAllowedDifferenceMs", Group: GroupCluster, Kind: kindMs, Default: "60000", Description: "The amount of drift allowed between gossip timestamps before an error is logged (ms).", field: func(o *Options) any { return &o.GossipAllowedDifference }},
 	{Name: "GossipTimeoutMs", Group: GroupCluster, Kind: kindMs, Default: "500", Description: "The timeout on gossip to another node (ms).", field: func(o *Options) any { return &o.GossipTimeout }},
+	{Name: "ClusterId", Group: GroupCluster, Kind: kindString, Default: "", Ours: true, Description: "The cluster's identity: nodes with different identities refuse each other's gossip, so a seed that names a node of another cluster cannot join the two (empty = only the log's chunk size is compared). Up to 128 visible ASCII characters.", field: func(o *Options) any { return &o.ClusterId }},
 
 	// Database.
 	{Name: "MinFlushDelayMs", Group: GroupDatabase, Kind: kindDoubleMs, Default: "2", Description: "The minimum flush delay in milliseconds.", field: func(o *Options) any { return &o.MinFlushDelay }},

@@ -12,6 +12,9 @@ import (
 const (
 	maxTcpEventLoops = 1024
 	maxClusterSize   = 64
+	// clusterIdBytesMax bounds ClusterId, which travels in the
+	// ES-ClusterId header of every gossip message.
+	clusterIdBytesMax = 128
 )
 
 // Validate checks that the options make a runnable node: the start-up
@@ -148,6 +151,9 @@ func (o *Options) Validate() (warnings []string, err error) {
 	}
 	if o.TcpEventLoops < 0 || o.TcpEventLoops > maxTcpEventLoops {
 		bad("TcpEventLoops must be between 0 and %d, got %d", maxTcpEventLoops, o.TcpEventLoops)
+	}
+	if len(o.ClusterId) > clusterIdBytesMax || strings.IndexFunc(o.ClusterId, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+		bad("ClusterId must be at most %d visible ASCII characters (it travels in an HTTP header), got %q", clusterIdBytesMax, o.ClusterId)
 	}
 	if o.MaxTruncation < -1 {
 		bad("MaxTruncation must be -1 (no limit) or a number of bytes, got %d", o.MaxTruncation)

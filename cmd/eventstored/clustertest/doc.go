@@ -33,10 +33,18 @@
 //     gossip; restarted on its directory → alive everywhere.
 //   - TestKillMasterFailover: one Master and two Slaves on every int and
 //     ext /gossip; clients write and read; kill -9 of the master → a
-//     survivor elected within 3 s, writes resume, the old master restarted
-//     rejoins as Slave, the history is linearizable and every acknowledged
-//     write is on every node.
+//     survivor elected within 3 s, every survivor's gossip agreeing on it
+//     within gossip interval + timeout of the election, writes resume,
+//     the old master restarted rejoins as Slave, the history is
+//     linearizable and every acknowledged write is on every node.
+//   - TestLoginRightAfterUsersReplicated: logins refused while the
+//     default users are not yet replicated are not remembered: once the
+//     users are on every node, the next login succeeds everywhere.
 //   - TestForwardedWriteReadableEverywhere, TestNotMasterCarriesAdvertisedEndpoints.
+//   - TestForeignClusterGossipRefused, TestClustersWithDifferentIdsRefuseEachOther:
+//     gossip with another identity (ES-ClusterId; --cluster-id /
+//     EVENTSTORE_CLUSTER_ID) is refused and logged on both sides, and
+//     nothing of it is merged.
 //   - TestPartitionIsolatedMaster (netns): the master's internal link cut
 //     while clients write and read on every node: the old master
 //     acknowledges nothing, the majority elects a master, the history is
@@ -47,14 +55,19 @@
 //   - TestWorkloadOnSingleNodeIsLinearizable, TestStreamModel: the
 //     recorder and the model themselves (the model rejects lost writes,
 //     stale reads, double exact-version successes...).
-//   - TestFailoverFigures (-tags long): 20 kills, median and max.
+//   - TestFailoverFigures (-tags long): 20 kills, median and max of the
+//     election and of the agreement after it.
+//
+// The history tests share one frame (scenario_test.go): settle (agreed
+// master, then WaitSettled), runWorkload (a Workload in the background
+// recording a History), workloadRun.Verify (acknowledged appends,
+// linearizable, on every node).
 //
 // Network namespaces (netns.go): a namespace per node with an internal
 // and an external link on two bridges in the root namespace, where the
 // test and its clients run; cutting a node's internal link isolates it
 // from the other nodes while clients still reach it.
 //
-// Clients log in only after WaitSettled: a slave that has not yet
-// received the default users refuses the login, and auth remembers the
-// refusal for its failed-credentials TTL (5 s).
+// Clients log in after WaitSettled: a slave that has not yet received the
+// default users refuses the login (it takes it as soon as they arrive).
 package clustertest

@@ -74,6 +74,8 @@ type Config struct {
 	// Env is added to each process's environment (EVENTSTORE_* of the
 	// caller's environment are never inherited).
 	Env []string
+	// EnvOf, when set, returns more environment for node i (after Env).
+	EnvOf func(i int) []string
 	// MemDB starts the nodes with --mem-db (no database directory).
 	MemDB bool
 }
@@ -169,7 +171,10 @@ func New(cfg Config) (*Cluster, error) {
 		if cfg.Wrap != nil {
 			n.wrap = cfg.Wrap(i)
 		}
-		n.env = cfg.Env
+		n.env = append([]string(nil), cfg.Env...)
+		if cfg.EnvOf != nil {
+			n.env = append(n.env, cfg.EnvOf(i)...)
+		}
 	}
 	return c, nil
 }
@@ -351,6 +356,15 @@ func (n *Node) Log() string {
 
 // ExtTCPAddr is the external TCP endpoint clients connect to.
 func (n *Node) ExtTCPAddr() string { return net.JoinHostPort(n.ExtIP, strconv.Itoa(n.ExtTCP)) }
+
+// ExtTCPAddrs returns every node's external TCP endpoint, in node order.
+func (c *Cluster) ExtTCPAddrs() []string {
+	addrs := make([]string, 0, len(c.Nodes))
+	for _, n := range c.Nodes {
+		addrs = append(addrs, n.ExtTCPAddr())
+	}
+	return addrs
+}
 
 // ExtHTTPURL and IntHTTPURL are the HTTP bases ("http://ip:port").
 func (n *Node) ExtHTTPURL() string {
@@ -596,9 +610,7 @@ func (c *Cluster) SelfMaster(ctx context.Context) *Node {
 // the same writer checkpoint, above zero, unchanged for settle: the
 // master's first writes (raft's entry of the new term, the default users)
 // are on every node. Clients that log in before a slave has the users
-// are refused, and the refusal is remembered for a few seconds (auth's
-// failed-credentials cache), so tests wait for this before their clients
-// dial.
+// are refused, so tests wait for this before their clients dial.
 func (c *Cluster) WaitSettled(ctx context.Context, settle time.Duration) error {
 	var last int64 = -1
 	var since time.Time

@@ -58,27 +58,10 @@ func rolesExt(ctx context.Context, nodes []*Node) (*Node, error) {
 // After healing, the old master rejoins as a Slave and holds every
 // acknowledged write.
 func TestPartitionIsolatedMaster(t *testing.T) {
-	x, c := startNetnsCluster(t, "estpp")
+	x, c := startNetnsCluster(t, "estpp", nil)
 	ctx := timeout(t, 3*time.Minute)
-	var master *Node
-	if err := Poll(ctx, 50*time.Millisecond, func(ctx context.Context) (err error) {
-		master, err = rolesExt(ctx, c.Nodes)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitSettled(ctx, 500*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	var addrs []string
-	for _, n := range c.Nodes {
-		addrs = append(addrs, n.ExtTCPAddr())
-	}
-	h := NewHistory()
-	w := &Workload{Addrs: addrs, Clients: 6, Streams: 4, Seed: 11, RequireMaster: true, OpTimeout: 2 * time.Second}
-	wctx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { w.Run(wctx, h); close(done) }()
+	master := settle(t, ctx, c, waitRolesExt(c.Nodes))
+	run := runWorkload(ctx, c, &Workload{Clients: 6, Streams: 4, Seed: 11, RequireMaster: true, OpTimeout: 2 * time.Second})
 	time.Sleep(2 * time.Second)
 
 	// A client logged in on the master before the cut writes right after
@@ -102,17 +85,8 @@ func TestPartitionIsolatedMaster(t *testing.T) {
 			client.EventData{ID: client.NewGUID(), Type: "probe", IsJSON: true, Data: []byte(`{}`)})
 		earlyErr <- err
 	}()
-	var majority []*Node
-	for _, n := range c.Nodes {
-		if n != master {
-			majority = append(majority, n)
-		}
-	}
-	var next *Node
-	if err := Poll(ctx, 20*time.Millisecond, func(ctx context.Context) (err error) {
-		next, err = rolesExt(ctx, majority)
-		return err
-	}); err != nil {
+	next, err := waitRolesExt(others(c.Nodes, master))(ctx)
+	if err != nil {
 		t.Fatalf("the majority elected no master: %v", err)
 	}
 	t.Logf("node%d cut off; node%d master of the majority after %v", master.Index, next.Index, time.Since(cut).Round(time.Millisecond))
@@ -146,24 +120,15 @@ func TestPartitionIsolatedMaster(t *testing.T) {
 	if err := x.HealInt(master.Index); err != nil {
 		t.Fatal(err)
 	}
-	if err := Poll(ctx, 50*time.Millisecond, func(ctx context.Context) error {
-		_, err := rolesExt(ctx, c.Nodes)
-		return err
-	}); err != nil {
+	if _, err := waitRolesExt(c.Nodes)(ctx); err != nil {
 		t.Fatalf("after healing: %v", err)
 	}
 	time.Sleep(time.Second)
-	stop()
-	<-done
-	counts := h.Counts()
-	t.Logf("history: %v, client errors %d", counts, w.Errors())
-	if counts["append ok"] == 0 || counts["read"] == 0 {
-		t.Fatalf("the workload did too little: %v", counts)
+	run.Stop()
+	if counts := run.H.Counts(); counts["read"] == 0 {
+		t.Fatalf("the workload did no read: %v", counts)
 	}
-	if err := Check(h, 2*time.Minute, t.TempDir()+"/history.html"); err != nil {
-		t.Fatal(err)
-	}
-	waitCaughtUp(t, ctx, c, h)
+	run.Verify(t, ctx, 2*time.Minute)
 }
 
 // TestMaxTruncationRefusal: the isolated old master keeps appending
@@ -172,27 +137,9 @@ func TestPartitionIsolatedMaster(t *testing.T) {
 // and say which option stops it, instead of throwing data away; restarted
 // on the same directory it refuses again.
 func TestMaxTruncationRefusal(t *testing.T) {
-	if err := NetnsAvailable(); err != nil {
-		t.Skipf("needs network namespaces: %v (CI runs as root)", err)
-	}
-	x, err := SetupNetns("estpt", 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(x.Close)
-	c := startCluster(t, Config{IPs: x.IntIPs(), ExtIPs: x.ExtIPs(), FixedPorts: true, Wrap: x.Wrap,
-		Args: func(int) []string { return []string{"--max-truncation", "1"} }})
+	x, c := startNetnsCluster(t, "estpt", func(int) []string { return []string{"--max-truncation", "1"} })
 	ctx := timeout(t, 2*time.Minute)
-	var master *Node
-	if err := Poll(ctx, 50*time.Millisecond, func(ctx context.Context) (err error) {
-		master, err = rolesExt(ctx, c.Nodes)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.WaitSettled(ctx, 500*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
+	master := settle(t, ctx, c, waitRolesExt(c.Nodes))
 	// Log in before the cut (the cut-off node cannot check credentials
 	// against the users any better later, but it is simpler).
 	cl, err := client.Dial(ctx, master.ExtTCPAddr(), client.Options{
@@ -211,17 +158,8 @@ func TestMaxTruncationRefusal(t *testing.T) {
 		cancel()
 	}
 	cl.Close()
-	var majority []*Node
-	for _, n := range c.Nodes {
-		if n != master {
-			majority = append(majority, n)
-		}
-	}
-	var newMaster *Node
-	if err := Poll(ctx, 50*time.Millisecond, func(ctx context.Context) (err error) {
-		newMaster, err = rolesExt(ctx, majority)
-		return err
-	}); err != nil {
+	newMaster, err := waitRolesExt(others(c.Nodes, master))(ctx)
+	if err != nil {
 		t.Fatal(err)
 	}
 	// The majority moves on (its own writes overwrite the old master's

@@ -10,8 +10,9 @@ import (
 
 // startNetnsCluster builds the partition test's network (skipping, with
 // the reason, where that needs root or ip and they are missing) and
-// starts one node per namespace on the default ports.
-func startNetnsCluster(t *testing.T, prefix string) (*Netns, *Cluster) {
+// starts one node per namespace on the default ports, with args's extra
+// options (may be nil).
+func startNetnsCluster(t *testing.T, prefix string, args func(i int) []string) (*Netns, *Cluster) {
 	t.Helper()
 	if err := NetnsAvailable(); err != nil {
 		t.Skipf("partition test needs network namespaces: %v (CI runs as root)", err)
@@ -21,7 +22,7 @@ func startNetnsCluster(t *testing.T, prefix string) (*Netns, *Cluster) {
 		t.Fatal(err)
 	}
 	t.Cleanup(x.Close)
-	c := startCluster(t, Config{IPs: x.IntIPs(), ExtIPs: x.ExtIPs(), FixedPorts: true, Wrap: x.Wrap})
+	c := startCluster(t, Config{IPs: x.IntIPs(), ExtIPs: x.ExtIPs(), FixedPorts: true, Wrap: x.Wrap, Args: args})
 	return x, c
 }
 
@@ -41,7 +42,7 @@ func extAlive(ctx context.Context, v, o *Node) (bool, error) {
 // makes the other two see it dead while it still answers clients on the
 // external network; healing brings it back in every view.
 func TestNetnsPartitionCutsInternalNetworkOnly(t *testing.T) {
-	x, c := startNetnsCluster(t, "estpm")
+	x, c := startNetnsCluster(t, "estpm", nil)
 	ctx := timeout(t, 60*time.Second)
 	all := func(want bool) func(ctx context.Context) error {
 		return func(ctx context.Context) error {
