@@ -149,6 +149,29 @@ func TestSendFromAnotherGoroutineWritesDirectly(t *testing.T) {
 	if got := s.Stats(); got.DirectWrites != before.DirectWrites+1 || got.Writes != before.Writes+2 {
 		t.Fatalf("after a Send: %d writes, %d direct; want 2 and 1", got.Writes-before.Writes, got.DirectWrites-before.DirectWrites)
 	}
+	checkFor(t, 10*time.Second, time.Millisecond, func() error { // the loop's flush has finished
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		if conn.loopWriting || conn.flushQueued || conn.gnetHolds {
+			return errors.New("connection busy")
+		}
+		return nil
+	})
+	buf, err := conn.BeginSend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.EndSendDirect(seqFrame(seqFrame(buf, 1, 9, 5), 1, 10, 5), 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []uint32{9, 10} {
+		if p := c.expect(codec.Pong); binary.LittleEndian.Uint32(p.CorrelationID[4:]) != want {
+			t.Fatalf("got seq %d, want %d", binary.LittleEndian.Uint32(p.CorrelationID[4:]), want)
+		}
+	}
+	if got := s.Stats(); got.DirectWrites != before.DirectWrites+2 || got.Writes != before.Writes+3 {
+		t.Fatalf("after EndSendDirect: %d writes, %d direct; want 3 and 2", got.Writes-before.Writes, got.DirectWrites-before.DirectWrites)
+	}
 }
 
 // TestSendsKeepOrderThroughAFullSocket: while the peer does not read, the

@@ -155,6 +155,13 @@ func (c *Conn) SendDirect(frame []byte) error {
 	return c.endSend(append(buf, frame...), 1, nil, true)
 }
 
+// EndSendDirect is EndSend with SendDirect's direct write: for a goroutine
+// that hands a connection a burst of frames in one call (a page of
+// subscription pushes).
+func (c *Conn) EndSendDirect(buf []byte, packages int) error {
+	return c.endSend(buf, packages, nil, true)
+}
+
 // sendOnLoop sends and flushes at once; only for code running on c's loop
 // outside OnTraffic (heartbeat requests from the wheel).
 func (c *Conn) sendOnLoop(frame []byte) {

@@ -17,8 +17,9 @@
 //     connection (forwards to the master, pushes) share writes. Replies
 //     sent from inside OnPackage are flushed when OnTraffic returns, so a
 //     burst of pipelined requests gets one write for all its replies.
-//   - Conn.SendDirect, for one reply from a goroutine that is not the loop
-//     (a worker's read reply): when nothing of the connection is on its way
+//   - Conn.SendDirect (and EndSendDirect), for one reply or one burst of
+//     frames from a goroutine that is not the loop (a worker's read reply,
+//     a page of subscription pushes): when nothing of the connection is on its way
 //     through the loop (no flush queued, the loop not writing it, gnet
 //     holding none of its bytes), the sender writes the socket itself,
 //     under that mutex (a non-blocking write; no hop to the loop, no
