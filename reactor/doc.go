@@ -100,8 +100,10 @@
 // = main at the start of the session (328c093) run alternately with this
 // branch, pairwise ratios (this branch / base):
 //
-//	256 clients, 1 connection each   events/s 0.92-1.80, median 1.17-1.20 (10 pairs)
-//	                                 node CPU/request 0.85-1.06, median 0.97-1.01
+//	256 clients, 1 connection each   three sets of 5 pairs (08:55, 09:00, 09:05):
+//	                                 events/s median 1.20, 1.17, 1.01 (range 0.92-1.80)
+//	                                 node CPU/request median 0.97, 1.01, 0.92 (0.85-1.06);
+//	                                 last set 15.2 → 14.2 µs/request, every pair lower
 //	                                 (13-19 µs/request either way, rising with the load)
 //	256 clients on 8 connections     events/s 0.94-1.65 (median 1.12), CPU/request 0.84-1.05
 //	1 client                         events/s 0.87-1.23 (median 1.06), p50 0.33-0.46 ms both
