@@ -60,10 +60,16 @@ type raftLog struct {
 }
 
 // clusterPipelineDepth: batches in flight between the writer and raft
-// commit. Every node fsyncs every batch, so fewer, larger batches win
-// where the disk is the limit: measured on 3 nodes sharing one disk and 2
-// cores (BenchmarkClusterWrite, 256 writers), depth 2 gave ~38k events/s
-// at ~125 events per fsync, depth 3 ~23k at 84, depth 8 ~13k at 59.
+// commit. Every node fsyncs every batch (or, with asynchronous storage
+// writes, every group of batches that queued during one fsync), so fewer,
+// larger batches win where the disk is the limit: measured on 3 nodes
+// sharing one disk and 2 cores (BenchmarkClusterWrite, 256 writers),
+// synchronous saves: depth 2 ~38k events/s at ~125 events per fsync,
+// depth 3 ~23k at 84, depth 8 ~13k at 59; asynchronous saves, runs
+// interleaved on a busy disk: depth 2 24.9k/39.2k/20.5k, depth 4
+// 18.2k/22.1k/16.1k, depth 8 16.6k/13.8k/19.1k (~120 events per fsync
+// for all three: the appender coalesces, but each batch in flight is
+// one more raft entry, message and round of hand-offs).
 const clusterPipelineDepth = 2
 
 // clusterStoreOptions makes the store's writer propose through consensus.

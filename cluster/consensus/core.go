@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -109,6 +110,8 @@ type Core struct {
 	epochPos                  int64  // log position of that entry's header; -1 unknown
 	commitIndex               uint64
 	ticksSinceTransfer        int
+	guard                     *voteGuard    // voteguard.go; nil when not guarded
+	probeAnswers              []*pb.Message // answers to guarded peers' term probes, sent by Drain
 }
 
 // Bootstrap writes the initial membership to an empty disk: voters are
@@ -167,6 +170,7 @@ func New(cfg Config, disk Disk) (*Core, error) {
 			c.learner = true
 		}
 	}
+	c.guard = newVoteGuard(disk, cfg.ID, cs, cfg.Log)
 	return c, nil
 }
 
@@ -178,6 +182,9 @@ func (c *Core) Tick() {
 	c.rn.Tick()
 	c.ticksSinceTransfer++
 	c.maybeTransfer()
+	if c.guard != nil {
+		c.guard.tick(c.cfg.ElectionTicks)
+	}
 }
 
 // Step feeds a message from a peer. Messages for another node or from an
@@ -194,6 +201,28 @@ func (c *Core) Step(m *pb.Message) error {
 		// Only the append goroutine speaks for the local storage threads
 		// (Persisted); a peer claiming to would fake durability.
 		return fmt.Errorf("consensus: local storage message %v from the network refused", m.GetType())
+	}
+	if m.GetType() == pb.MessageType_MsgAppResp && m.GetReject() && bytes.Equal(m.GetContext(), lostLogContext) {
+		c.lostFollower(m) // voteguard.go
+		return nil
+	}
+	if m.GetType() == pb.MessageType_MsgHeartbeat && bytes.Equal(m.GetContext(), termProbeContext) {
+		c.answerTermProbe(m) // voteguard.go
+		return nil
+	}
+	if m.GetType() == pb.MessageType_MsgHeartbeatResp && bytes.Equal(m.GetContext(), termProbeContext) && c.guard == nil {
+		return nil // an answer to a probe of an earlier run
+	}
+	if c.guard != nil {
+		last, _ := c.disk.LastIndex()
+		ok, err := c.guard.step(m, c.rn.BasicStatus().HardState.GetTerm(), last)
+		if err != nil {
+			c.fail(err)
+			return err
+		}
+		if !ok {
+			return nil
+		}
 	}
 	if err := c.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) && !errors.Is(err, raft.ErrStepLocalMsg) {
 		return err
@@ -238,6 +267,11 @@ func (c *Core) Drain(io IO) error {
 		for _, m := range rd.Messages {
 			switch m.GetTo() {
 			case raft.LocalAppendThread:
+				if c.guard != nil {
+					// The append answers to the leader ride on the
+					// append (sent once it is durable).
+					c.guard.sent(m.GetResponses())
+				}
 				io.Persist(m)
 			case raft.LocalApplyThread:
 				c.apply(io, m.GetEntries())
@@ -256,6 +290,13 @@ func (c *Core) Drain(io IO) error {
 		if len(sends) > 0 {
 			io.Send(sends)
 		}
+	}
+	if len(c.probeAnswers) > 0 {
+		io.Send(c.probeAnswers)
+		c.probeAnswers = nil
+	}
+	if c.guard != nil && c.failed == nil {
+		return c.drainGuard(io)
 	}
 	return c.failed
 }
@@ -277,6 +318,20 @@ func (c *Core) Persisted(local []*pb.Message, err error) error {
 		if err := c.rn.Step(m); err != nil {
 			c.log.Debug("consensus: append response refused", "err", err)
 		}
+	}
+	return nil
+}
+
+// drainGuard sends the vote guard's refusals and ends its catch-up once
+// the commit index allows (voteguard.go).
+func (c *Core) drainGuard(io IO) error {
+	if len(c.guard.out) > 0 {
+		io.Send(c.guard.out)
+		c.guard.out = nil
+	}
+	if err := c.guard.caughtUp(c.rn.BasicStatus().HardState.GetCommit(), c.disk.Term); err != nil {
+		c.fail(err)
+		return err
 	}
 	return nil
 }

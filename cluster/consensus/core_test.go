@@ -148,7 +148,7 @@ func TestPriorityDecidesAmongUpToDate(t *testing.T) {
 			t.Fatalf("seed %d: %s", seed, s.failure)
 		}
 		if m := s.master(); m != 3 {
-			t.Fatalf("seed %d: master %d, want the priority-5 node 3", seed, m)
+			t.Fatalf("seed %d: master %d, want the priority-5 node 3 (%s)", seed, m, s.describe())
 		}
 	}
 }

@@ -5,12 +5,24 @@
 // Parts and goroutines:
 //
 //   - Core: raft.RawNode plus what the node derives from it. Pure: Tick is
-//     driven, Disk (durable log + hard state) and IO (send, apply) are
-//     seams; one goroutine owns it. Drain is etcd's Ready loop: save (one
-//     fsync per Ready), then send, then apply, then Advance. A failed save
-//     is final (ErrDiskFailed; state ShuttingDown), and so is an apply
-//     that latched the store (ErrApplyFailed, reported by the
-//     Replicator's apply goroutine); Status.Err says why.
+//     driven, Disk (durable log + hard state) and IO (send, apply,
+//     persist) are seams; one goroutine owns it. Raft runs with
+//     AsyncStorageWrites: Drain never waits for an fsync. It sends
+//     messages to peers at once (the leader's appends leave before its own
+//     save: raft thesis §10.2.1), hands the log appends (MsgStorageAppend:
+//     entries, hard state, and the answers that may leave only once they
+//     are durable — MsgAppResp, vote answers) to IO.Persist, and applies
+//     committed entries, which raft hands out only once they are durable
+//     on this node too. The append goroutine saves them in order
+//     (SaveAppends: everything queued meanwhile in one Save, one fsync)
+//     and gives the core its own answers back (Persisted: the
+//     MsgStorageAppendResp and the leader's own MsgAppResp, which is how
+//     the leader counts itself in the quorum only once durable). So the
+//     master acknowledges a write only when a majority, itself included,
+//     has it durable. A failed save is final (ErrDiskFailed; state
+//     ShuttingDown; nothing later is saved), and so is an apply that
+//     latched the store (ErrApplyFailed, reported by the Replicator's
+//     apply goroutine); Status.Err says why.
 //   - Status: VNodeState derived from raft state — leader with its own
 //     term's first entry applied = Master, leader still applying =
 //     PreMaster, follower of a known leader caught up = Slave (Clone for a
@@ -25,6 +37,14 @@
 //     replicate and never vote or lead.
 //   - Driver: the goroutine that owns a Core; ticks (100 ms) are timer
 //     messages; received messages and proposals arrive on a bounded inbox.
+//     Its append goroutine saves (group commit across Readies: whatever
+//     queued during one fsync shares the next), sends the answers for
+//     other nodes itself right after the fsync (a follower's ack does not
+//     wait for its Ready loop), and queues the core's own answers; it
+//     never waits for the driver, and the driver waits for it only past
+//     persistQueueMax (64 MiB) queued. TlogDisk's tables are shared by
+//     the two (raft reads on the driver, saves on the appender) under a
+//     mutex that the fsync does not hold.
 //   - Transports: Split sends vote traffic (pre-votes, votes, answers) to
 //     one transport — internal HTTP, HTTPTransport, POST /cluster/raft —
 //     and everything else (appends, heartbeats, snapshots) to another —
@@ -49,20 +69,59 @@
 // vote, commit) lives in raft-state.chk (two slots with sequence and crc;
 // fsynced when term or vote change, commit may lag) and the bootstrap
 // membership in raft-members. In memory TlogDisk keeps the header
-// position of every entry (8 bytes each) and the terms as runs, rebuilt
-// at open by scanning the log (ScanDuration), plus the recently saved
-// entries (16 MiB) so that sends and applies right after a save do not
-// read back. Raft replacing a diverged uncommitted suffix truncates the
-// tlog at the first replaced entry's header, unless that cuts more than
-// --max-truncation bytes (ErrTruncationLimit: the node stops and says
-// so). No compaction yet: FirstIndex is 1 and there is no snapshot, so
-// the scan reads the whole log at open. Measured (BenchmarkTlogDiskOpen
-// Scan, 200,000 100-byte events, page cache warm): 0.39 us an event in
-// 100-event entries, 0.77 us in single-event entries, so 4-8 s at 10M
-// events before a node can vote, more from a cold disk; the table costs
-// 8 bytes an entry (80 MB for 10M single-event entries). A position
-// table persisted with the index checkpoint (scan only past it) or raft
-// snapshots at chunk boundaries are the next step for large logs.
+// position of every entry (8 bytes each) and the terms as runs, plus the
+// recently saved entries (16 MiB) so that sends and applies right after a
+// save do not read back. Raft replacing a diverged uncommitted suffix
+// truncates the tlog at the first replaced entry's header, unless that
+// cuts more than --max-truncation bytes (ErrTruncationLimit: the node
+// stops and says so).
+//
+// Open time: the position and term tables of the committed entries are
+// persisted in raft-entries (entrytable.go: checksummed frames of
+// delta-coded positions and term runs, appended as commits pass 4096
+// entries or 4 MiB of log, fsynced every 64 MiB of log and on Close), so
+// OpenTlogDisk loads them and scans the log only past the table's last
+// entry (the uncommitted tail, and what a power cut took from the
+// table). A missing, torn, damaged or foreign table (its first and last
+// entries are checked against the log) falls back to the full scan and
+// is rewritten. Raft snapshots with FirstIndex moving up were the other
+// way; they would make lagging followers receive snapshots, and an event
+// store's snapshot is its whole log, so they need a chunk transfer of
+// their own, while the table changes nothing raft sees. No compaction:
+// FirstIndex is 1. Measured (BenchmarkTlogDiskOpenScan, 200,000 100-byte
+// events, page cache warm, 2-core VM loaded by other builds (load 6-10),
+// medians of 3 in three sessions, table+scan-ns/event): single-event
+// entries 49-58 ns an event from the table vs 202-340 from a full scan
+// (4-6x); 100-event entries 3-8 vs 80-203 (15x and more). So 10M
+// single-event entries open in about 0.5 s instead of 2-3 s (the 4-8 s
+// once measured here were a slower day; the ratio is what holds). The table
+// costs 8 bytes an entry in memory (80 MB for 10M single-event
+// entries); the file about 2 bytes an entry.
+//
+// Lost raft state (voteguard.go): a voter that starts without
+// raft-state.chk (a new cluster, a wiped data directory, a lost file)
+// could vote twice in a term or help elect a master missing entries it
+// had acknowledged. etcd refuses such a member ("already bootstrapped":
+// remove it and add it back under a new id); Event Store 4.0 persists no
+// election state at all. Here the node is guarded instead, in three
+// persisted steps (raft-vote-guard): it refuses every vote and never
+// campaigns until n-q+1 other voters showed their terms (their highest,
+// F, bounds any term it can have voted in; F = 0 is a new cluster and
+// ends the guard), then until its commit index is an entry of a master
+// term >= F at or past that master's first commit index (it then holds
+// every entry it acknowledged before), then it votes again, never in a
+// term <= F. While abstaining it probes the voters it has not heard from
+// (followers never talk to each other: in a quiet cluster it would hear
+// only the master). A master whose follower progress predates the loss
+// is told (an append answer marked lost-log) and hands leadership to
+// another voter, since raft never lowers a follower's Match; heartbeats
+// of such terms commit only what the node acknowledged since. Cost: a new
+// cluster's voters must hear from each other before the first election
+// (simulation, 50 seeds, no faults: first master at median 1.18 s, p90
+// 1.44 s, against 1.17 s and 1.43 s unguarded); a three-node cluster with
+// one node wiped and one down elects no master until the down node
+// returns (the
+// case where voting would be unsafe).
 //
 // Replication (Replicator, replicator.go) is the store's Committer on a
 // cluster node: the master's writer hands it each group commit, the
@@ -71,42 +130,67 @@
 // the node's own batches through store.DB.ApplyBatch (which acknowledges
 // the clients: only after a majority has the entry durable), everything
 // else (a slave, or batches of an earlier leadership) through
-// store.DB.ApplyTo. The writer leads (store.DB.Lead) from the end of the
+// store.DB.ApplyTo; each own batch's time from Commit to its ApplyBatch
+// goes to store.DB.ObserveCommitLatency, which the writer's gather
+// heuristic waits half of for its closed-loop clients. The writer leads (store.DB.Lead) from the end of the
 // empty entry raft appends at the start of the term, once it is applied;
 // losing leadership, a truncation or a refused proposal fails the batches
 // in flight (store.DB.FailBatches: the clients get NotReady and retry;
 // their writes may still commit under the next master, and are applied
-// from the log then). The leader sends its appends before its own save
-// (raft thesis §10.2.1), so the followers' fsyncs overlap its own.
+// from the log then).
 //
-// Measured (2-core VM shared with other builds; three nodes on loopback
-// sharing one virtual disk, 100-byte single-event writes, closed loop):
+// Measured (2-core VM shared with four other engineers' builds and
+// tests: load average 6-7, the one virtual disk's fdatasync 0.65-0.76 ms
+// quiet and up to 1.9 ms busy; three nodes on loopback sharing it,
+// 100-byte single-event writes, closed loop). "old" is the synchronous
+// Ready loop (commit 328c093), "new" this design; runs interleaved in the
+// same minutes, medians of 3 [runs]:
 //
-//	in-process, store API on the master, median of 3 [range]
+//	in-process, store API on the master
 //	(go test ./node -run XXX -bench '^BenchmarkClusterWrite$' -benchtime 3s)
-//	  1 writer     502 events/s [492-508]          one entry per write, ~1 ms a save on each node
-//	  16 writers   2,788 [2,509-6,528]             ~6 events per fsync
-//	  256 writers  33,895 [27,078-49,190]          ~110 events per fsync, 230-460 saves/s, 1.1-2.3 ms a save
-//	same, --unsafe-disable-flush-to-disk (-bench ClusterWriteNoFsync)
-//	  16 writers   8,600-9,600, 256 writers 43,000-49,000
-//	whole processes (bin/eventstored x3 on 127.0.0.1-3, bin/esbench write --addr <master>
-//	--clients N --duration 8s; single node: bin/esbench write --start-node bin/eventstored)
-//	  16 clients   3,161-3,504 (single node in the same minutes: 13,036)
-//	  256 clients  17,237-24,478 (single node: 27,328-29,306)
+//	  16 writers   old 4,549 [3,325 8,503 4,549]     new 6,818 [5,824 6,818 7,255]   x1.5
+//	               events/fsync old ~6, new ~11 (the gather hint below)
+//	  256 writers  old 40,605 [20,651 51,550 40,605] new 35,836 [29,821 54,746 35,836]
+//	               paired ratios 1.44 1.06 0.88: no clear change; ~130 events/fsync both
+//	  1 writer     old 971, new 664 (one run each): one more hand-off each way
+//	whole processes (make build && bin/esbench cluster --clients 16,256)
+//	  16 clients   old 4,151 [4,006 4,151 4,478]     new 4,883 [4,819 4,883 5,304]  x1.18, p50 3.34 → 2.86 ms
+//	  256 clients  old 21,577 [18,496 21,577 23,648] new 20,058 [18,131 20,058 20,267]
+//	               (an earlier set, same method: old 8,210 11,975 18,741, new 17,046 19,259 19,501)
 //
-// Where the time goes: every batch costs one fsync on every node, and
-// the three nodes' fsyncs queue on the one disk (a save takes 2-3x a
-// single node's fsync under load); a write waits for the leader's save
-// and one follower's (in parallel) plus about ten goroutine hand-offs
-// (writer, driver, transport, event loops, follower driver and back,
-// apply goroutine, client), each slow on two busy cores; and every node
-// indexes every event (index memtable add is the largest CPU item), so
-// three nodes spend three times the CPU of one. More batches in flight
-// make them smaller and multiply the fsyncs (pipeline depth 3: 23k, 8:
-// 13k at 256 writers), so the node uses 2. The 100,000 events/s target
-// needs nodes on their own disks and cores; asynchronous storage writes
-// (raft's AsyncStorageWrites: the leader's raft loop no longer waits for
-// its fsync) are the next step here.
+// Where a write's time goes (Replicator.Stages, reported by
+// BenchmarkClusterWrite per own batch; 256 writers, new): queue (Commit to
+// proposed) 0.1-0.2 ms, replicate (proposed to committed) 2.5-4.8 ms,
+// apply wait 0.1-0.25 ms, apply (index adds, acks) 0.1 ms; old: queue
+// 0.4-0.55 ms (the writer waited for the driver's fsync), replicate
+// 3.3-3.9 ms. Replicate is the follower's wait for the save it has in
+// flight (up to one save), its own save (1.2-2.6 ms a save on every
+// node while three nodes fsync on one disk), and about eight goroutine
+// hand-offs (leader driver → TCP send goroutine → event loop → follower's
+// event loop → its driver → its append goroutine → send goroutine →
+// event loops → leader driver), each 0.1-0.3 ms on two cores at load 7.
+// With 256 closed-loop writers and two batches in flight a write costs
+// about one batch latency plus the wait for the next hand-over, so
+// throughput = ~130 events an fsync × ~250-400 fsyncs a second a node.
+//
+// Why the 100,000 events/s target is out of reach on this VM: (1) CPU:
+// the whole process (three nodes, each encoding, writing and indexing
+// every event, plus the writers) spends 20-25 us of CPU an event
+// (cpu-us/event), so two cores carry at most 80-100k even when nobody
+// else uses them; the no-fsync variant (-bench ClusterWriteNoFsync)
+// reached 40,000-82,000. (2) Disk: 100k at ~130 events an fsync needs
+// ~770 fsyncs a second on every node back to back, 1.3 ms each, on one
+// disk that does 2,200-4,600 a second in total for three writers when
+// quiet; here a save takes 1.2-2.6 ms. (3) Latency: 256 writers at 100k
+// leave 2.5 ms a write for two saves in sequence at worst (the one in
+// flight, then its own) plus the hand-offs above. On nodes with their
+// own disks and cores (1) and (2) go, and the asynchronous design is
+// what lets the leader's loop keep taking acknowledgements and proposals
+// during its own fsync. Next steps here: save on the driver goroutine
+// when no save is in flight (one writer: no hand-off to the appender and
+// back), send directly from the goroutine that has the answer instead of
+// through the transport's send goroutine, and a follower ApplyTo that
+// does not allocate a 1 MiB log iterator per call (half of its CPU).
 //
 // Known: after a refused proposal (a leadership transfer, an injected
 // refusal in TestReplicatorCommitsAppliesAndRecovers) a batch of the new
@@ -123,11 +207,12 @@
 //
 // Testing: sim_test.go is a deterministic simulation — one goroutine, a
 // virtual clock, a seeded network that drops, duplicates, delays
-// (reorders) and partitions, nodes that crash and restart from their
-// TlogDisk on vfs.MemFS (a crash keeps only what was synced:
+// (reorders) and partitions, an append goroutine per node whose saves
+// complete 0-2 ms after the Ready (evPersist; a crash before loses them),
+// nodes that crash and restart from their TlogDisk on vfs.MemFS (a crash keeps only what was synced:
 // MemFS.CrashClone), with 4 KiB chunks so entries cross chunk boundaries;
-// writes are batch entries planned at the leader's log end, as the
-// master's writer plans its group commits.
+// writes are batch entries planned past the leader's last proposal
+// (saved or not), as the master's writer plans its group commits.
 // raft's election jitter comes from crypto/rand, which
 // testing/cryptotest.SetGlobalRandom makes a function of the seed, so a
 // seed is one exact run (TestSimulationDeterministic). Properties: at most
@@ -136,5 +221,10 @@
 // acknowledged write on every node at its index. A failing seed prints
 // the command that replays it (-sim.seed=N); keep such seeds as named
 // tests. TestSimulationCatchesVoteAmnesia shows the checker failing on a
-// disk that forgets votes.
+// disk that forgets votes. TestSimulationWipedNode wipes a node's whole
+// directory in one crash of three (when the others hold everything) and
+// keeps every property; TestSimulationWipeNeedsTheGuard shows the same
+// runs without the guard electing two leaders in a term and replacing a
+// committed entry. Every restart's entry table is compared with a full
+// scan of its log.
 package consensus

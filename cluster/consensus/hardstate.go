@@ -55,6 +55,9 @@ type hardStateFile struct {
 	buf        [hardStateSlotBytes]byte
 	// Syncs counts fsyncs (tests).
 	syncs int
+	// onCommit is told each new commit index once it is written (the
+	// entry table adds the committed entries: entrytable.go).
+	onCommit func(commit uint64)
 }
 
 const hardStateSlotBytes = 40
@@ -149,8 +152,12 @@ func (h *hardStateFile) save(hs *pb.HardState) error {
 		h.syncedSlot = slot
 	}
 	h.seq = seq
+	moved := hs.GetCommit() != h.cur.GetCommit()
 	t, v, c := hs.GetTerm(), hs.GetVote(), hs.GetCommit()
 	h.cur = &pb.HardState{Term: &t, Vote: &v, Commit: &c}
+	if moved && h.onCommit != nil {
+		h.onCommit(c)
+	}
 	return nil
 }
 

@@ -68,7 +68,8 @@ type TlogDiskOptions struct {
 //
 // In memory it keeps, per entry, the log position of its header record
 // (8 bytes an entry) and the terms as runs (a term changes only at an
-// election), rebuilt at open by scanning the log's headers; plus the
+// election), loaded at open from the entry table (entrytable.go) and a
+// scan of the log's headers past its end; plus the
 // recently saved entries (cacheMaxBytes). No compaction: FirstIndex is 1
 // and there is no snapshot.
 //
@@ -85,6 +86,8 @@ type TlogDisk struct {
 	dir      string
 	ds       int64
 	hs       *hardStateFile
+	et       *entryTable // persisted entry table (entrytable.go); nil only while opening
+	guard    VoteGuardState
 	members  *pb.ConfState
 	maxTrunc int64
 	onTrunc  func(int64)
@@ -101,9 +104,12 @@ type TlogDisk struct {
 
 	scratch  []byte // Save's
 	rscratch []byte // Entries'
-	// ScanDuration and ScanBytes describe the open-time scan.
+	// ScanDuration and ScanBytes describe the open: the time to load the
+	// entry table and scan the log past it, and the log bytes scanned.
+	// TableEntries is how many entries came from the table.
 	ScanDuration time.Duration
 	ScanBytes    int64
+	TableEntries uint64
 	// Saves counts Save calls that wrote entries (one fsync each). Any
 	// goroutine.
 	Saves atomic.Uint64
@@ -115,7 +121,8 @@ type TlogDisk struct {
 type termRun struct{ first, term uint64 }
 
 // OpenTlogDisk opens the consensus state in o.Dir over o.Log: reads the
-// hard state and members, and scans the log's entry headers. An entry
+// hard state and members, loads the entry table and scans the log's
+// entry headers past it (the whole log without a usable table). An entry
 // whose records did not all reach the log before a crash (never reported
 // saved) is cut.
 func OpenTlogDisk(o TlogDiskOptions) (*TlogDisk, error) {
@@ -131,24 +138,56 @@ func OpenTlogDisk(o TlogDiskOptions) (*TlogDisk, error) {
 	if d.members, err = readMembers(o.FS, o.Dir); err != nil {
 		return nil, err
 	}
+	if err := d.openVoteGuard(); err != nil {
+		return nil, err
+	}
 	if d.hs, err = openHardState(o.FS, o.Dir); err != nil {
 		return nil, err
 	}
-	if err := d.scan(); err != nil {
-		d.hs.close()
+	start := time.Now()
+	if err := d.loadEntryTable(); err != nil {
+		d.closeFiles()
+		return nil, err
+	}
+	d.TableEntries = d.lastIndex()
+	if err := d.scan(start); err != nil && d.TableEntries > 0 {
+		// NB: the table passed its checks but the log past it does not
+		// continue it: trust the log.
+		d.log.Warn("consensus: the log does not continue the entry table; scanning the whole log", "err", err)
+		if err := d.resetEntryTable(); err != nil {
+			d.closeFiles()
+			return nil, err
+		}
+		d.TableEntries = 0
+		if err := d.scan(start); err != nil {
+			d.closeFiles()
+			return nil, err
+		}
+	} else if err != nil {
+		d.closeFiles()
 		return nil, err
 	}
 	if c := d.hs.cur.GetCommit(); c > d.lastIndex() {
-		d.hs.close()
+		d.closeFiles()
 		return nil, fmt.Errorf("%w: commit index %d is past the last entry %d in the log", ErrCorruptState, c, d.lastIndex())
 	}
+	// A rebuilt (or lagging) table catches up with the committed entries
+	// now, before the node serves, rather than in its first commit.
+	d.persistCommitted(d.hs.cur.GetCommit(), true)
+	d.hs.onCommit = func(c uint64) { d.persistCommitted(c, false) }
 	return d, nil
 }
 
-// scan rebuilds the position and term tables from the log.
-func (d *TlogDisk) scan() error {
-	start := time.Now()
-	it := d.l.NewIterator(0)
+func (d *TlogDisk) closeFiles() {
+	d.hs.close()
+	d.et.close()
+}
+
+// scan extends the position and term tables from the log, from d.end
+// (the end of what the entry table held; 0 without one).
+func (d *TlogDisk) scan(start time.Time) error {
+	from := d.end
+	it := d.l.NewIterator(from)
 	defer it.Close()
 	durable := d.l.Durable()
 	var pending int // records still owed to the last header
@@ -180,7 +219,7 @@ func (d *TlogDisk) scan() error {
 		lastHdr, pending = p, h.count
 		d.end = it.Pos()
 	}
-	d.ScanBytes, d.ScanDuration = durable, time.Since(start)
+	d.ScanBytes, d.ScanDuration = durable-from, time.Since(start)
 	if pending > 0 {
 		// NB: Save flushes an entry's records together; a crash part-way
 		// leaves a header without all its records, an entry never
@@ -193,7 +232,7 @@ func (d *TlogDisk) scan() error {
 		d.dropFrom(d.lastIndex())
 		d.end = lastHdr
 	}
-	d.log.Info("consensus: raft log scanned", "entries", d.lastIndex(), "log_bytes", d.ScanBytes, "took", d.ScanDuration)
+	d.log.Info("consensus: raft log opened", "entries", d.lastIndex(), "from_table", d.TableEntries, "scanned_bytes", d.ScanBytes, "took", d.ScanDuration)
 	return nil
 }
 
@@ -206,6 +245,7 @@ func (d *TlogDisk) appendIndex(p int64, term uint64) {
 
 // dropFrom forgets entries i and later.
 func (d *TlogDisk) dropFrom(i uint64) {
+	d.tableDropFrom(i)
 	d.pos = d.pos[:i-1]
 	for len(d.terms) > 0 && d.terms[len(d.terms)-1].first >= i {
 		d.terms = d.terms[:len(d.terms)-1]
@@ -555,6 +595,8 @@ func (d *TlogDisk) IndexCovering(p int64) uint64 {
 // Close makes a commit index written without fsync durable and closes
 // the hard state file. The log is the caller's.
 func (d *TlogDisk) Close() error {
+	d.persistCommitted(d.hs.cur.GetCommit(), true)
+	d.et.close()
 	err := d.hs.sync()
 	if cerr := d.hs.close(); err == nil {
 		err = cerr
