@@ -212,9 +212,10 @@
 // flight, then its own) plus the hand-offs above. On nodes with their
 // own disks and cores (1) and (2) go, and the asynchronous design is
 // what lets the leader's loop keep taking acknowledgements and proposals
-// during its own fsync. Next steps here: send directly from the goroutine that has the answer instead of
-// through the transport's send goroutine, and a follower ApplyTo that
-// does not allocate a 1 MiB log iterator per call (half of its CPU).
+// during its own fsync. Next step here: send directly from the goroutine
+// that has the answer instead of through the transport's send goroutine.
+// (A follower's ApplyTo no longer allocates a log iterator's read block
+// per entry: store.DB reuses one, TestApplyToReusesItsReadBlock.)
 //
 // Known: after a refused proposal (a leadership transfer, an injected
 // refusal in TestReplicatorCommitsAppliesAndRecovers) a batch of the new
