@@ -49,8 +49,8 @@ func TestEchoPathAllocatesNothingPerPackage(t *testing.T) {
 	}
 }
 
-// TestDirectAndBatchedSendsAllocateNothing: a Send from another goroutine
-// (written directly) and a batched send plus Flush allocate nothing once
+// TestDirectAndBatchedSendsAllocateNothing: a SendDirect from another
+// goroutine and a batched send plus Flush allocate nothing once
 // the buffers are warm. The client reads only afterwards (a reading
 // goroutine's wake-ups would count): 200 rounds of 300 bytes fit in the
 // loopback socket's buffers.
@@ -62,7 +62,7 @@ func TestDirectAndBatchedSendsAllocateNothing(t *testing.T) {
 	var b SendBatch
 	before := s.Stats()
 	direct := testing.AllocsPerRun(200, func() {
-		_ = conn.Send(frame)
+		_ = conn.SendDirect(frame)
 	})
 	batched := testing.AllocsPerRun(200, func() {
 		_ = b.Send(conn, frame)

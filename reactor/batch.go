@@ -34,7 +34,7 @@ func (b *SendBatch) Send(c *Conn, frame []byte) error {
 	if err != nil {
 		return err
 	}
-	return c.endSend(append(buf, frame...), 1, b)
+	return c.endSend(append(buf, frame...), 1, b, false)
 }
 
 // add puts c on the list. REQUIRES: c.mu held (lock order c.mu → b.mu).

@@ -123,14 +123,15 @@ func TestLargeSendBatchIsWrittenByTheLoops(t *testing.T) {
 	}
 }
 
-// TestSendFromAnotherGoroutineWritesDirectly: a Send off the loop, with
-// nothing else on its way, is written by the sender itself.
+// TestSendFromAnotherGoroutineWritesDirectly: a SendDirect off the loop,
+// with nothing else on its way, is written by the sender itself; a Send
+// goes through the loop.
 func TestSendFromAnotherGoroutineWritesDirectly(t *testing.T) {
 	h := newTestHandler()
 	s := startServer(t, Config{}, h)
 	c, conn := serverConn(t, s, h)
 	before := s.Stats()
-	if err := conn.Send(seqFrame(nil, 1, 7, 5)); err != nil {
+	if err := conn.SendDirect(seqFrame(nil, 1, 7, 5)); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Stats(); got.DirectWrites != before.DirectWrites+1 {
@@ -138,6 +139,38 @@ func TestSendFromAnotherGoroutineWritesDirectly(t *testing.T) {
 	}
 	if p := c.expect(codec.Pong); binary.LittleEndian.Uint32(p.CorrelationID[4:]) != 7 {
 		t.Fatalf("got seq %d", binary.LittleEndian.Uint32(p.CorrelationID[4:]))
+	}
+	if err := conn.Send(seqFrame(nil, 1, 8, 5)); err != nil {
+		t.Fatal(err)
+	}
+	if p := c.expect(codec.Pong); binary.LittleEndian.Uint32(p.CorrelationID[4:]) != 8 {
+		t.Fatalf("got seq %d", binary.LittleEndian.Uint32(p.CorrelationID[4:]))
+	}
+	if got := s.Stats(); got.DirectWrites != before.DirectWrites+1 || got.Writes != before.Writes+2 {
+		t.Fatalf("after a Send: %d writes, %d direct; want 2 and 1", got.Writes-before.Writes, got.DirectWrites-before.DirectWrites)
+	}
+	checkFor(t, 10*time.Second, time.Millisecond, func() error { // the loop's flush has finished
+		conn.mu.Lock()
+		defer conn.mu.Unlock()
+		if conn.loopWriting || conn.flushQueued || conn.gnetHolds {
+			return errors.New("connection busy")
+		}
+		return nil
+	})
+	buf, err := conn.BeginSend()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.EndSendDirect(seqFrame(seqFrame(buf, 1, 9, 5), 1, 10, 5), 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []uint32{9, 10} {
+		if p := c.expect(codec.Pong); binary.LittleEndian.Uint32(p.CorrelationID[4:]) != want {
+			t.Fatalf("got seq %d, want %d", binary.LittleEndian.Uint32(p.CorrelationID[4:]), want)
+		}
+	}
+	if got := s.Stats(); got.DirectWrites != before.DirectWrites+2 || got.Writes != before.Writes+3 {
+		t.Fatalf("after EndSendDirect: %d writes, %d direct; want 3 and 2", got.Writes-before.Writes, got.DirectWrites-before.DirectWrites)
 	}
 }
 
@@ -171,6 +204,8 @@ func TestSendsKeepOrderThroughAFullSocket(t *testing.T) {
 				frame = seqFrame(frame[:0], g, i, size)
 				var err error
 				if i%3 == 0 {
+					err = conn.SendDirect(frame)
+				} else if i%7 == 0 {
 					err = conn.Send(frame)
 				} else {
 					err = b.Send(conn, frame)
@@ -205,7 +240,7 @@ func TestSendsKeepOrderThroughAFullSocket(t *testing.T) {
 	// goroutine goes direct again.
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
 		before := s.Stats().DirectWrites
-		if err := conn.Send(seqFrame(nil, 9, 0, 1)); err != nil {
+		if err := conn.SendDirect(seqFrame(nil, 9, 0, 1)); err != nil {
 			return err
 		}
 		c.expect(codec.Pong)

@@ -139,6 +139,29 @@ func (c *Conn) Send(frame []byte) error {
 	return c.EndSend(append(buf, frame...), 1)
 }
 
+// SendDirect is Send for a single reply from a goroutine other than the
+// loop (a worker answering a read): when nothing of the connection is on
+// its way through the loop (no flush queued, the loop not writing it,
+// gnet holding none of its bytes), the caller writes the socket itself —
+// no hop to the loop, no wake-up — and what the socket does not take
+// goes to the loop as with Send. A burst of frames to one connection
+// should use Send (coalesced by the loop) or a SendBatch, not a
+// SendDirect per frame. On the loop inside a callback it is Send.
+func (c *Conn) SendDirect(frame []byte) error {
+	buf, err := c.BeginSend()
+	if err != nil {
+		return err
+	}
+	return c.endSend(append(buf, frame...), 1, nil, true)
+}
+
+// EndSendDirect is EndSend with SendDirect's direct write: for a goroutine
+// that hands a connection a burst of frames in one call (a page of
+// subscription pushes).
+func (c *Conn) EndSendDirect(buf []byte, packages int) error {
+	return c.endSend(buf, packages, nil, true)
+}
+
 // sendOnLoop sends and flushes at once; only for code running on c's loop
 // outside OnTraffic (heartbeat requests from the wheel).
 func (c *Conn) sendOnLoop(frame []byte) {
@@ -186,17 +209,15 @@ func (c *Conn) BeginSend() ([]byte, error) {
 }
 
 // EndSend releases the buffer taken by BeginSend; buf must be the buffer
-// BeginSend returned with packages whole frames appended. Called off the
-// loop, it writes the frames to the socket at once from the caller's
-// goroutine when nothing of the connection is on its way through the loop
-// (no hop, no wake-up of the loop); otherwise the loop's flush sends them.
+// BeginSend returned with packages whole frames appended.
 func (c *Conn) EndSend(buf []byte, packages int) error {
-	return c.endSend(buf, packages, nil)
+	return c.endSend(buf, packages, nil, false)
 }
 
 // endSend is EndSend; with a batch it only queues the frames and puts c
-// on the batch, whose Flush sends them.
-func (c *Conn) endSend(buf []byte, packages int, batch *SendBatch) error {
+// on the batch, whose Flush sends them; with direct it tries a direct
+// write (SendDirect).
+func (c *Conn) endSend(buf []byte, packages int, batch *SendBatch, direct bool) error {
 	added := len(buf) - len(c.pending)
 	// NB: the limit is checked against the backlog that was already queued
 	// before this send, as Event Store's TcpConnectionManager.SendPackage
@@ -233,7 +254,7 @@ func (c *Conn) endSend(buf []byte, packages int, batch *SendBatch) error {
 			c.inBatch = true
 			batch.add(c)
 		}
-	} else if schedule && c.writeDirectLocked() {
+	} else if schedule && direct && c.writeDirectLocked() {
 		schedule = false
 	}
 	c.flushQueued = c.flushQueued || schedule

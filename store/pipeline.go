@@ -188,8 +188,9 @@ type pipe struct {
 	leading atomic.Bool
 
 	// Committer goroutine only: what was applied.
-	applied   int64    // log end applied (== visibleEnd, except inside ApplyTo)
-	announced Position // last position given to OnCommitted callbacks
+	applied   int64              // log end applied (== visibleEnd, except inside ApplyTo)
+	announced Position           // last position given to OnCommitted callbacks
+	applyIt   resettableIterator // ApplyTo's reader, reset per call (no read block allocated per entry)
 
 	lastFlushNs atomic.Int64 // duration of the last flush (the writer's gather heuristic)
 }

@@ -81,6 +81,20 @@ type replayed struct {
 // are added to the index in batches of replayBatchMax as they come (never
 // inside an unfinished write); the rest is left in the result.
 func (db *DB) replay(from, end int64) (replayed, error) {
+	return db.replayWith(db.log.NewIterator(from), from, end)
+}
+
+// resettableIterator is a log iterator that can be moved and reused
+// (tlog.Iterator.Reset keeps its read buffer).
+type resettableIterator interface {
+	logIterator
+	Reset(from int64)
+}
+
+// replayWith is replay reading with it, positioned at from; it is closed
+// (its chunk released; a resettable one keeps its buffer for a later
+// Reset) on return.
+func (db *DB) replayWith(it logIterator, from, end int64) (replayed, error) {
 	t0 := time.Now()
 	var (
 		p       Prepare
@@ -90,7 +104,6 @@ func (db *DB) replay(from, end int64) (replayed, error) {
 		lastLog = t0
 	)
 	collectMetas := db.opts.Committer != nil
-	it := db.log.NewIterator(from)
 	defer func() { it.Close() }()
 	for {
 		pos, payload, err := it.Next()
@@ -109,8 +122,12 @@ func (db *DB) replay(from, end int64) (replayed, error) {
 			// so this does not spin.
 			db.logger.Debug("store: the log was truncated above the replay; re-reading", "position", it.Pos(), "end", end)
 			next := it.Pos()
-			it.Close()
-			it = db.log.NewIterator(next)
+			if rs, ok := it.(resettableIterator); ok {
+				rs.Reset(next)
+			} else {
+				it.Close()
+				it = db.log.NewIterator(next)
+			}
 			continue
 		}
 		if err != nil {
@@ -213,7 +230,15 @@ func (db *DB) ApplyTo(end int64) error {
 	if end == from {
 		return nil
 	}
-	r, err := db.replay(from, end)
+	var it logIterator
+	if p.applyIt != nil {
+		p.applyIt.Reset(from)
+		it = p.applyIt
+	} else {
+		it = db.log.NewIterator(from)
+		p.applyIt, _ = it.(resettableIterator)
+	}
+	r, err := db.replayWith(it, from, end)
 	if err != nil {
 		db.latch(err)
 		return err

@@ -9,6 +9,7 @@ import (
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/eventstored/eventstored/cluster"
 )
@@ -111,6 +112,7 @@ type gateDisk struct {
 	closed bool
 	failed atomic.Bool
 	saving atomic.Int32 // Saves waiting at the gate
+	calls  atomic.Int32 // Saves called
 }
 
 func newGateDisk() *gateDisk {
@@ -120,6 +122,7 @@ func newGateDisk() *gateDisk {
 }
 
 func (g *gateDisk) Save(hs *pb.HardState, ents []*pb.Entry) error {
+	g.calls.Add(1)
 	g.mu.Lock()
 	for g.closed {
 		g.saving.Add(1)
@@ -259,5 +262,114 @@ func TestPersistQueueLimit(t *testing.T) {
 	<-done
 	if d.aqBytes != 1 || len(d.aq) != 1 {
 		t.Fatalf("queue %d bytes, %d appends", d.aqBytes, len(d.aq))
+	}
+}
+
+// chanTransport delivers in process: Send steps a copy of each message
+// into the addressed driver.
+type chanTransport struct{ peers map[uint64]*Driver }
+
+func (c *chanTransport) Send(msgs []*pb.Message) {
+	for _, m := range msgs {
+		if d := c.peers[m.GetTo()]; d != nil {
+			d.Step(proto.Clone(m).(*pb.Message))
+		}
+	}
+}
+
+// TestFollowerSavesInline: a follower saves on its driver goroutine (no
+// hand-off to the append goroutine) and still acknowledges only once the
+// save is durable — with two voters nothing commits while the follower's
+// save is stuck — and a failed inline save is final (ShuttingDown,
+// ErrDiskFailed, no save after it).
+func TestFollowerSavesInline(t *testing.T) {
+	tr := &chanTransport{peers: map[uint64]*Driver{}}
+	disks := map[uint64]*gateDisk{}
+	var mu sync.Mutex
+	applied := map[uint64][]string{}
+	for _, id := range []uint64{1, 2} {
+		d := newGateDisk()
+		if err := d.Bootstrap([]uint64{1, 2}, nil); err != nil {
+			t.Fatal(err)
+		}
+		drv, err := NewDriver(DriverConfig{Core: Config{ID: id, Log: quiet}, Disk: d, Transport: tr, Tick: 20 * time.Millisecond, Log: quiet,
+			OnApply: func(ents []*pb.Entry) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, e := range ents {
+					if len(e.GetData()) > 0 {
+						applied[id] = append(applied[id], string(e.GetData()))
+					}
+				}
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		disks[id], tr.peers[id] = d, drv
+	}
+	for _, drv := range tr.peers {
+		drv.Start()
+	}
+	t.Cleanup(func() {
+		for id, drv := range tr.peers {
+			disks[id].set(false)
+			drv.Stop()
+		}
+	})
+	var leader, follower uint64
+	waitFor(t, "a master and a slave", 10*time.Second, func() bool {
+		for id, drv := range tr.peers {
+			switch drv.Status().State {
+			case cluster.StateMaster:
+				leader = id
+			case cluster.StateSlave:
+				follower = id
+			}
+		}
+		return leader != 0 && follower != 0 && leader != follower
+	})
+	l, f, fd := tr.peers[leader], tr.peers[follower], disks[follower]
+	inline := f.inlineSaves.Load()
+	if inline == 0 {
+		t.Fatal("the follower saved nothing on its driver goroutine")
+	}
+	count := func(id uint64) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(applied[id])
+	}
+
+	fd.set(true)
+	if err := l.Propose([]byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the follower's save at the gate", 10*time.Second, func() bool { return fd.saving.Load() > 0 })
+	time.Sleep(60 * time.Millisecond) // ticks pass: heartbeats, retries (an election timeout is 200 ms)
+	if n := count(leader); n != 0 {
+		t.Fatalf("the leader applied %d entries the follower had not saved", n)
+	}
+	fd.set(false)
+	waitFor(t, "both apply", 10*time.Second, func() bool { return count(leader) == 1 && count(follower) == 1 })
+	if f.inlineSaves.Load() == inline {
+		t.Fatal("the follower's save of the entry was not inline")
+	}
+
+	fd.failed.Store(true)
+	if err := l.Propose([]byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the follower stops", 10*time.Second, func() bool { return f.Status().State == cluster.StateShuttingDown })
+	if st := f.Status(); !errors.Is(st.Err, ErrDiskFailed) {
+		t.Fatalf("status error %v, want ErrDiskFailed", st.Err)
+	}
+	calls := fd.calls.Load()
+	fd.failed.Store(false)
+	l.Propose([]byte("c"))
+	time.Sleep(20 * time.Millisecond)
+	if fd.calls.Load() != calls {
+		t.Fatal("the follower saved after its disk failed")
+	}
+	if n := count(leader); n != 1 {
+		t.Fatalf("the leader applied %d entries without its only follower", n)
 	}
 }

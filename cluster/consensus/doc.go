@@ -42,7 +42,13 @@
 //     other nodes itself right after the fsync (a follower's ack does not
 //     wait for its Ready loop), and queues the core's own answers; it
 //     never waits for the driver, and the driver waits for it only past
-//     persistQueueMax (64 MiB) queued. TlogDisk's tables are shared by
+//     persistQueueMax (64 MiB) queued. A node that does not lead saves
+//     inline on the driver goroutine instead whenever the appender is
+//     idle (Driver.flush): a follower cannot save the next append before
+//     this one is durable anyway, so blocking its loop costs nothing, and
+//     its acknowledgement skips two hand-offs (driver → appender, and the
+//     MsgStorageAppendResp back). The leader keeps the appender: its loop
+//     takes acknowledgements and proposals during its own fsync. TlogDisk's tables are shared by
 //     the two (raft reads on the driver, saves on the appender) under a
 //     mutex that the fsync does not hold.
 //   - Transports: Split sends vote traffic (pre-votes, votes, answers) to
@@ -153,6 +159,26 @@
 //	  256 writers  old 40,605 [20,651 51,550 40,605] new 35,836 [29,821 54,746 35,836]
 //	               paired ratios 1.44 1.06 0.88: no clear change; ~130 events/fsync both
 //	  1 writer     old 971, new 664 (one run each): one more hand-off each way
+//	followers save inline when idle (commit 94d8942) against the appender
+//	only ("async"); same command, binaries of both, interleaved, two sets
+//	of 3 runs on another day (load 4-6):
+//	  1 writer     async 914 669 910 | 713 737 639
+//	               inline 978 987 730 | 891 895 970   medians 910→978, 713→895
+//	  16 writers   async 9,558 8,901 8,377 | 6,896 5,666 5,869
+//	               inline 9,756 8,519 6,608 | 9,256 7,426 8,798
+//	               medians 8,901→8,519 (x0.96), 5,869→8,798 (x1.5)
+//	  256 writers  async 60,424 60,508 50,681 | 47,905 47,876 41,072
+//	               inline 67,684 66,548 46,931 | 61,373 48,030 38,010
+//	               medians 60,424→66,548, 47,876→48,030
+//	  cpu-us/event, 1 writer: 1,163-1,533 → 771-952 (a follower's goroutine
+//	  wake-ups per write gone); allocs/op 600-685 → 310
+//	  whole processes, same pairing (esbench cluster --node <bin>
+//	  --clients 1,16,256, then --clients 256 alone three more times):
+//	  1 client     async 562 482 555   inline 834 813 682   x1.46, p50 1.48 → 1.06 ms
+//	  16 clients   async 4,527 3,759 5,276   inline 6,012 6,046 4,848   x1.33
+//	  256 clients  async 22,003 19,076 21,262 18,110 22,023 30,817
+//	               inline 28,010 18,496 17,399 19,566 20,087 33,119
+//	               paired ratios 1.27 0.97 0.82 1.08 0.91 1.07: no clear change
 //	whole processes (make build && bin/esbench cluster --clients 16,256)
 //	  16 clients   old 4,151 [4,006 4,151 4,478]     new 4,883 [4,819 4,883 5,304]  x1.18, p50 3.34 → 2.86 ms
 //	  256 clients  old 21,577 [18,496 21,577 23,648] new 20,058 [18,131 20,058 20,267]
@@ -186,11 +212,10 @@
 // flight, then its own) plus the hand-offs above. On nodes with their
 // own disks and cores (1) and (2) go, and the asynchronous design is
 // what lets the leader's loop keep taking acknowledgements and proposals
-// during its own fsync. Next steps here: save on the driver goroutine
-// when no save is in flight (one writer: no hand-off to the appender and
-// back), send directly from the goroutine that has the answer instead of
-// through the transport's send goroutine, and a follower ApplyTo that
-// does not allocate a 1 MiB log iterator per call (half of its CPU).
+// during its own fsync. Next step here: send directly from the goroutine
+// that has the answer instead of through the transport's send goroutine.
+// (A follower's ApplyTo no longer allocates a log iterator's read block
+// per entry: store.DB reuses one, TestApplyToReusesItsReadBlock.)
 //
 // Known: after a refused proposal (a leadership transfer, an injected
 // refusal in TestReplicatorCommitsAppliesAndRecovers) a batch of the new

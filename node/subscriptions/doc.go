@@ -30,7 +30,11 @@
 // every event at or below it is readable, and last_event_number (read
 // after admission) covers at least those events. Clients read history up
 // to the confirmation and drop live events they already read (by position
-// on $all, by number on a stream), spec §4.6 rules 2 and 4.
+// on $all, by number on a stream), spec §4.6 rules 2 and 4. With no
+// subscription at all (most nodes of a cluster, most of the time) run
+// reads nothing: on each poke it moves to the end of the log and last to
+// the last commit, in that order, as at start, so the same rule holds for
+// the next subscriber (TestVolatileIdleServiceConfirmsAtTheEnd).
 //
 // # Limits and slow subscribers
 //

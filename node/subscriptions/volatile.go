@@ -262,6 +262,22 @@ func (s *Service) run(rd *store.Reader, pos store.Position) {
 		// committed before subscribing is then at or below the confirmed
 		// position, and is never pushed to it.
 		admitting = s.takePending(admitting)
+		if len(admitting) == 0 && s.count.Load() == 0 {
+			// Nobody to push to (most nodes of a cluster, most of the
+			// time): skip what was committed instead of reading it. As in
+			// Start: the end of the log first, then the last commit, so
+			// every event not pushed is at or below s.last when a
+			// subscriber arriving now is confirmed after its first read.
+			pos = rd.ReadAllForward(store.PositionEnd, 0, false).Next
+			s.last = s.db.LastCommitPosition()
+			select {
+			case <-s.wake:
+				continue
+			case <-s.stop:
+				s.shutdown()
+				return
+			}
+		}
 		pages, failed := 0, false
 		for {
 			if s.dirty.Load() {

@@ -489,3 +489,36 @@ func TestV1EventNumberConversion(t *testing.T) {
 		}
 	}
 }
+
+// With no subscriber the service skips what is committed instead of
+// reading it; a subscriber arriving after such writes (before any, and
+// after the last one left) is confirmed at the last commit and gets only
+// what is written after it.
+func TestVolatileIdleServiceConfirmsAtTheEnd(t *testing.T) {
+	db := openDB(t)
+	s := newSvc(t, db, nil)
+	c := newRecConn(64)
+	for round := 0; round < 3; round++ {
+		for i := 0; i < 20; i++ {
+			write(t, db, fmt.Sprintf("idle-%d", i%3), fmt.Sprintf("old-%d-%d", round, i))
+		}
+		corr := codec.NewGUID()
+		sub, err := s.Subscribe(c, corr, "", false, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := confirmation(t, c.next(t), corr); m.LastCommitPosition != db.LastCommitPosition() {
+			t.Fatalf("round %d: confirmed at %d; last commit %d", round, m.LastCommitPosition, db.LastCommitPosition())
+		}
+		want := fmt.Sprintf("new-%d", round)
+		write(t, db, "idle-0", want)
+		if ev := appeared(t, c.next(t), corr); ev.Event.EventType != want {
+			t.Fatalf("round %d: pushed %s; want %s", round, ev.Event.EventType, want)
+		}
+		sub.Unsubscribe()
+		if r := dropped(t, c.next(t), corr); r != codec.DropUnsubscribed {
+			t.Fatalf("reason %v", r)
+		}
+		c.none(t)
+	}
+}

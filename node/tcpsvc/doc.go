@@ -35,7 +35,9 @@
 //	   │        connection is on its way through the loop
 //	   └─ read, or cache miss: enqueue on the worker queue (full → NotHandled TooBusy)
 //	          worker: authenticate if needed → access checks → read with its own
-//	          store reader → encode into its own buffer → Conn.Send
+//	          store reader → encode into its own buffer → Conn.SendDirect (the
+//	          worker writes the socket itself when nothing else of the
+//	          connection is on its way through the loop)
 //
 // Payload bytes are copied once, into the request's pooled buffer, because
 // gnet reuses its read buffer after the callback; decoded strings and byte

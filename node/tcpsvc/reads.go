@@ -97,7 +97,7 @@ func (w *worker) send(r *request) bool {
 		return false
 	}
 	if !r.sess.closed.Load() {
-		_ = r.sess.conn.Send(w.buf)
+		r.sess.sendFromWorker(w.buf)
 	}
 	return true
 }

@@ -327,6 +327,20 @@ func (ss *Session) authenticateCached(login, password []byte) (*auth.Principal, 
 	return c.Principal, true
 }
 
+// directSender is the part of *reactor.Conn that writes a single reply
+// from the calling goroutine (no hop to the event loop) when it can.
+type directSender interface{ SendDirect(frame []byte) error }
+
+// sendFromWorker sends a worker's reply (one per request): directly from
+// the worker when the connection allows it, else as Send does.
+func (ss *Session) sendFromWorker(frame []byte) {
+	if d, ok := ss.conn.(directSender); ok {
+		_ = d.SendDirect(frame)
+		return
+	}
+	_ = ss.conn.Send(frame)
+}
+
 // Small replies are built in pooled buffers; Conn.Send is done with the
 // frame when it returns.
 var smallBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}

@@ -45,24 +45,30 @@ func (w *worker) subscribe(r *request) {
 // subscription reached the session's table) goes nowhere.
 type sessionConn struct{ ss *Session }
 
+// Send is called by the subscription service's goroutine (a
+// confirmation, a drop, a push): the frame is written from there when the
+// connection allows it (SendDirect), not through the event loop.
 func (c sessionConn) Send(frame []byte) error {
 	if c.ss.closed.Load() {
 		return errSessionClosed
+	}
+	if d, ok := c.ss.conn.(directSender); ok {
+		return d.SendDirect(frame)
 	}
 	return c.ss.conn.Send(frame)
 }
 
 // frameBatcher is the part of *reactor.Conn that appends several frames
-// under one lock.
+// under one lock and writes them from the caller's goroutine when it can.
 type frameBatcher interface {
 	BeginSend() ([]byte, error)
-	EndSend(buf []byte, packages int) error
+	EndSendDirect(buf []byte, packages int) error
 }
 
 // SendFrames sends n whole frames in one call (subscriptions.BatchConn):
 // the subscription service hands over a page of pushes per connection at
-// once, so the connection is locked and its flush scheduled once per page
-// instead of once per push.
+// once, so the connection is locked and written (or its flush scheduled)
+// once per page instead of once per push.
 func (c sessionConn) SendFrames(frames []byte, n int) error {
 	if c.ss.closed.Load() {
 		return errSessionClosed
@@ -85,5 +91,5 @@ func (c sessionConn) SendFrames(frames []byte, n int) error {
 	if err != nil {
 		return err
 	}
-	return b.EndSend(append(buf, frames...), n)
+	return b.EndSendDirect(append(buf, frames...), n)
 }

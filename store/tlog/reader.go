@@ -163,6 +163,23 @@ func (l *Log) NewIterator(from int64) *Iterator {
 	return it
 }
 
+// Reset positions the iterator at from (as NewIterator does) and clears a
+// sticky error, keeping its read buffer: a caller that reads many short
+// ranges (a follower applying each committed entry) allocates no block per
+// range. Same goroutine as Next.
+func (it *Iterator) Reset(from int64) {
+	if it.c != nil {
+		it.c.release()
+		it.c = nil
+	}
+	it.pos, it.gen, it.err = from, it.l.truncGen.Load(), nil
+	it.bufStart, it.bufN = 0, 0
+	it.big = dropBig(it.big)
+	if from < 0 {
+		it.err = fmt.Errorf("%w: %d", ErrBadPosition, from)
+	}
+}
+
 // Pos returns the position of the next record Next would return.
 func (it *Iterator) Pos() int64 { return it.pos }
 
