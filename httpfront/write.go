@@ -235,6 +235,15 @@ func (h *Handler) do(r *request) bool {
 		r.status(fasthttp.StatusRequestTimeout, reasonTimeout)
 	case errors.Is(err, store.ErrTooBusy):
 		r.status(fasthttp.StatusServiceUnavailable, reasonTooBusy)
+	case errors.Is(err, store.ErrCommitUnknown):
+		// Handed to consensus, then leadership was lost: it may still
+		// commit. Event Store's answer to a commit timeout (spec http-api
+		// §2.3.6); the client retries (idempotent by event id).
+		reason := reasonWriteTimeout
+		if r.op.Kind == store.OpDelete {
+			reason = reasonDeleteTimeout
+		}
+		r.status(fasthttp.StatusInternalServerError, reason)
 	case errors.Is(err, store.ErrClosed):
 		r.status(fasthttp.StatusServiceUnavailable, reasonNotReady)
 	case errors.Is(err, store.ErrBadRequest):

@@ -206,6 +206,14 @@ var (
 	ErrDiskFull     = errors.New("store: no space left to allocate a new chunk")
 	ErrClosed       = errors.New("store: closed")
 	ErrBadRequest   = errors.New("store: bad request")
+	// ErrCommitUnknown wraps the error of an op whose batch was handed to
+	// the cluster's committer and then failed (leadership lost, a refused
+	// proposal, shutdown): its entry may still commit under the next
+	// master, so the outcome is unknown. Fronts answer it as Event Store
+	// answers an expired commit: OperationResult CommitTimeout (TCP), 500
+	// "Write timeout" (HTTP); clients retry (idempotent by event id) or
+	// read back. Never NotReady, which tells a client nothing was done.
+	ErrCommitUnknown = errors.New("store: outcome unknown, the write may still commit")
 )
 
 // Clock is the time seam: the writer stamps events with Now, and $maxAge

@@ -369,7 +369,9 @@ func failedResult(err error) OpResult {
 // batches in flight will never commit (lost leadership, a truncated
 // log): every op of every batch in flight fails with err, and the writer
 // drops its state (it reloads it from the index before its next batch).
-// The committer must not touch those batches afterwards; one it receives
+// In cluster mode their ops' errors wrap ErrCommitUnknown (a batch
+// handed to Commit may still commit on other nodes). The committer must
+// not touch those batches afterwards; one it receives
 // later from a Commit that raced this call is already failed (ApplyBatch
 // returns ErrBatchNotInFlight for it) and must not be written. In cluster
 // mode FailBatches also stops leading, as Follow: Lead starts again.
@@ -390,10 +392,15 @@ func (db *DB) failInflight(err error) {
 	p.gen++
 	p.failErr = err
 	p.mu.Unlock()
+	opErr := err
+	if p.cluster && len(failed) > 0 && !errors.Is(err, ErrCommitUnknown) {
+		// Handed to consensus: the entry may have reached other nodes.
+		opErr = fmt.Errorf("%w: %w", ErrCommitUnknown, err)
+	}
 	for _, b := range failed {
 		for _, op := range b.ops {
 			if op.Result.Err == nil {
-				op.Result = failedResult(err)
+				op.Result = failedResult(opErr)
 			}
 			if op.Done != nil {
 				op.Done(op)

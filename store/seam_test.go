@@ -278,6 +278,10 @@ func TestSeamFailBatchesAndLeadAgain(t *testing.T) {
 	if !errors.Is(lost1.Result.Err, errLost) || !errors.Is(lost2.Result.Err, errLost) {
 		t.Fatalf("ops of failed batches: %v, %v", lost1.Result.Err, lost2.Result.Err)
 	}
+	// Handed to the committer: they may still commit elsewhere.
+	if !errors.Is(lost1.Result.Err, ErrCommitUnknown) || !errors.Is(lost2.Result.Err, ErrCommitUnknown) {
+		t.Fatalf("ops of failed batches do not say the outcome is unknown: %v, %v", lost1.Result.Err, lost2.Result.Err)
+	}
 	if db.Leading() {
 		t.Fatal("still leading after FailBatches")
 	}

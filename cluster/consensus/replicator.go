@@ -127,8 +127,10 @@ type applyMsg struct {
 const applyQueueMax = 1024
 
 // ErrLeadershipLost: a batch in flight when this node stopped leading.
-// Whether it commits is decided by the next master; the client must
-// read back or retry (idempotent by event id).
+// Whether it commits is decided by the next master; the store wraps it
+// in store.ErrCommitUnknown for the ops, which the fronts answer
+// CommitTimeout / 500 "Write timeout": the client reads back or retries
+// (idempotent by event id).
 var ErrLeadershipLost = errors.New("consensus: leadership lost before the write was committed")
 
 // NewReplicator returns a committer to pass in store.Options.Committer;

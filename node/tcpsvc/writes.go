@@ -158,8 +158,14 @@ func (r *request) fillEvents(evs []codec.NewEvent) bool {
 // replySubmitError maps a refused Submit: validation → BadRequest with the
 // store's reason, a full queue → NotHandled TooBusy, a closed or failed
 // store → NotHandled NotReady (clients retry, and the node is going down).
+// A write whose outcome is unknown (handed to consensus, then leadership
+// was lost: store.ErrCommitUnknown) is answered CommitTimeout, as Event
+// Store answers a commit that did not complete in time (clients retry,
+// idempotent by event id); NotReady would tell the client it was not done.
 func (s *Service) replySubmitError(r *request, err error) {
 	switch {
+	case errors.Is(err, store.ErrCommitUnknown):
+		s.replyWrite(r, codec.OperationCommitTimeout, nil, true)
 	case errors.Is(err, store.ErrBadRequest):
 		r.sess.sendBadRequest(&r.corr, strings.TrimPrefix(err.Error(), store.ErrBadRequest.Error()+": "))
 	case errors.Is(err, store.ErrTooBusy):

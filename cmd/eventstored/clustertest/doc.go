@@ -65,10 +65,9 @@
 //     node refuses the survivor's votes; a wiped one has no membership
 //     and cannot bootstrap with two nodes alive); once the old master
 //     restarts a master is elected and nothing acknowledged is lost.
-//     Known issue it found (knownNotReadyMayCommit): writes in flight
-//     on a leadership transfer are answered NotHandled(NotReady) and
-//     may still commit; the test logs such histories instead of failing
-//     them while the server answers so.
+//     It found writes in flight on a leadership transfer answered
+//     NotHandled(NotReady) that then committed; they are answered
+//     CommitTimeout now (store.ErrCommitUnknown) and the check is strict.
 //   - TestWorkloadOnSingleNodeIsLinearizable, TestStreamModel: the
 //     recorder and the model themselves (the model rejects lost writes,
 //     stale reads, double exact-version successes...).
