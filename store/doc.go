@@ -39,7 +39,8 @@
 //	                                          made are committed: read them
 //	                                          from the log, index, publish
 //	                    ── DB.FailBatches(err) the batches in flight will
-//	                                          never commit: fail their ops,
+//	                                          not commit here: fail their ops
+//	                                          (cluster: ErrCommitUnknown),
 //	                                          writer reloads its state
 //	                    ── DB.Lead(end), DB.Follow()  start / stop accepting
 //	                                          ops (cluster mode)

@@ -366,11 +366,12 @@ func failedResult(err error) OpResult {
 }
 
 // FailBatches is called by the committer, from its goroutine, when the
-// batches in flight will never commit (lost leadership, a truncated
-// log): every op of every batch in flight fails with err, and the writer
-// drops its state (it reloads it from the index before its next batch).
-// In cluster mode their ops' errors wrap ErrCommitUnknown (a batch
-// handed to Commit may still commit on other nodes). The committer must
+// batches in flight will not commit through this node (lost leadership,
+// a truncated log, a refused proposal, shutdown): every op of every batch
+// in flight fails with err, and the writer drops its state (it reloads it
+// from the index before its next batch). In cluster mode their ops'
+// errors wrap ErrCommitUnknown: a batch handed to Commit may still commit
+// under the next master, so clients are told the outcome is unknown. The committer must
 // not touch those batches afterwards; one it receives
 // later from a Commit that raced this call is already failed (ApplyBatch
 // returns ErrBatchNotInFlight for it) and must not be written. In cluster
