@@ -264,9 +264,15 @@ func writeMembers(fsys vfs.FS, dir string, cs *pb.ConfState) error {
 	if len(cs.GetVoters()) > maxMembers || len(cs.GetLearners()) > maxMembers {
 		return fmt.Errorf("consensus: %d voters and %d learners, at most %d each", len(cs.GetVoters()), len(cs.GetLearners()), maxMembers)
 	}
-	path := filepath.Join(dir, MembersFileName)
+	return replaceFile(fsys, dir, MembersFileName, encodeMembers(cs))
+}
+
+// replaceFile writes data to dir/name durably and atomically: a synced
+// temporary file renamed over it, then the directory synced.
+func replaceFile(fsys vfs.FS, dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
-	if err := vfs.WriteFileSync(fsys, tmp, encodeMembers(cs)); err != nil {
+	if err := vfs.WriteFileSync(fsys, tmp, data); err != nil {
 		return fmt.Errorf("consensus: cannot write %s: %w", tmp, err)
 	}
 	if err := fsys.Rename(tmp, path); err != nil {

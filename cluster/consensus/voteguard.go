@@ -160,18 +160,7 @@ func readVoteGuard(fsys vfs.FS, dir string) (VoteGuardState, error) {
 }
 
 func writeVoteGuard(fsys vfs.FS, dir string, g VoteGuardState) error {
-	path := filepath.Join(dir, VoteGuardFileName)
-	tmp := path + ".tmp"
-	if err := vfs.WriteFileSync(fsys, tmp, encodeVoteGuard(g)); err != nil {
-		return fmt.Errorf("consensus: cannot write %s: %w", tmp, err)
-	}
-	if err := fsys.Rename(tmp, path); err != nil {
-		return fmt.Errorf("consensus: cannot rename %s: %w", tmp, err)
-	}
-	if err := fsys.SyncDir(dir); err != nil {
-		return fmt.Errorf("consensus: cannot sync %s: %w", dir, err)
-	}
-	return nil
+	return replaceFile(fsys, dir, VoteGuardFileName, encodeVoteGuard(g))
 }
 
 // openVoteGuard runs before the hard state is opened: a node without a
