@@ -369,7 +369,22 @@ func DescribeViolations(h *History, timeout time.Duration) string {
 		}
 		sort.Slice(part, func(i, j int) bool { return part[i].Call < part[j].Call })
 		var b strings.Builder
-		fmt.Fprintf(&b, "stream %s is not linearizable (%d operations):\n", part[0].Input.(StreamInput).Stream, len(part))
+		fmt.Fprintf(&b, "stream %s is not linearizable (%d operations)", part[0].Input.(StreamInput).Stream, len(part))
+		// Show the operations before the end of the shortest prefix (in
+		// call order) that already fails, where the violation is, not
+		// the history's tail (found by bisection; a prefix is a complete
+		// history of its own).
+		lo, hi := 1, len(part)
+		for lo < hi {
+			mid := (lo + hi) / 2
+			if porcupine.CheckOperationsTimeout(model, part[:mid], timeout) == porcupine.Illegal {
+				hi = mid
+			} else {
+				lo = mid + 1
+			}
+		}
+		fmt.Fprintf(&b, "; the first %d already fail:\n", hi)
+		part = part[:hi]
 		if len(part) > 60 {
 			part = part[len(part)-60:]
 		}
