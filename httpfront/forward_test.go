@@ -147,12 +147,7 @@ func TestFollowerNotReady(t *testing.T) {
 	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, "ES-RequireMaster: True", admin), 503, "Server Is Not Ready")
 
 	// A master whose internal HTTP does not answer (a closed port).
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
+	dead := closedAddr(t)
 	view.Store(&ClusterView{State: cluster.StateSlave, MasterExternalHTTP: masterExt, MasterInternalHTTP: dead})
 	expectStatus(t, f.req(t, "POST", "/streams/nr", fwdBody, evJSON, admin), 500, "Error while forwarding request")
 	expectStatus(t, f.req(t, "GET", "/users/", "", "Accept: application/json", admin), 500, "Error while forwarding request")
@@ -171,4 +166,16 @@ func testutilCounter(c prometheus.Counter) float64 {
 		return -1
 	}
 	return m.GetCounter().GetValue()
+}
+
+// closedAddr returns a loopback endpoint nothing listens on (a port that
+// was just bound and closed): a master whose internal HTTP is down.
+func closedAddr(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return netip.MustParseAddrPort(ln.Addr().String())
 }

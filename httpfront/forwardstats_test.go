@@ -35,12 +35,7 @@ func TestForwardingFiguresOnStatsAndMetrics(t *testing.T) {
 	expectStatus(t, f.req(t, "POST", "/streams/fs", fwdBody, evJSON, admin), 201, "")
 
 	// One that cannot connect.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dead := netip.MustParseAddrPort(ln.Addr().String())
-	ln.Close()
+	dead := closedAddr(t)
 	view.Store(&ClusterView{State: cluster.StateSlave, MasterExternalHTTP: masterExt, MasterInternalHTTP: dead})
 	expectStatus(t, f.req(t, "POST", "/streams/fs", fwdBody, evJSON, admin), 500, "Error while forwarding request")
 
