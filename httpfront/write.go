@@ -243,7 +243,7 @@ func (h *Handler) do(r *request) bool {
 		if r.op.Kind == store.OpDelete {
 			reason = reasonDeleteTimeout
 		}
-		r.status(fasthttp.StatusInternalServerError, reason)
+		h.writeFailure(r, store.OpCommitTimeout, reason)
 	case errors.Is(err, store.ErrClosed):
 		r.status(fasthttp.StatusServiceUnavailable, reasonNotReady)
 	case errors.Is(err, store.ErrBadRequest):
