@@ -33,6 +33,7 @@ type clusterOptions struct {
 	duration  time.Duration
 	warmup    time.Duration
 	perWrite  int
+	inFlight  int
 	eventSize int
 	streams   int
 	failovers int
@@ -58,6 +59,13 @@ func parseClusterFlags(args []string, stderr io.Writer) (*clusterOptions, int) {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured window of each write run")
 	fs.DurationVar(&o.warmup, "warmup", time.Second, "warm-up before each window")
 	fs.IntVar(&o.perWrite, "events-per-write", 1, "events per write request")
+	// Event Store's own load generator (TestClient WRFL) keeps a write
+	// window of 2,000 requests in flight split over its clients
+	// (ClientOptions.WriteWindow / clientsCnt, oss-v4.0.3
+	// src/EventStore.TestClient/Commands/WriteFloodProcessor.cs); --inflight
+	// is the per-client share of such a window. The default, 1, is a closed
+	// loop: each client waits for its reply before the next write.
+	fs.IntVar(&o.inFlight, "inflight", 1, "writes each client keeps in flight (Event Store's WRFL window 2000 over 256 clients is 7)")
 	fs.IntVar(&o.eventSize, "event-size", 100, "bytes of data per event")
 	fs.IntVar(&o.streams, "streams", 1000, "number of streams")
 	fs.IntVar(&o.failovers, "failovers", 0, "then kill -9 the master this many times under write load and report failover times")
@@ -118,6 +126,7 @@ func (o *clusterOptions) writeConfig(clients int, addr string) bench.Config {
 	cfg := bench.Defaults(bench.KindWrite)
 	cfg.Addr, cfg.Clients, cfg.Duration, cfg.Warmup = addr, clients, o.duration, o.warmup
 	cfg.EventsPerWrite, cfg.EventSize, cfg.Streams, cfg.Progress = o.perWrite, o.eventSize, o.streams, o.progress
+	cfg.InFlight = o.inFlight
 	return cfg
 }
 

@@ -25,6 +25,8 @@ func TestClusterValidatesItsFlags(t *testing.T) {
 		{`--clients: "0" is not a positive count`, []string{"--clients", "0"}},
 		{"nothing to do", []string{"--clients", ""}},
 		{"--events-per-write 0 out of range", []string{"--events-per-write", "0"}},
+		{"--inflight 0 out of range", []string{"--inflight", "0"}},
+		{"--inflight 4097 out of range", []string{"--inflight", "4097"}},
 		{"unknown flag: --bogus", []string{"--bogus"}},
 		{`unexpected argument "extra"`, []string{"extra"}},
 	} {
