@@ -175,6 +175,9 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 	if cfg.RunID == "" {
 		cfg.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	}
+	if ct, ok := t.(configurable); ok {
+		ct.configure(&cfg)
+	}
 	lt, loops := t.(loopTarget)
 	loops = loops && lt.drivesLoops(&cfg)
 	nSessions := cfg.ConnectionCount()
@@ -305,6 +308,15 @@ loop:
 	return res, nil
 }
 
+// configurable is a Target that takes settings from the run's Config
+// before Run dials it.
+type configurable interface{ configure(cfg *Config) }
+
+// selfTimed is a Session that bounds each request by Config.Timeout
+// itself (the Go client's OperationTimeout, enforced without a timer per
+// request), so the worker passes the run's context as it is.
+type selfTimed interface{ boundsRequests() bool }
+
 // tally collects the outcome of every request of a run, from whichever
 // goroutines complete them (the client slots' goroutines, or the event
 // loops of a loop-driven target).
@@ -363,13 +375,18 @@ func startWorkers(ctx context.Context, cfg *Config, sessions []Session, names []
 			ID: i, Cfg: cfg, Rng: rand.New(rand.NewPCG(uint64(i)+1, 0x5eed)),
 			Streams: names, Workers: workers, Payload: payload, Versions: map[int]int64{},
 		}
+		st, timed := s.(selfTimed)
+		timed = timed && st.boundsRequests()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				read := cfg.Kind == KindRead || (cfg.Kind == KindMixed && w.Rng.Float64() < cfg.ReadRatio)
 				start := time.Now()
-				opCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+				opCtx, cancel := ctx, context.CancelFunc(nil)
+				if !timed {
+					opCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+				}
 				var n int
 				var err error
 				if read {
@@ -377,7 +394,9 @@ func startWorkers(ctx context.Context, cfg *Config, sessions []Session, names []
 				} else {
 					n, err = s.Write(opCtx, w)
 				}
-				cancel()
+				if cancel != nil {
+					cancel()
+				}
 				tl.done(w.ID, start, n, read, err)
 			}
 		}()
