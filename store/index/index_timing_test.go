@@ -230,19 +230,20 @@ func BenchmarkMemTableGet(b *testing.B) {
 // BenchmarkMemTableAdd measures the feeder's insert into the active
 // memtable (filled to 1M entries, then replaced outside the timer), for
 // events of random streams among 1,000 (the write benchmark's default)
-// and 100,000, with the fingers' towers ("towers") and without them
-// ("search": every node taller than one level found by a search from the
-// top, as before the towers), in the same run.
+// and 100,000: "fingers" is the insert as it is (fingers with towers,
+// mtFingersFull), "level0" the insert before the towers (a finger for
+// one-level nodes only, every taller node found by a search from the top),
+// in the same run.
 func BenchmarkMemTableAdd(b *testing.B) {
 	for _, streams := range []int{1000, 100_000} {
-		for _, towers := range []bool{true, false} {
-			name := fmt.Sprintf("streams=%d/search", streams)
-			if towers {
-				name = fmt.Sprintf("streams=%d/towers", streams)
+		for _, mode := range []int{mtFingersFull, mtFingersLevel0} {
+			name := fmt.Sprintf("streams=%d/fingers", streams)
+			if mode == mtFingersLevel0 {
+				name = fmt.Sprintf("streams=%d/level0", streams)
 			}
 			b.Run(name, func(b *testing.B) {
-				mtTowerFingers = towers
-				defer func() { mtTowerFingers = true }()
+				mtFingerMode = mode
+				defer func() { mtFingerMode = mtFingersFull }()
 				w := newBenchWorkloadOf(9, streams)
 				batch := make([]Entry, 1<<20)
 				w.fill(batch)

@@ -116,14 +116,30 @@ func (m *memTable) randomHeight() uint32 {
 // without a search from the top: the predecessor at level l of a node
 // appended to the run is the run's last node reaching level l, since
 // nothing of another hash sorts between them.
+//
+// atEnd records that last ends the run (its successor, if any, is of a
+// greater hash): then an entry of the hash above last's sorts right after
+// it without a look at the successor, whose node is another cache miss. A
+// node inserted later after last is of another hash (which keeps atEnd
+// true) or of this one (which moves the finger).
 type mtFinger struct {
 	last  uint32
 	tower [mtInline - 1]uint32 // tower[l-1]: level l
+	atEnd bool
 }
 
-// mtTowerFingers enables the towers of the fingers; a test turns it off to
-// build the same skiplist by searches alone and compare.
-var mtTowerFingers = true
+// mtFingerMode selects the insert's fast paths: mtFingersFull in
+// production; tests build the same skiplist with mtFingersNone (a search
+// from the top for every insert) to compare, and benchmarks measure
+// mtFingersLevel0 (the finger for one-level nodes only, checking the
+// successor: the memtable before the towers) against mtFingersFull.
+var mtFingerMode = mtFingersFull
+
+const (
+	mtFingersFull = iota
+	mtFingersLevel0
+	mtFingersNone
+)
 
 // add inserts e; a duplicate of an existing entry is ignored. It reports
 // whether e was inserted.
@@ -135,21 +151,21 @@ func (m *memTable) add(e Entry) bool {
 	// levels after the finger's tower, without a search from the top
 	// (measured in BenchmarkMemTableAdd: see the package doc).
 	fi, ok := m.fingers[e.Hash]
-	if ok {
+	if ok && mtFingerMode != mtFingersNone {
 		fg := &m.fing[fi]
 		if fn := m.node(fg.last); less(fn.e, e) {
 			nx := fn.next[0].Load()
-			if nx == 0 || less(e, m.node(nx).e) {
+			if nx == 0 || (fg.atEnd && mtFingerMode == mtFingersFull) || less(e, m.node(nx).e) {
 				var prevs [mtMaxHeight]uint32
 				prevs[0] = fg.last
-				known := nh <= mtInline && (nh == 1 || mtTowerFingers)
+				known := nh <= mtInline && (nh == 1 || mtFingerMode == mtFingersFull)
 				for lvl := 1; known && lvl < int(nh); lvl++ {
 					prevs[lvl] = fg.tower[lvl-1]
 					known = prevs[lvl] != 0
 				}
 				if known {
 					i, h := m.link(e, nh, &prevs)
-					m.noteInsert(fi, i, h)
+					m.noteInsert(fi, i, h, fg.atEnd)
 					return true
 				}
 			}
@@ -183,16 +199,22 @@ func (m *memTable) add(e Entry) bool {
 		m.fing = append(m.fing, mtFinger{})
 		m.fingers[e.Hash] = fi
 	}
-	m.noteInsert(fi, i, nh)
+	m.noteInsert(fi, i, nh, false)
 	return true
 }
 
-// noteInsert updates finger fi after node i of height h was linked.
-func (m *memTable) noteInsert(fi, i, h uint32) {
+// noteInsert updates finger fi after node i of height h was linked;
+// atEnd: i is known to end its hash's run (it went right after the run's
+// end).
+func (m *memTable) noteInsert(fi, i, h uint32, atEnd bool) {
 	fg := &m.fing[fi]
 	fg.last = i
-	hash := m.node(i).e.Hash
-	if nx := m.node(i).next[0].Load(); nx != 0 && m.node(nx).e.Hash == hash {
+	if !atEnd {
+		nx := m.node(i).next[0].Load()
+		atEnd = nx == 0 || m.node(nx).e.Hash != m.node(i).e.Hash
+	}
+	fg.atEnd = atEnd
+	if !atEnd {
 		fg.tower = [mtInline - 1]uint32{} // inside the run: the tower is no longer known
 		return
 	}

@@ -142,9 +142,15 @@ func TestMemTableNodeSize(t *testing.T) {
 // new streams, out-of-order events (hash collisions, replays), duplicates
 // and tall-slot exhaustion.
 func TestMemTableTowerFingersBuildTheSameList(t *testing.T) {
-	build := func(towers bool) *memTable {
-		mtTowerFingers = towers
-		defer func() { mtTowerFingers = true }()
+	for _, mode := range []int{mtFingersFull, mtFingersLevel0} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) { testFingersBuildTheSameList(t, mode) })
+	}
+}
+
+func testFingersBuildTheSameList(t *testing.T, mode int) {
+	build := func(mode int) *memTable {
+		mtFingerMode = mode
+		defer func() { mtFingerMode = mtFingersFull }()
 		m := newMemTable(7, 0)
 		r := uint64(3)
 		next := map[uint64]int64{}
@@ -170,7 +176,7 @@ func TestMemTableTowerFingersBuildTheSameList(t *testing.T) {
 		}
 		return m
 	}
-	a, b := build(true), build(false)
+	a, b := build(mode), build(mtFingersNone)
 	if a.nodes != b.nodes || a.height.Load() != b.height.Load() || a.tail.Load() != b.tail.Load() {
 		t.Fatalf("nodes %d/%d height %d/%d tail %d/%d", a.nodes, b.nodes, a.height.Load(), b.height.Load(), a.tail.Load(), b.tail.Load())
 	}
