@@ -123,6 +123,7 @@ type loopSlot struct {
 	expected int64
 	ids      []codec.GUID
 	evs      []codec.NewEvent // EventID of each points into ids
+	msg      codec.WriteEvents
 }
 
 // loopErr is a failure the driver sees itself (no reply in time, a reply
@@ -327,13 +328,16 @@ func (lc *loopConn) sendLocked(i int, now time.Time) {
 	copy(id[:8], lc.prefix[:])
 	binary.LittleEndian.PutUint32(id[8:], uint32(i))
 	binary.LittleEndian.PutUint32(id[12:], s.seq)
-	m := codec.WriteEvents{EventStreamID: lc.d.names[s.stream], ExpectedVersion: s.expected, Events: s.evs}
+	s.msg = codec.WriteEvents{EventStreamID: lc.d.names[s.stream], ExpectedVersion: s.expected, Events: s.evs}
 	buf, err := lc.rc.BeginSend()
 	if err != nil {
 		return // closed: OnClose marks the connection dead
 	}
-	// NB: cannot fail: checkFrameSize bounded the frame at the start.
-	buf = codec.AppendMessageFrame(buf, codec.WriteEventsCommand, &id, &m, codec.AppendWriteEvents)
+	// NB: not the generic AppendMessageFrame, whose message escapes to
+	// the heap; FinishFrame cannot fail: checkFrameSize bounded the frame.
+	buf, start := codec.AppendFrameStart(buf, codec.WriteEventsCommand, codec.FlagNone, &id)
+	buf = codec.AppendWriteEvents(buf, &s.msg)
+	_ = codec.FinishFrame(buf, start)
 	s.sent, s.inFlight = now, true
 	_ = lc.rc.EndSend(buf, 1) // an overflow closes the connection; OnClose counts the slots
 }

@@ -90,15 +90,15 @@ func runWithStreamPrefix(cfg Config, t *TCPTarget, prefix string) (*Result, erro
 }
 
 // fakeNode answers the handshake, then hands every other package to
-// answer, which returns the reply frame (nil: no reply).
+// answer, which appends its reply frame to dst (nothing: no reply).
 type fakeNode struct {
 	ln     net.Listener
-	answer func(p *codec.Package) []byte
+	answer func(dst []byte, p *codec.Package) []byte
 	wg     sync.WaitGroup
 	conns  atomic.Int32
 }
 
-func startFakeNode(t *testing.T, answer func(p *codec.Package) []byte) *fakeNode {
+func startFakeNode(t *testing.T, answer func(dst []byte, p *codec.Package) []byte) *fakeNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -130,13 +130,15 @@ func (f *fakeNode) serve(nc net.Conn) {
 	r := bufio.NewReader(nc)
 	buf := make([]byte, 0, 64<<10)
 	chunk := make([]byte, 64<<10)
+	var out []byte
+	var p codec.Package
 	for {
 		n, err := r.Read(chunk)
 		if err != nil {
 			return
 		}
 		buf = append(buf, chunk[:n]...)
-		var out []byte
+		out = out[:0]
 		for {
 			pkg, size, err := codec.SplitFrame(buf)
 			if err != nil {
@@ -145,8 +147,7 @@ func (f *fakeNode) serve(nc net.Conn) {
 			if size == 0 {
 				break
 			}
-			p, err := codec.DecodePackage(pkg)
-			if err != nil {
+			if p, err = codec.DecodePackage(pkg); err != nil {
 				return
 			}
 			switch p.Command {
@@ -157,7 +158,7 @@ func (f *fakeNode) serve(nc net.Conn) {
 			case codec.HeartbeatRequestCommand:
 				out = codec.AppendFrame(out, codec.HeartbeatResponseCommand, &p.CorrelationID, nil)
 			default:
-				out = append(out, f.answer(&p)...)
+				out = f.answer(out, &p)
 			}
 			buf = buf[:copy(buf, buf[size:])]
 		}
@@ -169,8 +170,11 @@ func (f *fakeNode) serve(nc net.Conn) {
 	}
 }
 
-func writeReply(p *codec.Package, r codec.WriteEventsCompleted) []byte {
-	return codec.AppendMessageFrame(nil, codec.WriteEventsCompletedCommand, &p.CorrelationID, &r, codec.AppendWriteEventsCompleted)
+func writeReply(dst []byte, p *codec.Package, r codec.WriteEventsCompleted) []byte {
+	dst, start := codec.AppendFrameStart(dst, codec.WriteEventsCompletedCommand, codec.FlagNone, &p.CorrelationID)
+	dst = codec.AppendWriteEventsCompleted(dst, &r)
+	_ = codec.FinishFrame(dst, start)
+	return dst
 }
 
 func fakeConfig(addr string) Config {
@@ -184,22 +188,22 @@ func fakeConfig(addr string) Config {
 // counted by kind and none of them as a completed request.
 func TestLoopDriverChecksEveryReply(t *testing.T) {
 	var n atomic.Int64
-	f := startFakeNode(t, func(p *codec.Package) []byte {
+	f := startFakeNode(t, func(dst []byte, p *codec.Package) []byte {
 		if p.Command != codec.WriteEventsCommand {
-			return nil
+			return dst
 		}
 		switch n.Add(1) % 5 {
 		case 0: // right: one event at 7
-			return writeReply(p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 7, LastEventNumber: 7})
+			return writeReply(dst, p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 7, LastEventNumber: 7})
 		case 1: // two events acknowledged for a write of one
-			return writeReply(p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 7, LastEventNumber: 8})
+			return writeReply(dst, p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 7, LastEventNumber: 8})
 		case 2:
-			return writeReply(p, codec.WriteEventsCompleted{Result: codec.OperationWrongExpectedVersion, CurrentVersion: 3})
+			return writeReply(dst, p, codec.WriteEventsCompleted{Result: codec.OperationWrongExpectedVersion, CurrentVersion: 3})
 		case 3:
 			nh := codec.NotHandled{Reason: codec.NotHandledNotMaster}
-			return codec.AppendMessageFrame(nil, codec.NotHandledCommand, &p.CorrelationID, &nh, codec.AppendNotHandled)
+			return codec.AppendMessageFrame(dst, codec.NotHandledCommand, &p.CorrelationID, &nh, codec.AppendNotHandled)
 		default:
-			return codec.AppendFrame(nil, codec.ReadEventCompletedCommand, &p.CorrelationID, nil)
+			return codec.AppendFrame(dst, codec.ReadEventCompletedCommand, &p.CorrelationID, nil)
 		}
 	})
 	res, err := Run(context.Background(), fakeConfig(f.ln.Addr().String()), &TCPTarget{Addr: f.ln.Addr().String(), Credentials: adminCreds}, nil)
@@ -225,19 +229,19 @@ func TestLoopDriverChecksEveryReply(t *testing.T) {
 func TestLoopDriverTimesOutAndDropsLateReplies(t *testing.T) {
 	var n atomic.Int64
 	late := make(chan []byte, 1)
-	f := startFakeNode(t, func(p *codec.Package) []byte {
+	f := startFakeNode(t, func(dst []byte, p *codec.Package) []byte {
 		if p.Command != codec.WriteEventsCommand {
-			return nil
+			return dst
 		}
-		ok := writeReply(p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 0, LastEventNumber: 0})
+		ok := writeReply(nil, p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 0, LastEventNumber: 0})
 		switch n.Add(1) {
 		case 3: // (the first requests may precede the window)
 			late <- ok // held back: answered with the next request's reply
-			return nil
+			return dst
 		case 4:
-			return append(<-late, ok...)
+			return append(append(dst, <-late...), ok...)
 		}
-		return ok
+		return append(dst, ok...)
 	})
 	c := fakeConfig(f.ln.Addr().String())
 	c.Clients, c.Timeout, c.Duration = 1, 50*time.Millisecond, 400*time.Millisecond
@@ -255,12 +259,12 @@ func TestLoopDriverTimesOutAndDropsLateReplies(t *testing.T) {
 // "connection" errors; the run still ends at its duration with a result.
 func TestLoopDriverCountsADroppedConnection(t *testing.T) {
 	var n atomic.Int64
-	f := startFakeNode(t, func(p *codec.Package) []byte {
+	f := startFakeNode(t, func(dst []byte, p *codec.Package) []byte {
 		if n.Add(1) == 20 {
 			// A connection-wide bad request: the client side closes.
-			return codec.AppendFrame(nil, codec.BadRequest, &codec.GUID{}, []byte("go away"))
+			return codec.AppendFrame(dst, codec.BadRequest, &codec.GUID{}, []byte("go away"))
 		}
-		return writeReply(p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 0, LastEventNumber: 0})
+		return writeReply(dst, p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 0, LastEventNumber: 0})
 	})
 	c := fakeConfig(f.ln.Addr().String())
 	c.Clients, c.InFlight = 1, 4
