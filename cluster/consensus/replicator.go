@@ -375,10 +375,21 @@ func (r *Replicator) afterDrain() {
 	r.maybeRelead()
 }
 
-// fail stops leading and fails the batches in flight.
+// fail stops leading and fails the batches in flight: the store stops
+// taking its writer's batches for current at once (StopLeading), and
+// fails them on the apply goroutine after the batches queued before.
+// NB: the store must learn it here, not only from the queued
+// FailBatches: leading may resume (a fresh empty entry applied) before
+// the apply goroutine reaches the failure, and a batch the writer handed
+// over meanwhile, planned at the failed generation's end, would be
+// proposed for the new leadership and refused (40 bytes, one entry
+// header, off: TestReplicatorReleadBeforeStoreFails).
 func (r *Replicator) fail(err error) {
 	r.leading = false
 	r.pending = r.pending[:0]
+	if r.db != nil {
+		r.db.StopLeading(err)
+	}
 	r.push(applyMsg{kind: applyFail, err: err})
 }
 
