@@ -25,7 +25,11 @@
 //     apply goroutine); Status.Err says why.
 //   - Status: VNodeState derived from raft state — leader with its own
 //     term's first entry applied = Master, leader still applying =
-//     PreMaster, follower of a known leader caught up = Slave (Clone for a
+//     PreMaster (with a Replicator, "applied" is the store's: the node
+//     stays PreMaster until the store has indexed every entry before its
+//     term's first, since a master serves reads at once; raft counts an
+//     entry applied when it is handed to the apply goroutine:
+//     Replicator.gateMaster), follower of a known leader caught up = Slave (Clone for a
 //     learner), behind = CatchingUp, otherwise Unknown. The term and the
 //     log position of its first entry (EpochPos, from TlogDisk.EntryPos)
 //     are the gossip epoch fields.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eventstored/eventstored/cluster"
 	"github.com/eventstored/eventstored/store"
 	"github.com/eventstored/eventstored/store/vfs"
 )
@@ -114,5 +115,96 @@ func TestReplicatorReleadBeforeStoreFails(t *testing.T) {
 	}
 	if r := n.rep.Refused.Load(); r != 1 {
 		t.Fatalf("Refused = %d", r)
+	}
+}
+
+// TestReplicatorMasterOnlyOnceApplied: a node restarted with committed
+// entries its store has not indexed yet becomes leader (one voter); raft
+// counts the entries applied once they are handed to the apply goroutine,
+// which here is stalled after the first of them. While the store has not
+// applied everything before the term's first entry, the published state
+// is PreMaster, not Master: a master serves reads at once, and a read
+// then would miss writes acknowledged before (the stale read behind the
+// linearizability failures of TestKillMasterFailover). Once the apply
+// goroutine catches up the node is Master and writes.
+func TestReplicatorMasterOnlyOnceApplied(t *testing.T) {
+	fs := vfs.NewMem()
+	n := startReplNode(t, fs)
+	for k := range 40 {
+		if _, err := replWrite(n.db, "s", k, store.ExpectedVersionAny); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clone := fs.CrashClone()
+	n.stop()
+
+	// The restart of startReplNode, with the apply goroutine stalled
+	// inside the store's apply of the second entry (the first batch).
+	r := &replNode{t: t, fs: clone, rep: NewReplicator(quiet)}
+	db, err := store.Open(store.Options{FS: clone, Dir: "/db", ChunkSizeBytes: 64 << 10, Logger: quiet, SkipVerify: true, Committer: r.rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.db = db
+	if r.disk, err = OpenTlogDisk(TlogDiskOptions{Log: db.Log(), FS: clone, Dir: "/db", Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := r.disk.LastIndex(); db.Applied() >= r.disk.EntryEnd(last) || last < 4 {
+		t.Fatalf("nothing left to apply after the restart (applied %d, %d entries): the test needs entries to apply", db.Applied(), last)
+	}
+	blk := newApplyBlocker(db)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(blk.release)
+		}
+	}
+	r.rep.Attach(db, r.disk)
+	blk.armed.Store(true)
+	r.rep.push(applyMsg{kind: applyTo, end: r.disk.EntryEnd(2)})
+	<-blk.blocked
+
+	var violations, masters atomic.Int64
+	r.drv, err = NewDriver(DriverConfig{Core: Config{ID: 1, Applied: r.disk.IndexCovering(db.Applied()), Log: quiet}, Disk: r.disk,
+		Transport: nopTransport{}, Replicator: r.rep, Tick: 5 * time.Millisecond, Log: quiet,
+		OnStatus: func(st Status) {
+			if st.State == cluster.StateMaster {
+				masters.Add(1)
+				if db.Applied() < st.EpochPos {
+					violations.Add(1)
+				}
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.drv.Start()
+	defer r.stop()
+	defer release()
+
+	// Leader of its own term, its first entry handed over: raft's view
+	// says Master; the store is stalled.
+	waitFor(t, "the node to lead its term with the term's first entry handed over", 10*time.Second, func() bool {
+		var handed bool
+		onDriver(t, r.drv, func() { handed = r.drv.core.Status().State == cluster.StateMaster })
+		return handed
+	})
+	onDriver(t, r.drv, func() {}) // one more loop: its status is published
+	if st := r.drv.Status(); st.State != cluster.StatePreMaster {
+		t.Fatalf("published state %v while the store applied up to %d and the term starts at %d; want PreMaster", st.State, db.Applied(), st.EpochPos)
+	}
+	if v := violations.Load(); v > 0 {
+		t.Fatalf("Master published %d times while the store had not applied the entries before the term", v)
+	}
+
+	release()
+	waitFor(t, "Master once the store caught up", 10*time.Second, func() bool { return r.drv.Status().State == cluster.StateMaster })
+	r.waitLeading()
+	if v := violations.Load(); v > 0 || masters.Load() == 0 {
+		t.Fatalf("violations %d, Master published %d times", v, masters.Load())
+	}
+	if _, err := replWrite(db, "s", 40, store.ExpectedVersionAny); err != nil {
+		t.Fatalf("write once Master: %v", err)
 	}
 }
