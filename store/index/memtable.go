@@ -199,7 +199,8 @@ func (t *fingerTable) grow() {
 // production; tests build the same skiplist with mtFingersNone (a search
 // from the top for every insert) to compare, and benchmarks measure
 // mtFingersLevel0 (the finger for one-level nodes only, checking the
-// successor: the memtable before the towers) against mtFingersFull.
+// successor: the insert's algorithm before the towers) against
+// mtFingersFull.
 var mtFingerMode = mtFingersFull
 
 const (
