@@ -83,10 +83,9 @@ func runWithStreamPrefix(cfg Config, t *TCPTarget, prefix string) (*Result, erro
 	tl.phase.Store(phaseMeasure)
 	time.Sleep(200 * time.Millisecond)
 	tl.phase.Store(phaseDone)
-	res := &Result{Events: tl.events.Load(), Requests: tl.requests.Load(), Errors: tl.errs.counts}
 	stop()
 	wait()
-	return res, nil
+	return &Result{Events: tl.events.Load(), Requests: tl.requests.Load(), Errors: tl.errs.counts}, nil
 }
 
 // fakeNode answers the handshake, then hands every other package to
@@ -235,10 +234,10 @@ func TestLoopDriverTimesOutAndDropsLateReplies(t *testing.T) {
 		}
 		ok := writeReply(nil, p, codec.WriteEventsCompleted{Result: codec.OperationSuccess, FirstEventNumber: 0, LastEventNumber: 0})
 		switch n.Add(1) {
-		case 3: // (the first requests may precede the window)
+		case 500: // (not one of the first: those may precede the window)
 			late <- ok // held back: answered with the next request's reply
 			return dst
-		case 4:
+		case 501:
 			return append(append(dst, <-late...), ok...)
 		}
 		return append(dst, ok...)

@@ -273,6 +273,11 @@ loop:
 	cpu.fill(&cpuRes)
 	stop()
 	wait()
+	if cfg.Requests > 0 {
+		// Every claimed request has its events and latency in by now
+		// (tally.doneAt); its events may not have been at the window's end.
+		totalEvents, totalRead = tl.events.Load(), tl.readEvents.Load()
+	}
 	if bar != nil {
 		_ = bar.Finish()
 		fmt.Fprintln(progressOut)
@@ -352,12 +357,29 @@ func (t *tally) doneAt(id int, start, now time.Time, n int, read bool, err error
 		t.errs.add(err)
 		return
 	}
+	last := false
+	if t.requestsMax > 0 {
+		// Claim one of the run's requests first, so that exactly
+		// requestsMax are counted, each with its events and latency.
+		for {
+			r := t.requests.Load()
+			if r >= t.requestsMax {
+				return
+			}
+			if t.requests.CompareAndSwap(r, r+1) {
+				last = r+1 == t.requestsMax
+				break
+			}
+		}
+	}
 	t.rec.Record(id, now.Sub(start))
 	t.events.Add(int64(n))
 	if read {
 		t.readEvents.Add(int64(n))
 	}
-	if r := t.requests.Add(1); t.requestsMax > 0 && r >= t.requestsMax {
+	if t.requestsMax == 0 {
+		t.requests.Add(1)
+	} else if last {
 		// NB: ended at once, not when the context's AfterFunc gets to
 		// run: the event loops would go on counting meanwhile.
 		t.ended.Store(true)
