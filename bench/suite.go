@@ -210,6 +210,11 @@ func RunSuite(ctx context.Context, o SuiteOptions) (*SuiteReport, error) {
 	base := Defaults(KindWrite)
 	base.Addr, base.Duration, base.Warmup, base.Progress = addr, o.Duration, o.Warmup, o.Progress
 	base.EventSize = 100
+	// The peers are driven by goroutine clients (go-redis, pgx, nats.go);
+	// eventstored is driven by its own Go client too, so a ratio compares
+	// the servers, not the tools (the loop driver's cheaper tool would
+	// favour eventstored on these two shared cores).
+	base.Driver = DriverClient
 
 	for _, spec := range standardScenarios {
 		cfg := spec.cfg(base)

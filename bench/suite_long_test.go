@@ -43,6 +43,10 @@ func TestSuiteAgainstTheBinary(t *testing.T) {
 		if r := sc.Results[0]; r.ErrorTotal() > 0 {
 			t.Fatalf("%s: errors %v %v", sc.Name, r.Errors, r.ErrorSamples)
 		}
+		// Same kind of tool as the peers': eventstored's writes go through its Go client.
+		if r := sc.Results[0]; r.Config.Kind == KindWrite && r.Config.Driver != DriverClient {
+			t.Fatalf("%s: eventstored driven by %q, want %q like the peers", sc.Name, r.Config.Driver, DriverClient)
+		}
 	}
 	soak := rep.Scenarios[5].Results[0].Soak
 	if soak.Alive != 200 || soak.RSSAfterBytes == 0 {
