@@ -81,6 +81,7 @@ type Driver struct {
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	logOnce sync.Once
 	status  atomic.Pointer[Status]
 	dropped atomic.Uint64
 	log     *slog.Logger
@@ -150,6 +151,39 @@ func (d *Driver) Stop() {
 	})
 	<-d.done
 	<-d.adone
+	d.logOnce.Do(d.logTotals)
+}
+
+// sendCounts is implemented by a transport that counts its direct and
+// queued sends (TCPTransport).
+type sendCounts interface {
+	sendCounts() (direct, queued uint64)
+}
+
+// logTotals logs what this run of the driver did: the figures that
+// explain replication cost (writes per entry, entries per fsync, how
+// sends left).
+func (d *Driver) logTotals() {
+	attrs := []any{"inline_saves", d.inlineSaves.Load(), "dropped", d.dropped.Load()}
+	if td, ok := d.cfg.Disk.(*TlogDisk); ok {
+		saves := td.Saves.Load()
+		attrs = append(attrs, "saves", saves, "saved_entries", td.SavedEntries.Load())
+		if saves > 0 {
+			attrs = append(attrs, "save_us_avg", td.SaveNanos.Load()/int64(saves)/1000)
+		}
+	}
+	if r := d.cfg.Replicator; r != nil {
+		attrs = append(attrs, "proposed", r.Proposed.Load(), "proposed_records", r.ProposedRecords.Load())
+	}
+	tr := d.cfg.Transport
+	if s, ok := tr.(Split); ok {
+		tr = s.Data
+	}
+	if sc, ok := tr.(sendCounts); ok {
+		direct, queued := sc.sendCounts()
+		attrs = append(attrs, "direct_sends", direct, "queued_sends", queued)
+	}
+	d.log.Info("consensus: driver stopped", attrs...)
 }
 
 // runAppender is the append goroutine: it saves everything queued with

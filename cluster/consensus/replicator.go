@@ -59,6 +59,9 @@ type Replicator struct {
 	Refused, Stale atomic.Uint64
 	// Failed is set once an apply failure stopped consensus.
 	Failed atomic.Bool
+	// Proposed and ProposedRecords count the batches proposed and their
+	// records (the writes per raft entry).
+	Proposed, ProposedRecords atomic.Uint64
 	// Stages sums, over this node's own batches, where a write's time
 	// goes between the writer handing the batch over and its clients
 	// being acknowledged (figures of doc.go, "Where the time goes").
@@ -337,6 +340,8 @@ func (r *Replicator) propose(b *store.Batch, handed int64) {
 		r.refused(err)
 		return
 	}
+	r.Proposed.Add(1)
+	r.ProposedRecords.Add(uint64(b.Len()))
 	r.pending = append(r.pending, pendingBatch{b: b, planned: want, term: r.leadTerm, handed: handed, proposed: nanotime()})
 	r.nextEnd = b.End()
 }
