@@ -73,6 +73,11 @@ type Config struct {
 	InFlight int `json:"inflight"`
 	// Connections the clients share (round robin); 0 = one per client.
 	Connections int `json:"connections"`
+	// Driver of the eventstored TCP write workload: DriverLoops (the
+	// tool's event loops, loops.go; the default) or DriverClient (package
+	// client, a goroutine per client slot). Reads and the other targets
+	// always go through their clients.
+	Driver string `json:"driver,omitempty"`
 
 	// Duration of the measured window; Requests, if > 0, ends the window
 	// after that many requests instead.
@@ -116,6 +121,7 @@ func Defaults(kind Kind) Config {
 		Password:       "changeit",
 		Clients:        16,
 		InFlight:       1,
+		Driver:         DriverLoops,
 		Duration:       10 * time.Second,
 		Warmup:         2 * time.Second,
 		Timeout:        7 * time.Second,
@@ -185,6 +191,11 @@ func (c *Config) Validate() error {
 	}
 	if c.InFlight < 1 || c.InFlight > MaxInFlight {
 		return bad("--inflight %d out of range 1..%d", c.InFlight, MaxInFlight)
+	}
+	switch c.Driver {
+	case "", DriverLoops, DriverClient:
+	default:
+		return bad("--driver %q is not one of %s, %s", c.Driver, DriverLoops, DriverClient)
 	}
 	if c.Connections < 0 || c.Connections > c.Clients {
 		return bad("--connections %d out of range 0..clients (%d)", c.Connections, c.Clients)

@@ -42,6 +42,7 @@ func TestValidateRejectsEachBadFlag(t *testing.T) {
 	f(KindWrite, func(c *Config) { c.Clients = 0 }, "--clients 0")
 	f(KindWrite, func(c *Config) { c.Clients = MaxClients + 1 }, "--clients")
 	f(KindWrite, func(c *Config) { c.InFlight = 0 }, "--inflight 0")
+	f(KindWrite, func(c *Config) { c.Driver = "gnet" }, `--driver "gnet"`)
 	f(KindWrite, func(c *Config) { c.Connections = c.Clients + 1 }, "--connections")
 	f(KindWrite, func(c *Config) { c.Duration, c.Requests = 0, 0 }, "--duration or --requests")
 	f(KindWrite, func(c *Config) { c.Requests = -1 }, "--requests -1")

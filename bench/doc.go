@@ -25,11 +25,24 @@
 // (and EVENTSTORED_TRACE=<file> for an execution trace); the tool
 // inherits its environment to a node it starts.
 //
+// # Drivers
+//
+// The eventstored TCP write workload runs by default on the tool's own
+// event loops (Config.Driver "loops", loops.go): the reactor's gnet
+// Dialer holds the connections, each reply is decoded and checked on the
+// loop that read it and the slot's next request is encoded into the
+// connection's send buffer at once, so a request costs the tool a share
+// of one read, one write and one epoll wake-up and no goroutine hand-off.
+// Everything else (reads, mixed, the HTTP and peer targets, and writes
+// with --driver client) runs through the targets' clients.
+//
 // # Goroutines
 //
-// Run starts one goroutine per client × in-flight slot and one sampler;
-// everything ends before Run returns. Targets' sessions are shared by the
-// clients assigned to them and must be safe for concurrent use.
+// With the client driver Run starts one goroutine per client × in-flight
+// slot; with the loop driver the dialer's event loops (one per CPU) and
+// one timeout sweeper; plus one sampler. Everything ends before Run
+// returns. Targets' sessions are shared by the clients assigned to them
+// and must be safe for concurrent use.
 //
 // # Suite
 //

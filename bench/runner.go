@@ -175,7 +175,16 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 	if cfg.RunID == "" {
 		cfg.RunID = strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	}
-	sessions, err := dialAll(ctx, t, cfg.ConnectionCount())
+	if ct, ok := t.(configurable); ok {
+		ct.configure(&cfg)
+	}
+	lt, loops := t.(loopTarget)
+	loops = loops && lt.drivesLoops(&cfg)
+	nSessions := cfg.ConnectionCount()
+	if loops {
+		nSessions = 1 // for Prepare: the loops dial connections of their own
+	}
+	sessions, err := dialAll(ctx, t, nSessions)
 	if err != nil {
 		return nil, err
 	}
@@ -192,65 +201,25 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 		return nil, fmt.Errorf("cannot prepare %s: %w", t.Name(), err)
 	}
 
-	workers := cfg.Clients * cfg.InFlight
 	var (
-		phase        atomic.Int32
-		measureAt    atomic.Int64 // unix nanos when the window opened
-		events       atomic.Int64
-		requests     atomic.Int64
-		readEvents   atomic.Int64 // the part of events that was read (mixed reports both)
-		errs         errorCounts
-		rec          = NewRecorder()
 		runCtx, stop = context.WithCancel(ctx)
-		wg           sync.WaitGroup
+		tl           = &tally{stop: stop, requestsMax: cfg.Requests, rec: NewRecorder()}
 	)
 	defer stop()
+	context.AfterFunc(runCtx, func() { tl.ended.Store(true) })
 	payload := make([]byte, cfg.EventSize)
 	for i := range payload {
 		payload[i] = 'a' + byte(i%26)
 	}
-	for i := 0; i < workers; i++ {
-		client := i / cfg.InFlight
-		s := sessions[client%len(sessions)]
-		w := &Worker{
-			ID: i, Cfg: &cfg, Rng: rand.New(rand.NewPCG(uint64(i)+1, 0x5eed)),
-			Streams: names, Workers: workers, Payload: payload, Versions: map[int]int64{},
+	var wait func()
+	if loops {
+		// The target runs every closed loop on event loops of its own
+		// (no goroutine per client slot): see loops.go.
+		if wait, err = lt.startLoops(runCtx, &cfg, names, payload, tl); err != nil {
+			return nil, err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for runCtx.Err() == nil {
-				read := cfg.Kind == KindRead || (cfg.Kind == KindMixed && w.Rng.Float64() < cfg.ReadRatio)
-				start := time.Now()
-				opCtx, cancel := context.WithTimeout(runCtx, cfg.Timeout)
-				var n int
-				var err error
-				if read {
-					n, err = s.Read(opCtx, w)
-				} else {
-					n, err = s.Write(opCtx, w)
-				}
-				cancel()
-				if runCtx.Err() != nil {
-					return // the run ended while this request was in flight
-				}
-				if phase.Load() != phaseMeasure || start.UnixNano() < measureAt.Load() {
-					continue
-				}
-				if err != nil {
-					errs.add(err)
-					continue
-				}
-				rec.Record(w.ID, time.Since(start))
-				events.Add(int64(n))
-				if read {
-					readEvents.Add(int64(n))
-				}
-				if r := requests.Add(1); cfg.Requests > 0 && r >= cfg.Requests {
-					stop()
-				}
-			}
-		}()
+	} else {
+		wait = startWorkers(runCtx, &cfg, sessions, names, payload, tl)
 	}
 
 	// Warm-up, then the measured window.
@@ -262,8 +231,8 @@ func Run(ctx context.Context, cfg Config, t Target, progressOut io.Writer) (*Res
 	}
 	cpu := startCPUMeter(cfg.ServerPID)
 	windowStart := time.Now()
-	measureAt.Store(windowStart.UnixNano())
-	phase.Store(phaseMeasure)
+	tl.measureAt.Store(windowStart.UnixNano())
+	tl.phase.Store(phaseMeasure)
 
 	var bar *progressbar.ProgressBar
 	if cfg.Progress && progressOut != nil && (cfg.Duration >= 3*time.Second || cfg.Requests > 0) {
@@ -280,12 +249,12 @@ loop:
 	for {
 		select {
 		case now := <-ticker.C:
-			e := events.Load()
+			e := tl.events.Load()
 			series = append(series, float64(e-lastEvents)/now.Sub(lastTick).Seconds())
 			lastEvents, lastTick = e, now
 			if bar != nil {
 				if cfg.Requests > 0 {
-					_ = bar.Set64(requests.Load())
+					_ = bar.Set64(tl.requests.Load())
 				} else {
 					_ = bar.Set64(int64(now.Sub(windowStart) / time.Millisecond))
 				}
@@ -298,12 +267,12 @@ loop:
 	}
 	ticker.Stop()
 	window := time.Since(windowStart)
-	phase.Store(phaseDone)
-	totalEvents, totalRequests, totalRead := events.Load(), requests.Load(), readEvents.Load()
+	tl.phase.Store(phaseDone)
+	totalEvents, totalRequests, totalRead := tl.events.Load(), tl.requests.Load(), tl.readEvents.Load()
 	cpuRes := Result{Requests: totalRequests}
 	cpu.fill(&cpuRes)
 	stop()
-	wg.Wait()
+	wait()
 	if bar != nil {
 		_ = bar.Finish()
 		fmt.Fprintln(progressOut)
@@ -321,11 +290,11 @@ loop:
 		Events:          totalEvents,
 		EventsPerSec:    float64(totalEvents) / window.Seconds(),
 		RequestsPerSec:  float64(totalRequests) / window.Seconds(),
-		Latency:         Summarize(rec.Snapshot()),
+		Latency:         Summarize(tl.rec.Snapshot()),
 		Series:          series,
 		IntervalSeconds: cfg.Interval.Seconds(),
-		Errors:          errs.counts,
-		ErrorSamples:    errs.samples,
+		Errors:          tl.errs.counts,
+		ErrorSamples:    tl.errs.samples,
 
 		ServerCPUSeconds:      cpuRes.ServerCPUSeconds,
 		ServerCPUPerRequestUs: cpuRes.ServerCPUPerRequestUs,
@@ -337,6 +306,102 @@ loop:
 		res.WriteEventsPerSec = float64(totalEvents-totalRead) / window.Seconds()
 	}
 	return res, nil
+}
+
+// configurable is a Target that takes settings from the run's Config
+// before Run dials it.
+type configurable interface{ configure(cfg *Config) }
+
+// selfTimed is a Session that bounds each request by Config.Timeout
+// itself (the Go client's OperationTimeout, enforced without a timer per
+// request), so the worker passes the run's context as it is.
+type selfTimed interface{ boundsRequests() bool }
+
+// tally collects the outcome of every request of a run, from whichever
+// goroutines complete them (the client slots' goroutines, or the event
+// loops of a loop-driven target).
+type tally struct {
+	ended       atomic.Bool // the run's context is done
+	stop        context.CancelFunc
+	requestsMax int64 // Config.Requests
+	phase       atomic.Int32
+	measureAt   atomic.Int64 // unix nanos when the window opened
+	events      atomic.Int64
+	requests    atomic.Int64
+	readEvents  atomic.Int64 // the part of events that was read (mixed reports both)
+	errs        errorCounts
+	rec         *Recorder
+}
+
+// done records one request of worker id sent at start: n events on
+// success, else err. Requests that started before the window opened, or
+// that end after the run did, are not counted.
+func (t *tally) done(id int, start time.Time, n int, read bool, err error) {
+	t.doneAt(id, start, time.Now(), n, read, err)
+}
+
+// doneAt is done for a request that ended at now.
+func (t *tally) doneAt(id int, start, now time.Time, n int, read bool, err error) {
+	if t.ended.Load() {
+		return // the run ended while this request was in flight
+	}
+	if t.phase.Load() != phaseMeasure || start.UnixNano() < t.measureAt.Load() {
+		return
+	}
+	if err != nil {
+		t.errs.add(err)
+		return
+	}
+	t.rec.Record(id, now.Sub(start))
+	t.events.Add(int64(n))
+	if read {
+		t.readEvents.Add(int64(n))
+	}
+	if r := t.requests.Add(1); t.requestsMax > 0 && r >= t.requestsMax {
+		t.stop()
+	}
+}
+
+// startWorkers runs one goroutine per client × in-flight slot, each a
+// closed loop over its client's session, until ctx ends; the returned
+// function waits for them.
+func startWorkers(ctx context.Context, cfg *Config, sessions []Session, names []string, payload []byte, tl *tally) (wait func()) {
+	var wg sync.WaitGroup
+	workers := cfg.Clients * cfg.InFlight
+	for i := 0; i < workers; i++ {
+		client := i / cfg.InFlight
+		s := sessions[client%len(sessions)]
+		w := &Worker{
+			ID: i, Cfg: cfg, Rng: rand.New(rand.NewPCG(uint64(i)+1, 0x5eed)),
+			Streams: names, Workers: workers, Payload: payload, Versions: map[int]int64{},
+		}
+		st, timed := s.(selfTimed)
+		timed = timed && st.boundsRequests()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				read := cfg.Kind == KindRead || (cfg.Kind == KindMixed && w.Rng.Float64() < cfg.ReadRatio)
+				start := time.Now()
+				opCtx, cancel := ctx, context.CancelFunc(nil)
+				if !timed {
+					opCtx, cancel = context.WithTimeout(ctx, cfg.Timeout)
+				}
+				var n int
+				var err error
+				if read {
+					n, err = s.Read(opCtx, w)
+				} else {
+					n, err = s.Write(opCtx, w)
+				}
+				if cancel != nil {
+					cancel()
+				}
+				tl.done(w.ID, start, n, read, err)
+			}
+		}()
+	}
+	return wg.Wait
 }
 
 func newBar(cfg *Config, out io.Writer) *progressbar.ProgressBar {

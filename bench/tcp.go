@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/eventstored/eventstored/client"
 	"github.com/eventstored/eventstored/codec"
@@ -17,6 +18,10 @@ type TCPTarget struct {
 	Credentials *client.Credentials
 	// MaxInFlight per connection (client.Options.MaxInFlight); 0 = default.
 	MaxInFlight int
+	// timeout is Config.Timeout, set by Run before it dials (configure):
+	// the client's OperationTimeout, so that requests need no context
+	// timer of their own.
+	timeout time.Duration
 
 	// perStream is the number of prefilled events in each stream (set by
 	// Prepare, read-only afterwards).
@@ -26,8 +31,11 @@ type TCPTarget struct {
 func (t *TCPTarget) Name() string { return "eventstored" }
 func (t *TCPTarget) Close() error { return nil }
 
+// configure implements configurable.
+func (t *TCPTarget) configure(cfg *Config) { t.timeout = cfg.Timeout }
+
 func (t *TCPTarget) Dial(ctx context.Context) (Session, error) {
-	c, err := client.Dial(ctx, t.Addr, client.Options{Credentials: t.Credentials, MaxInFlight: t.MaxInFlight})
+	c, err := client.Dial(ctx, t.Addr, client.Options{Credentials: t.Credentials, MaxInFlight: t.MaxInFlight, OperationTimeout: t.timeout})
 	if err != nil {
 		return nil, fmt.Errorf("cannot connect to eventstored at %s: %w", t.Addr, err)
 	}
@@ -174,3 +182,7 @@ func (s *tcpSession) Read(ctx context.Context, w *Worker) (int, error) {
 }
 
 func (s *tcpSession) Close() error { return s.c.Close() }
+
+// boundsRequests implements selfTimed: the client's OperationTimeout is
+// Config.Timeout (TCPTarget.configure).
+func (s *tcpSession) boundsRequests() bool { return s.t.timeout > 0 }

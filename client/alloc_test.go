@@ -4,6 +4,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,13 +12,24 @@ import (
 )
 
 // TestAppendToStreamAllocatesNothing: the load tool's write path, a whole
-// round trip over loopback, allocates nothing in steady state (STYLE §6).
+// round trip over loopback, allocates nothing in steady state (STYLE §6),
+// whether the caller's context has a deadline or Options.OperationTimeout
+// gives it one.
 func TestAppendToStreamAllocatesNothing(t *testing.T) {
+	for _, background := range []bool{false, true} {
+		t.Run(fmt.Sprintf("background=%v", background), func(t *testing.T) { testAppendAllocatesNothing(t, background) })
+	}
+}
+
+func testAppendAllocatesNothing(t *testing.T, background bool) {
 	p := newPeer(t)
 	c, sc := dialPeer(t, p, Options{})
 	go replyingPeer(sc)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	if background {
+		ctx = context.Background()
+	}
 	evs := []EventData{{ID: NewGUID(), Type: "bench", Data: make([]byte, 100)}}
 	for i := 0; i < 100; i++ { // warm pools, maps and buffers
 		if _, err := c.AppendToStream(ctx, "s", ExpectedAny, evs...); err != nil {

@@ -112,7 +112,7 @@ func (c *Client) handshake(ctx context.Context, cn *conn) error {
 	if cr := c.opts.Credentials; cr != nil {
 		cl := acquireCall()
 		defer releaseCall(cl)
-		if err := c.roundTrip(ctx, cn, cl, codec.Authenticate, cr, nil); err != nil {
+		if err := c.roundTrip(&opCtx{ctx: ctx}, cn, cl, codec.Authenticate, cr, nil); err != nil {
 			return err
 		}
 		switch cl.cmd {
@@ -128,7 +128,7 @@ func (c *Client) handshake(ctx context.Context, cn *conn) error {
 	defer releaseCall(cl)
 	id := codec.IdentifyClient{Version: codec.ClientVersionV2, ConnectionName: c.opts.ConnectionName}
 	cl.payload = codec.AppendIdentifyClient(cl.payload[:0], &id)
-	if err := c.roundTrip(ctx, cn, cl, codec.IdentifyClientCommand, nil, cl.payload); err != nil {
+	if err := c.roundTrip(&opCtx{ctx: ctx}, cn, cl, codec.IdentifyClientCommand, nil, cl.payload); err != nil {
 		return err
 	}
 	if cl.cmd != codec.ClientIdentifiedCommand {
@@ -252,25 +252,58 @@ func ctxError(ctx context.Context, op string) error {
 	return ctx.Err()
 }
 
+// opCtx is the context of one operation. When the caller's context has no
+// deadline, Options.OperationTimeout gives the operation one without a
+// timer per operation: the request carries the deadline while it is
+// pending and the connection's sweep fails it once it passes (conn.sweep);
+// only the waits outside a pending request (a reconnection, a free
+// in-flight slot, a retry delay) derive a context with that deadline, the
+// first time one is needed.
+type opCtx struct {
+	ctx      context.Context // the caller's
+	deadline int64           // unix nanos; 0: ctx bounds the operation
+	wait     context.Context // ctx with the deadline, once needed
+	cancel   context.CancelFunc
+}
+
+func (o *opCtx) waitCtx() context.Context {
+	if o.deadline == 0 {
+		return o.ctx
+	}
+	if o.wait == nil {
+		o.wait, o.cancel = context.WithDeadline(o.ctx, time.Unix(0, o.deadline))
+	}
+	return o.wait
+}
+
+func (o *opCtx) release() {
+	if o.cancel != nil {
+		o.cancel()
+	}
+}
+
 // do sends one request and waits for its reply, which is left in cl.
 func (c *Client) do(ctx context.Context, cmd codec.Command, cl *call, payload []byte) error {
+	o := opCtx{ctx: ctx}
 	if _, ok := ctx.Deadline(); !ok && c.opts.OperationTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.opts.OperationTimeout)
-		defer cancel()
+		o.deadline = time.Now().Add(c.opts.OperationTimeout).UnixNano()
 	}
+	defer o.release()
 	for attempt := 0; ; attempt++ {
-		cn, err := c.conn(ctx)
+		cn, err := c.connNow()
+		if cn == nil && err == nil {
+			cn, err = c.conn(o.waitCtx())
+		}
 		if err != nil {
 			return err
 		}
-		if err := c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
+		if err := c.roundTrip(&o, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
 			// The connection dropped with the request in flight: with
 			// Reconnect, send it again on the next connection, as the
 			// official clients do (writes carry their event ids, so a
 			// write that did land is answered as an idempotent success,
 			// spec §4.5).
-			if c.opts.Reconnect && attempt < c.opts.MaxRetries && errors.Is(err, ErrConnectionClosed) && ctx.Err() == nil {
+			if c.opts.Reconnect && attempt < c.opts.MaxRetries && errors.Is(err, ErrConnectionClosed) && o.waitCtx().Err() == nil {
 				continue
 			}
 			return err
@@ -281,13 +314,29 @@ func (c *Client) do(ctx context.Context, cmd codec.Command, cl *call, payload []
 			return nil
 		}
 		t := time.NewTimer(c.opts.RetryDelay)
+		wctx := o.waitCtx()
 		select {
 		case <-t.C:
-		case <-ctx.Done():
+		case <-wctx.Done():
 			t.Stop()
-			return ctxError(ctx, cmd.String())
+			return ctxError(wctx, cmd.String())
 		}
 	}
+}
+
+// connNow returns the live connection, or an error if there will be none,
+// or neither while the client reconnects (conn waits for that).
+func (c *Client) connNow() (*conn, error) {
+	c.mu.Lock()
+	cn, fatal, closed := c.cur, c.fatal, c.closed
+	c.mu.Unlock()
+	switch {
+	case closed:
+		return nil, &kindError{"closed", ErrClosed}
+	case cn != nil:
+		return cn, nil
+	}
+	return nil, fatal
 }
 
 func retryableNotHandled(cl *call) bool {
@@ -302,15 +351,21 @@ func retryableNotHandled(cl *call) bool {
 	return nh.Reason == codec.NotHandledNotReady || nh.Reason == codec.NotHandledTooBusy
 }
 
-// roundTrip sends a request on cn and waits for the reply, ctx's end, or
-// the connection's failure.
-func (c *Client) roundTrip(ctx context.Context, cn *conn, cl *call, cmd codec.Command, creds *Credentials, payload []byte) error {
+// roundTrip sends a request on cn and waits for the reply, the end of the
+// operation's context or deadline, or the connection's failure.
+func (c *Client) roundTrip(o *opCtx, cn *conn, cl *call, cmd codec.Command, creds *Credentials, payload []byte) error {
 	select {
 	case cn.slots <- struct{}{}:
-	case <-ctx.Done():
-		return ctxError(ctx, cmd.String())
+	default:
+		wctx := o.waitCtx()
+		select {
+		case cn.slots <- struct{}{}:
+		case <-wctx.Done():
+			return ctxError(wctx, cmd.String())
+		}
 	}
 	defer func() { <-cn.slots }()
+	cl.deadline, cl.reqCmd = o.deadline, cmd
 	if err := cn.register(cl); err != nil {
 		return err
 	}
@@ -322,12 +377,12 @@ func (c *Client) roundTrip(ctx context.Context, cn *conn, cl *call, cmd codec.Co
 	}
 	select {
 	case <-cl.done:
-		return cl.err
-	case <-ctx.Done():
+		return cl.err // the sweep's timeout error once cl.deadline passed
+	case <-o.ctx.Done():
 		if !cn.unregister(cl) {
 			<-cl.done // the reply raced the deadline; drain it so cl can be reused
 		}
-		return ctxError(ctx, cmd.String())
+		return ctxError(o.ctx, cmd.String())
 	}
 }
 

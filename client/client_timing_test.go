@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,20 +13,25 @@ import (
 // BenchmarkAppendToStreamLoopback measures the client's write path: one
 // round trip over loopback to a peer that answers at once (so the figure
 // is client + kernel cost, no storage). Parallel: many goroutines
-// pipelining on one connection.
+// pipelining on one connection. "deadline": the caller's context has a
+// deadline; "background": it has none, so Options.OperationTimeout bounds
+// each operation.
 func BenchmarkAppendToStreamLoopback(b *testing.B) {
-	for _, mode := range []string{"serial", "parallel"} {
+	for _, mode := range []string{"serial/deadline", "parallel/deadline", "serial/background", "parallel/background"} {
 		b.Run(mode, func(b *testing.B) {
 			p := newPeer(b)
 			c, sc := dialPeerB(b, p)
 			go replyingPeer(sc)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
+			if strings.HasSuffix(mode, "background") {
+				ctx = context.Background()
+			}
 			evs := []EventData{{ID: NewGUID(), Type: "bench", Data: make([]byte, 100)}}
 			b.ReportAllocs()
 			b.SetBytes(100)
 			b.ResetTimer()
-			if mode == "serial" {
+			if strings.HasPrefix(mode, "serial") {
 				for i := 0; i < b.N; i++ {
 					if _, err := c.AppendToStream(ctx, "s", ExpectedAny, evs...); err != nil {
 						b.Fatal(err)

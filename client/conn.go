@@ -53,6 +53,10 @@ type call struct {
 	// fixedID keeps id across register (a subscription is registered
 	// under its id before it is sent).
 	fixedID bool
+	// deadline (unix nanos, 0: none) is when the connection's sweep fails
+	// the request with a timeout error of reqCmd (see opCtx).
+	deadline int64
+	reqCmd   codec.Command
 }
 
 var callPool = sync.Pool{New: func() any { return &call{done: make(chan struct{}, 1)} }}
@@ -67,7 +71,7 @@ func releaseCall(c *call) {
 		c.payload = nil
 	}
 	clear(c.events)
-	c.events, c.err, c.cmd = c.events[:0], nil, 0
+	c.events, c.err, c.cmd, c.deadline = c.events[:0], nil, 0, 0
 	callPool.Put(c)
 }
 
@@ -88,6 +92,10 @@ type conn struct {
 	dead    bool // under pmu: no new calls are registered after failure
 	// subs: live subscriptions by correlation id (subscribe.go), under pmu.
 	subs map[codec.GUID]*Subscription
+	// deadlined counts the pending calls with a deadline, under pmu;
+	// while it is above zero the heartbeat timer also runs the sweep at
+	// least every sweepPeriod.
+	deadlined int
 	// lastPush is the payload of the last StreamEventAppeared decoded on
 	// the reader goroutine, lastPushEv its decoding (both alias the read
 	// buffer, so they are forgotten before the buffer is compacted); see
@@ -107,6 +115,7 @@ type conn struct {
 	idPrefix  [8]byte
 	onClose   func(*conn, error)
 	hbTimer   atomic.Pointer[time.Timer]
+	hbNext    atomic.Int64 // unix nanos the heartbeat timer fires next
 }
 
 func newConn(nc net.Conn, opts *Options, onClose func(*conn, error)) *conn {
@@ -127,6 +136,7 @@ func newConn(nc net.Conn, opts *Options, onClose func(*conn, error)) *conn {
 	// callback always finds it stored.
 	t := time.AfterFunc(time.Hour, c.heartbeat)
 	c.hbTimer.Store(t)
+	c.hbNext.Store(time.Now().Add(opts.HeartbeatInterval).UnixNano())
 	t.Reset(opts.HeartbeatInterval)
 	return c
 }
@@ -155,8 +165,52 @@ func (c *conn) register(cl *call) error {
 		return connectionError(c.closeErr)
 	}
 	c.pending[cl.id] = cl
+	if cl.deadline != 0 {
+		c.deadlined++
+		// The timer would fire later than a sweep is due: bring it
+		// forward. NB: under pmu, like the heartbeat's sweep and its
+		// Reset, so that neither undoes the other.
+		if now, p := time.Now().UnixNano(), c.sweepPeriod(); c.deadlined == 1 && c.hbNext.Load() > now+int64(p) {
+			c.hbNext.Store(now + int64(p))
+			c.hbTimer.Load().Reset(p)
+		}
+	}
 	c.pmu.Unlock()
 	return nil
+}
+
+// sweepPeriod is how often pending requests are checked for their
+// deadline while any has one: an eighth of the operation timeout (the
+// original clients check every second, OperationTimeoutCheckPeriod), at
+// least a millisecond and at most a second.
+func (c *conn) sweepPeriod() time.Duration {
+	return min(max(c.opts.OperationTimeout/8, time.Millisecond), time.Second)
+}
+
+// removeLocked takes cl out of the pending map. REQUIRES: c.pmu held and
+// cl pending under id.
+func (c *conn) removeLocked(id codec.GUID, cl *call) {
+	delete(c.pending, id)
+	if cl.deadline != 0 {
+		c.deadlined--
+	}
+}
+
+// sweepLocked fails the pending requests whose deadline has passed with a
+// timeout error (a late reply finds nothing pending and is dropped) and
+// reports whether requests with a deadline remain. REQUIRES: c.pmu held.
+func (c *conn) sweepLocked(now int64) bool {
+	if c.deadlined == 0 {
+		return false
+	}
+	for id, cl := range c.pending {
+		if cl.deadline != 0 && cl.deadline <= now {
+			c.removeLocked(id, cl)
+			cl.err = timeoutError(cl.reqCmd.String())
+			cl.done <- struct{}{} // cap 1, and only the remover signals
+		}
+	}
+	return c.deadlined > 0
 }
 
 // unregister removes cl if it is still pending and reports whether it did;
@@ -166,7 +220,7 @@ func (c *conn) unregister(cl *call) bool {
 	c.pmu.Lock()
 	defer c.pmu.Unlock()
 	if c.pending[cl.id] == cl {
-		delete(c.pending, cl.id)
+		c.removeLocked(cl.id, cl)
 		return true
 	}
 	return false
@@ -378,7 +432,7 @@ func (c *conn) dispatch(pkg []byte) error {
 	c.pmu.Lock()
 	cl := c.pending[p.CorrelationID]
 	if cl != nil {
-		delete(c.pending, p.CorrelationID)
+		c.removeLocked(p.CorrelationID, cl)
 	}
 	c.pmu.Unlock()
 	if cl == nil {
@@ -420,6 +474,12 @@ func (c *conn) heartbeat() {
 	} else {
 		next = interval - quiet
 	}
+	c.pmu.Lock() // see register
+	defer c.pmu.Unlock()
+	if c.sweepLocked(now) {
+		next = min(next, c.sweepPeriod())
+	}
+	c.hbNext.Store(now + int64(next))
 	c.hbTimer.Load().Reset(next)
 }
 

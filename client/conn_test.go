@@ -324,6 +324,53 @@ func TestTimeoutThenLateReply(t *testing.T) {
 	}
 }
 
+// TestOperationTimeoutWithoutDeadline: with a context without deadline,
+// Options.OperationTimeout bounds the operation through the connection's
+// sweep (no timer per operation): the unanswered write fails with a
+// timeout, its late reply is dropped, and a pipelined write sent after it
+// still gets its own reply; a heartbeat interval far longer than the
+// timeout does not hold the sweep back.
+func TestOperationTimeoutWithoutDeadline(t *testing.T) {
+	p := newPeer(t)
+	c, sc := dialPeer(t, p, Options{OperationTimeout: 100 * time.Millisecond, HeartbeatInterval: time.Hour, HeartbeatTimeout: time.Hour})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
+		errc <- err
+	}()
+	late := readPkg(t, sc)
+	var err error
+	select {
+	case err = <-errc:
+	case <-time.After(time.Minute): // a hang guard, not a timing check
+		t.Fatal("the operation never timed out")
+	}
+	var k interface{ Kind() string }
+	if !errors.Is(err, ErrTimeout) || !errors.As(err, &k) || k.Kind() != "timeout" || !strings.Contains(err.Error(), "WriteEvents") {
+		t.Fatalf("unexpected error %v; want a WriteEvents timeout", err)
+	}
+	writePkg(t, sc, codec.WriteEventsCompletedCommand, late.CorrelationID, writeCompleted(1, 1))
+	var res WriteResult
+	go func() {
+		var err error
+		res, err = c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)
+		errc <- err
+	}()
+	next := readPkg(t, sc)
+	writePkg(t, sc, codec.WriteEventsCompletedCommand, next.CorrelationID, writeCompleted(2, 2))
+	if err := <-errc; err != nil || res.FirstEventNumber != 2 {
+		t.Fatalf("unexpected result %+v, %v", res, err)
+	}
+	if cn := c.cur; cn != nil {
+		cn.pmu.Lock()
+		n := cn.deadlined
+		cn.pmu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d requests with a deadline still counted; none is pending", n)
+		}
+	}
+}
+
 func TestNotHandledNotMasterCarriesMasterInfo(t *testing.T) {
 	p := newPeer(t)
 	c, sc := dialPeer(t, p, Options{})

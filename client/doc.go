@@ -39,6 +39,12 @@
 // handshake) and requests in flight at the drop are sent again on it (a
 // write resent with the same event ids is idempotent, spec §4.5); without
 // it they fail with ErrConnectionClosed.
+// Options.OperationTimeout bounds an operation whose context has no
+// deadline without a timer of its own: the request carries its deadline
+// while it is pending and the heartbeat timer sweeps the pending requests
+// every OperationTimeout/8 (at most every second, as the official clients
+// check every second) while any has one, failing the late ones with a
+// timeout; so an operation may end up to that period after its deadline.
 // An operation answered NotHandled NotReady or TooBusy is sent again up to
 // Options.MaxRetries times (spec §2.2); no other outcome is retried.
 //
@@ -55,7 +61,8 @@
 //
 // Requests are encoded with the codec's Append functions into pooled
 // buffers, and replies are decoded into pooled messages, so AppendToStream
-// and the Raw read methods allocate nothing in steady state. The
+// and the Raw read methods allocate nothing in steady state, with or
+// without a deadline on their context. The
 // convenience reads copy each page into one arena so the returned events
 // are the caller's to keep.
 //

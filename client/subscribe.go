@@ -110,7 +110,7 @@ func (c *Client) startSubscription(ctx context.Context, cmd codec.Command, paylo
 	cn.pmu.Unlock()
 	// The confirmation (or a refusal) comes back as the call's reply;
 	// pushes go to sub through dispatchSubscription.
-	if err := c.roundTrip(ctx, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
+	if err := c.roundTrip(&opCtx{ctx: ctx}, cn, cl, cmd, credentialsFrom(ctx), payload); err != nil {
 		sub.remove()
 		cl.fixedID = false
 		releaseCall(cl)

@@ -416,6 +416,31 @@ func (db *DB) failInflight(err error) {
 	}
 }
 
+// StopLeading is the first half of FailBatches, for a committer that
+// decides on one goroutine that the batches in flight will not commit
+// through this node and fails them later on another, in order after the
+// batches that did commit (consensus: the driver decides, the apply
+// goroutine applies and fails). From now on the writer accepts no ops, no
+// batch handed over so far is Current, and a batch being built fails at
+// hand-over with err (it never reaches the committer). The batches in
+// flight stay in flight until ApplyBatch or FailBatches. Without it a
+// batch the writer handed over between the decision and FailBatches was
+// still Current, and a committer that had meanwhile resumed leading (a
+// fresh empty entry applied) took it for one of the new leadership: it
+// was planned at the old log end, one entry header short of the new one,
+// and was refused in turn. Cluster mode; any goroutine.
+func (db *DB) StopLeading(err error) {
+	p := &db.pipe
+	if !p.cluster {
+		return
+	}
+	p.mu.Lock()
+	p.leading.Store(false)
+	p.gen++
+	p.failErr = err
+	p.mu.Unlock()
+}
+
 // Lead makes the writer accept ops again (cluster mode), proposing from
 // log position end on: everything before end must be applied (ApplyTo)
 // and no batch of an earlier leadership may be in flight. The writer

@@ -25,7 +25,11 @@
 //     apply goroutine); Status.Err says why.
 //   - Status: VNodeState derived from raft state — leader with its own
 //     term's first entry applied = Master, leader still applying =
-//     PreMaster, follower of a known leader caught up = Slave (Clone for a
+//     PreMaster (with a Replicator, "applied" is the store's: the node
+//     stays PreMaster until the store has indexed every entry before its
+//     term's first, since a master serves reads at once; raft counts an
+//     entry applied when it is handed to the apply goroutine:
+//     Replicator.gateMaster), follower of a known leader caught up = Slave (Clone for a
 //     learner), behind = CatchingUp, otherwise Unknown. The term and the
 //     log position of its first entry (EpochPos, from TlogDisk.EntryPos)
 //     are the gossip epoch fields.
@@ -224,14 +228,15 @@
 // (A follower's ApplyTo no longer allocates a log iterator's read block
 // per entry: store.DB reuses one, TestApplyToReusesItsReadBlock.)
 //
-// Known: after a refused proposal (a leadership transfer, an injected
-// refusal in TestReplicatorCommitsAppliesAndRecovers) a batch of the new
-// leadership is, rarely, planned 40 bytes (one entry header record) off
-// the log end and refused in turn; leading resumes after each refusal
-// (the empty entry is proposed again), so clients retry and nothing is
-// lost, but the cause (how the writer's planned end and the re-lead entry
-// race) is not found yet. Batches of a failed generation are dropped as
-// stale (store.DB.Current) instead of being refused.
+// After a refused proposal (a leadership transfer, an injected refusal)
+// leading resumes on the driver once a fresh empty entry is applied, and
+// the writes in flight are failed on the apply goroutine, in order after
+// the batches committed before the refusal; the store stops taking the
+// old generation's batches for current at once (store.DB.StopLeading), so
+// none handed over in between is proposed for the new leadership (it was
+// planned one entry header, 40 bytes, short of the new log end and was
+// refused in turn: TestReplicatorReleadBeforeStoreFails). Batches of a
+// failed generation are dropped as stale (store.DB.Current).
 //
 // Limits: MaxProposalBytes, MaxMessageBytes, MaxBatchBytes, a bounded
 // queue per peer (overflow drops; raft retransmits), MaxInflightMsgs and

@@ -409,6 +409,9 @@ func (d *Driver) run() {
 
 func (d *Driver) publish() {
 	st := d.core.Status()
+	if r := d.cfg.Replicator; r != nil {
+		r.gateMaster(&st)
+	}
 	if old := d.status.Load(); *old != st {
 		d.status.Store(&st)
 		if old.State != st.State || old.Leader != st.Leader {

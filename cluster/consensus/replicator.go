@@ -62,6 +62,11 @@ type Replicator struct {
 	// Proposed and ProposedRecords count the batches proposed and their
 	// records (the writes per raft entry).
 	Proposed, ProposedRecords atomic.Uint64
+	// masterGated: the last published status said PreMaster only
+	// because the store had not yet applied the entries before the
+	// term's first (gateMaster); the apply goroutine then wakes the
+	// driver after each apply so that Master is published at once.
+	masterGated atomic.Bool
 	// Stages sums, over this node's own batches, where a write's time
 	// goes between the writer handing the batch over and its clients
 	// being acknowledged (figures of doc.go, "Where the time goes").
@@ -271,7 +276,35 @@ func (r *Replicator) runApply() {
 		case applyFail:
 			r.db.FailBatches(m.err)
 		}
+		if r.masterGated.Load() {
+			if d := r.d; d != nil {
+				// NB: post may drop the wake-up (inbox full); the next
+				// tick publishes anyway.
+				d.post(func() {})
+			}
+		}
 	}
+}
+
+// gateMaster runs on the driver goroutine before a status is published:
+// a leader whose raft state says Master (its term's first entry handed to
+// the apply goroutine) is published as PreMaster until the store has
+// applied every entry before that first entry (db.Applied() reaches its
+// header, EpochPos). Raft counts an entry applied once it is handed over;
+// the store indexes it later on the apply goroutine. A new master serves
+// reads (require-master ones too) as soon as the node says Master, so
+// without the gate a read in that window missed writes the old master had
+// acknowledged: a stale read, not linearizable (Event Store 4.0's master
+// too serves reads only once its chaser has caught up:
+// TestReplicatorMasterOnlyOnceApplied). Writes were never affected: the
+// writer leads only once the apply goroutine reached the term's first
+// entry (applyLead).
+func (r *Replicator) gateMaster(st *Status) {
+	gated := st.State == cluster.StateMaster && r.db != nil && st.EpochPos >= 0 && r.db.Applied() < st.EpochPos
+	if gated {
+		st.State = cluster.StatePreMaster
+	}
+	r.masterGated.Store(gated)
 }
 
 // applyFailed runs on the apply goroutine after an apply failed. A
@@ -380,10 +413,21 @@ func (r *Replicator) afterDrain() {
 	r.maybeRelead()
 }
 
-// fail stops leading and fails the batches in flight.
+// fail stops leading and fails the batches in flight: the store stops
+// taking its writer's batches for current at once (StopLeading), and
+// fails them on the apply goroutine after the batches queued before.
+// NB: the store must learn it here, not only from the queued
+// FailBatches: leading may resume (a fresh empty entry applied) before
+// the apply goroutine reaches the failure, and a batch the writer handed
+// over meanwhile, planned at the failed generation's end, would be
+// proposed for the new leadership and refused (40 bytes, one entry
+// header, off: TestReplicatorReleadBeforeStoreFails).
 func (r *Replicator) fail(err error) {
 	r.leading = false
 	r.pending = r.pending[:0]
+	if r.db != nil {
+		r.db.StopLeading(err)
+	}
 	r.push(applyMsg{kind: applyFail, err: err})
 }
 

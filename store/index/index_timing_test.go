@@ -34,8 +34,10 @@ type benchWorkload struct {
 	pos    int64
 }
 
-func newBenchWorkload(seed uint64) *benchWorkload {
-	w := &benchWorkload{r: rand.New(rand.NewPCG(seed, 11)), hashes: make([]uint64, benchStreams), next: make([]int64, benchStreams)}
+func newBenchWorkload(seed uint64) *benchWorkload { return newBenchWorkloadOf(seed, benchStreams) }
+
+func newBenchWorkloadOf(seed uint64, streams int) *benchWorkload {
+	w := &benchWorkload{r: rand.New(rand.NewPCG(seed, 11)), hashes: make([]uint64, streams), next: make([]int64, streams)}
 	for i := range w.hashes {
 		w.hashes[i] = xxhash.Sum64String(fmt.Sprintf("stream-%d", i))
 	}
@@ -44,7 +46,7 @@ func newBenchWorkload(seed uint64) *benchWorkload {
 
 func (w *benchWorkload) fill(dst []Entry) {
 	for i := range dst {
-		s := w.r.IntN(benchStreams)
+		s := w.r.IntN(len(w.hashes))
 		dst[i] = Entry{Hash: w.hashes[s], Number: w.next[s], Pos: w.pos}
 		w.next[s]++
 		w.pos += 120
@@ -221,6 +223,43 @@ func BenchmarkMemTableGet(b *testing.B) {
 		e := batch[r.IntN(len(batch))]
 		if n := m.findLE(keyMax(e.Hash, e.Number)); n == 0 || m.node(n).e != e {
 			b.Fatalf("entry %v not found", e)
+		}
+	}
+}
+
+// BenchmarkMemTableAdd measures the feeder's insert into the active
+// memtable (filled to 1M entries, then replaced outside the timer), for
+// events of random streams among 1,000 (the write benchmark's default)
+// and 100,000: "fingers" is the insert as it is (fingers with towers,
+// mtFingersFull), "level0" the insert before the towers (a finger for
+// one-level nodes only, every taller node found by a search from the top),
+// in the same run.
+func BenchmarkMemTableAdd(b *testing.B) {
+	for _, streams := range []int{1000, 100_000} {
+		for _, mode := range []int{mtFingersFull, mtFingersLevel0} {
+			name := fmt.Sprintf("streams=%d/fingers", streams)
+			if mode == mtFingersLevel0 {
+				name = fmt.Sprintf("streams=%d/level0", streams)
+			}
+			b.Run(name, func(b *testing.B) {
+				mtFingerMode = mode
+				defer func() { mtFingerMode = mtFingersFull }()
+				w := newBenchWorkloadOf(9, streams)
+				batch := make([]Entry, 1<<20)
+				w.fill(batch)
+				m := newMemTable(1, 0)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i, k := 0, 0; i < b.N; i, k = i+1, k+1 {
+					if k == len(batch) {
+						b.StopTimer()
+						w.fill(batch)
+						m, k = newMemTable(1, 0), 0
+						b.StartTimer()
+					}
+					m.add(batch[k])
+				}
+			})
 		}
 	}
 }

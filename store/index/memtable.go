@@ -57,8 +57,9 @@ type memTable struct {
 	nodes    uint32 // nodes allocated, head included
 	tallUsed uint32 // tall slots used in the newest chunk
 	rnd      uint64
-	// fingers maps a hash to the node last inserted for it.
+	// fingers maps a hash to its finger in fing.
 	fingers map[uint64]uint32
+	fing    []mtFinger
 	// upTo is the exclusive log position the memtable covers: every entry
 	// of a record before upTo that belongs in the index is here or older.
 	// Written by the feeder; read by others only after the memtable is
@@ -106,23 +107,67 @@ func (m *memTable) randomHeight() uint32 {
 	return h
 }
 
+// mtFinger is the writer's memory of one hash: the node last inserted for
+// it and, for levels 1..mtInline-1, the last node of the hash's run whose
+// tower reaches that level (0: not known). The tower is only kept while it
+// is exact for the END of the run: an insert at the end updates it, an
+// insert inside the run clears it. With it an append (a stream's next
+// event, the usual case) of a node up to mtInline levels high links in
+// without a search from the top: the predecessor at level l of a node
+// appended to the run is the run's last node reaching level l, since
+// nothing of another hash sorts between them.
+//
+// atEnd records that last ends the run (its successor, if any, is of a
+// greater hash): then an entry of the hash above last's sorts right after
+// it without a look at the successor, whose node is another cache miss. A
+// node inserted later after last is of another hash (which keeps atEnd
+// true) or of this one (which moves the finger).
+type mtFinger struct {
+	last  uint32
+	tower [mtInline - 1]uint32 // tower[l-1]: level l
+	atEnd bool
+}
+
+// mtFingerMode selects the insert's fast paths: mtFingersFull in
+// production; tests build the same skiplist with mtFingersNone (a search
+// from the top for every insert) to compare, and benchmarks measure
+// mtFingersLevel0 (the finger for one-level nodes only, checking the
+// successor: the memtable before the towers) against mtFingersFull.
+var mtFingerMode = mtFingersFull
+
+const (
+	mtFingersFull = iota
+	mtFingersLevel0
+	mtFingersNone
+)
+
 // add inserts e; a duplicate of an existing entry is ignored. It reports
 // whether e was inserted.
 // REQUIRES: called only by the feeder goroutine.
 func (m *memTable) add(e Entry) bool {
 	nh := m.randomHeight()
 	// Fast path: a stream's next event usually sorts right after the
-	// stream's previous entry, so a one-level node goes in after the finger
-	// without a search from the top (measured: 2.2 µs → see the package
-	// doc for the figure after).
-	if f, ok := m.fingers[e.Hash]; ok && nh == 1 {
-		if fn := m.node(f); less(fn.e, e) {
+	// stream's previous entry, so it goes in after the finger, its upper
+	// levels after the finger's tower, without a search from the top
+	// (measured in BenchmarkMemTableAdd: see the package doc).
+	fi, ok := m.fingers[e.Hash]
+	if ok && mtFingerMode != mtFingersNone {
+		fg := &m.fing[fi]
+		if fn := m.node(fg.last); less(fn.e, e) {
 			nx := fn.next[0].Load()
-			if nx == 0 || less(e, m.node(nx).e) {
+			if nx == 0 || (fg.atEnd && mtFingerMode == mtFingersFull) || less(e, m.node(nx).e) {
 				var prevs [mtMaxHeight]uint32
-				prevs[0] = f
-				m.link(e, 1, &prevs)
-				return true
+				prevs[0] = fg.last
+				known := nh <= mtInline && (nh == 1 || mtFingerMode == mtFingersFull)
+				for lvl := 1; known && lvl < int(nh); lvl++ {
+					prevs[lvl] = fg.tower[lvl-1]
+					known = prevs[lvl] != 0
+				}
+				if known {
+					i, h := m.link(e, nh, &prevs)
+					m.noteInsert(fi, i, h, fg.atEnd)
+					return true
+				}
 			}
 		}
 	}
@@ -148,12 +193,40 @@ func (m *memTable) add(e Entry) bool {
 		}
 		m.height.Store(nh)
 	}
-	m.link(e, nh, &prevs)
+	i, nh := m.link(e, nh, &prevs)
+	if !ok {
+		fi = uint32(len(m.fing))
+		m.fing = append(m.fing, mtFinger{})
+		m.fingers[e.Hash] = fi
+	}
+	m.noteInsert(fi, i, nh, false)
 	return true
 }
 
-// link inserts a new node of height nh holding e after prevs[0..nh).
-func (m *memTable) link(e Entry, nh uint32, prevs *[mtMaxHeight]uint32) {
+// noteInsert updates finger fi after node i of height h was linked;
+// atEnd: i is known to end its hash's run (it went right after the run's
+// end).
+func (m *memTable) noteInsert(fi, i, h uint32, atEnd bool) {
+	fg := &m.fing[fi]
+	fg.last = i
+	if !atEnd {
+		nx := m.node(i).next[0].Load()
+		atEnd = nx == 0 || m.node(nx).e.Hash != m.node(i).e.Hash
+	}
+	fg.atEnd = atEnd
+	if !atEnd {
+		fg.tower = [mtInline - 1]uint32{} // inside the run: the tower is no longer known
+		return
+	}
+	for lvl := 1; lvl < int(h) && lvl < mtInline; lvl++ {
+		fg.tower[lvl-1] = i
+	}
+}
+
+// link inserts a new node of height nh holding e after prevs[0..nh) and
+// returns it with its height (lower than nh when its chunk has no tall
+// slot left).
+func (m *memTable) link(e Entry, nh uint32, prevs *[mtMaxHeight]uint32) (uint32, uint32) {
 	if m.nodes >= mtMaxNodes {
 		panic("BUG: index memtable exceeds its node limit; the Options limits should prevent this")
 	}
@@ -187,7 +260,7 @@ func (m *memTable) link(e Entry, nh uint32, prevs *[mtMaxHeight]uint32) {
 		m.tail.Store(i)
 	}
 	m.count.Add(1)
-	m.fingers[e.Hash] = i
+	return i, nh
 }
 
 // findLE returns the last node whose entry is <= k, or 0 if none.

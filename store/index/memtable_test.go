@@ -134,3 +134,71 @@ func TestMemTableNodeSize(t *testing.T) {
 		t.Fatalf("unexpected memtable node size %d; want 48", got)
 	}
 }
+
+// TestMemTableTowerFingersBuildTheSameList: the finger towers are a
+// shortcut to the predecessors a search from the top finds, so the same
+// inserts (same random heights) must give the very same links at every
+// level with and without them. The inserts mix appends to many streams,
+// new streams, out-of-order events (hash collisions, replays), duplicates
+// and tall-slot exhaustion.
+func TestMemTableTowerFingersBuildTheSameList(t *testing.T) {
+	for _, mode := range []int{mtFingersFull, mtFingersLevel0} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) { testFingersBuildTheSameList(t, mode) })
+	}
+}
+
+func testFingersBuildTheSameList(t *testing.T, mode int) {
+	build := func(mode int) *memTable {
+		mtFingerMode = mode
+		defer func() { mtFingerMode = mtFingersFull }()
+		m := newMemTable(7, 0)
+		r := uint64(3)
+		next := map[uint64]int64{}
+		for i := 0; i < 40000; i++ {
+			r = r*6364136223846793005 + 1442695040888963407
+			h := r>>58 + 1 // 64 streams
+			var e Entry
+			switch x := (r >> 20) % 100; {
+			case x < 85: // the stream's next event
+				e = Entry{Hash: h, Number: next[h], Pos: int64(i)}
+				next[h]++
+			case x < 93: // an earlier number: another stream of the same hash
+				e = Entry{Hash: h, Number: int64(r>>30) % (next[h] + 1), Pos: int64(i)}
+			case x < 97: // a new stream
+				e = Entry{Hash: r | 1<<63, Number: 0, Pos: int64(i)}
+			default: // a duplicate of the stream's last event, if any
+				e = Entry{Hash: h, Number: next[h] - 1, Pos: int64(i - 1)}
+			}
+			m.add(e)
+			if i == 20000 {
+				m.tallUsed = mtChunkTall - 2 // exhaust the tall slots of this chunk
+			}
+		}
+		return m
+	}
+	a, b := build(mode), build(mtFingersNone)
+	if a.nodes != b.nodes || a.height.Load() != b.height.Load() || a.tail.Load() != b.tail.Load() {
+		t.Fatalf("nodes %d/%d height %d/%d tail %d/%d", a.nodes, b.nodes, a.height.Load(), b.height.Load(), a.tail.Load(), b.tail.Load())
+	}
+	for c := uint32(0); c <= (a.nodes-1)>>mtChunkShift; c++ {
+		ca, cb := a.chunks[c].Load(), b.chunks[c].Load()
+		for i := range ca.nodes {
+			na, nb := &ca.nodes[i], &cb.nodes[i]
+			if na.e != nb.e || na.tall != nb.tall || na.prev.Load() != nb.prev.Load() {
+				t.Fatalf("node %d: %+v vs %+v", c<<mtChunkShift+uint32(i), na.e, nb.e)
+			}
+			for l := range na.next {
+				if na.next[l].Load() != nb.next[l].Load() {
+					t.Fatalf("node %d level %d: next %d vs %d", c<<mtChunkShift+uint32(i), l, na.next[l].Load(), nb.next[l].Load())
+				}
+			}
+		}
+		for i := range ca.tall {
+			for l := range ca.tall[i] {
+				if ca.tall[i][l].Load() != cb.tall[i][l].Load() {
+					t.Fatalf("chunk %d tall %d level %d differs", c, i, l+mtInline)
+				}
+			}
+		}
+	}
+}

@@ -34,6 +34,7 @@ type clusterOptions struct {
 	warmup    time.Duration
 	perWrite  int
 	inFlight  int
+	driver    string
 	eventSize int
 	streams   int
 	failovers int
@@ -67,6 +68,7 @@ func parseClusterFlags(args []string, stderr io.Writer) (*clusterOptions, int) {
 	// loop: each client waits for its reply before the next write.
 	fs.IntVar(&o.inFlight, "inflight", 1, "writes each client keeps in flight (Event Store's WRFL window 2000 over 256 clients is 7)")
 	fs.IntVar(&o.eventSize, "event-size", 100, "bytes of data per event")
+	fs.StringVar(&o.driver, "driver", bench.DriverLoops, "loops (requests sent and replies checked on the tool's event loops) or client (package client, a goroutine per request slot)")
 	fs.IntVar(&o.streams, "streams", 1000, "number of streams")
 	fs.IntVar(&o.failovers, "failovers", 0, "then kill -9 the master this many times under write load and report failover times")
 	fs.StringVar(&o.out, "out", "", "directory for result.json and result.md of each write run")
@@ -126,7 +128,7 @@ func (o *clusterOptions) writeConfig(clients int, addr string) bench.Config {
 	cfg := bench.Defaults(bench.KindWrite)
 	cfg.Addr, cfg.Clients, cfg.Duration, cfg.Warmup = addr, clients, o.duration, o.warmup
 	cfg.EventsPerWrite, cfg.EventSize, cfg.Streams, cfg.Progress = o.perWrite, o.eventSize, o.streams, o.progress
-	cfg.InFlight = o.inFlight
+	cfg.InFlight, cfg.Driver = o.inFlight, o.driver
 	return cfg
 }
 

@@ -82,6 +82,7 @@ func runWorkload(ctx context.Context, kind bench.Kind, args []string, stdout, st
 	fs.StringVar(&cfg.Password, "password", cfg.Password, "password")
 	fs.IntVar(&cfg.Clients, "clients", cfg.Clients, "closed-loop clients (soak: connections)")
 	fs.IntVar(&cfg.InFlight, "inflight", cfg.InFlight, "requests each client keeps in flight")
+	fs.StringVar(&cfg.Driver, "driver", cfg.Driver, "TCP writes: loops (requests sent and replies checked on the tool's event loops) or client (package client, a goroutine per request slot)")
 	fs.IntVar(&cfg.Connections, "connections", 0, "connections shared by the clients (0: one per client)")
 	fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "measured window (soak: idle time)")
 	fs.Int64Var(&cfg.Requests, "requests", 0, "end the window after this many requests instead of --duration")

@@ -131,7 +131,20 @@ func TestKillMasterFailover(t *testing.T) {
 	run := runWorkload(ctx, c, &Workload{Clients: 4, Streams: 4, Seed: 7, RequireMaster: true, OpTimeout: 2 * time.Second})
 	h, w := run.H, run.W
 
+	// Kill once writes flow (at least a second of them): on a loaded
+	// machine the clients' first logins and writes can take longer than
+	// a fixed wait, and a kill before any acknowledgement tests nothing.
 	time.Sleep(time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer wcancel()
+	if err := Poll(wctx, 20*time.Millisecond, func(context.Context) error {
+		if n := len(h.Acknowledged()); n < 20 {
+			return fmt.Errorf("%d writes acknowledged before the kill; errors %d %q", n, w.Errors(), w.ErrorSamples())
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	before := len(h.Acknowledged())
 	killedAt := time.Now()
 	next, agreed, elected := killMaster(t, ctx, c, master)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -229,9 +230,9 @@ func (w *Workload) client(ctx context.Context, h *History, id int) {
 		stream := w.Stream(rng.IntN(w.Streams))
 		var err error
 		if rng.Float64() < w.ReadRatio {
-			err = w.read(ctx, h, c, id, stream)
+			err = w.read(ctx, h, c, id, stream, target)
 		} else {
-			err = w.append(ctx, h, c, id, stream, rng)
+			err = w.append(ctx, h, c, id, stream, target, rng)
 		}
 		var nh *client.NotHandledError
 		switch {
@@ -264,7 +265,7 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // append writes one or two events with expected version any, or exact
 // (the last version this client saw on the stream, or NoStream).
-func (w *Workload) append(ctx context.Context, h *History, c *client.Client, id int, stream string, rng *rand.Rand) error {
+func (w *Workload) append(ctx context.Context, h *History, c *client.Client, id int, stream, node string, rng *rand.Rand) error {
 	n := 1 + rng.IntN(2)
 	evs := make([]client.EventData, n)
 	ids := make([]string, n)
@@ -289,7 +290,7 @@ func (w *Workload) append(ctx context.Context, h *History, c *client.Client, id 
 			exp = s.LastEventNumber
 		}
 	}
-	in := StreamInput{Kind: OpAppend, Stream: stream, Expected: exp, IDs: ids}
+	in := StreamInput{Kind: OpAppend, Stream: stream, Expected: exp, IDs: ids, Node: node}
 	call := h.Now()
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.OpTimeout)
 	res, err := c.AppendToStream(octx, stream, exp, evs...)
@@ -313,7 +314,7 @@ const maxReadCount = 4096
 
 // read reads the whole stream forward; only successful reads are
 // recorded (a failed read constrains nothing).
-func (w *Workload) read(ctx context.Context, h *History, c *client.Client, id int, stream string) error {
+func (w *Workload) read(ctx context.Context, h *History, c *client.Client, id int, stream, node string) error {
 	call := h.Now()
 	octx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.OpTimeout)
 	s, err := c.ReadStreamForward(octx, stream, 0, maxReadCount, false)
@@ -329,7 +330,7 @@ func (w *Workload) read(ctx context.Context, h *History, c *client.Client, id in
 	for _, e := range s.Events {
 		ids = append(ids, e.OriginalEvent().ID.String())
 	}
-	h.Add(porcupine.Operation{ClientId: id, Input: StreamInput{Kind: OpRead, Stream: stream},
+	h.Add(porcupine.Operation{ClientId: id, Input: StreamInput{Kind: OpRead, Stream: stream, Node: node},
 		Call: call, Output: StreamOutput{IDs: ids}, Return: ret})
 	return nil
 }
@@ -358,9 +359,16 @@ func Check(h *History, timeout time.Duration, vizPath string) error {
 	return fmt.Errorf("%s\n%s", msg, DescribeViolations(h, timeout))
 }
 
-// DescribeViolations checks each stream alone and lists, for the first
-// stream that is not linearizable, its operations in call order (at most
-// 60, the ones nearest the end of the history).
+// DescribeViolations checks each stream alone and, for the first stream
+// that is not linearizable, finds the earliest time t at which the
+// history known by then is already illegal (bisection over the ops'
+// call and return times; see knownAt), and lists the ops of that
+// stream around t in call order: the last describeWindow called up to
+// t, plus every append of unknown outcome called before them (it may
+// take effect at any later time). Reads are shown by length and last
+// ids, each id by its first 8 characters, with "!" where a read is not
+// an extension of the previous one listed (events vanished or
+// reordered).
 func DescribeViolations(h *History, timeout time.Duration) string {
 	model := StreamModel.ToModel()
 	for _, part := range StreamModel.Partition(h.Operations()) {
@@ -368,37 +376,115 @@ func DescribeViolations(h *History, timeout time.Duration) string {
 			continue
 		}
 		sort.Slice(part, func(i, j int) bool { return part[i].Call < part[j].Call })
-		var b strings.Builder
-		fmt.Fprintf(&b, "stream %s is not linearizable (%d operations)", part[0].Input.(StreamInput).Stream, len(part))
-		// Show the operations before the end of the shortest prefix (in
-		// call order) that already fails, where the violation is, not
-		// the history's tail (found by bisection; a prefix is a complete
-		// history of its own).
-		lo, hi := 1, len(part)
+		var times []int64
+		for _, op := range part {
+			times = append(times, op.Call)
+			if op.Return != UnknownReturn {
+				times = append(times, op.Return)
+			}
+		}
+		slices.Sort(times)
+		times = slices.Compact(times)
+		lo, hi := 0, len(times)-1
 		for lo < hi {
 			mid := (lo + hi) / 2
-			if porcupine.CheckOperationsTimeout(model, part[:mid], timeout) == porcupine.Illegal {
+			if porcupine.CheckOperationsTimeout(model, knownAt(part, times[mid]), timeout) == porcupine.Illegal {
 				hi = mid
 			} else {
 				lo = mid + 1
 			}
 		}
-		fmt.Fprintf(&b, "; the first %d already fail:\n", hi)
-		part = part[:hi]
-		if len(part) > 60 {
-			part = part[len(part)-60:]
-		}
-		for _, op := range part {
+		t := times[hi]
+		var b strings.Builder
+		fmt.Fprintf(&b, "stream %s is not linearizable (%d operations); what was known at %v (%s UTC, the node logs' clock) is already illegal:\n",
+			part[0].Input.(StreamInput).Stream, len(part), time.Duration(t), h.start.Add(time.Duration(t)).UTC().Format("15:04:05.000000"))
+		known := knownAt(part, t)
+		from := max(0, len(known)-describeWindow)
+		var prev []string
+		for k, op := range known {
+			in, out := op.Input.(StreamInput), op.Output.(StreamOutput)
+			if k < from && !(in.Kind == OpAppend && out.Outcome == Unknown) {
+				continue
+			}
 			ret := "∞"
 			if op.Return != UnknownReturn {
 				ret = time.Duration(op.Return).String()
 			}
-			fmt.Fprintf(&b, "  c%d [%v, %s] %s\n", op.ClientId, time.Duration(op.Call), ret,
-				StreamModel.DescribeOperation(op.Input, op.Output))
+			var what string
+			if in.Kind == OpRead {
+				acked := ackedBefore(known, op.Call)
+				mark := ""
+				switch {
+				case int64(len(out.IDs)) < acked:
+					mark = fmt.Sprintf("! (stale: %d events were acknowledged before it began) ", acked)
+				case prev != nil && (len(out.IDs) < len(prev) || !slices.Equal(out.IDs[:len(prev)], prev)):
+					mark = "! (not an extension of the previous read listed) "
+				}
+				what = fmt.Sprintf("%sread → %d events [...%s]", mark, len(out.IDs), shortIDs(out.IDs[max(0, len(out.IDs)-3):]))
+				prev = out.IDs
+			} else {
+				what = fmt.Sprintf("append(exp %d, [%s]) → %s", in.Expected, shortIDs(in.IDs), out.Outcome)
+				if out.Outcome == Ok {
+					what += fmt.Sprintf(" %d..%d", out.First, out.Last)
+				}
+			}
+			if in.Node != "" {
+				what += " @" + in.Node
+			}
+			fmt.Fprintf(&b, "  c%d [%v, %s] %s\n", op.ClientId, time.Duration(op.Call), ret, what)
 		}
 		return b.String()
 	}
 	return "(no single stream fails on its own)"
+}
+
+// ackedBefore is the stream length that appends acknowledged before
+// time t imply (the highest event number acknowledged, plus one).
+func ackedBefore(ops []porcupine.Operation, t int64) int64 {
+	var n int64
+	for _, op := range ops {
+		if o := op.Output.(StreamOutput); op.Input.(StreamInput).Kind == OpAppend && o.Outcome == Ok && op.Return < t {
+			n = max(n, o.Last+1)
+		}
+	}
+	return n
+}
+
+// describeWindow is how many ops DescribeViolations lists before the
+// point where the history became illegal.
+const describeWindow = 40
+
+// knownAt is the history as it was known at time t: ops called after t
+// are left out; an append still running at t has an unknown outcome
+// (return ∞), and a read still running at t is left out (it constrains
+// nothing yet). Unlike a prefix of the ops in call order, which can be
+// illegal on its own (a read that returned late and saw an append called
+// after the cut), knownAt is monotonic: once it is illegal at t it is at
+// every later t, so bisection finds the first illegal t.
+func knownAt(ops []porcupine.Operation, t int64) []porcupine.Operation {
+	var out []porcupine.Operation
+	for _, op := range ops {
+		if op.Call > t {
+			continue
+		}
+		if op.Return > t {
+			if op.Input.(StreamInput).Kind == OpRead {
+				continue
+			}
+			op.Output = StreamOutput{Outcome: Unknown}
+			op.Return = UnknownReturn
+		}
+		out = append(out, op)
+	}
+	return out
+}
+
+func shortIDs(ids []string) string {
+	s := make([]string, len(ids))
+	for i, id := range ids {
+		s[i] = id[:min(8, len(id))]
+	}
+	return strings.Join(s, ",")
 }
 
 // ReadAllIDs reads stream in full from addr (require master off: what

@@ -79,6 +79,9 @@ type StreamInput struct {
 	Stream   string
 	Expected int64    // append
 	IDs      []string // append: the events' ids, in order (no commas)
+	// Node is the external TCP endpoint that served the op (diagnostics
+	// only; the model ignores it).
+	Node string
 }
 
 // StreamOutput is an operation's result.

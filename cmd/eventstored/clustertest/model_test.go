@@ -1,6 +1,8 @@
 package clustertest
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,3 +132,37 @@ func TestStreamModel(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestDescribeViolationsPointsAtTheStaleRead: in a long history whose
+// only fault is one stale read, the description names the time of that
+// read and marks it, and lists the acknowledged append it missed.
+func TestDescribeViolationsPointsAtTheStaleRead(t *testing.T) {
+	h := NewHistory()
+	var ids []string
+	now := int64(0)
+	for k := range 100 {
+		id := fmt.Sprintf("id%06d", k)
+		h.Add(app(k%3, "s", ExpectedAny, now, now+1, ok(int64(k), int64(k)), id))
+		ids = append(ids, id)
+		now += 2
+		if k == 60 {
+			// Misses id000060, acknowledged before the read began.
+			h.Add(rd(3, "s", now, now+1, ids[:60]...))
+			now += 2
+		}
+		if k%10 == 0 {
+			h.Add(rd(3, "s", now, now+1, ids...))
+			now += 2
+		}
+	}
+	d := DescribeViolations(h, 10*time.Second)
+	staleAt := time.Duration(135).String() // the stale read's return
+	for _, want := range []string{"stream s is not linearizable", "known at " + staleAt, "! (stale: 61 events were acknowledged before it began) read → 60 events", "append(exp -2, [id000060]) → ok 60..60"} {
+		if !strings.Contains(d, want) {
+			t.Fatalf("description lacks %q:\n%s", want, d)
+		}
+	}
+	if strings.Contains(d, "id000099") {
+		t.Fatalf("description lists ops after the violation:\n%s", d)
+	}
+}
