@@ -80,7 +80,13 @@ type Replicator struct {
 	// releadTerm is the term in which an empty entry was proposed to
 	// resume leading (after a refused proposal).
 	releadTerm uint64
+	// propBuf is the reused buffer proposals are encoded in.
+	propBuf []byte
 }
+
+// propBufKeepMax: a proposal buffer larger than this (a burst of large
+// events) is not kept for the next proposal.
+const propBufKeepMax = 1 << 20
 
 type pendingBatch struct {
 	b        *store.Batch
@@ -364,10 +370,20 @@ func (r *Replicator) propose(b *store.Batch, handed int64) {
 		_, p := b.Record(i)
 		size += len(p)
 	}
-	data := AppendBatchHeader(make([]byte, 0, BatchSizeBytes(b.Len(), size)), want, b.Len())
+	// NB: raft copies a proposal's entry (raft.appendEntry clones it;
+	// TestProposalDataIsCopiedByRaft fails if a raft upgrade stops
+	// doing so), so one buffer serves every proposal.
+	data := r.propBuf[:0]
+	if n := BatchSizeBytes(b.Len(), size); cap(data) < n {
+		data = make([]byte, 0, n)
+	}
+	data = AppendBatchHeader(data, want, b.Len())
 	for i := range b.Len() {
 		_, p := b.Record(i)
 		data = AppendBatchRecord(data, p)
+	}
+	if cap(data) <= propBufKeepMax {
+		r.propBuf = data[:0]
 	}
 	if err := r.d.core.Propose(data); err != nil {
 		r.refused(err)
