@@ -286,7 +286,7 @@ func (r *Replicator) runApply() {
 			if d := r.d; d != nil {
 				// NB: post may drop the wake-up (inbox full); the next
 				// tick publishes anyway.
-				d.post(func() {})
+				d.post(inboxItem{fn: func() {}})
 			}
 		}
 	}
@@ -467,7 +467,7 @@ func (r *Replicator) onStatus(Status) { r.checkLeadership() }
 // the check is posted (and runs after every Ready anyway).
 func (r *Replicator) onTruncate(int64) {
 	if d := r.d; d != nil {
-		d.post(r.checkLeadership)
+		d.post(inboxItem{fn: r.checkLeadership})
 	}
 }
 
