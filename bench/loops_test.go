@@ -244,14 +244,17 @@ func TestLoopDriverTimesOutAndDropsLateReplies(t *testing.T) {
 		return append(dst, ok...)
 	})
 	c := fakeConfig(f.ln.Addr().String())
-	c.Clients, c.Timeout, c.Duration = 1, 50*time.Millisecond, 400*time.Millisecond
+	c.Clients, c.Timeout, c.Duration = 1, 300*time.Millisecond, time.Second
 	res, err := Run(context.Background(), c, &TCPTarget{Addr: f.ln.Addr().String(), Credentials: adminCreds}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Log(res.Summary(), res.Errors)
-	if res.Errors["timeout"] != 1 || res.ErrorTotal() != 1 || res.Requests < 10 {
-		t.Fatalf("want exactly one timeout and the loop going on: %s %v", res.Summary(), res.Errors)
+	// NB: at least one: on a machine stalled for longer than the timeout
+	// others may time out too; but nothing else may fail (the late reply
+	// must not count as a reply to the next request, nor as a bad one).
+	if res.Errors["timeout"] < 1 || res.ErrorTotal() != res.Errors["timeout"] || res.Requests < 10 {
+		t.Fatalf("want a timeout and the loop going on: %s %v", res.Summary(), res.Errors)
 	}
 }
 

@@ -358,6 +358,9 @@ func (t *tally) doneAt(id int, start, now time.Time, n int, read bool, err error
 		t.readEvents.Add(int64(n))
 	}
 	if r := t.requests.Add(1); t.requestsMax > 0 && r >= t.requestsMax {
+		// NB: ended at once, not when the context's AfterFunc gets to
+		// run: the event loops would go on counting meanwhile.
+		t.ended.Store(true)
 		t.stop()
 	}
 }

@@ -332,7 +332,8 @@ func TestTimeoutThenLateReply(t *testing.T) {
 // timeout does not hold the sweep back.
 func TestOperationTimeoutWithoutDeadline(t *testing.T) {
 	p := newPeer(t)
-	c, sc := dialPeer(t, p, Options{OperationTimeout: 100 * time.Millisecond, HeartbeatInterval: time.Hour, HeartbeatTimeout: time.Hour})
+	// NB: 1 s, so that a stalled machine does not time the second write out.
+	c, sc := dialPeer(t, p, Options{OperationTimeout: time.Second, HeartbeatInterval: time.Hour, HeartbeatTimeout: time.Hour})
 	errc := make(chan error, 1)
 	go func() {
 		_, err := c.AppendToStream(context.Background(), "s", ExpectedAny, oneEvent()...)

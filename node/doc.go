@@ -19,8 +19,8 @@
 // log is the store's transaction log (consensus.TlogDisk); the default
 // users are created by the master (auth.StartReplica serves at once).
 // WithoutConsensus leaves a cluster node gossiping in state Unknown. forwarding.go tells tcpsvc and httpfront
-// the state and the master (the consensus leader's gossip entry, checked
-// every 100 ms) and points tcpsvc's Forwarder at the master's internal
+// the state and the master (the consensus leader's gossip entry while
+// gossip has it alive, checked every 100 ms) and points tcpsvc's Forwarder at the master's internal
 // TCP.
 //
 // Goroutines: New, Start and Stop are called by the owner (cmd/eventstored

@@ -22,7 +22,8 @@ import (
 // per-command lookups (tcpState on event loops, httpState on fasthttp
 // goroutines) are one atomic load each. The master is the consensus
 // leader's gossip entry when consensus runs (known as soon as this node
-// follows it), else the view's alive Master. A change re-points the
+// follows it; none while gossip has it dead: findMaster), else the
+// view's alive Master. A change re-points the
 // forwarder at the new master's internal TCP.
 
 // masterWatchInterval: how stale the published master may be.
@@ -131,7 +132,21 @@ func (n *Node) refreshMaster(g *gossip.Driver, svc *service.Service, fwd *tcpsvc
 }
 
 // findMaster returns the master's gossip entry: the consensus leader's
-// when known, else the view's alive Master; never this node.
+// when known and alive, else the view's alive Master; never this node.
+//
+// NB: a leader gossip marks dead is no master: its internal TCP
+// connection broke (gossip exempts the followed master from send-failure
+// liveness, spec §3.6), typically because it stopped or was killed, and
+// raft goes on naming it until an election, 1-2 s later. Publishing it
+// meanwhile pointed NotMaster replies at a dead node and kept the
+// forwarder redialling its internal TCP port every 250 ms; once that
+// port was reused by another process on the machine (tests run side by
+// side), the forwarder connected to that stranger, forwarded a client's
+// write there and answered ForwardTimeout when the stranger closed the
+// connection (TestForwardingOnLoopback, "write through the slave after
+// failover: server forward timeout"). Until a live master is known the
+// node answers writes NotReady, which clients retry, as Event Store 4.0
+// does once a slave has lost its master's connection.
 func (n *Node) findMaster(g *gossip.Driver, svc *service.Service) (gossip.Member, bool) {
 	ci, err := g.Members()
 	if err != nil {
@@ -142,6 +157,9 @@ func (n *Node) findMaster(g *gossip.Driver, svc *service.Service) (gossip.Member
 			if leader := d.Status().Leader; leader != 0 {
 				for _, m := range ci.Members {
 					if !m.InstanceID.IsZero() && m.InternalHTTP != n.adv.InternalHTTP && service.RaftID(m.InternalHTTP) == leader {
+						if !m.IsAlive {
+							return gossip.Member{}, false
+						}
 						return m, true
 					}
 				}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/eventstored/eventstored/client"
+	"github.com/eventstored/eventstored/cluster/gossip"
 	"github.com/eventstored/eventstored/codec"
 )
 
@@ -259,6 +260,29 @@ func TestForwardingOnLoopback(t *testing.T) {
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	master.n.Stop(sctx)
 	scancel()
+	// Once a slave's gossip has the stopped master dead (its internal TCP
+	// connection broke), the slave publishes no master — not the dead one
+	// raft still names until the election — so NotMaster replies never
+	// point at it and the forwarder stops dialling its port.
+	for _, s := range slaves {
+		for {
+			ci, err := s.n.Gossip()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m, ok := memberAt(ci, master.intGossipSeed()); ok && !m.IsAlive {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("slave %s never saw the stopped master dead", s.ip)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		s.n.refreshMaster(s.n.gossip, s.n.svc, s.n.fw.fwd)
+		if mv := s.n.fw.master.Load(); mv != nil && mv.m.InternalHTTP.String() == master.intGossipSeed() {
+			t.Fatalf("slave %s publishes the stopped master %s, dead in its gossip, as its master", s.ip, master.intGossipSeed())
+		}
+	}
 	left := []*clusterNode{}
 	for i, c := range nodes {
 		if c == master {
@@ -277,7 +301,8 @@ func TestForwardingOnLoopback(t *testing.T) {
 			for _, c := range left {
 				if c.intGossipSeed() == m {
 					newMaster = c
-				} else if c.n.tcpState().Master != nil {
+				} else if mv := c.n.fw.master.Load(); mv != nil && mv.m.InternalHTTP.String() == m {
+					// The slave has published the new master.
 					slave = c
 				}
 			}
@@ -439,4 +464,14 @@ func (l *logTail) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return strings.Join(l.lines, "\n")
+}
+
+// memberAt returns the member of ci whose internal HTTP endpoint is addr.
+func memberAt(ci gossip.ClusterInfo, addr string) (gossip.Member, bool) {
+	for _, m := range ci.Members {
+		if m.InternalHTTP.String() == addr {
+			return m, true
+		}
+	}
+	return gossip.Member{}, false
 }

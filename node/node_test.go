@@ -23,13 +23,31 @@ import (
 // freePort returns a port that was free on ip a moment ago.
 func freePort(t *testing.T, ip string) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
+	for {
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		// NB: the kernel may hand the same ephemeral port out again once
+		// it is closed: two of a node's four ports were once equal
+		// ("ExtTcpPort and ExtHttpPort are both 38135"). No port is given
+		// twice in one test binary.
+		portsMu.Lock()
+		seen := portsGiven[port]
+		portsGiven[port] = true
+		portsMu.Unlock()
+		if !seen {
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
+
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 func testOptions(t *testing.T, extra ...string) *config.Options {
 	t.Helper()

@@ -122,7 +122,8 @@
 //
 // Memory: a memtable node takes 48 bytes (towers above level 4 live in a
 // side array), so the default 1M-entry memtable takes ~50 MB with its
-// fingers (20 bytes and a map entry per distinct hash), and up to 1 + MaxFrozenMemTables of them may exist at once.
+// fingers (a 32-byte slot per distinct hash in a table at most 3/4 full),
+// and up to 1 + MaxFrozenMemTables of them may exist at once.
 // Ptables are mapped (page cache), not copied into the heap, except on file
 // systems without descriptors (the in-memory FS of the tests).
 //

@@ -231,9 +231,10 @@ func BenchmarkMemTableGet(b *testing.B) {
 // memtable (filled to 1M entries, then replaced outside the timer), for
 // events of random streams among 1,000 (the write benchmark's default)
 // and 100,000: "fingers" is the insert as it is (fingers with towers,
-// mtFingersFull), "level0" the insert before the towers (a finger for
-// one-level nodes only, every taller node found by a search from the top),
-// in the same run.
+// mtFingersFull), "level0" the insert's algorithm before the towers (a
+// finger for one-level nodes only, every taller node found by a search
+// from the top; its fingers now sit in the same finger table), in the same
+// run.
 func BenchmarkMemTableAdd(b *testing.B) {
 	for _, streams := range []int{1000, 100_000} {
 		for _, mode := range []int{mtFingersFull, mtFingersLevel0} {

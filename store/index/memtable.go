@@ -57,9 +57,8 @@ type memTable struct {
 	nodes    uint32 // nodes allocated, head included
 	tallUsed uint32 // tall slots used in the newest chunk
 	rnd      uint64
-	// fingers maps a hash to its finger in fing.
-	fingers map[uint64]uint32
-	fing    []mtFinger
+	// fingers holds the finger of every hash in the memtable.
+	fingers fingerTable
 	// upTo is the exclusive log position the memtable covers: every entry
 	// of a record before upTo that belongs in the index is here or older.
 	// Written by the feeder; read by others only after the memtable is
@@ -70,7 +69,7 @@ type memTable struct {
 }
 
 func newMemTable(seq uint64, upTo int64) *memTable {
-	m := &memTable{rnd: 0x9E3779B97F4A7C15 ^ seq, upTo: upTo, seq: seq, fingers: map[uint64]uint32{}}
+	m := &memTable{rnd: 0x9E3779B97F4A7C15 ^ seq, upTo: upTo, seq: seq}
 	m.chunks[0].Store(new(mtChunk))
 	m.nodes = 1    // node 0 is the head sentinel; index 0 also means nil
 	m.tallUsed = 1 // the head's full tower uses tall slot 0
@@ -128,11 +127,80 @@ type mtFinger struct {
 	atEnd bool
 }
 
+// fingerTable maps a hash to its finger: open addressing with linear
+// probing on the hash's low bits (the keys are xxhash values already), the
+// finger stored in the slot, so a lookup costs one cache miss where a Go
+// map and a side array cost two or three. A slot whose finger has node 0
+// (the head, never a finger) is empty. At most 3/4 full; it doubles.
+type fingerTable struct {
+	slots []mtFingerSlot
+	used  int
+}
+
+type mtFingerSlot struct {
+	hash uint64
+	f    mtFinger
+}
+
+const fingerTableInitial = 1024
+
+// find returns the finger of hash h, or nil.
+func (t *fingerTable) find(h uint64) *mtFinger {
+	if len(t.slots) == 0 {
+		return nil
+	}
+	mask := uint64(len(t.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &t.slots[i]
+		if s.f.last == 0 {
+			return nil
+		}
+		if s.hash == h {
+			return &s.f
+		}
+	}
+}
+
+// insert adds an empty finger for h, which must be absent, and returns it.
+// Pointers from earlier finds are invalid afterwards (the table may grow).
+func (t *fingerTable) insert(h uint64) *mtFinger {
+	if 4*(t.used+1) > 3*len(t.slots) {
+		t.grow()
+	}
+	t.used++
+	mask := uint64(len(t.slots) - 1)
+	i := h & mask
+	for t.slots[i].f.last != 0 {
+		i = (i + 1) & mask
+	}
+	t.slots[i] = mtFingerSlot{hash: h}
+	// NB: the caller sets f.last (non-zero) at once, which marks the
+	// slot used; until then the slot reads as empty, and nothing probes
+	// in between (the feeder is the only user).
+	return &t.slots[i].f
+}
+
+func (t *fingerTable) grow() {
+	old := t.slots
+	t.slots = make([]mtFingerSlot, max(fingerTableInitial, 2*len(old)))
+	mask := uint64(len(t.slots) - 1)
+	for k := range old {
+		if o := &old[k]; o.f.last != 0 {
+			i := o.hash & mask
+			for t.slots[i].f.last != 0 {
+				i = (i + 1) & mask
+			}
+			t.slots[i] = *o
+		}
+	}
+}
+
 // mtFingerMode selects the insert's fast paths: mtFingersFull in
 // production; tests build the same skiplist with mtFingersNone (a search
 // from the top for every insert) to compare, and benchmarks measure
 // mtFingersLevel0 (the finger for one-level nodes only, checking the
-// successor: the memtable before the towers) against mtFingersFull.
+// successor: the insert's algorithm before the towers) against
+// mtFingersFull.
 var mtFingerMode = mtFingersFull
 
 const (
@@ -150,9 +218,8 @@ func (m *memTable) add(e Entry) bool {
 	// stream's previous entry, so it goes in after the finger, its upper
 	// levels after the finger's tower, without a search from the top
 	// (measured in BenchmarkMemTableAdd: see the package doc).
-	fi, ok := m.fingers[e.Hash]
-	if ok && mtFingerMode != mtFingersNone {
-		fg := &m.fing[fi]
+	fg := m.fingers.find(e.Hash)
+	if fg != nil && mtFingerMode != mtFingersNone {
 		if fn := m.node(fg.last); less(fn.e, e) {
 			nx := fn.next[0].Load()
 			if nx == 0 || (fg.atEnd && mtFingerMode == mtFingersFull) || less(e, m.node(nx).e) {
@@ -165,7 +232,7 @@ func (m *memTable) add(e Entry) bool {
 				}
 				if known {
 					i, h := m.link(e, nh, &prevs)
-					m.noteInsert(fi, i, h, fg.atEnd)
+					m.noteInsert(fg, i, h, fg.atEnd)
 					return true
 				}
 			}
@@ -194,20 +261,17 @@ func (m *memTable) add(e Entry) bool {
 		m.height.Store(nh)
 	}
 	i, nh := m.link(e, nh, &prevs)
-	if !ok {
-		fi = uint32(len(m.fing))
-		m.fing = append(m.fing, mtFinger{})
-		m.fingers[e.Hash] = fi
+	if fg == nil {
+		fg = m.fingers.insert(e.Hash)
 	}
-	m.noteInsert(fi, i, nh, false)
+	m.noteInsert(fg, i, nh, false)
 	return true
 }
 
-// noteInsert updates finger fi after node i of height h was linked;
+// noteInsert updates finger fg after node i of height h was linked;
 // atEnd: i is known to end its hash's run (it went right after the run's
 // end).
-func (m *memTable) noteInsert(fi, i, h uint32, atEnd bool) {
-	fg := &m.fing[fi]
+func (m *memTable) noteInsert(fg *mtFinger, i, h uint32, atEnd bool) {
 	fg.last = i
 	if !atEnd {
 		nx := m.node(i).next[0].Load()

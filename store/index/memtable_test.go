@@ -202,3 +202,35 @@ func testFingersBuildTheSameList(t *testing.T, mode int) {
 		}
 	}
 }
+
+// TestFingerTable: hashes that share their low bits (so they probe past
+// each other), hash 0, and enough of them to grow the table several times;
+// every one is found with its own finger, and absent ones are not.
+func TestFingerTable(t *testing.T) {
+	var ft fingerTable
+	var hashes []uint64
+	for i := uint64(0); i < 5000; i++ {
+		h := i << 40 // the same low bits for all: one long probe run
+		if i%2 == 1 {
+			h = i*0x9E3779B97F4A7C15 + 1
+		}
+		hashes = append(hashes, h)
+	}
+	for i, h := range hashes {
+		if ft.find(h) != nil {
+			t.Fatalf("hash %#x found before its insert", h)
+		}
+		ft.insert(h).last = uint32(i + 1)
+	}
+	if len(ft.slots) < 4*len(hashes)/3 || ft.used != len(hashes) {
+		t.Fatalf("%d slots, %d used for %d hashes", len(ft.slots), ft.used, len(hashes))
+	}
+	for i, h := range hashes {
+		if f := ft.find(h); f == nil || f.last != uint32(i+1) {
+			t.Fatalf("hash %#x: finger %+v, want node %d", h, f, i+1)
+		}
+	}
+	if ft.find(5000<<40) != nil || ft.find(12345) != nil {
+		t.Fatal("an absent hash was found")
+	}
+}

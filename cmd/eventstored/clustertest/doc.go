@@ -77,7 +77,13 @@
 // The history tests share one frame (scenario_test.go): settle (agreed
 // master, then WaitSettled), runWorkload (a Workload in the background
 // recording a History), workloadRun.Verify (acknowledged appends,
-// linearizable, on every node).
+// linearizable, on every node). A history that is not linearizable is
+// described by DescribeViolations: the first time at which what was
+// known was already illegal (bisection over knownAt, which is monotonic
+// where prefixes in call order are not), the ops before it with the
+// node that served each, stale reads marked, and that time on the node
+// logs' clock; the node logs of a failed test are kept in
+// /tmp/clustertest-logs-<test>-*.
 //
 // Network namespaces (netns.go): a namespace per node with an internal
 // and an external link on two bridges in the root namespace, where the
