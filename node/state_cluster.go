@@ -61,16 +61,27 @@ type raftLog struct {
 
 // clusterPipelineDepth: batches in flight between the writer and raft
 // commit. Every node fsyncs every batch (or, with asynchronous storage
-// writes, every group of batches that queued during one fsync), so fewer,
-// larger batches win where the disk is the limit: measured on 3 nodes
-// sharing one disk and 2 cores (BenchmarkClusterWrite, 256 writers),
-// synchronous saves: depth 2 ~38k events/s at ~125 events per fsync,
-// depth 3 ~23k at 84, depth 8 ~13k at 59; asynchronous saves, runs
-// interleaved on a busy disk: depth 2 24.9k/39.2k/20.5k, depth 4
-// 18.2k/22.1k/16.1k, depth 8 16.6k/13.8k/19.1k (~120 events per fsync
-// for all three: the appender coalesces, but each batch in flight is
-// one more raft entry, message and round of hand-offs).
-const clusterPipelineDepth = 2
+// writes, every group of batches that queued during one fsync), and each
+// batch in flight is one more raft entry, one more round of append
+// messages and hand-offs on every node; so fewer, larger batches win
+// where the disk or the CPU is the limit. One batch in flight: the
+// writer gathers the next during the whole round trip of the one before
+// (closed-loop clients come back as one cohort instead of two that
+// alternate). Measured on 3 nodes sharing one disk and 2 cores
+// (BenchmarkClusterWrite, runs interleaved, machine at load 8-15 from
+// other work, so throughput is noisy; events/fsync is not): 256 writers,
+// depth 2 20.5k 15.8k 28.2k 37.5k 27.6k 28.4k events/s (median 27.9k) at
+// 126-133 events/fsync, depth 1 92.2k 29.7k 63.7k 27.7k 38.6k 47.2k
+// (median 43k) at 152-189; 16 writers, depth 2 6.2k 9.5k 5.6k 8.2k 3.8k
+// 9.9k (median 7.2k) at 9.8-11.9 events/fsync, depth 1 13.8k 7.5k 3.0k
+// 10.1k 7.2k (median 7.5k) at 12.7-15.4. Earlier, with synchronous
+// saves: depth 2 ~38k events/s at ~125 events per fsync, depth 3 ~23k at
+// 84, depth 8 ~13k at 59; asynchronous saves before direct sends: depth
+// 2 24.9k/39.2k/20.5k, depth 4 18.2k/22.1k/16.1k, depth 8
+// 16.6k/13.8k/19.1k. Saving inline on the leader as well (no appender
+// hand-offs, possible with one batch in flight) measured worse: 23.0k
+// 20.1k at 256 writers, 5.6k 7.0k at 16.
+const clusterPipelineDepth = 1
 
 // clusterStoreOptions makes the store's writer propose through consensus.
 func (n *Node) clusterStoreOptions(so *store.Options) {

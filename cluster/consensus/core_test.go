@@ -172,3 +172,33 @@ func TestLearnerNeverLeads(t *testing.T) {
 		}
 	}
 }
+
+// TestProposalDataIsCopiedByRaft: the Replicator encodes every proposal
+// in one reused buffer, which is safe only because raft copies a
+// proposed entry (raft.appendEntry clones it). A raft version that kept
+// the caller's slice would fail here: the entry saved and applied would
+// change with the buffer.
+func TestProposalDataIsCopiedByRaft(t *testing.T) {
+	cryptotest.SetGlobalRandom(t, 1)
+	c, d, io := single(t)
+	for i := 0; i < 30 && c.Status().State != cluster.StateMaster; i++ {
+		c.Tick()
+		if err := settle(c, io); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := []byte("first")
+	if err := c.Propose(buf); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "XXXXX") // before the Ready: raft holds it unsaved
+	if err := settle(c, io); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "YYYYY") // after the save
+	last, _ := d.LastIndex()
+	ents, err := d.Entries(last, last+1, 1<<20)
+	if err != nil || len(ents) != 1 || string(ents[0].GetData()) != "first" {
+		t.Fatalf("entry %d holds %q (%v): raft kept the proposer's buffer", last, ents[0].GetData(), err)
+	}
+}

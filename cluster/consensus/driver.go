@@ -77,10 +77,11 @@ const persistQueueMax = 64 << 20
 type Driver struct {
 	cfg     DriverConfig
 	core    *Core
-	inbox   chan func()
+	inbox   chan inboxItem
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
+	logOnce sync.Once
 	status  atomic.Pointer[Status]
 	dropped atomic.Uint64
 	log     *slog.Logger
@@ -119,7 +120,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Driver{cfg: cfg, core: c, inbox: make(chan func(), inboxMax), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log,
+	d := &Driver{cfg: cfg, core: c, inbox: make(chan inboxItem, inboxMax), stop: make(chan struct{}), done: make(chan struct{}), log: cfg.Log,
 		awake: make(chan struct{}, 1), lwake: make(chan struct{}, 1), adone: make(chan struct{})}
 	d.aroom = sync.NewCond(&d.amu)
 	st := c.Status()
@@ -128,7 +129,7 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 		cfg.Replicator.setDriver(d)
 	}
 	if u, ok := cfg.Transport.(Unreachable); ok {
-		u.SetUnreachableFunc(func(id uint64) { d.post(func() { d.core.rn.ReportUnreachable(id) }) })
+		u.SetUnreachableFunc(func(id uint64) { d.post(inboxItem{fn: func() { d.core.rn.ReportUnreachable(id) }}) })
 	}
 	return d, nil
 }
@@ -150,6 +151,39 @@ func (d *Driver) Stop() {
 	})
 	<-d.done
 	<-d.adone
+	d.logOnce.Do(d.logTotals)
+}
+
+// sendCounts is implemented by a transport that counts its direct and
+// queued sends (TCPTransport).
+type sendCounts interface {
+	sendCounts() (direct, queued uint64)
+}
+
+// logTotals logs what this run of the driver did: the figures that
+// explain replication cost (writes per entry, entries per fsync, how
+// sends left).
+func (d *Driver) logTotals() {
+	attrs := []any{"inline_saves", d.inlineSaves.Load(), "dropped", d.dropped.Load()}
+	if td, ok := d.cfg.Disk.(*TlogDisk); ok {
+		saves := td.Saves.Load()
+		attrs = append(attrs, "saves", saves, "saved_entries", td.SavedEntries.Load())
+		if saves > 0 {
+			attrs = append(attrs, "save_us_avg", td.SaveNanos.Load()/int64(saves)/1000)
+		}
+	}
+	if r := d.cfg.Replicator; r != nil {
+		attrs = append(attrs, "proposed", r.Proposed.Load(), "proposed_records", r.ProposedRecords.Load())
+	}
+	tr := d.cfg.Transport
+	if s, ok := tr.(Split); ok {
+		tr = s.Data
+	}
+	if sc, ok := tr.(sendCounts); ok {
+		direct, queued := sc.sendCounts()
+		attrs = append(attrs, "direct_sends", direct, "queued_sends", queued)
+	}
+	d.log.Info("consensus: driver stopped", attrs...)
 }
 
 // runAppender is the append goroutine: it saves everything queued with
@@ -334,12 +368,12 @@ func (d *Driver) run() {
 			d.core.Tick()
 		case <-d.lwake:
 			// NB: taken below, with everything else that arrived.
-		case fn := <-d.inbox:
-			fn()
+		case it := <-d.inbox:
+			d.handle(it)
 			for k := 1; k < drainEvery; k++ {
 				select {
-				case fn := <-d.inbox:
-					fn()
+				case it := <-d.inbox:
+					d.handle(it)
 					continue
 				default:
 				}
@@ -406,9 +440,27 @@ func (io driverIO) Apply(ents []*pb.Entry) {
 	}
 }
 
-func (d *Driver) post(fn func()) bool {
+// inboxItem is a received message to step (m), or else a function to
+// run on the driver goroutine: messages, the bulk of the inbox, need no
+// closure allocated each.
+type inboxItem struct {
+	m  *pb.Message
+	fn func()
+}
+
+func (d *Driver) handle(it inboxItem) {
+	if it.m == nil {
+		it.fn()
+		return
+	}
+	if err := d.core.Step(it.m); err != nil {
+		d.log.Debug("raft message refused", "err", err)
+	}
+}
+
+func (d *Driver) post(it inboxItem) bool {
 	select {
-	case d.inbox <- fn:
+	case d.inbox <- it:
 		return true
 	case <-d.stop:
 		return false
@@ -422,7 +474,7 @@ func (d *Driver) post(fn func()) bool {
 // (back-pressure) rather than dropping it; false when the driver stopped.
 func (d *Driver) do(fn func()) bool {
 	select {
-	case d.inbox <- fn:
+	case d.inbox <- inboxItem{fn: fn}:
 		return true
 	case <-d.stop:
 		return false
@@ -434,18 +486,16 @@ func (d *Driver) do(fn func()) bool {
 // Step hands a received message to the core. Safe from any goroutine;
 // drops the message (raft retransmits) if the inbox is full.
 func (d *Driver) Step(m *pb.Message) {
-	d.post(func() {
-		if err := d.core.Step(m); err != nil {
-			d.log.Debug("raft message refused", "err", err)
-		}
-	})
+	if m != nil {
+		d.post(inboxItem{m: m})
+	}
 }
 
 // Propose appends data if this node leads; the entry reaches OnApply once
 // a majority has it durable. Safe from any goroutine.
 func (d *Driver) Propose(data []byte) error {
 	errc := make(chan error, 1)
-	if !d.post(func() { errc <- d.core.Propose(data) }) {
+	if !d.post(inboxItem{fn: func() { errc <- d.core.Propose(data) }}) {
 		return ErrDriverStopped
 	}
 	select {
@@ -459,7 +509,7 @@ func (d *Driver) Propose(data []byte) error {
 // SetPeerPriority records a peer's priority (from gossip). Safe from any
 // goroutine.
 func (d *Driver) SetPeerPriority(id uint64, prio int32) {
-	d.post(func() { d.core.SetPeerPriority(id, prio) })
+	d.post(inboxItem{fn: func() { d.core.SetPeerPriority(id, prio) }})
 }
 
 // Status returns the latest derived status. Safe from any goroutine.

@@ -34,6 +34,16 @@ type loopNode struct {
 	tcpAddrs map[uint64]string
 	tcp      *TCPTransport
 	tsrv     *reactor.Server
+	// notify, when set, gets a token (never blocking) after each apply;
+	// last is the last index applied (under mu).
+	notify chan struct{}
+	last   uint64
+}
+
+func (n *loopNode) lastApplied() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.last
 }
 
 func (n *loopNode) applied(i uint64) (string, bool) {
@@ -65,8 +75,15 @@ func (n *loopNode) start(t testing.TB, addr string) {
 			n.mu.Lock()
 			for _, e := range ents {
 				n.data[e.GetIndex()] = string(e.GetData())
+				n.last = e.GetIndex()
 			}
 			n.mu.Unlock()
+			if n.notify != nil {
+				select {
+				case n.notify <- struct{}{}:
+				default:
+				}
+			}
 		}})
 	if err != nil {
 		t.Fatal(err)

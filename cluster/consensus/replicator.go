@@ -59,6 +59,9 @@ type Replicator struct {
 	Refused, Stale atomic.Uint64
 	// Failed is set once an apply failure stopped consensus.
 	Failed atomic.Bool
+	// Proposed and ProposedRecords count the batches proposed and their
+	// records (the writes per raft entry).
+	Proposed, ProposedRecords atomic.Uint64
 	// masterGated: the last published status said PreMaster only
 	// because the store had not yet applied the entries before the
 	// term's first (gateMaster); the apply goroutine then wakes the
@@ -77,7 +80,13 @@ type Replicator struct {
 	// releadTerm is the term in which an empty entry was proposed to
 	// resume leading (after a refused proposal).
 	releadTerm uint64
+	// propBuf is the reused buffer proposals are encoded in.
+	propBuf []byte
 }
+
+// propBufKeepMax: a proposal buffer larger than this (a burst of large
+// events) is not kept for the next proposal.
+const propBufKeepMax = 1 << 20
 
 type pendingBatch struct {
 	b        *store.Batch
@@ -277,7 +286,7 @@ func (r *Replicator) runApply() {
 			if d := r.d; d != nil {
 				// NB: post may drop the wake-up (inbox full); the next
 				// tick publishes anyway.
-				d.post(func() {})
+				d.post(inboxItem{fn: func() {}})
 			}
 		}
 	}
@@ -361,15 +370,27 @@ func (r *Replicator) propose(b *store.Batch, handed int64) {
 		_, p := b.Record(i)
 		size += len(p)
 	}
-	data := AppendBatchHeader(make([]byte, 0, BatchSizeBytes(b.Len(), size)), want, b.Len())
+	// NB: raft copies a proposal's entry (raft.appendEntry clones it;
+	// TestProposalDataIsCopiedByRaft fails if a raft upgrade stops
+	// doing so), so one buffer serves every proposal.
+	data := r.propBuf[:0]
+	if n := BatchSizeBytes(b.Len(), size); cap(data) < n {
+		data = make([]byte, 0, n)
+	}
+	data = AppendBatchHeader(data, want, b.Len())
 	for i := range b.Len() {
 		_, p := b.Record(i)
 		data = AppendBatchRecord(data, p)
+	}
+	if cap(data) <= propBufKeepMax {
+		r.propBuf = data[:0]
 	}
 	if err := r.d.core.Propose(data); err != nil {
 		r.refused(err)
 		return
 	}
+	r.Proposed.Add(1)
+	r.ProposedRecords.Add(uint64(b.Len()))
 	r.pending = append(r.pending, pendingBatch{b: b, planned: want, term: r.leadTerm, handed: handed, proposed: nanotime()})
 	r.nextEnd = b.End()
 }
@@ -446,7 +467,7 @@ func (r *Replicator) onStatus(Status) { r.checkLeadership() }
 // the check is posted (and runs after every Ready anyway).
 func (r *Replicator) onTruncate(int64) {
 	if d := r.d; d != nil {
-		d.post(r.checkLeadership)
+		d.post(inboxItem{fn: r.checkLeadership})
 	}
 }
 

@@ -116,6 +116,8 @@ type TlogDisk struct {
 	// SaveNanos sums the time Saves took (write and fsync). Any
 	// goroutine.
 	SaveNanos atomic.Int64
+	// SavedEntries counts the entries those Saves wrote. Any goroutine.
+	SavedEntries atomic.Uint64
 }
 
 type termRun struct{ first, term uint64 }
@@ -428,6 +430,7 @@ func (d *TlogDisk) save(hs *pb.HardState, ents []*pb.Entry) error {
 		}
 		d.SaveNanos.Add(int64(time.Since(t0)))
 		d.Saves.Add(1)
+		d.SavedEntries.Add(uint64(len(ents)))
 	}
 	if hs != nil {
 		if err := d.hs.save(hs); err != nil {

@@ -63,17 +63,25 @@ var (
 	ErrBatchTooLarge = errors.New("consensus: raft batch too large")
 )
 
-// AppendMessage appends one framed message to b.
+// AppendMessage appends one framed message to b, marshalling it in
+// place (no intermediate buffer: the size is computed once and reused).
 func AppendMessage(b []byte, m *pb.Message) ([]byte, error) {
-	body, err := proto.Marshal(m)
+	n := proto.Size(m)
+	if n > MaxMessageBytes {
+		return b, fmt.Errorf("%w: message of %d bytes", ErrBatchTooLarge, n)
+	}
+	start := len(b)
+	b = binary.AppendUvarint(b, uint64(n))
+	out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(b, m)
 	if err != nil {
-		return b, err
+		return b[:start], err
 	}
-	if len(body) > MaxMessageBytes {
-		return b, fmt.Errorf("%w: message of %d bytes", ErrBatchTooLarge, len(body))
+	if len(out)-len(b) != n {
+		// The message changed between Size and MarshalAppend: a bug of
+		// the caller (messages are immutable once handed to Send).
+		return b[:start], fmt.Errorf("consensus: raft message of %d bytes marshalled to %d", n, len(out)-len(b))
 	}
-	b = binary.AppendUvarint(b, uint64(len(body)))
-	return append(b, body...), nil
+	return out, nil
 }
 
 // DecodeBatch calls fn for every message of body.
