@@ -197,6 +197,7 @@ type Log struct {
 	ckArmed   atomic.Bool // ckTimer is pending
 	zeroFill  bool
 	zeroedTo  int64              // data offset up to which cur's file has bytes (zeroAhead)
+	zaStep    int64              // zeroAhead's step: zeroAheadBytes (tests shrink it)
 	zeros     []byte             // zeroAhead's source
 	prep      chan preparedChunk // preparation of the next chunk in flight, nil if none
 	prepFor   int64              // chunk number of the last preparation started
@@ -234,6 +235,7 @@ func Open(opts Options) (*Log, error) {
 		checkpoints: map[string]*Checkpoint{},
 	}
 	l.prepFor = -1
+	l.zaStep = zeroAheadBytes
 	switch opts.Prealloc {
 	case PreallocZeroFill:
 		l.zeroFill = true
@@ -683,9 +685,10 @@ func (l *Log) cutChunk(c *chunk, end int64, torn bool) error {
 		}
 		report = report && !zeros
 	}
-	if zeros && st.Size() == full && c.dataEnd.Load() < 0 {
-		// A zero-filled chunk (prepare.go) past its last record: nothing
-		// to cut, and truncating would lose the zero-fill.
+	if zeros && c.dataEnd.Load() < 0 {
+		// A zero-filled chunk (prepare.go) or one the writer kept zeroed
+		// ahead of its data (zeroAhead) past its last record: nothing to
+		// cut, and truncating would lose the zeros the next writes land in.
 		return nil
 	}
 	if err := c.f.Truncate(keep); err != nil {

@@ -3,10 +3,15 @@
 package tlog
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/eventstored/eventstored/store/vfs"
 )
 
 // BenchmarkFdatasyncAfterAppend compares what one group commit costs (a
@@ -67,3 +72,88 @@ func BenchmarkFdatasyncAfterAppend(b *testing.B) {
 }
 
 const fallocKeepSize = 0x1
+
+// cpuTime is the user+system CPU this process has used.
+func cpuTime(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAppendFlushInPlace is group commit in a chunk created in place
+// (the first chunk of a new log): 100-byte records, records_per_flush of
+// them per Flush, in a file that grows with every flush (keep_size) or
+// that the writer keeps zero-filled step bytes ahead of its data
+// (zero_ahead, the default on the OS filesystem); prepared is the
+// reference, a chunk the background preparation zero-filled whole. Besides
+// time per Flush it reports this process's CPU per Flush (the journal
+// commit itself runs in a kernel thread and is not counted). Run with a
+// fixed -benchtime count (e.g. 3000x) so every mode writes the same bytes.
+func BenchmarkAppendFlushInPlace(b *testing.B) {
+	const chunkSize = 64 << 20
+	modes := []struct {
+		name string
+		p    Prealloc
+		step int64 // zeroAhead step; 0: the default
+		prep bool  // time the writes in chunk 1, prepared
+	}{
+		{"keep_size", PreallocKeepSize, 0, false},
+		{"zero_ahead=256KiB", PreallocZeroFill, 256 << 10, false},
+		{"zero_ahead=1MiB", PreallocZeroFill, 1 << 20, false},
+		{"zero_ahead=4MiB", PreallocZeroFill, 4 << 20, false},
+		{"prepared", PreallocZeroFill, 0, true},
+	}
+	for _, perFlush := range []int{1, 100} {
+		for _, mode := range modes {
+			b.Run(fmt.Sprintf("records_per_flush=%d/%s", perFlush, mode.name), func(b *testing.B) {
+				l := mustOpen(b, Options{FS: vfs.Default, Dir: b.TempDir(), ChunkSizeBytes: chunkSize, Logger: quietLogger,
+					SkipVerify: true, Prealloc: mode.p})
+				defer l.Close()
+				if mode.step != 0 {
+					l.zaStep = mode.step
+				}
+				if mode.prep {
+					big := make([]byte, 1<<20)
+					for l.Durable() < l.ChunkSizeBytes() {
+						if _, err := l.Append(big); err != nil {
+							b.Fatal(err)
+						}
+						if err := l.Flush(); err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+				if int64(b.N)*int64(perFlush)*(100+RecordOverheadBytes) > chunkSize*9/10 {
+					b.Fatalf("%d flushes of %d records do not fit in one chunk; use a smaller -benchtime count", b.N, perFlush)
+				}
+				p := make([]byte, 100)
+				lat := make([]time.Duration, b.N)
+				b.ReportAllocs()
+				b.SetBytes(int64(len(p) * perFlush))
+				cpu0 := cpuTime(b)
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					t0 := time.Now()
+					for j := 0; j < perFlush; j++ {
+						if _, err := l.Append(p); err != nil {
+							b.Fatal(err)
+						}
+					}
+					if err := l.Flush(); err != nil {
+						b.Fatal(err)
+					}
+					lat[i] = time.Since(t0)
+				}
+				b.StopTimer()
+				slices.Sort(lat)
+				b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-us/flush")
+				b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N), "us/flush")
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-us")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-us")
+				b.ReportMetric(float64(lat[len(lat)-1].Microseconds()), "max-us")
+			})
+		}
+	}
+}

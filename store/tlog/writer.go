@@ -192,12 +192,12 @@ func (l *Log) zeroAhead() error {
 	if !l.zeroFill || l.fileOff <= l.zeroedTo {
 		return nil
 	}
-	target := min((l.fileOff+zeroAheadBytes)/zeroAheadBytes*zeroAheadBytes, l.ds)
+	target := min((l.fileOff+l.zaStep)/l.zaStep*l.zaStep, l.ds)
 	if target <= l.fileOff {
 		return nil
 	}
 	if int64(cap(l.zeros)) < target-l.fileOff {
-		l.zeros = make([]byte, zeroAheadBytes)
+		l.zeros = make([]byte, l.zaStep)
 	}
 	if _, err := l.cur.f.WriteAt(l.zeros[:target-l.fileOff], HeaderSizeBytes+l.fileOff); err != nil {
 		return l.fail(fmt.Errorf("cannot extend chunk %s: %w", l.cur.name, err))
