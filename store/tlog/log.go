@@ -186,29 +186,30 @@ type Log struct {
 	closed   atomic.Bool
 
 	// Writer state: the writer goroutine only.
-	wchk      *Checkpoint
-	tchk      *Checkpoint
-	cur       *chunk // chunk being written; nil when the next Append must create one
-	writePos  int64  // logical position of the next record
-	fileOff   int64  // chunk offset (data) where buf's bytes go
-	syncedOff int64  // chunk offset (data) up to which cur is fsynced
-	ckEvery   time.Duration
-	ckTimer   *time.Timer // fsyncs wchk ckEvery after a flush (checkpointTimer)
-	ckArmed   atomic.Bool // ckTimer is pending
-	zeroFill  bool
-	zeroedTo  int64              // data offset up to which cur's file has bytes (zeroAhead)
-	zaStep    int64              // zeroAhead's step: zeroAheadBytes (tests shrink it)
-	zeros     []byte             // zeroAhead's source
-	prep      chan preparedChunk // preparation of the next chunk in flight, nil if none
-	prepFor   int64              // chunk number of the last preparation started
-	prepStop  atomic.Bool        // asks the preparation in flight to give up (Close)
-	buf       []byte
-	digest    *xxhash.Digest // hash of cur's header and data written so far
-	digestOK  bool           // false when cur was reopened and must be rehashed at seal
-	failed    error          // latched write/fsync failure
-	failedA   atomic.Pointer[error]
-	hdrBuf    [HeaderSizeBytes]byte
-	ftrBuf    [FooterSizeBytes]byte
+	wchk       *Checkpoint
+	tchk       *Checkpoint
+	cur        *chunk // chunk being written; nil when the next Append must create one
+	writePos   int64  // logical position of the next record
+	fileOff    int64  // chunk offset (data) where buf's bytes go
+	syncedOff  int64  // chunk offset (data) up to which cur is fsynced
+	ckEvery    time.Duration
+	ckTimer    *time.Timer // fsyncs wchk ckEvery after a flush (checkpointTimer)
+	ckArmed    atomic.Bool // ckTimer is pending
+	zeroFill   bool
+	zeroedTo   int64              // data offset up to which zeroAhead (or Open: the file's size) extended cur's file
+	zaStep     int64              // zeroAhead's step: zeroAheadBytes (tests shrink it)
+	zaMaxFlush int64              // largest flush that zeroes ahead: zeroAheadMaxFlushBytes
+	zeros      []byte             // zeroAhead's source
+	prep       chan preparedChunk // preparation of the next chunk in flight, nil if none
+	prepFor    int64              // chunk number of the last preparation started
+	prepStop   atomic.Bool        // asks the preparation in flight to give up (Close)
+	buf        []byte
+	digest     *xxhash.Digest // hash of cur's header and data written so far
+	digestOK   bool           // false when cur was reopened and must be rehashed at seal
+	failed     error          // latched write/fsync failure
+	failedA    atomic.Pointer[error]
+	hdrBuf     [HeaderSizeBytes]byte
+	ftrBuf     [FooterSizeBytes]byte
 
 	metrics metrics
 
@@ -236,6 +237,7 @@ func Open(opts Options) (*Log, error) {
 	}
 	l.prepFor = -1
 	l.zaStep = zeroAheadBytes
+	l.zaMaxFlush = zeroAheadMaxFlushBytes
 	switch opts.Prealloc {
 	case PreallocZeroFill:
 		l.zeroFill = true

@@ -78,6 +78,9 @@ func (l *Log) flush() error {
 		}
 		if l.fileOff > l.syncedOff {
 			if !l.noSync {
+				if err := l.zeroAhead(); err != nil {
+					return err
+				}
 				if err := l.cur.f.Sync(); err != nil {
 					return l.fail(fmt.Errorf("cannot sync chunk %s: %w", l.cur.name, err))
 				}
@@ -174,22 +177,32 @@ func (l *Log) writeOut() error {
 	}
 	l.fileOff += int64(len(l.buf))
 	l.buf = l.buf[:0]
-	return l.zeroAhead()
+	return nil
 }
 
-// zeroAheadBytes is how far ahead of the data the writer extends a chunk
-// that was created in place (not prepared) with zeros.
-const zeroAheadBytes = 1 << 20
+// zeroAhead's limits (see prepare.go for the measurements behind them).
+const (
+	// zeroAheadBytes is the step by which the writer extends a chunk that
+	// was created in place (not prepared) with zeros.
+	zeroAheadBytes = 256 << 10
+	// zeroAheadMaxFlushBytes: a flush that writes more data than this
+	// does not zero ahead. Zeros cost as much to write as data, so for a
+	// large flush they cost more than the inode commit they save.
+	zeroAheadMaxFlushBytes = 64 << 10
+)
 
 // zeroAhead keeps the file of a chunk created in place (the first chunk of
-// a new log, or when no prepared one was ready) zero-filled a step ahead of
-// the data, when zero-filling is on: the size then changes once per
-// zeroAheadBytes instead of on every flush, so most fdatasyncs have no
-// inode to commit (see prepare.go). The zeros go out with the next fsync;
-// zeros are never a record, and the chunk's space was reserved at creation
+// a new log, or when no prepared one was ready) zero-filled up to the next
+// step boundary past the data, when zero-filling is on: the size then
+// changes once per step instead of on every flush, so most fdatasyncs have
+// no inode to commit (see prepare.go). Called by flush just before the
+// fsync, which carries the zeros; only for a flush of at most zaMaxFlush
+// bytes (a larger one just grows the file). Zeros are never a record; they
+// stay inside the data area (target <= ds), so the footer area is written
+// only by seal; and the chunk's space was reserved at creation
 // (fallocate), so the writes cannot run out of space.
 func (l *Log) zeroAhead() error {
-	if !l.zeroFill || l.fileOff <= l.zeroedTo {
+	if !l.zeroFill || l.fileOff <= l.zeroedTo || l.fileOff-l.syncedOff > l.zaMaxFlush {
 		return nil
 	}
 	target := min((l.fileOff+l.zaStep)/l.zaStep*l.zaStep, l.ds)
@@ -236,7 +249,7 @@ func (l *Log) writeDirect(payload []byte) error {
 		}
 		l.fileOff += int64(len(p))
 	}
-	return l.zeroAhead()
+	return nil
 }
 
 // roll makes the chunk the next record goes to: it creates the next chunk

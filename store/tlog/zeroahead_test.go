@@ -190,7 +190,8 @@ func TestZeroAheadTruncate(t *testing.T) {
 }
 
 // TestZeroAheadSurvivesCrashes runs appends, flushes and truncations over
-// several chunks all created in place and zeroed ahead in small steps,
+// several chunks all created in place and zeroed ahead in small steps
+// (with even seeds, flushes of more than 700 bytes grow the file instead),
 // taking crash clones between steps: every clone reopens with its
 // acknowledged records, whatever part of the zeros reached the disk.
 func TestZeroAheadSurvivesCrashes(t *testing.T) {
@@ -199,6 +200,9 @@ func TestZeroAheadSurvivesCrashes(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 11))
 		mem := vfs.NewMem()
 		l := openInPlace(t, testOpts(mem, chunkSize))
+		if seed%2 == 0 {
+			l.zaMaxFlush = 700 // some flushes grow the file, others zero ahead
+		}
 		type clone struct {
 			fs    *vfs.MemFS
 			model []rec
@@ -244,4 +248,32 @@ func TestZeroAheadSurvivesCrashes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestZeroAheadSkipsLargeFlushes: a flush of more than zaMaxFlush bytes
+// just grows the file (zeros would cost as much as its data); the next
+// small flush zeroes ahead again.
+func TestZeroAheadSkipsLargeFlushes(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, mk func(int64) Options) {
+		const chunkSize = 4096
+		opts := mk(chunkSize)
+		l := openInPlace(t, opts)
+		l.zaMaxFlush = 600
+		want := appendN(t, l, 0, 10, func(int) int { return 100 }) // 1120 B in one flush
+		requireNoError(t, l.Flush())
+		if got := fileSize(t, l.cur); got != HeaderSizeBytes+1120 {
+			t.Fatalf("chunk is %d bytes after a large flush, want %d (no zeros)", got, HeaderSizeBytes+1120)
+		}
+		checkZeroAhead(t, l, false)
+		want = append(want, appendN(t, l, 10, 1, func(int) int { return 100 })...) // 112 B
+		requireNoError(t, l.Flush())
+		if got := fileSize(t, l.cur); got != HeaderSizeBytes+3*zeroAheadStep {
+			t.Fatalf("chunk is %d bytes after a small flush, want %d (zeroed to the next step)", got, HeaderSizeBytes+3*zeroAheadStep)
+		}
+		checkZeroAhead(t, l, false)
+		requireNoError(t, l.Close())
+		l = mustOpen(t, opts)
+		defer l.Close()
+		checkRecords(t, readAll(t, l), want)
+	})
 }
