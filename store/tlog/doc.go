@@ -55,11 +55,14 @@
 // renames it into place. Writes inside written blocks need no inode update,
 // so their fdatasync is cheaper (prepare.go has the figures). A zero-filled
 // chunk's unused tail is zeros, which are never a record; Open removes
-// leftover .tmp files and does not shrink a zero-filled tail chunk. A chunk
-// created in place (the first of a new log, or when no prepared one was
-// ready) is kept zero-filled 1 MiB ahead of its data by the writer itself
-// (zeroAhead), so its size changes once per MiB rather than on every
-// flush. The footer is written once, when the chunk is sealed.
+// leftover .tmp files and does not shrink a tail chunk whose bytes past the
+// last record are all zeros. A chunk created in place (the first of a new
+// log, or when no prepared one was ready) is kept zero-filled up to the
+// next 256 KiB boundary past its data by the writer itself (zeroAhead, just
+// before a flush's fsync, for flushes of at most 64 KiB), so its size
+// changes once per 256 KiB rather than on every small flush; zeros never
+// go past the data area. The footer is written once, when the chunk is
+// sealed.
 //
 // Header (all integers little-endian):
 //
@@ -134,9 +137,10 @@
 //     kept (they were written, just not yet checkpointed) and fsynced
 //     before the checkpoint is advanced over them; the first torn,
 //     zeroed or mismatching frame ends the log: the chunk file is truncated
-//     there (stale bytes beyond could otherwise pass for records later),
-//     later chunk files are removed, and the cut is logged and reported by
-//     Recovery(). A sealed chunk whose scan reaches its footer's data end
+//     there (stale bytes beyond could otherwise pass for records later)
+//     unless everything past it is zeros (a prepared or zeroed-ahead tail,
+//     kept), later chunk files are removed, and a cut that was not all
+//     zeros is logged and reported by Recovery(). A sealed chunk whose scan reaches its footer's data end
 //     continues into the next chunk.
 //  4. Starts verifying sealed chunks' hashes in the background, newest
 //     first (Stats).
