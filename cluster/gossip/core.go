@@ -60,7 +60,11 @@ type Core struct {
 	followed   GUID                       // the master this node follows (§3.5 rule 3, §3.6)
 	fastLeft   int
 	skewLogged map[netip.AddrPort]time.Time
-	log        *slog.Logger
+	// selfSeen is the newest entry each peer sent about itself (its
+	// instance and its own clock's time stamp): Rule 2 ignores an older
+	// one that arrives later (merge).
+	selfSeen map[netip.AddrPort]selfStamp
+	log      *slog.Logger
 }
 
 // New builds the core with one Manager placeholder per seed (spec §3.1);
@@ -79,7 +83,7 @@ func New(cfg Config, now time.Time) *Core {
 		cfg.Log = slog.Default()
 	}
 	c := &Core{cfg: cfg, self: cfg.Self, members: map[netip.AddrPort]*Member{}, fastLeft: FastRounds,
-		skewLogged: map[netip.AddrPort]time.Time{}, log: cfg.Log}
+		skewLogged: map[netip.AddrPort]time.Time{}, selfSeen: map[netip.AddrPort]selfStamp{}, log: cfg.Log}
 	c.self.IsAlive = true
 	c.self.TimeStamp = now
 	for _, s := range cfg.Seeds {
@@ -289,7 +293,20 @@ func (c *Core) merge(now time.Time, peer netip.AddrPort, ms []Member) (changed b
 			continue
 		}
 		if m.hasEndpoint(peer) {
-			// Rule 2: the peer knows itself best.
+			// Rule 2: the peer knows itself best — as of its newest
+			// message. NB: a node pushes its view on every state change
+			// (Driver.Nudge), so two POSTs of one peer can be in flight at
+			// once and be handled in either order; the older one (a Slave
+			// that was CatchingUp a few milliseconds before) must not undo
+			// the newer until the next round, a second or more later.
+			// Both stamps are the peer's own clock; a new instance (a
+			// restart) starts afresh, and a stamp more than
+			// selfReorderMax older is a clock set back, taken as is.
+			if last, ok := c.selfSeen[m.InternalHTTP]; ok && last.id == m.InstanceID && m.TimeStamp.Before(last.ts) &&
+				last.ts.Sub(m.TimeStamp) < selfReorderMax {
+				continue
+			}
+			c.selfSeen[m.InternalHTTP] = selfStamp{m.InstanceID, m.TimeStamp}
 			if d := now.Sub(m.TimeStamp); d > c.cfg.AllowedDifference || -d > c.cfg.AllowedDifference {
 				if last, ok := c.skewLogged[peer]; !ok || now.Sub(last) >= time.Minute {
 					c.skewLogged[peer] = now
@@ -313,6 +330,18 @@ func (c *Core) merge(now time.Time, peer netip.AddrPort, ms []Member) (changed b
 	return changed
 }
 
+// selfReorderMax bounds how much older than the newest one a peer's
+// report about itself may be and still be taken for a message that
+// arrived out of order (ignored) rather than for the peer's clock set
+// back (taken).
+const selfReorderMax = 2 * time.Second
+
+// selfStamp identifies a peer's message about itself.
+type selfStamp struct {
+	id GUID
+	ts time.Time
+}
+
 // put stores m and reports whether anything but the timestamp changed.
 func (c *Core) put(m *Member) bool {
 	cur := c.members[m.InternalHTTP]
@@ -333,6 +362,7 @@ func (c *Core) purge(now time.Time) {
 		if !m.IsAlive && now.Sub(m.TimeStamp) > DeadMemberRemoval {
 			delete(c.members, k)
 			delete(c.skewLogged, k)
+			delete(c.selfSeen, k)
 		}
 	}
 }

@@ -17,7 +17,10 @@
 // Core is the state machine: it reads no clock and does no I/O; every
 // call takes the current time. Exactly one goroutine (the driver's) owns
 // a Core. Rules implemented: seeds as Manager placeholders (§3.1), merge
-// rules 1-4 (§3.5), liveness (§3.6: failed send, replication connection
+// rules 1-4 (§3.5; rule 2 skips a peer's report about itself that is
+// older, by its own clock and by less than 2 s, than one already taken
+// from the same instance: two state-change pushes handled out of order),
+// liveness (§3.6: failed send, replication connection
 // lost/established, 30-minute removal of dead members), the clock-skew
 // log (rate-limited to once a minute per peer).
 //

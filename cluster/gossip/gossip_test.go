@@ -218,7 +218,8 @@ func TestMergeRules(t *testing.T) {
 	if m, _ := find(c.View(t0), n3.InternalHTTP); m.State != cluster.StateSlave {
 		t.Fatal("newer third-party info not taken")
 	}
-	// Rule 2: the peer's own entry is taken as is, even if "older".
+	// Rule 2: the peer's own entry is taken as is, even if "older" (its
+	// clock set back by more than selfReorderMax).
 	self2 := n2
 	self2.TimeStamp, self2.State = t0.Add(-time.Hour), cluster.StateCatchingUp
 	c.Received(t0, "", ClusterInfo{Members: []Member{self2}, Server: n2.InternalHTTP})
@@ -456,5 +457,37 @@ func TestConvergenceAfterLoss(t *testing.T) {
 		if !converged {
 			t.Fatalf("seed %d: views did not converge within 60 rounds after healing", seed)
 		}
+	}
+}
+
+// TestOlderSelfReportIgnored: two messages of one peer about itself are
+// handled out of order (a node pushes its view on every state change, so
+// the POST of its CatchingUp may land after the one of its Slave): the
+// older does not undo the newer. A restarted peer (another instance id)
+// is taken whatever its clock says (and so is a clock set back by more
+// than selfReorderMax: TestMergeRules).
+func TestOlderSelfReportIgnored(t *testing.T) {
+	c := newCore(1)
+	catching, slave := node(2), node(2)
+	catching.State, catching.TimeStamp = cluster.StateCatchingUp, t0
+	slave.State, slave.TimeStamp = cluster.StateSlave, t0.Add(20*time.Millisecond)
+	c.Received(t0.Add(25*time.Millisecond), "", ClusterInfo{Members: []Member{slave}, Server: slave.InternalHTTP})
+	c.Received(t0.Add(26*time.Millisecond), "", ClusterInfo{Members: []Member{catching}, Server: catching.InternalHTTP})
+	if m, _ := find(c.View(t0), slave.InternalHTTP); m.State != cluster.StateSlave {
+		t.Fatalf("the peer's older report undid its newer one: %v", m.State)
+	}
+	// Its reply to our POST counts the same way.
+	if _, err := c.ReplyReceived(t0.Add(27*time.Millisecond), catching.InternalHTTP, "", ClusterInfo{Members: []Member{catching}}); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := find(c.View(t0), slave.InternalHTTP); m.State != cluster.StateSlave {
+		t.Fatalf("an older reply undid the newer report: %v", m.State)
+	}
+	restarted := node(2)
+	restarted.InstanceID[0] ^= 0xff
+	restarted.State, restarted.TimeStamp = cluster.StateUnknown, t0
+	c.Received(t0.Add(30*time.Millisecond), "", ClusterInfo{Members: []Member{restarted}, Server: restarted.InternalHTTP})
+	if m, _ := find(c.View(t0), slave.InternalHTTP); m.State != cluster.StateUnknown || m.InstanceID != restarted.InstanceID {
+		t.Fatalf("a restarted peer's report was ignored: %+v", m)
 	}
 }
