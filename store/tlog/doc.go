@@ -52,7 +52,9 @@
 // next chunk is prepared in the background once the writer is half-way
 // through the current one (or has just sealed one), as
 // chunk-NNNNNN.000000.tmp: full size, header then zeros, fsynced; roll
-// renames it into place. Writes inside written blocks need no inode update,
+// renames it into place (one not finished yet is abandoned, not waited
+// for: roll creates the chunk in place rather than stall a group commit).
+// Writes inside written blocks need no inode update,
 // so their fdatasync is cheaper (prepare.go has the figures). A zero-filled
 // chunk's unused tail is zeros, which are never a record; Open removes
 // leftover .tmp files and does not shrink a tail chunk whose bytes past the

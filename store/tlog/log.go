@@ -203,6 +203,7 @@ type Log struct {
 	prep       chan preparedChunk // preparation of the next chunk in flight, nil if none
 	prepFor    int64              // chunk number of the last preparation started
 	prepStop   atomic.Bool        // asks the preparation in flight to give up (Close)
+	prepCancel *atomic.Bool       // asks l.prep's preparation to give up (abandoned, discarded)
 	buf        []byte
 	digest     *xxhash.Digest // hash of cur's header and data written so far
 	digestOK   bool           // false when cur was reopened and must be rehashed at seal

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync/atomic"
 
 	"github.com/eventstored/eventstored/store/vfs"
 )
@@ -26,10 +27,11 @@ import (
 // zeros takes a second or more, which must not stall a group commit, hence
 // one background goroutine per chunk, started when the writer is half-way
 // through the current chunk or has just sealed one (a log that never fills
-// its first chunk, like most tests', never pays for a second one). roll renames the prepared file into place (and fsyncs the
-// directory); if it is not ready roll waits for it, and if preparing failed
-// roll creates the chunk itself the old way, which reports a full disk as
-// ErrDiskFull. Zeroed bytes are never a record, so recovery scans a
+// its first chunk, like most tests', never pays for a second one). roll
+// renames the prepared file into place (and fsyncs the directory); if it
+// is not finished roll abandons it rather than stall the group commit,
+// and if it is not finished or failed roll creates the chunk in place,
+// which reports a full disk as ErrDiskFull. Zeroed bytes are never a record, so recovery scans a
 // zero-filled chunk exactly like a growing one; Open removes leftover
 // .tmp files.
 //
@@ -87,22 +89,40 @@ type preparedChunk struct {
 	err error
 }
 
+// errPrepAbandoned ends a preparation the writer no longer wants.
+var errPrepAbandoned = errors.New("tlog: chunk preparation abandoned")
+
 // startPrepare begins preparing chunk num in the background, unless that
-// was already done or another preparation is in flight. Writer goroutine.
+// was already done or another preparation is in flight. An abandoned
+// preparation (see takePrepared) still in l.prep is collected here once it
+// has stopped. Writer goroutine.
 func (l *Log) startPrepare(num int64) {
-	if !l.zeroFill || l.prep != nil || l.prepFor >= num || l.prepStop.Load() {
+	if !l.zeroFill || l.prepFor >= num || l.prepStop.Load() {
 		return
+	}
+	if l.prep != nil {
+		// NB: prepFor < num, so this preparation is for a chunk the writer
+		// has already created: abandoned, and stopping.
+		select {
+		case p := <-l.prep:
+			l.prep = nil
+			l.dropPrepared(p)
+		default:
+			return // try again at the next flush
+		}
 	}
 	l.prepFor = num
 	ch := make(chan preparedChunk, 1)
-	l.prep = ch
-	go func() { ch <- l.prepareChunk(num) }()
+	cancel := new(atomic.Bool)
+	l.prep, l.prepCancel = ch, cancel
+	go func() { ch <- l.prepareChunk(num, cancel) }()
 }
 
 // prepareChunk creates "<name>.tmp" for chunk num: preallocated, header,
-// zeros, fsynced. It runs on its own goroutine and touches only immutable
-// fields of l.
-func (l *Log) prepareChunk(num int64) (p preparedChunk) {
+// zeros, fsynced; it gives up (removing the file) when cancel or prepStop
+// is set. It runs on its own goroutine and touches only immutable fields
+// of l.
+func (l *Log) prepareChunk(num int64, cancel *atomic.Bool) (p preparedChunk) {
 	p.num = num
 	path := l.path(chunkFileName(num, 0) + prepSuffix)
 	if err := l.fs.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -137,6 +157,10 @@ func (l *Log) prepareChunk(num int64) (p preparedChunk) {
 			p.err = ErrClosed
 			return p
 		}
+		if cancel.Load() {
+			p.err = errPrepAbandoned
+			return p
+		}
 		n := min(full-off, int64(len(zeros)))
 		if _, p.err = f.WriteAt(zeros[:n], off); p.err != nil {
 			return p
@@ -150,31 +174,43 @@ func (l *Log) prepareChunk(num int64) (p preparedChunk) {
 	return p
 }
 
-// takePrepared waits for the preparation in flight and returns it when it
-// is chunk num and succeeded; otherwise it discards it and returns false.
-// Writer goroutine.
+// takePrepared returns the preparation in flight when it is finished, is
+// chunk num and succeeded. One that is not finished yet is abandoned rather
+// than waited for: writing a chunk of zeros takes long (0.8 s for 256 MiB
+// on the build machine), and the chunk created in place instead is zeroed
+// ahead by the writer (zeroAhead), nearly as cheap to fsync. The abandoned
+// preparation stops at its next step and is collected by startPrepare or
+// discardPrepared. Writer goroutine.
 func (l *Log) takePrepared(num int64) (preparedChunk, bool) {
 	if l.prep == nil {
 		return preparedChunk{}, false
 	}
-	p := <-l.prep
+	var p preparedChunk
+	select {
+	case p = <-l.prep:
+	default:
+		l.prepCancel.Store(true)
+		l.logger.Info("the next chunk's preparation is not finished; creating the chunk in place", "chunk", chunkFileName(num, 0))
+		return preparedChunk{}, false
+	}
 	l.prep = nil
 	if p.err == nil && p.num == num {
 		return p, true
 	}
-	if p.err != nil {
+	if p.err != nil && !errors.Is(p.err, errPrepAbandoned) {
 		l.logger.Warn("preparing the next chunk failed; creating it in place", "chunk", chunkFileName(p.num, 0), "err", p.err)
 	}
 	l.dropPrepared(p)
 	return preparedChunk{}, false
 }
 
-// discardPrepared waits for the preparation in flight, if any, and removes
-// its file. Writer goroutine.
+// discardPrepared stops the preparation in flight, if any, waits for it
+// and removes its file. Writer goroutine.
 func (l *Log) discardPrepared() {
 	if l.prep == nil {
 		return
 	}
+	l.prepCancel.Store(true)
 	p := <-l.prep
 	l.prep = nil
 	l.dropPrepared(p)

@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/eventstored/eventstored/store/vfs"
+	"github.com/eventstored/eventstored/store/vfs/errorfs"
 )
 
 // TestZeroFilledChunksSurviveCrashes runs appends, flushes and truncations
@@ -36,6 +39,7 @@ func TestZeroFilledChunksSurviveCrashes(t *testing.T) {
 			switch r := rng.IntN(20); {
 			case r < 14:
 				p := payloadFor(step, rng.IntN(300))
+				waitPrepared(l) // NB: roll takes only a finished preparation
 				pos, err := l.Append(p)
 				requireNoError(t, err)
 				model = append(model, rec{pos, p})
@@ -106,4 +110,97 @@ func TestCloseRemovesPreparedChunk(t *testing.T) {
 			t.Fatalf("%s left after Close", n)
 		}
 	}
+}
+
+// waitPrepared waits until the preparation in flight, if any, has
+// finished, and leaves its result for roll. Writer goroutine.
+func waitPrepared(l *Log) {
+	if l.prep != nil {
+		p := <-l.prep
+		l.prep <- p
+	}
+}
+
+// TestRollDoesNotWaitForPreparation: when the writer reaches the end of a
+// chunk before the next one's preparation has finished, roll creates the
+// next chunk in place (zeroed ahead) instead of waiting; the abandoned
+// preparation stops, its .tmp file is removed, the next one starts, and
+// every record survives a reopen.
+func TestRollDoesNotWaitForPreparation(t *testing.T) {
+	const chunkSize = 4096
+	release := make(chan struct{})
+	var blocked atomic.Bool
+	efs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if op.Kind == errorfs.OpFileWrite && strings.HasSuffix(op.Path, prepSuffix) && blocked.Load() {
+			<-release // a slow disk: the preparation of chunk 1 hangs
+		}
+		return nil
+	}))
+	opts := testOpts(efs, chunkSize)
+	opts.Prealloc = PreallocZeroFill
+	l := mustOpen(t, opts)
+	blocked.Store(true)
+	want := appendN(t, l, 0, 30, func(int) int { return 100 }) // past half of chunk 0
+	requireNoError(t, l.Flush())
+	if l.prep == nil {
+		t.Fatal("no preparation started half-way through chunk 0")
+	}
+	done := make(chan []rec)
+	go func() {
+		// NB: t.Fatal must not run here; errors reach the test as a nil result.
+		var out []rec
+		for i := 30; i < 45; i++ { // into chunk 1
+			p := payloadFor(i, 100)
+			pos, err := l.Append(p)
+			if err != nil {
+				done <- nil
+				return
+			}
+			out = append(out, rec{pos, p})
+		}
+		if l.Flush() != nil {
+			out = nil
+		}
+		done <- out
+	}()
+	var more []rec
+	select {
+	case more = <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("roll waited for a preparation that cannot finish")
+	}
+	if more == nil {
+		t.Fatal("appending into chunk 1 failed")
+	}
+	want = append(want, more...)
+	if l.cur.num != 1 {
+		t.Fatalf("writer in chunk %d, want 1", l.cur.num)
+	}
+	if got := fileSize(t, l.cur); got == HeaderSizeBytes+chunkSize+FooterSizeBytes {
+		t.Fatalf("chunk 1 is full size: it was the prepared file, not created in place")
+	}
+	checkZeroAhead(t, l, false)
+	blocked.Store(false)
+	close(release)
+	// The abandoned preparation is collected, and chunk 2's starts, at a
+	// flush half-way through chunk 1.
+	for l.prepFor < 2 {
+		waitPrepared(l)
+		want = append(want, appendN(t, l, len(want), 1, func(int) int { return 100 })...)
+		requireNoError(t, l.Flush())
+		if l.cur.num > 1 {
+			t.Fatal("no preparation of chunk 2 started while in chunk 1")
+		}
+	}
+	requireNoError(t, l.Close())
+	names, err := efs.List("/db")
+	requireNoError(t, err)
+	for _, n := range names {
+		if strings.HasSuffix(n, prepSuffix) {
+			t.Fatalf("%s left after Close", n)
+		}
+	}
+	l = mustOpen(t, opts)
+	defer l.Close()
+	checkRecords(t, readAll(t, l), want)
 }
