@@ -182,15 +182,16 @@ func TestRollDoesNotWaitForPreparation(t *testing.T) {
 	checkZeroAhead(t, l, false)
 	blocked.Store(false)
 	close(release)
-	// The abandoned preparation is collected, and chunk 2's starts, at a
-	// flush half-way through chunk 1.
-	for l.prepFor < 2 {
-		waitPrepared(l)
-		want = append(want, appendN(t, l, len(want), 1, func(int) int { return 100 })...)
-		requireNoError(t, l.Flush())
-		if l.cur.num > 1 {
-			t.Fatal("no preparation of chunk 2 started while in chunk 1")
-		}
+	// Once stopped, the abandoned preparation is collected and chunk 2's
+	// starts at the next flush (not half-way through chunk 1).
+	waitPrepared(l)
+	want = append(want, appendN(t, l, len(want), 1, func(int) int { return 100 })...)
+	requireNoError(t, l.Flush())
+	if l.prepFor != 2 || l.prep == nil {
+		t.Fatalf("preparing chunk %d (in flight: %v) after the abandoned one stopped, want chunk 2", l.prepFor, l.prep != nil)
+	}
+	if l.fileOff >= chunkSize/2 {
+		t.Fatalf("test needs chunk 1 less than half full, it holds %d bytes", l.fileOff)
 	}
 	requireNoError(t, l.Close())
 	names, err := efs.List("/db")

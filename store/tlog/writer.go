@@ -111,8 +111,11 @@ func (l *Log) flush() error {
 			l.ckTimer.Reset(l.ckEvery)
 		}
 	}
-	if l.zeroFill && l.cur != nil && l.fileOff >= l.ds/2 {
+	if l.zeroFill && l.cur != nil && (l.fileOff >= l.ds/2 || l.prep != nil) {
 		// Half-way through a chunk: prepare the next (a no-op when started).
+		// And while an abandoned preparation is still stopping (roll could
+		// not start the next one), try again at every flush, so the next
+		// chunk's preparation gets the whole of this chunk's time.
 		l.startPrepare(l.cur.num + 1)
 	}
 	l.metrics.observeFlush(time.Since(start))
