@@ -91,9 +91,9 @@ func cpuTime(b *testing.B) time.Duration {
 // is the reference, a chunk the background preparation zero-filled whole. Besides
 // time per Flush it reports this process's CPU per Flush (the journal
 // commit itself runs in a kernel thread and is not counted). Run with a
-// fixed -benchtime count so every mode writes the same bytes, e.g. 3000x
-// for records_per_flush=1 and 100, 300x for 500 and 1000, 50x for 10000
-// (1.1 MB per Flush).
+// fixed -benchtime count so every mode writes the same bytes, e.g.
+// -bench 'InPlace/records_per_flush=(1|100)$' -benchtime 3000x, then
+// '=(500|1000)$' with 300x and '=10000$' (1.1 MB per Flush) with 50x.
 func BenchmarkAppendFlushInPlace(b *testing.B) {
 	const chunkSize = 64 << 20
 	modes := []struct {

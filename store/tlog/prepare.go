@@ -61,8 +61,8 @@ import (
 // larger steps only make the flush that carries the zeros slower (the
 // inode commit is already rare: once per ~23 such flushes at 256 KiB).
 // Reproduce: go test ./store/tlog -run XXX -bench
-// 'InPlace/records_per_flush=(1|100)/' -benchtime 3000x -cpu 1 (300x for
-// 500 and 1000, 50x for 10000).
+// 'InPlace/records_per_flush=(1|100)$' -benchtime 3000x -cpu 1 (300x for
+// '=(500|1000)$', 50x for '=10000$').
 
 // Prealloc selects how a new chunk file reserves its space.
 type Prealloc int
