@@ -3,6 +3,7 @@ package reactor
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"testing"
@@ -146,9 +147,14 @@ func TestSendFromAnotherGoroutineWritesDirectly(t *testing.T) {
 	if p := c.expect(codec.Pong); binary.LittleEndian.Uint32(p.CorrelationID[4:]) != 8 {
 		t.Fatalf("got seq %d", binary.LittleEndian.Uint32(p.CorrelationID[4:]))
 	}
-	if got := s.Stats(); got.DirectWrites != before.DirectWrites+1 || got.Writes != before.Writes+2 {
-		t.Fatalf("after a Send: %d writes, %d direct; want 2 and 1", got.Writes-before.Writes, got.DirectWrites-before.DirectWrites)
-	}
+	// The loop counts its write after the syscall returns, so the peer may
+	// read the frame before the count moves: wait for it.
+	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+		if got := s.Stats(); got.DirectWrites != before.DirectWrites+1 || got.Writes != before.Writes+2 {
+			return fmt.Errorf("after a Send: %d writes, %d direct; want 2 and 1", got.Writes-before.Writes, got.DirectWrites-before.DirectWrites)
+		}
+		return nil
+	})
 	checkFor(t, 10*time.Second, time.Millisecond, func() error { // the loop's flush has finished
 		conn.mu.Lock()
 		defer conn.mu.Unlock()
