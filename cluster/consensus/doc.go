@@ -210,7 +210,27 @@
 // about one batch latency plus the wait for the next hand-over, so
 // throughput = ~130 events an fsync × ~250-400 fsyncs a second a node.
 //
-// Why the 100,000 events/s target is out of reach on this VM: (1) CPU:
+// The 100,000 events/s figure, measured on a quiet machine (load 2-6;
+// make build && bin/esbench cluster --node <bin> --clients 16,256 and
+// --clients 256 --inflight 8 --duration 5s, both binaries interleaved,
+// three rounds, same load tool; c0be26e = the start of that session):
+//
+//	                        c0be26e                     this tree
+//	  16 clients            5,344 6,740 6,202  (6,202)   11,505 9,172 7,528  (9,172)  x1.48
+//	  256 clients           34,682 35,224 32,844 (34,682) 42,917 39,836 38,411 (39,836) x1.15
+//	  256 clients x 8       105,220 108,274 80,119 (105,220)
+//	                                                    118,774 115,650 128,388 (118,774) x1.13
+//
+// 256 x 8 is Event Store's own way of measuring (its TestClient WRFL keeps a
+// write window of 2,000 requests in flight over its clients); every write
+// is still acknowledged only once a majority has fsynced it. The largest
+// step was in the load tool: it took 0.76 cores (11.9 us a request) and
+// now drives its connections on its own event loops (bench/loops.go,
+// ~2 us a request). A closed loop of 256 clients (one write in flight
+// each) is bounded by the round trip (two saves in sequence at worst plus
+// the hand-offs below) and stays near 40k here.
+//
+// Why 100,000 events/s in a closed loop is out of reach on this VM: (1) CPU:
 // the whole process (three nodes, each encoding, writing and indexing
 // every event, plus the writers) spends 20-25 us of CPU an event
 // (cpu-us/event), so two cores carry at most 80-100k even when nobody
