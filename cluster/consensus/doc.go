@@ -215,11 +215,11 @@
 // --clients 256 --inflight 8 --duration 5s, both binaries interleaved,
 // three rounds, same load tool; c0be26e = the start of that session):
 //
-//	                        c0be26e                     this tree
-//	  16 clients            5,344 6,740 6,202  (6,202)   11,505 9,172 7,528  (9,172)  x1.48
-//	  256 clients           34,682 35,224 32,844 (34,682) 42,917 39,836 38,411 (39,836) x1.15
-//	  256 clients x 8       105,220 108,274 80,119 (105,220)
-//	                                                    118,774 115,650 128,388 (118,774) x1.13
+//	                      c0be26e                     this tree
+//	16 clients            5,344 6,740 6,202  (6,202)   11,505 9,172 7,528  (9,172)  x1.48
+//	256 clients           34,682 35,224 32,844 (34,682) 42,917 39,836 38,411 (39,836) x1.15
+//	256 clients x 8       105,220 108,274 80,119 (105,220)
+//	                                                  118,774 115,650 128,388 (118,774) x1.13
 //
 // 256 x 8 is Event Store's own way of measuring (its TestClient WRFL keeps a
 // write window of 2,000 requests in flight over its clients); every write
