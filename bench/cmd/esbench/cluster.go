@@ -39,6 +39,7 @@ type clusterOptions struct {
 	streams   int
 	failovers int
 	out       string
+	profDir   string
 	progress  bool
 	nodeArgs  []string
 }
@@ -72,6 +73,7 @@ func parseClusterFlags(args []string, stderr io.Writer) (*clusterOptions, int) {
 	fs.IntVar(&o.streams, "streams", 1000, "number of streams")
 	fs.IntVar(&o.failovers, "failovers", 0, "then kill -9 the master this many times under write load and report failover times")
 	fs.StringVar(&o.out, "out", "", "directory for result.json and result.md of each write run")
+	fs.StringVar(&o.profDir, "cpuprofile-dir", "", "write each node's CPU profile, start to stop, to DIR/node<i>.pprof (the nodes are then stopped with SIGTERM)")
 	noProgress := fs.Bool("no-progress", false, "no progress bar")
 	fs.StringSliceVar(&o.nodeArgs, "node-arg", nil, "extra option for every node (repeatable), e.g. --node-arg=--min-flush-delay-ms=1")
 	if err := fs.Parse(args); err != nil {
@@ -147,8 +149,20 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	c, err := clustertest.New(clustertest.Config{Bin: o.bin, Dir: dir, Size: o.size,
-		Args: func(int) []string { return o.nodeArgs }})
+	cfg := clustertest.Config{Bin: o.bin, Dir: dir, Size: o.size,
+		Args: func(int) []string { return o.nodeArgs }}
+	if o.profDir != "" {
+		if err := os.MkdirAll(o.profDir, 0o755); err != nil {
+			fmt.Fprintf(stderr, "esbench cluster: --cpuprofile-dir: %v\n", err)
+			return 1
+		}
+		// EVENTSTORED_CPUPROFILE (cmd/eventstored) flushes on a clean
+		// shutdown only, hence the SIGTERM below instead of Close's kill.
+		cfg.EnvOf = func(i int) []string {
+			return []string{"EVENTSTORED_CPUPROFILE=" + filepath.Join(o.profDir, fmt.Sprintf("node%d.pprof", i))}
+		}
+	}
+	c, err := clustertest.New(cfg)
 	if err == nil {
 		err = c.Start()
 	}
@@ -157,6 +171,16 @@ func runCluster(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return 1
 	}
 	defer c.Close()
+	if o.profDir != "" {
+		defer func() {
+			for _, n := range c.Nodes {
+				if err := n.Stop(); err != nil {
+					fmt.Fprintf(stderr, "esbench cluster: node%d: %v (its profile may be incomplete)\n", n.Index, err)
+				}
+			}
+			fmt.Fprintf(stderr, "CPU profiles in %s (go tool pprof %s)\n", o.profDir, filepath.Join(o.profDir, "node0.pprof"))
+		}()
+	}
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "esbench cluster: %v\nlast lines of the node logs (all in %s):\n%s", err, dir, c.Logs(20))
 		return 1
