@@ -77,9 +77,13 @@ func startTestServer(t testing.TB) string {
 
 // startTestReactor is startTestServer returning the listener, for its
 // Stats.
-func startTestReactor(t testing.TB) *reactor.Server {
+func startTestReactor(t testing.TB, opts ...func(*store.Options)) *reactor.Server {
 	t.Helper()
-	db, err := store.Open(store.Options{Dir: t.TempDir(), Logger: quietLogger()})
+	so := store.Options{Dir: t.TempDir(), Logger: quietLogger()}
+	for _, o := range opts {
+		o(&so)
+	}
+	db, err := store.Open(so)
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}
