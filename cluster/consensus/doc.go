@@ -213,13 +213,15 @@
 // The 100,000 events/s figure, measured on a quiet machine (load 2-6;
 // make build && bin/esbench cluster --node <bin> --clients 16,256 and
 // --clients 256 --inflight 8 --duration 5s, both binaries interleaved,
-// three rounds, same load tool; c0be26e = the start of that session):
+// five rounds, same load tool; c0be26e = the start of that session;
+// medians in parentheses):
 //
-//	                      c0be26e                     this tree
-//	16 clients            5,344 6,740 6,202  (6,202)   11,505 9,172 7,528  (9,172)  x1.48
-//	256 clients           34,682 35,224 32,844 (34,682) 42,917 39,836 38,411 (39,836) x1.15
-//	256 clients x 8       105,220 108,274 80,119 (105,220)
-//	                                                  118,774 115,650 128,388 (118,774) x1.13
+//	16 clients       c0be26e  5,344 6,740 6,202 6,228 7,294 (6,228)
+//	                 new      11,505 9,172 7,528 10,369 8,869 (9,172)  x1.47
+//	256 clients      c0be26e  34,682 35,224 32,844 32,860 38,196 (34,682)
+//	                 new      42,917 39,836 38,411 45,370 39,748 (39,836)  x1.15
+//	256 clients x 8  c0be26e  105,220 108,274 80,119 112,225 100,466 (105,220)
+//	                 new      118,774 115,650 128,388 125,219 123,164 (123,164)  x1.17
 //
 // 256 x 8 is Event Store's own way of measuring (its TestClient WRFL keeps a
 // write window of 2,000 requests in flight over its clients); every write
