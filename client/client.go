@@ -226,16 +226,9 @@ func (c *Client) Close() error {
 // conn returns the live connection, waiting while the client reconnects.
 func (c *Client) conn(ctx context.Context) (*conn, error) {
 	for {
-		c.mu.Lock()
-		cn, ready, fatal, closed := c.cur, c.ready, c.fatal, c.closed
-		c.mu.Unlock()
-		switch {
-		case closed:
-			return nil, &kindError{"closed", ErrClosed}
-		case cn != nil:
-			return cn, nil
-		case fatal != nil:
-			return nil, fatal
+		cn, ready, err := c.current()
+		if cn != nil || err != nil {
+			return cn, err
 		}
 		select {
 		case <-ready:
@@ -327,16 +320,23 @@ func (c *Client) do(ctx context.Context, cmd codec.Command, cl *call, payload []
 // connNow returns the live connection, or an error if there will be none,
 // or neither while the client reconnects (conn waits for that).
 func (c *Client) connNow() (*conn, error) {
+	cn, _, err := c.current()
+	return cn, err
+}
+
+// current returns, read together, the live connection or the error that
+// there will be none (closed, or given up), and ready: closed once either
+// changes while both are nil (the client reconnects).
+func (c *Client) current() (*conn, chan struct{}, error) {
 	c.mu.Lock()
-	cn, fatal, closed := c.cur, c.fatal, c.closed
-	c.mu.Unlock()
+	defer c.mu.Unlock()
 	switch {
-	case closed:
-		return nil, &kindError{"closed", ErrClosed}
-	case cn != nil:
-		return cn, nil
+	case c.closed:
+		return nil, c.ready, &kindError{"closed", ErrClosed}
+	case c.cur != nil:
+		return c.cur, c.ready, nil
 	}
-	return nil, fatal
+	return nil, c.ready, c.fatal
 }
 
 func retryableNotHandled(cl *call) bool {
