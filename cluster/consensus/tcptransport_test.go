@@ -59,18 +59,26 @@ func indexedApp(to, i uint64, data []byte) *pb.Message {
 		Entries: []*pb.Entry{{Index: new(i + 1), Term: new(uint64(1)), Data: data}}}
 }
 
-// TestTCPTransportSendsDirectlyInOrder: the first message dials through
-// the peer's send goroutine; once the connection is up, Send writes from
-// the calling goroutine (Direct) and every message arrives, in the order
-// given, also when sends from the goroutine and direct writes meet.
-func TestTCPTransportSendsDirectlyInOrder(t *testing.T) {
+// sinkTransport returns a TCPTransport whose peer 2 is a fresh sink
+// (stopped at the end of the test).
+func sinkTransport(t *testing.T) (*tcpSink, *TCPTransport) {
+	t.Helper()
 	sink := newTCPSink(t)
 	tr, err := NewTCPTransport(reactor.Config{Name: "internal TCP out", NumEventLoops: 1, Logger: quiet}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Stop()
+	t.Cleanup(tr.Stop)
 	tr.SetPeer(2, sink.addr)
+	return sink, tr
+}
+
+// TestTCPTransportSendsDirectlyInOrder: the first message dials through
+// the peer's send goroutine; once the connection is up, Send writes from
+// the calling goroutine (Direct) and every message arrives, in the order
+// given, also when sends from the goroutine and direct writes meet.
+func TestTCPTransportSendsDirectlyInOrder(t *testing.T) {
+	sink, tr := sinkTransport(t)
 	tr.Send([]*pb.Message{indexedApp(2, 0, []byte("first"))})
 	waitFor(t, "first message", 10*time.Second, func() bool { return len(sink.received()) == 1 })
 	if q := tr.Queued.Load(); q != 1 {
@@ -100,13 +108,7 @@ func TestTCPTransportSendsDirectlyInOrder(t *testing.T) {
 // left out (logged); the others of the same Send still arrive, on the
 // direct path and through the queue.
 func TestTCPTransportSkipsUnencodable(t *testing.T) {
-	sink := newTCPSink(t)
-	tr, err := NewTCPTransport(reactor.Config{Name: "internal TCP out", NumEventLoops: 1, Logger: quiet}, quiet)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Stop()
-	tr.SetPeer(2, sink.addr)
+	sink, tr := sinkTransport(t)
 	big := indexedApp(2, 99, bytes.Repeat([]byte{1}, MaxMessageBytes))
 	tr.Send([]*pb.Message{indexedApp(2, 0, nil), big, indexedApp(2, 1, nil)}) // queued: dials
 	waitFor(t, "queued messages", 10*time.Second, func() bool { return len(sink.received()) == 2 })
