@@ -117,15 +117,7 @@ func BenchmarkAppendFlushInPlace(b *testing.B) {
 					l.zaMaxFlush = chunkSize
 				}
 				if mode.prep {
-					big := make([]byte, 1<<20)
-					for l.Durable() < l.ChunkSizeBytes() {
-						if _, err := l.Append(big); err != nil {
-							b.Fatal(err)
-						}
-						if err := l.Flush(); err != nil {
-							b.Fatal(err)
-						}
-					}
+					fillFirstChunk(b, l)
 				}
 				// NB: no background preparation while timing (it would
 				// start half-way through the chunk and add its zeros' CPU and

@@ -160,6 +160,22 @@ func BenchmarkReadAt(b *testing.B) {
 	}
 }
 
+// fillFirstChunk writes 1 MiB records until chunk 0 is full, so that
+// the writes that follow go to chunk 1 (prepared in the background when
+// zero-fill is on).
+func fillFirstChunk(b *testing.B, l *Log) {
+	b.Helper()
+	big := make([]byte, 1<<20)
+	for l.Durable() < l.ChunkSizeBytes() {
+		if _, err := l.Append(big); err != nil {
+			b.Fatal(err)
+		}
+		if err := l.Flush(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkAppendFlushPrealloc is one 100-byte record per Flush in a chunk
 // that grows with its data (keep_size) or was prepared zero-filled in the
 // background (zero_fill): the price of fdatasync with and without inode
@@ -174,15 +190,7 @@ func BenchmarkAppendFlushPrealloc(b *testing.B) {
 			l := mustOpen(b, Options{FS: vfs.Default, Dir: b.TempDir(), ChunkSizeBytes: 16 << 20, Logger: quietLogger,
 				SkipVerify: true, Prealloc: mode.p})
 			defer l.Close()
-			big := make([]byte, 1<<20)
-			for l.Durable() < l.ChunkSizeBytes() {
-				if _, err := l.Append(big); err != nil {
-					b.Fatal(err)
-				}
-				if err := l.Flush(); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fillFirstChunk(b, l)
 			p := make([]byte, 100)
 			b.ReportAllocs()
 			b.SetBytes(int64(len(p)))
